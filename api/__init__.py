@@ -1,0 +1,1 @@
+"""The API: REST compatibility router, GraphQL, health and metrics over the live state."""

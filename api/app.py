@@ -1,0 +1,212 @@
+"""The application factory: settings in, a FastAPI app out; resources live in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from api.auth import AccessPolicy
+from api.errors import ApiError, Unavailable
+from api.health import database_ping
+from api.middleware import MetricsMiddleware
+from api.responses import OrjsonResponse, error_body
+from api.rest import router as rest_router
+from api.service import QueueStatusService
+from ingest.config import Settings
+from ingest.db.engine import make_engine
+from ingest.keys import KeySchema
+from ingest.logs import get_logger
+from ingest.metrics import Metrics
+from ingest.store import StateStore
+from ingest.sync import QueueDataSync
+
+log = get_logger("Application")
+errors_log = get_logger("HttpErrors")
+
+
+@dataclass
+class Runtime:
+    """Everything the lifespan opened, for handlers and for a clean shutdown."""
+
+    settings: Settings
+    redis: Redis
+    engine: AsyncEngine
+    store: StateStore
+    sync: QueueDataSync
+    service: QueueStatusService
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def make_redis(settings: Settings) -> Redis:
+    """A Redis client that fails fast while Redis is down and reconnects by itself."""
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_connect_timeout=1.0,
+        socket_timeout=3.0,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    redis: Redis | None = None,
+    engine: AsyncEngine | None = None,
+) -> FastAPI:
+    """Build the app. `redis`/`engine` may be injected (the demo's fakeredis, tests)."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = _open_runtime(settings, metrics, redis=redis, engine=engine)
+        app.state.runtime = runtime
+        app.state.service = runtime.service
+        try:
+            await _startup_sync(runtime)
+            log.info("Application is running on: http://%s:%d", settings.host, settings.port)
+            yield
+        finally:
+            await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
+
+    app = FastAPI(
+        title="Queue Status",
+        version="0.1.0",
+        description="Live operators, queues and calls of an Asterisk call centre.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.policy = AccessPolicy.from_settings(settings)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _install_error_handlers(app)
+    app.include_router(rest_router)
+    _add_operational_routes(app, metrics)
+    return app
+
+
+def _open_runtime(
+    settings: Settings,
+    metrics: Metrics,
+    *,
+    redis: Redis | None,
+    engine: AsyncEngine | None,
+) -> Runtime:
+    client = redis if redis is not None else make_redis(settings)
+    database = (
+        engine if engine is not None else make_engine(settings.database_url.get_secret_value())
+    )
+    store = StateStore(client, KeySchema(settings.redis_key_prefix))
+    sync = QueueDataSync(
+        store,
+        database,
+        database_is_authoritative=lambda: not settings.ami_enabled,
+        metrics=metrics,
+    )
+    service = QueueStatusService(store, sync, metrics=metrics)
+    return Runtime(settings, client, database, store, sync, service)
+
+
+async def _startup_sync(runtime: Runtime) -> None:
+    """Sync once before serving; if the DB or Redis is down, keep retrying in the background."""
+    try:
+        await runtime.sync.run()
+    except Exception as exc:  # DB or Redis down: serve what Redis holds, heal later
+        log.warning(
+            "Startup synchronization failed (%s); retrying in the background", type(exc).__name__
+        )
+        runtime.tasks.append(
+            asyncio.create_task(runtime.sync.run_until_success(), name="sync-retry")
+        )
+
+
+async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    if own_redis:
+        await runtime.redis.aclose()
+    if own_engine:
+        await runtime.engine.dispose()
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> Response:
+        headers = {}
+        if isinstance(exc, Unavailable):
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return OrjsonResponse(error_body(exc.message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        if any(p.get("type") == "json_invalid" for p in problems):
+            return OrjsonResponse(error_body("malformed JSON body"), status_code=400)
+        if any(tuple(p.get("loc", ())) == ("body",) for p in problems):
+            # Not a JSON object at all (e.g. a form post without Content-Type: application/json).
+            return OrjsonResponse(error_body("the body must be a JSON object"), status_code=400)
+        parts = []
+        for problem in problems:
+            where = ".".join(str(x) for x in problem.get("loc", ()) if x != "body")
+            parts.append(
+                f"{where}: {problem.get('msg', 'invalid')}"
+                if where
+                else problem.get("msg", "invalid")
+            )
+        return OrjsonResponse(error_body("; ".join(parts) or "invalid request"), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return OrjsonResponse(
+            error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RedisError)
+    async def redis_down(_: Request, exc: RedisError) -> Response:
+        errors_log.error("Redis unavailable: %s", type(exc).__name__)
+        return OrjsonResponse(
+            error_body("Redis is unavailable; retry shortly"),
+            status_code=503,
+            headers={"Retry-After": str(Unavailable.retry_after_seconds)},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        errors_log.exception("Unhandled error: %s", type(exc).__name__)
+        return OrjsonResponse(error_body("internal server error"), status_code=500)
+
+
+def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
+    @app.get("/healthz", tags=["operations"])
+    async def healthz(request: Request) -> Response:
+        """Redis, database and AMI state: 200 while serving, 503 when Redis is down."""
+        runtime: Runtime = request.app.state.runtime
+        serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
+        body = {"success": serving, "data": details}
+        headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
+        return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition format."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,308 @@
+"""The domain service: the one implementation behind REST and GraphQL.
+
+Routes and resolvers are one-liners over these methods. Every write goes
+through the reducer and the store, like an AMI event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.exceptions import RedisError
+
+from api.errors import BadInput, NotFound, Unavailable
+from ingest.db.repository import DatabaseUnavailable, load_config
+from ingest.domain import OperatorStatus
+from ingest.logs import get_logger
+from ingest.metrics import Metrics
+from ingest.patches import JsonObject
+from ingest.reducer import reduce
+from ingest.reducer.manual import OperatorStatusSet
+from ingest.store import StateStore, now_ms
+from ingest.sync import QueueDataSync, SyncReport
+
+log = get_logger("RedisQueueStatusService")
+
+
+class IngestStatus(Protocol):
+    """What the AMI ingest reports about itself (absent when AMI is disabled)."""
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready status: amiConnected, lastEventAt, counters, drift."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCommand:
+    """Validated input of POST /operators and setOperatorStatus."""
+
+    member_id: str
+    status: OperatorStatus
+    queue_name: str | None = None
+    member_name: str | None = None
+    paused: bool | None = None
+    paused_reason: str | None = None
+    current_call_id: str | None = None
+
+
+def parse_status(value: str) -> OperatorStatus:
+    """An OperatorStatus from its name, or BadInput listing the allowed names."""
+    try:
+        return OperatorStatus(value)
+    except ValueError:
+        allowed = ", ".join(s.value for s in OperatorStatus)
+        raise BadInput(f"unknown status {value!r}; expected one of: {allowed}") from None
+
+
+MEMBER_STATE_COUNTS = ("total", "available", "inCall", "ringing", "paused", "unavailable")
+
+
+def member_counts(queue_name: str, operators: Iterable[JsonObject]) -> dict[str, int]:
+    """How many members of a queue are in each state (derived, never stored)."""
+    counts = dict.fromkeys(MEMBER_STATE_COUNTS, 0)
+    for op in operators:
+        membership = (op.get("queues") or {}).get(queue_name)
+        if membership is None:
+            continue
+        counts["total"] += 1
+        status = op.get("status")
+        if membership.get("paused"):
+            counts["paused"] += 1
+        elif status == OperatorStatus.IDLE:
+            counts["available"] += 1
+        if status in (OperatorStatus.IN_CALL, OperatorStatus.BUSY, OperatorStatus.ON_HOLD):
+            counts["inCall"] += 1
+        elif status == OperatorStatus.RINGING:
+            counts["ringing"] += 1
+        elif status in (OperatorStatus.UNAVAILABLE, OperatorStatus.INVALID):
+            counts["unavailable"] += 1
+    return counts
+
+
+def queue_view(queue: JsonObject, operators: Iterable[JsonObject], now: int) -> JsonObject:
+    """A queue as clients see it: callers as an ordered list with wait times, member counts."""
+    view = dict(queue)
+    callers = sorted(
+        (
+            dict(caller, uniqueId=caller.get("uniqueId", uid))
+            for uid, caller in (queue.get("callers") or {}).items()
+        ),
+        key=lambda c: (c.get("position", 0), c.get("joinedAt", 0)),
+    )
+    for position, caller in enumerate(callers, start=1):
+        caller["position"] = position
+        joined = caller.get("joinedAt")
+        caller["waitSeconds"] = max(0, (now - int(joined)) // 1000) if joined else 0
+    view["callers"] = callers
+    view["callsWaiting"] = len(callers)
+    view["longestWaitSeconds"] = max((c["waitSeconds"] for c in callers), default=0)
+    view["members"] = member_counts(str(queue.get("name")), operators)
+    return view
+
+
+class QueueStatusService:
+    """Reads and writes of the live state, with the API's error model."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        sync: QueueDataSync,
+        *,
+        ingest_status: Callable[[], IngestStatus | None] = lambda: None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._metrics = metrics
+        self.store = store
+        self.sync = sync
+        self._ingest_status = ingest_status
+
+    @asynccontextmanager
+    async def _redis(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except RedisError as exc:
+            log.error("Redis unavailable: %s", type(exc).__name__)
+            if self._metrics is not None:
+                self._metrics.redis_errors.inc()
+            raise Unavailable("Redis is unavailable; retry shortly") from None
+
+    async def operators(
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        paused: bool | None = None,
+    ) -> list[JsonObject]:
+        """Operators, optionally only those of a queue, a status, a paused state."""
+        wanted = parse_status(status) if status else None
+        async with self._redis():
+            operators = await self.store.all("operator")
+        return [
+            op
+            for op in operators
+            if (queue is None or queue in (op.get("queues") or {}) or op.get("queueName") == queue)
+            and (wanted is None or op.get("status") == wanted)
+            and (paused is None or bool(op.get("paused")) is paused)
+        ]
+
+    async def operator(self, member_id: str) -> JsonObject:
+        """One operator, or NotFound."""
+        async with self._redis():
+            found = await self.store.get("operator", member_id)
+        if found is None:
+            raise NotFound(f"operator {member_id!r} not found")
+        return found
+
+    async def queues(self) -> list[JsonObject]:
+        """Every queue with its callers and member counts."""
+        async with self._redis():
+            snap = await self.store.snapshot()
+        now = now_ms()
+        return [queue_view(q, snap.operators, now) for q in snap.queues]
+
+    async def queue(self, name: str) -> JsonObject:
+        """One queue, or NotFound."""
+        async with self._redis():
+            found = await self.store.get("queue", name)
+            operators = await self.store.all("operator") if found else []
+        if found is None:
+            raise NotFound(f"queue {name!r} not found")
+        return queue_view(found, operators, now_ms())
+
+    async def channels(self, *, queue: str | None = None) -> list[JsonObject]:
+        """Active channels, optionally only those of one queue."""
+        async with self._redis():
+            channels = await self.store.all("channel")
+        return [c for c in channels if queue is None or c.get("queueName") == queue]
+
+    async def snapshot(self) -> JsonObject:
+        """Everything at one version."""
+        async with self._redis():
+            snap = await self.store.snapshot()
+        now = now_ms()
+        return {
+            "operators": snap.operators,
+            "queues": [queue_view(q, snap.operators, now) for q in snap.queues],
+            "channels": snap.channels,
+            "version": snap.version,
+            "generatedAt": now,
+        }
+
+    async def set_operator_status(self, command: StatusCommand) -> JsonObject:
+        """State an operator's status; it goes through the reducer like an AMI event."""
+        async with self._redis():
+            pause_queues: tuple[str, ...] = ()
+            if command.paused is not None and not command.queue_name:
+                current = await self.store.get("operator", command.member_id)
+                pause_queues = tuple(sorted((current or {}).get("queues") or {}))
+            event = OperatorStatusSet(
+                member_id=command.member_id,
+                status=command.status,
+                queue_name=command.queue_name,
+                member_name=command.member_name,
+                paused=command.paused,
+                paused_reason=command.paused_reason,
+                current_call_id=command.current_call_id,
+                pause_queues=pause_queues,
+            )
+            now = now_ms()
+            applied = await self.store.apply(reduce(event, now), now=now, return_changes=True)
+            for change in applied:
+                if change.kind == "operator" and change.id == command.member_id and change.data:
+                    return change.data
+            unchanged = await self.store.get("operator", command.member_id)
+        if unchanged is None:  # pragma: no cover - the patch always creates
+            raise NotFound(f"operator {command.member_id!r} not found")
+        return unchanged
+
+    async def resync(self) -> SyncReport:
+        """Reload the configuration from the database."""
+        try:
+            async with self._redis():
+                return await self.sync.run()
+        except DatabaseUnavailable as exc:
+            raise Unavailable(f"database unavailable: {exc}") from None
+
+    async def clear(self) -> JsonObject:
+        """Remove our keys; report what was removed."""
+        async with self._redis():
+            removed = await self.store.clear()
+        log.info(
+            "Cleared live state: %d operators, %d queues, %d channels",
+            removed["operator"],
+            removed["queue"],
+            removed["channel"],
+        )
+        return {
+            "operators": removed["operator"],
+            "queues": removed["queue"],
+            "channels": removed["channel"],
+        }
+
+    async def sync_status(self) -> JsonObject:
+        """Database vs Redis: the runbook's five counts, plus what differs."""
+        async with self._redis():
+            counts = await self.store.counts()
+            operator_ids = await self.store.ids("operator")
+            queue_ids = await self.store.ids("queue")
+        data: JsonObject = {
+            "dbMembers": None,
+            "dbQueues": None,
+            "redisOperators": counts["operator"],
+            "redisQueues": counts["queue"],
+            "redisChannels": counts["channel"],
+        }
+        try:
+            config = await load_config(self.sync.engine)
+        except DatabaseUnavailable as exc:
+            data.update(inSync=False, databaseError=str(exc))
+        else:
+            db_interfaces = {m.interface for m in config.members}
+            db_queues = {q.name for q in config.queues} | {m.queue_name for m in config.members}
+            differences = {
+                "operatorsMissingInRedis": sorted(db_interfaces - operator_ids),
+                "operatorsNotInDb": sorted(operator_ids - db_interfaces),
+                "queuesMissingInRedis": sorted(db_queues - queue_ids),
+                "queuesNotInDb": sorted(queue_ids - db_queues),
+            }
+            data.update(
+                dbMembers=len(config.members),
+                dbQueues=len(config.queues),
+                inSync=not any(differences.values()),
+                differences=differences,
+            )
+        report = self.sync.last_report
+        data["lastSync"] = report.as_json() if report else None
+        data["lastSyncError"] = self.sync.last_error
+        ingest = self._ingest_status()
+        if ingest is not None:
+            data.update(ingest.as_json())
+        return data
+
+    async def health(self, database_check: Callable[[], Any]) -> tuple[bool, JsonObject]:
+        """(serving, details): serving is False only when Redis is down."""
+        started = time.perf_counter()
+        checks: JsonObject = {}
+        try:
+            await self.store.ping()
+            checks["redis"] = {"ok": True}
+        except RedisError as exc:
+            checks["redis"] = {"ok": False, "error": type(exc).__name__}
+        try:
+            await database_check()
+            checks["database"] = {"ok": True}
+        except DatabaseUnavailable as exc:
+            checks["database"] = {"ok": False, "error": str(exc)}
+        ingest = self._ingest_status()
+        checks["ami"] = ingest.as_json() if ingest is not None else {"enabled": False}
+        redis_ok = bool(checks["redis"]["ok"])
+        degraded = not checks["database"]["ok"] or (
+            ingest is not None and not checks["ami"].get("amiConnected", False)
+        )
+        checks["status"] = "down" if not redis_ok else ("degraded" if degraded else "ok")
+        checks["tookMs"] = round((time.perf_counter() - started) * 1000, 2)
+        return redis_ok, checks

@@ -1,0 +1,160 @@
+"""Asterisk's realtime queue tables, column for column.
+
+Asterisk owns this schema: its alembic tree (``contrib/ast-db-manage``) and the
+generated ``contrib/realtime/postgresql/postgresql_config.sql`` define it, and
+``app_queue`` reads and writes these rows through ``res_config_pgsql``. So the
+models copy Asterisk exactly — names, types, nullability, physical order, no
+defaults — instead of expressing our own preferences; a test compares them with
+``information_schema`` after loading Asterisk's SQL.
+
+On PostgreSQL the enum columns use Asterisk's named enum types. They are created
+with ``checkfirst`` (SQLAlchemy's default for ``create_all``), so they work whether
+Asterisk's tooling made them or we do. On SQLite, which has no enum types, they are
+plain VARCHARs without a CHECK constraint.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+from sqlalchemy import Enum, Integer, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+YesNo = Literal["yes", "no"]
+AstBool = Literal["0", "1", "off", "on", "false", "true", "no", "yes"]
+QueueAutopause = Literal["yes", "no", "all"]
+QueueStrategy = Literal[
+    "ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom", "rrordered"
+]
+
+
+def _asterisk_enum(values: Any, name: str) -> TypeEngine[str]:
+    labels: tuple[str, ...] = get_args(values)
+    # PostgreSQL: Asterisk's named enum type (no CHECK constraint, like Asterisk's
+    # schema). Elsewhere a VARCHAR as wide as the longest label that reads back
+    # whatever is stored: app_queue is lax (ast_true() takes any spelling), and a
+    # strict Enum would make one odd row fail the whole load.
+    native = Enum(*labels, name=name, create_constraint=False)
+    return String(max(map(len, labels))).with_variant(native, "postgresql")
+
+
+# One object per type, shared by every column that uses it, so the type is
+# created once per metadata.
+yesno_values = _asterisk_enum(YesNo, "yesno_values")
+ast_bool_values = _asterisk_enum(AstBool, "ast_bool_values")
+queue_autopause_values = _asterisk_enum(QueueAutopause, "queue_autopause_values")
+queue_strategy_values = _asterisk_enum(QueueStrategy, "queue_strategy_values")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with its own MetaData: these tables belong to Asterisk."""
+
+    metadata = MetaData()
+
+
+class Queue(Base):
+    """A row of ``queues``: a realtime queue (``[section]`` of queues.conf).
+
+    ``app_queue`` applies each non-NULL column as the queues.conf option of the
+    same name with ``_`` replaced by ``-``.
+    """
+
+    __tablename__ = "queues"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    musiconhold: Mapped[str | None] = mapped_column(String(128))
+    announce: Mapped[str | None] = mapped_column(String(128))
+    context: Mapped[str | None] = mapped_column(String(128))
+    timeout: Mapped[int | None] = mapped_column(Integer)
+    ringinuse: Mapped[YesNo | None] = mapped_column(yesno_values)
+    setinterfacevar: Mapped[YesNo | None] = mapped_column(yesno_values)
+    setqueuevar: Mapped[YesNo | None] = mapped_column(yesno_values)
+    setqueueentryvar: Mapped[YesNo | None] = mapped_column(yesno_values)
+    monitor_format: Mapped[str | None] = mapped_column(String(8))
+    membermacro: Mapped[str | None] = mapped_column(String(512))
+    membergosub: Mapped[str | None] = mapped_column(String(512))
+    queue_youarenext: Mapped[str | None] = mapped_column(String(128))
+    queue_thereare: Mapped[str | None] = mapped_column(String(128))
+    queue_callswaiting: Mapped[str | None] = mapped_column(String(128))
+    queue_quantity1: Mapped[str | None] = mapped_column(String(128))
+    queue_quantity2: Mapped[str | None] = mapped_column(String(128))
+    queue_holdtime: Mapped[str | None] = mapped_column(String(128))
+    queue_minutes: Mapped[str | None] = mapped_column(String(128))
+    queue_minute: Mapped[str | None] = mapped_column(String(128))
+    queue_seconds: Mapped[str | None] = mapped_column(String(128))
+    queue_thankyou: Mapped[str | None] = mapped_column(String(128))
+    queue_callerannounce: Mapped[str | None] = mapped_column(String(128))
+    queue_reporthold: Mapped[str | None] = mapped_column(String(128))
+    announce_frequency: Mapped[int | None] = mapped_column(Integer)
+    announce_to_first_user: Mapped[YesNo | None] = mapped_column(yesno_values)
+    min_announce_frequency: Mapped[int | None] = mapped_column(Integer)
+    announce_round_seconds: Mapped[int | None] = mapped_column(Integer)
+    announce_holdtime: Mapped[str | None] = mapped_column(String(128))
+    announce_position: Mapped[str | None] = mapped_column(String(128))
+    announce_position_limit: Mapped[int | None] = mapped_column(Integer)
+    periodic_announce: Mapped[str | None] = mapped_column(String(50))
+    periodic_announce_frequency: Mapped[int | None] = mapped_column(Integer)
+    relative_periodic_announce: Mapped[YesNo | None] = mapped_column(yesno_values)
+    random_periodic_announce: Mapped[YesNo | None] = mapped_column(yesno_values)
+    retry: Mapped[int | None] = mapped_column(Integer)
+    wrapuptime: Mapped[int | None] = mapped_column(Integer)
+    penaltymemberslimit: Mapped[int | None] = mapped_column(Integer)
+    autofill: Mapped[YesNo | None] = mapped_column(yesno_values)
+    monitor_type: Mapped[str | None] = mapped_column(String(128))
+    autopause: Mapped[QueueAutopause | None] = mapped_column(queue_autopause_values)
+    autopausedelay: Mapped[int | None] = mapped_column(Integer)
+    autopausebusy: Mapped[YesNo | None] = mapped_column(yesno_values)
+    autopauseunavail: Mapped[YesNo | None] = mapped_column(yesno_values)
+    maxlen: Mapped[int | None] = mapped_column(Integer)
+    servicelevel: Mapped[int | None] = mapped_column(Integer)
+    strategy: Mapped[QueueStrategy | None] = mapped_column(queue_strategy_values)
+    joinempty: Mapped[str | None] = mapped_column(String(128))
+    leavewhenempty: Mapped[str | None] = mapped_column(String(128))
+    reportholdtime: Mapped[YesNo | None] = mapped_column(yesno_values)
+    memberdelay: Mapped[int | None] = mapped_column(Integer)
+    weight: Mapped[int | None] = mapped_column(Integer)
+    timeoutrestart: Mapped[YesNo | None] = mapped_column(yesno_values)
+    defaultrule: Mapped[str | None] = mapped_column(String(128))
+    timeoutpriority: Mapped[str | None] = mapped_column(String(128))
+    log_restricted_caller_id: Mapped[AstBool | None] = mapped_column(ast_bool_values)
+
+
+class QueueMember(Base):
+    """A row of ``queue_members``: one interface in one queue (``Membership: realtime``).
+
+    ``uniqueid`` is app_queue's key for the row (it writes ``paused`` and
+    ``reason_paused`` back with ``WHERE uniqueid = ...``). PostgreSQL gets no
+    sequence for it: whoever inserts a row must supply it.
+    """
+
+    __tablename__ = "queue_members"
+
+    queue_name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    interface: Mapped[str] = mapped_column(String(80), primary_key=True)
+    membername: Mapped[str | None] = mapped_column(String(80))
+    state_interface: Mapped[str | None] = mapped_column(String(80))
+    penalty: Mapped[int | None] = mapped_column(Integer)
+    paused: Mapped[int | None] = mapped_column(Integer)
+    # autoincrement=False: Asterisk's PostgreSQL schema has no sequence here.
+    uniqueid: Mapped[int] = mapped_column(Integer, unique=True, autoincrement=False)
+    wrapuptime: Mapped[int | None] = mapped_column(Integer)
+    ringinuse: Mapped[AstBool | None] = mapped_column(ast_bool_values)
+    reason_paused: Mapped[str | None] = mapped_column(String(80))
+
+
+class QueueRule(Base):
+    """A row of ``queue_rules`` (queuerules.conf in the database, ``realtime_rules = yes``).
+
+    The table has no primary key; the ORM needs one, so the mapper treats the
+    whole row as its identity without adding a constraint to the table.
+    """
+
+    __tablename__ = "queue_rules"
+
+    rule_name: Mapped[str] = mapped_column(String(80))
+    time: Mapped[str] = mapped_column(String(32))
+    min_penalty: Mapped[str] = mapped_column(String(32))
+    max_penalty: Mapped[str] = mapped_column(String(32))
+
+    __mapper_args__ = {"primary_key": [rule_name, time, min_penalty, max_penalty]}

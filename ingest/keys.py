@@ -1,0 +1,80 @@
+"""The one home of the Redis key schema.
+
+Keys are compatible with the documented system (`seed-runbook.md`):
+
+    queue:operator:{memberId}   JSON — one operator (interface level)
+    queue:operators:all         SET of memberIds
+    queue:status:{queueName}    JSON — one queue
+    queues:all                  SET of queue names
+    channel:{channelName}       JSON — one active channel
+    channels:all                SET of channel names
+    queue-status:version        INCR counter, the global change sequence
+    queue-status:changes        pub/sub channel of change batches
+
+An optional prefix (`REDIS_KEY_PREFIX`) lets several PBXes or test runs share
+one Redis. Nothing else in the code base spells a key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Kind = Literal["operator", "queue", "channel"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+_ENTITY_PREFIX: dict[Kind, str] = {
+    "operator": "queue:operator:",
+    "queue": "queue:status:",
+    "channel": "channel:",
+}
+_INDEX: dict[Kind, str] = {
+    "operator": "queue:operators:all",
+    "queue": "queues:all",
+    "channel": "channels:all",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KeySchema:
+    """Builds every key and channel name, behind an optional prefix."""
+
+    prefix: str = ""
+
+    def entity_prefix(self, kind: Kind) -> str:
+        """The key prefix of one kind, e.g. `queue:operator:`."""
+        return self.prefix + _ENTITY_PREFIX[kind]
+
+    def entity(self, kind: Kind, entity_id: str) -> str:
+        """The key of one entity."""
+        return self.prefix + _ENTITY_PREFIX[kind] + entity_id
+
+    def index(self, kind: Kind) -> str:
+        """The SET of ids of one kind."""
+        return self.prefix + _INDEX[kind]
+
+    def operator(self, member_id: str) -> str:
+        """`queue:operator:{memberId}`."""
+        return self.entity("operator", member_id)
+
+    def queue(self, name: str) -> str:
+        """`queue:status:{name}`."""
+        return self.entity("queue", name)
+
+    def channel(self, name: str) -> str:
+        """`channel:{name}`."""
+        return self.entity("channel", name)
+
+    @property
+    def version(self) -> str:
+        """The global change counter."""
+        return self.prefix + "queue-status:version"
+
+    @property
+    def changes(self) -> str:
+        """The pub/sub channel every change batch is published on."""
+        return self.prefix + "queue-status:changes"
+
+    def meta(self, name: str) -> str:
+        """A small bookkeeping hash of ours (sync report, AMI status)."""
+        return self.prefix + "queue-status:meta:" + name

@@ -1,0 +1,75 @@
+"""Logging: one format for stderr and the log file, each line tagged with its component.
+
+The runbook's support checks grep the log for component tags such as
+`QueueDataSyncService` and `AmiService`, so every logger of ours is named
+`queue_status.<Component>` and the formatter prints `[<Component>]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+ROOT = "queue_status"
+FORMAT = "%(asctime)s %(levelname)-5s [%(component)s] %(message)s"
+
+_HANDLER_MARK = "_queue_status_handler"
+
+
+def get_logger(component: str) -> logging.Logger:
+    """The logger of one component, e.g. `get_logger("AmiService")`."""
+    return logging.getLogger(f"{ROOT}.{component}")
+
+
+class _ComponentFilter(logging.Filter):
+    """Adds `record.component`: our component name, or the library's top-level name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if name.startswith(ROOT + "."):
+            record.component = name[len(ROOT) + 1 :]
+        else:
+            record.component = name.split(".", 1)[0]
+        return True
+
+
+def configure_logging(
+    level: str = "INFO",
+    log_file: Path | None = None,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Send logs to stderr and (when given) a file; redact every secret everywhere.
+
+    Safe to call again: the handlers it installed before are replaced.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+            handler.close()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    formatter = logging.Formatter(FORMAT)
+    redactor = _make_redactor(secrets)
+    for handler in handlers:
+        setattr(handler, _HANDLER_MARK, True)
+        handler.setFormatter(formatter)
+        handler.addFilter(_ComponentFilter())
+        if redactor is not None:
+            handler.addFilter(redactor)
+        root.addHandler(handler)
+    root.setLevel(level)
+    # Uvicorn's access log would double every request line; our metrics cover it.
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def _make_redactor(secrets: Iterable[str]) -> logging.Filter | None:
+    try:
+        from ingest.ami.redact import SecretRedactor
+    except ImportError:  # the AMI package is optional for pure unit tests
+        return None
+    return SecretRedactor(secrets)

@@ -1,0 +1,72 @@
+"""Shared fixtures: real Redis and PostgreSQL, each test with its own data.
+
+Redis: a unique key prefix per test (the product's own REDIS_KEY_PREFIX), all
+its keys removed afterwards. PostgreSQL: a database per test, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from ingest.keys import KeySchema
+from ingest.store import StateStore
+
+REDIS_URL = os.environ.get("QS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+PG_ADMIN_URL = os.environ.get("QS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A prefix no other test uses."""
+    return f"qs-test-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+async def redis_client(key_prefix: str) -> AsyncIterator[Redis]:
+    """A real Redis connection; every key under this test's prefix is removed afterwards."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        yield client
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{key_prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+def keys(key_prefix: str) -> KeySchema:
+    """The key schema under this test's prefix."""
+    return KeySchema(key_prefix)
+
+
+@pytest.fixture
+def store(redis_client: Redis, keys: KeySchema) -> StateStore:
+    """The live-state store on real Redis, under this test's prefix."""
+    return StateStore(redis_client, keys)
+
+
+async def _admin_execute(sql: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database of this test; dropped afterwards."""
+    name = f"qs_test_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
