@@ -1,0 +1,57 @@
+"""AMI simulator: a real TCP server speaking the Asterisk Manager Interface.
+
+Used by the demo, the tests and the benchmarks. Three parts:
+
+* :mod:`~ingest.simulator.model` — the call centre (queues, operators,
+  callers, channels) as a deterministic, seeded state machine;
+* :mod:`~ingest.simulator.replay` — recorded Asterisk sessions replayed;
+* :mod:`~ingest.simulator.server` — the TCP server over either of them.
+
+:mod:`~ingest.simulator.wire` holds the framing. Nothing here imports the
+ingest's own AMI client: the simulator must stay an independent peer.
+"""
+
+from ingest.simulator.model import (
+    CallCentre,
+    CentreConfig,
+    DeviceState,
+    MemberConfig,
+    ModelError,
+    PhoneConfig,
+    QueueConfig,
+    TrafficConfig,
+)
+from ingest.simulator.replay import (
+    RecordedList,
+    Replay,
+    ReplayOptions,
+    ReplaySession,
+    Trace,
+    final_queue_status,
+    load_trace,
+    queue_status_at,
+    queue_status_points,
+)
+from ingest.simulator.server import AmiSimulator, serve
+
+__all__ = [
+    "AmiSimulator",
+    "CallCentre",
+    "CentreConfig",
+    "DeviceState",
+    "MemberConfig",
+    "ModelError",
+    "PhoneConfig",
+    "QueueConfig",
+    "RecordedList",
+    "Replay",
+    "ReplayOptions",
+    "ReplaySession",
+    "Trace",
+    "TrafficConfig",
+    "final_queue_status",
+    "load_trace",
+    "queue_status_at",
+    "queue_status_points",
+    "serve",
+]
