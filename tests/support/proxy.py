@@ -1,4 +1,4 @@
-"""A small asyncio TCP fault proxy: pass, refuse, reset — between the service and Redis or AMI."""
+"""A small asyncio TCP fault proxy: pass, blackhole, refuse, reset — between the service and Redis or AMI."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class FaultProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.refusing = False
+        self.blackholed = False
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,9 +50,14 @@ class FaultProxy:
         self.refusing = True
         self.reset()
 
+    def blackhole(self) -> None:
+        """Keep connections open but deliver nothing either way (a dead path, no RST)."""
+        self.blackholed = True
+
     def restore(self) -> None:
         """Pass traffic again."""
         self.refusing = False
+        self.blackholed = False
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.refusing:
@@ -73,6 +79,8 @@ class FaultProxy:
             while data := await source.read(65536):
                 if self.refusing:
                     break
+                if self.blackholed:
+                    continue
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):

@@ -1,0 +1,387 @@
+"""The AMI ingest: events in arrival order → pipeline → Redis, kept exact by reconciliation.
+
+panoramisk runs coroutine callbacks as separate tasks, so their order is lost.
+Our callback is plain: it appends the message to one queue. One consumer task
+applies the queue strictly in order, in batches (one Redis round trip each).
+
+Reconciliation asks Asterisk for QueueStatus, CoreShowChannels and
+DeviceStateList and makes Redis equal to what it reports. Its place in the
+event stream is exact: the protocol reports the first answer to the
+QueueStatus action, and a marker goes into the queue at that point. Events
+before the marker are applied before the snapshot; events after it (those
+that arrived while the lists were being collected) wait until the snapshot is
+applied, then follow in order — never lost, never applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession, SessionClosed
+from ingest.ami.protocol import ProtocolStats
+from ingest.logs import get_logger
+from ingest.store import now_ms
+
+log = get_logger("AmiService")
+event_log = get_logger("AmiEvents")
+
+Message = Mapping[str, Any]
+BATCH_SIZE = 500
+
+
+@dataclass
+class IngestStatus:
+    """What the ingest reports about itself (health, sync status)."""
+
+    host: str
+    port: int
+    connected: bool = False
+    connected_since: int | None = None
+    last_event_at: int | None = None
+    last_error: str | None = None
+    events_received: int = 0
+    events_applied: int = 0
+    events_dropped: int = 0
+    reconnects: int = 0
+    reconciliations: int = 0
+    drift_corrections: int = 0
+    last_reconcile_at: int | None = None
+    last_reconcile_corrections: int = 0
+    stale: bool = True
+    queue_depth: int = 0
+    redis_errors: int = 0
+    protocol: ProtocolStats = field(default_factory=ProtocolStats)
+
+    def as_json(self) -> dict[str, Any]:
+        """camelCase, for /healthz and /sync/status."""
+        return {
+            "amiEnabled": True,
+            "amiConnected": self.connected,
+            "amiEndpoint": f"{self.host}:{self.port}",
+            "amiConnectedSince": self.connected_since,
+            "amiLastError": self.last_error,
+            "amiReconnects": self.reconnects,
+            "lastEventAt": self.last_event_at,
+            "eventsReceived": self.events_received,
+            "eventsApplied": self.events_applied,
+            "eventsDropped": self.events_dropped,
+            "oversizedDropped": self.protocol.oversized_dropped,
+            "malformedMessages": self.protocol.malformed,
+            "ingestQueueDepth": self.queue_depth,
+            "reconciliations": self.reconciliations,
+            "driftCorrections": self.drift_corrections,
+            "lastReconcileAt": self.last_reconcile_at,
+            "lastReconcileCorrections": self.last_reconcile_corrections,
+            "stateStale": self.stale,
+        }
+
+
+@dataclass
+class SnapshotPoint:
+    """Where in the stream a snapshot was taken; resolved with its collected lists."""
+
+    action_id: str
+    collected: asyncio.Future[dict[str, list[Any]]]
+
+
+class EventApplier:
+    """What the consumer needs from the pipeline and the reconciler (see `ingest.pipeline`)."""
+
+    def __init__(
+        self,
+        apply_events: Callable[[list[Message], int], Awaitable[int]],
+        apply_snapshot: Callable[[dict[str, list[Any]], int], Awaitable[int]],
+    ) -> None:
+        self.apply_events = apply_events
+        self.apply_snapshot = apply_snapshot
+
+
+class AmiIngest:
+    """Runs the connection, the ordered consumer, the periodic reconcile and the stats line."""
+
+    def __init__(
+        self,
+        endpoint: AmiEndpoint,
+        applier: EventApplier,
+        *,
+        known_queues: Callable[[], Awaitable[set[str]]],
+        reconcile_interval: float = 60.0,
+        ping_interval: float = 10.0,
+        max_queue: int = 200_000,
+        stats_interval: float = 60.0,
+        on_redis_recovered: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.status = IngestStatus(host=endpoint.host, port=endpoint.port)
+        self._applier = applier
+        self._known_queues = known_queues
+        self._reconcile_interval = reconcile_interval
+        self._max_queue = max_queue
+        self._stats_interval = stats_interval
+        self._on_redis_recovered = on_redis_recovered
+        self._items: deque[Message | SnapshotPoint] = deque()
+        self._wakeup = asyncio.Event()
+        self._session: AmiSession | None = None
+        self._watched: dict[str, SnapshotPoint] = {}
+        self._reconcile_wanted = asyncio.Event()
+        self._last_uptime: int | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._window_received = 0
+        self._window_applied = 0
+        self.connection = AmiConnection(
+            endpoint,
+            on_event=self._on_event,
+            on_session=self._on_session,
+            on_state=self._on_state,
+            stats=self.status.protocol,
+            ping_interval=ping_interval,
+        )
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start every task of the ingest."""
+        self._tasks = [
+            asyncio.create_task(self.connection.run(), name="ami-connection"),
+            asyncio.create_task(self._consume(), name="ami-consumer"),
+            asyncio.create_task(self._log_stats(), name="ami-stats"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop every task; the session is closed."""
+        if self._session is not None:
+            self._session.close("service stopping")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    def request_reconcile(self, reason: str) -> None:
+        """Take a new snapshot as soon as possible."""
+        log.info("Reconciliation requested: %s", reason)
+        self._reconcile_wanted.set()
+
+    # --- connection callbacks (plain functions: they run inline, in order) ----
+
+    def _on_event(self, message: Message) -> None:
+        self.status.events_received += 1
+        self._window_received += 1
+        self.status.last_event_at = now_ms()
+        if len(self._items) >= self._max_queue:
+            # Bounded memory: drop, and let reconciliation restore the truth.
+            self.status.events_dropped += 1
+            if not self.status.stale:
+                log.error(
+                    "Ingest queue full (%d); dropping events until reconciled", self._max_queue
+                )
+                self.status.stale = True
+                self._reconcile_wanted.set()
+            return
+        self._items.append(message)
+        self._wakeup.set()
+
+    def _on_action_message(self, message: Any) -> None:
+        point = self._watched.pop(str(message.action_id), None)
+        if point is not None:
+            # The snapshot's exact place in the stream: after everything received so far.
+            self._items.append(point)
+            self._wakeup.set()
+
+    def _on_state(self, connected: bool, error: str | None) -> None:
+        status = self.status
+        status.connected = connected
+        status.reconnects = self.connection.reconnects
+        if connected:
+            status.connected_since = now_ms()
+            status.last_error = None
+        else:
+            status.connected_since = None
+            status.last_error = error
+            status.stale = True
+
+    async def _on_session(self, session: AmiSession) -> None:
+        """Runs while a session lives: the startup snapshot, then periodic ones."""
+        self._session = session
+        session.watch_action_messages(self._on_action_message)
+        try:
+            self._reconcile_wanted.set()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._reconcile_interval):
+                        await self._reconcile_wanted.wait()
+                self._reconcile_wanted.clear()
+                await self._collect_snapshot(session)
+        finally:
+            self._session = None
+            for point in self._watched.values():
+                if not point.collected.done():
+                    point.collected.set_exception(SessionClosed("session ended"))
+            self._watched.clear()
+
+    async def _collect_snapshot(self, session: AmiSession) -> None:
+        loop = asyncio.get_running_loop()
+        action_id = f"qs-snapshot-{time.monotonic_ns()}"
+        point = SnapshotPoint(action_id, loop.create_future())
+        self._watched[action_id] = point
+        try:
+            queue_status = await session.send(
+                {"Action": "QueueStatus", "ActionID": action_id}, timeout=30
+            )
+            items = _list_items(queue_status, "QueueStatus")
+            reported = {str(m.get("Queue")) for m in items if m.get("Event") == "QueueParams"}
+            # Realtime queues are loaded on demand: ask for the ones we know by name.
+            for name in sorted(await self._known_queues() - reported):
+                answer = await session.send({"Action": "QueueStatus", "Queue": name}, timeout=30)
+                if _is_list(answer):
+                    items.extend(_list_items(answer, "QueueStatus"))
+            channels = _list_items(
+                await session.send({"Action": "CoreShowChannels"}, timeout=30), "CoreShowChannels"
+            )
+            devices = _list_items(
+                await session.send({"Action": "DeviceStateList"}, timeout=30), "DeviceStateList"
+            )
+        except Exception as exc:  # an error answer, a timeout, or the session ended
+            self._watched.pop(action_id, None)
+            if not point.collected.done():
+                point.collected.set_exception(exc)
+            log.warning("Snapshot not taken: %s", type(exc).__name__ if not str(exc) else exc)
+            return
+        point.collected.set_result(
+            {"queue_status": items, "channels": channels, "device_states": devices}
+        )
+
+    # --- the consumer ------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            if not self._items:
+                self._wakeup.clear()
+                self.status.queue_depth = 0
+                await self._wakeup.wait()
+                continue
+            head = self._items[0]
+            if isinstance(head, SnapshotPoint):
+                self._items.popleft()
+                await self._apply_snapshot(head)
+                continue
+            batch: list[Message] = []
+            while (
+                self._items
+                and len(batch) < BATCH_SIZE
+                and not isinstance(self._items[0], SnapshotPoint)
+            ):
+                item = self._items.popleft()
+                assert not isinstance(item, SnapshotPoint)
+                batch.append(item)
+            self.status.queue_depth = len(self._items)
+            self._watch_system_events(batch)
+            await self._apply_with_retry(batch)
+
+    async def _apply_with_retry(self, batch: list[Message]) -> None:
+        delay = 0.05
+        failed = False
+        while True:
+            try:
+                applied = await self._applier.apply_events(batch, now_ms())
+            except RedisError as exc:
+                # Keep the batch and its order: Redis comes back, nothing is lost.
+                self.status.redis_errors += 1
+                if not failed:
+                    log.error(
+                        "Redis unavailable while applying AMI events (%s); retrying",
+                        type(exc).__name__,
+                    )
+                failed = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            break
+        self.status.events_applied += applied
+        self._window_applied += applied
+        if failed:
+            log.info("Redis is back; applying AMI events again")
+            if self._on_redis_recovered is not None:
+                await self._on_redis_recovered()
+            # Redis may have restarted empty: rebuild from Asterisk's own picture.
+            self.request_reconcile("Redis recovered")
+
+    async def _apply_snapshot(self, point: SnapshotPoint) -> None:
+        try:
+            collected = await asyncio.wait_for(point.collected, timeout=60)
+        except Exception:
+            return  # logged by the collector; the next snapshot will come
+        while True:
+            try:
+                corrections = await self._applier.apply_snapshot(collected, now_ms())
+            except RedisError as exc:
+                self.status.redis_errors += 1
+                log.error("Redis unavailable while reconciling (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            break
+        status = self.status
+        status.reconciliations += 1
+        status.last_reconcile_at = now_ms()
+        status.last_reconcile_corrections = corrections
+        if status.reconciliations > 1:
+            # The first snapshot builds the state; later ones measure drift.
+            status.drift_corrections += corrections
+        status.stale = not status.connected
+        log.info("Reconciled with Asterisk: %d corrections", corrections)
+
+    def _watch_system_events(self, batch: list[Message]) -> None:
+        for message in batch:
+            name = str(message.get("Event", ""))
+            if event_log.isEnabledFor(10):
+                event_log.debug("AMI Event %s", name)
+            if name == "FullyBooted":
+                uptime = _int(message.get("Uptime"))
+                if (
+                    uptime is not None
+                    and self._last_uptime is not None
+                    and uptime < self._last_uptime
+                ):
+                    self.request_reconcile("Asterisk restarted")
+                self._last_uptime = uptime
+            elif name == "Reload":
+                self.request_reconcile("Asterisk reloaded")
+
+    async def _log_stats(self) -> None:
+        while True:
+            await asyncio.sleep(self._stats_interval)
+            event_log.info(
+                "AMI Events: %d received, %d applied in the last %d s",
+                self._window_received,
+                self._window_applied,
+                int(self._stats_interval),
+            )
+            self._window_received = 0
+            self._window_applied = 0
+
+
+def _is_list(answer: Any) -> bool:
+    return isinstance(answer, list)
+
+
+def _list_items(answer: Any, action: str) -> list[Any]:
+    """The items of an EventList answer (without its start and Complete messages)."""
+    if not isinstance(answer, list):
+        message = answer.get("Message") if hasattr(answer, "get") else answer
+        raise RuntimeError(f"{action} failed: {message}")
+    return [m for m in answer if m.get("Event") and not str(m.get("Event")).endswith("Complete")]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
