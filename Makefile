@@ -53,5 +53,10 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/pytest
 
+## Export the GraphQL schema from the code to schema.graphql (a test compares them)
+.PHONY: schema
+schema: install
+	$(BIN)/python -m api.graphql.export --output schema.graphql
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
@@ -22,6 +23,7 @@ from starlette.responses import Response
 
 from api.auth import AccessPolicy
 from api.errors import ApiError, Unavailable
+from api.graphql.view import live_broadcaster, mount_graphql
 from api.health import database_ping
 from api.middleware import MetricsMiddleware
 from api.responses import OrjsonResponse, error_body
@@ -77,11 +79,15 @@ def create_app(
         runtime = _open_runtime(settings, metrics, redis=redis, engine=engine)
         app.state.runtime = runtime
         app.state.service = runtime.service
+        broadcaster = live_broadcaster(runtime.store, settings)
+        app.state.broadcaster = broadcaster
         try:
+            await broadcaster.start()
             await _startup_sync(runtime)
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
+            await broadcaster.stop()
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
 
     app = FastAPI(
@@ -94,8 +100,16 @@ def create_app(
     app.state.metrics = metrics
     app.state.policy = AccessPolicy.from_settings(settings)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # HTTP only: Starlette's CORS does not see WebSockets; GraphQL checks their Origin itself.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
     _install_error_handlers(app)
     app.include_router(rest_router)
+    mount_graphql(app, settings)
     _add_operational_routes(app, metrics)
     return app
 

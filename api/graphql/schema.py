@@ -1,0 +1,49 @@
+"""The schema: Query, Mutation, Subscription, the scalars, limits and error codes.
+
+`schema` (defaults) is what `make schema` exports to `schema.graphql`; the app
+builds its own with `build_schema(GraphQLOptions.from_settings(settings))` —
+the options change limits and introspection, never the SDL.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from api.graphql.errors import annotate
+from api.graphql.limits import GraphQLOptions, limit_extensions
+from api.graphql.mutations import Mutation
+from api.graphql.queries import Query
+from api.graphql.scalars import SCALARS
+from api.graphql.subscriptions import Subscription
+
+
+class QueueStatusSchema(strawberry.Schema):
+    """The Strawberry schema, with our error codes instead of Strawberry's error logging."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Give every error its `extensions.code` (see `api.graphql.errors`)."""
+        annotate(errors)
+
+
+def build_schema(options: GraphQLOptions | None = None) -> QueueStatusSchema:
+    """A schema with the given limits (defaults when None)."""
+    chosen = options or GraphQLOptions()
+    return QueueStatusSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=limit_extensions(chosen),
+        config=StrawberryConfig(
+            scalar_map=SCALARS,
+            # Without introspection, "did you mean …?" hints would still leak the schema.
+            disable_field_suggestions=not chosen.introspection,
+        ),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,98 @@
+"""The Subscription root: live updates fed by the process' one Redis pub/sub connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Annotated, TypeVar
+
+import strawberry
+
+from api.auth import Action
+from api.graphql import fields as resolver
+from api.graphql.context import Info
+from api.graphql.streams import (
+    ChangesSelector,
+    ChannelSelector,
+    OperatorSelector,
+    QueueSelector,
+    Selector,
+    follow,
+)
+from api.graphql.updates import ChangeBatch, ChannelUpdate, OperatorUpdate, QueueUpdate
+
+U = TypeVar("U")
+
+Initial = Annotated[
+    bool,
+    strawberry.argument(
+        description="Send the current state first (true, the default) or only changes (false)."
+    ),
+]
+
+
+def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[U, None]:
+    # Checked here, before the stream starts, so a refusal is the operation's error.
+    info.context.allow(Action.READ)
+    broadcaster, live = info.context.live()
+    return follow(broadcaster, live, selector, initial=initial)
+
+
+@strawberry.type(
+    description=(
+        "Live updates over WebSocket (graphql-transport-ws, or legacy graphql-ws). Each "
+        "subscription sends the current state first (unless `initial: false`), then the "
+        "changes; every message carries `fromVersion`/`toVersion`, so a client can tell it "
+        "missed nothing. After the server lost changes (Redis pub/sub reconnect) the state "
+        "is re-sent as RESYNC. A client that falls too far behind gets a "
+        "SUBSCRIBER_TOO_SLOW error and should resubscribe."
+    )
+)
+class Subscription:
+    """Each resolver returns a stream over the live mirror."""
+
+    @resolver.subscription("Operators as they change, optionally filtered.")
+    def operator_updated(
+        self,
+        info: Info,
+        member_id: Annotated[
+            str | None, strawberry.argument(description="Only this operator (interface).")
+        ] = None,
+        queue: Annotated[
+            str | None, strawberry.argument(description="Only members of this queue.")
+        ] = None,
+        initial: Initial = True,
+    ) -> AsyncGenerator[OperatorUpdate, None]:
+        """Stream of OperatorUpdate."""
+        return _follow(info, OperatorSelector(member_id, queue), initial)
+
+    @resolver.subscription(
+        "Queues as they change, including member counts when their operators change."
+    )
+    def queue_updated(
+        self,
+        info: Info,
+        name: Annotated[str | None, strawberry.argument(description="Only this queue.")] = None,
+        initial: Initial = True,
+    ) -> AsyncGenerator[QueueUpdate, None]:
+        """Stream of QueueUpdate."""
+        return _follow(info, QueueSelector(name), initial)
+
+    @resolver.subscription("Channels (call legs) as they change.")
+    def channel_updated(
+        self,
+        info: Info,
+        queue: Annotated[
+            str | None, strawberry.argument(description="Only channels of this queue.")
+        ] = None,
+        initial: Initial = True,
+    ) -> AsyncGenerator[ChannelUpdate, None]:
+        """Stream of ChannelUpdate."""
+        return _follow(info, ChannelSelector(queue), initial)
+
+    @resolver.subscription(
+        "Every change of every kind, batched as the store published them, each with "
+        "its version; the first message is the whole state as a snapshot."
+    )
+    def changes(self, info: Info, initial: Initial = True) -> AsyncGenerator[ChangeBatch, None]:
+        """Stream of ChangeBatch."""
+        return _follow(info, ChangesSelector(), initial)

@@ -1,0 +1,620 @@
+"""Entity types: operators, queues, channels, and the service's reports.
+
+Each type is built once from the stored camelCase JSON (`from_json`) into plain
+attributes, so graphql-core's default resolver reads them without a Python
+call per field; only nested lookups (queue → operators, operator → channel,
+channel → operator) have resolvers, and they go through the DataLoaders.
+Fields the stored data may lack are nullable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.graphql import fields as resolver
+from api.graphql.context import Info
+from api.graphql.enums import ChannelState, MembershipType, OperatorStatus, parse_enum
+from api.graphql.scalars import (
+    Timestamp,
+    Version,
+    as_int,
+    as_timestamp,
+    as_timestamp_from_seconds,
+    as_version,
+)
+from ingest.patches import JsonObject
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+@strawberry.type(description="An operator's membership of one queue, with its per-queue state.")
+class QueueMembership:
+    """One entry of an operator's `queues`."""
+
+    queue_name: str = strawberry.field(description="The queue.")
+    penalty: int | None = strawberry.field(
+        description="Member penalty: lower penalties are offered calls first."
+    )
+    paused: bool = strawberry.field(description="Paused in this queue.")
+    paused_reason: str | None = strawberry.field(
+        description="Why it is paused in this queue (empty when not paused)."
+    )
+    calls_taken: int | None = strawberry.field(
+        description="Calls answered from this queue since the member was added."
+    )
+    last_call: Timestamp | None = strawberry.field(
+        description="When its last call from this queue ended; null when never."
+    )
+    last_pause: Timestamp | None = strawberry.field(
+        description="When it was last paused in this queue; null when never."
+    )
+    login_time: Timestamp | None = strawberry.field(
+        description="When it joined this queue (dynamic members); null when unknown."
+    )
+    wrapup_time: int | None = strawberry.field(
+        description="Seconds of wrap-up after each call (the member's, else the queue's)."
+    )
+    wrapup_until: Timestamp | None = strawberry.field(
+        description=(
+            "End of the current wrap-up (last call + wrap-up time); in wrap-up while this "
+            "is in the future. Asterisk has no wrap-up event, so this is derived."
+        )
+    )
+    membership: MembershipType | None = strawberry.field(
+        description="How it became a member: static, dynamic or realtime."
+    )
+    in_call: bool | None = strawberry.field(
+        description="On a call that came from this queue, as Asterisk reports it."
+    )
+    ringinuse: bool | None = strawberry.field(
+        description="Whether this queue may ring the member while it is on another call."
+    )
+
+    @classmethod
+    def from_json(cls, name: str, data: JsonObject) -> QueueMembership:
+        """Build from one value of an operator's `queues` object."""
+        membership = data.get("membership")
+        return cls(
+            queue_name=str(data.get("queueName") or name),
+            penalty=as_int(data.get("penalty")),
+            paused=bool(data.get("paused")),
+            paused_reason=_str(data.get("pausedReason")),
+            calls_taken=as_int(data.get("callsTaken")),
+            last_call=as_timestamp_from_seconds(data.get("lastCall")),
+            last_pause=as_timestamp_from_seconds(data.get("lastPause")),
+            login_time=as_timestamp_from_seconds(data.get("loginTime")),
+            wrapup_time=as_int(data.get("wrapupTime")),
+            wrapup_until=as_timestamp_from_seconds(data.get("wrapupUntil")),
+            membership=None
+            if membership is None
+            else parse_enum(MembershipType, membership, MembershipType.STATIC),
+            in_call=_bool(data.get("inCall")),
+            ringinuse=_bool(data.get("ringinuse")),
+        )
+
+
+@strawberry.type(
+    description=(
+        "An operator (queue member): one device interface, e.g. `PJSIP/1001`, across all "
+        "of its queues. The same data as REST `GET /api/queue-status/operators/{memberId}`."
+    )
+)
+class Operator:
+    """An operator, from its stored JSON."""
+
+    member_id: str = strawberry.field(description="The member's interface, e.g. `PJSIP/1001`.")
+    member_name: str = strawberry.field(
+        description="Display name (the interface when none is configured)."
+    )
+    state_interface: str | None = strawberry.field(
+        description="The interface whose device state Asterisk watches for this member."
+    )
+    status: OperatorStatus = strawberry.field(description="What the device is doing now.")
+    paused: bool = strawberry.field(
+        description="True when paused in all of its queues (per-queue pause is in `queues`)."
+    )
+    paused_reason: str | None = strawberry.field(
+        description="Why it is paused (when paused in all queues), else empty."
+    )
+    queue_name: str | None = strawberry.field(
+        description="Its primary queue (the documented REST field), null when in no queue."
+    )
+    queues: list[QueueMembership] = strawberry.field(
+        description="Its memberships, one per queue, sorted by queue name."
+    )
+    current_call_id: str | None = strawberry.field(
+        description="Unique id of the call it is on, null when none."
+    )
+    current_channel: str | None = strawberry.field(
+        description="Name of the channel of its current call (see `channel`), null when none."
+    )
+    status_since: Timestamp | None = strawberry.field(description="When `status` last changed.")
+    updated_at: Timestamp | None = strawberry.field(description="When anything last changed.")
+    version: Version | None = strawberry.field(description="The store version of its last change.")
+
+    @resolver.field(
+        "The channel of its current call, looked up live (null when none or gone). "
+        "Batched: one Redis round trip for all operators of a list."
+    )
+    async def channel(self, info: Info) -> Channel | None:
+        """The current channel through the channel loader."""
+        if not self.current_channel:
+            return None
+        found = await info.context.loaders.channel.load(self.current_channel)
+        return None if found is None else Channel.from_json(found)
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Operator:
+        """Build from the stored JSON."""
+        memberships = data.get("queues") or {}
+        member_id = str(data.get("memberId", ""))
+        return cls(
+            member_id=member_id,
+            member_name=str(data.get("memberName") or member_id),
+            state_interface=_str(data.get("stateInterface")),
+            status=parse_enum(OperatorStatus, data.get("status"), OperatorStatus.UNKNOWN),
+            paused=bool(data.get("paused")),
+            paused_reason=_str(data.get("pausedReason")),
+            queue_name=_str(data.get("queueName")),
+            queues=[
+                QueueMembership.from_json(name, memberships[name])
+                for name in sorted(memberships)
+                if isinstance(memberships[name], dict)
+            ],
+            current_call_id=_str(data.get("currentCallId")),
+            current_channel=_str(data.get("currentChannel")),
+            status_since=as_timestamp(data.get("statusSince")),
+            updated_at=as_timestamp(data.get("updatedAt")),
+            version=as_version(data.get("version")),
+        )
+
+    @classmethod
+    def many(cls, items: list[JsonObject]) -> list[Operator]:
+        """Build a list."""
+        return [cls.from_json(item) for item in items]
+
+
+@strawberry.type(description="A caller waiting in a queue.")
+class Caller:
+    """One waiting caller of a queue view."""
+
+    position: int = strawberry.field(description="Place in the queue, 1 is next.")
+    unique_id: str = strawberry.field(description="Unique id of the caller's channel.")
+    channel: str | None = strawberry.field(description="The caller's channel name.")
+    caller_id_num: str | None = strawberry.field(description="Caller ID number.")
+    caller_id_name: str | None = strawberry.field(description="Caller ID name.")
+    joined_at: Timestamp | None = strawberry.field(description="When it joined the queue.")
+    wait_seconds: int = strawberry.field(
+        description="Seconds waited when this answer was made (use `joinedAt` for a live clock)."
+    )
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Caller:
+        """Build from one caller of `service.queue_view`."""
+        return cls(
+            position=as_int(data.get("position")) or 0,
+            unique_id=str(data.get("uniqueId", "")),
+            channel=_str(data.get("channel")),
+            caller_id_num=_str(data.get("callerIdNum")),
+            caller_id_name=_str(data.get("callerIdName")),
+            joined_at=as_timestamp(data.get("joinedAt")),
+            wait_seconds=as_int(data.get("waitSeconds")) or 0,
+        )
+
+
+@strawberry.type(description="How many members of a queue are in each state (derived live).")
+class MemberCounts:
+    """`service.member_counts`."""
+
+    total: int = strawberry.field(description="Members of the queue.")
+    available: int = strawberry.field(description="Idle and not paused in this queue.")
+    in_call: int = strawberry.field(description="On a call (in a call, busy or on hold).")
+    ringing: int = strawberry.field(description="Ringing.")
+    paused: int = strawberry.field(description="Paused in this queue.")
+    unavailable: int = strawberry.field(description="Unavailable or invalid.")
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> MemberCounts:
+        """Build from the `members` object of a queue view."""
+        return cls(
+            total=as_int(data.get("total")) or 0,
+            available=as_int(data.get("available")) or 0,
+            in_call=as_int(data.get("inCall")) or 0,
+            ringing=as_int(data.get("ringing")) or 0,
+            paused=as_int(data.get("paused")) or 0,
+            unavailable=as_int(data.get("unavailable")) or 0,
+        )
+
+
+@strawberry.type(
+    description=(
+        "A queue: waiting callers, statistics, member counts. The same data as REST "
+        "`GET /api/queue-status/queues/{name}`."
+    )
+)
+class Queue:
+    """A queue, from `service.queue_view`."""
+
+    name: str = strawberry.field(description="The queue name (the id).")
+    strategy: str | None = strawberry.field(
+        description="Ring strategy, e.g. ringall, leastrecent, rrmemory."
+    )
+    calls_waiting: int = strawberry.field(description="Callers waiting now.")
+    callers: list[Caller] = strawberry.field(description="The waiting callers, next first.")
+    longest_wait_seconds: int = strawberry.field(
+        description="The longest wait among the waiting callers, in seconds (0 when none)."
+    )
+    hold_time: int | None = strawberry.field(
+        description="Average seconds callers waited before being answered (Asterisk's)."
+    )
+    talk_time: int | None = strawberry.field(description="Average talk time in seconds.")
+    completed: int = strawberry.field(description="Calls answered and completed.")
+    abandoned: int = strawberry.field(description="Callers who hung up while waiting.")
+    service_level: int | None = strawberry.field(
+        description="Seconds within which a call should be answered (servicelevel)."
+    )
+    service_level_perf: float | None = strawberry.field(
+        description="Percentage of calls answered within the service level (Asterisk's)."
+    )
+    wrapup_time: int | None = strawberry.field(
+        description="Seconds of wrap-up after each call, for members without their own."
+    )
+    timeout: int | None = strawberry.field(description="Seconds a member's phone rings.")
+    max_len: int | None = strawberry.field(description="Most callers allowed (0: no limit).")
+    weight: int | None = strawberry.field(description="Priority against other queues.")
+    members: MemberCounts = strawberry.field(
+        description="How many members are in each state (derived from the operators)."
+    )
+    updated_at: Timestamp | None = strawberry.field(description="When the queue last changed.")
+    version: Version | None = strawberry.field(
+        description="The store version of the queue's last change (member counts excluded)."
+    )
+
+    @resolver.field(
+        "Its members, looked up live and sorted by memberId. Batched: one Redis round "
+        "trip for all queues of a list."
+    )
+    async def operators(
+        self,
+        info: Info,
+        status: Annotated[
+            OperatorStatus | None, strawberry.argument(description="Only members in this state.")
+        ] = None,
+        paused: Annotated[
+            bool | None,
+            strawberry.argument(description="Only members paused (true) or not (false) here."),
+        ] = None,
+    ) -> list[Operator]:
+        """Members through the operators-of-queue loader."""
+        found = await info.context.loaders.operators_of_queue.load(self.name)
+        return [
+            Operator.from_json(op)
+            for op in found
+            if (status is None or op.get("status") == status.value)
+            and (paused is None or _paused_in(op, self.name) is paused)
+        ]
+
+    @resolver.field("Active channels of this queue, looked up live. Batched like `operators`.")
+    async def channels(self, info: Info) -> list[Channel]:
+        """Channels through the channels-of-queue loader."""
+        found = await info.context.loaders.channels_of_queue.load(self.name)
+        return [Channel.from_json(c) for c in found]
+
+    @classmethod
+    def from_view(cls, view: JsonObject) -> Queue:
+        """Build from `service.queue_view` (callers listed with wait times, member counts)."""
+        return cls(
+            name=str(view.get("name", "")),
+            strategy=_str(view.get("strategy")),
+            calls_waiting=as_int(view.get("callsWaiting")) or 0,
+            callers=[Caller.from_json(c) for c in view.get("callers") or ()],
+            longest_wait_seconds=as_int(view.get("longestWaitSeconds")) or 0,
+            hold_time=as_int(view.get("holdTime")),
+            talk_time=as_int(view.get("talkTime")),
+            completed=as_int(view.get("completed")) or 0,
+            abandoned=as_int(view.get("abandoned")) or 0,
+            service_level=as_int(view.get("serviceLevel")),
+            service_level_perf=_float(view.get("serviceLevelPerf")),
+            wrapup_time=as_int(view.get("wrapupTime")),
+            timeout=as_int(view.get("timeout")),
+            max_len=as_int(view.get("maxLen")),
+            weight=as_int(view.get("weight")),
+            members=MemberCounts.from_json(view.get("members") or {}),
+            updated_at=as_timestamp(view.get("updatedAt")),
+            version=as_version(view.get("version")),
+        )
+
+    @classmethod
+    def many(cls, views: list[JsonObject]) -> list[Queue]:
+        """Build a list."""
+        return [cls.from_view(view) for view in views]
+
+
+def _paused_in(operator: JsonObject, queue: str) -> bool:
+    membership = (operator.get("queues") or {}).get(queue)
+    if isinstance(membership, dict):
+        return bool(membership.get("paused"))
+    return bool(operator.get("paused"))
+
+
+@strawberry.type(
+    description=(
+        "An active channel (one leg of a call); gone when it hangs up. The same data as "
+        "REST `GET /api/queue-status/channels`."
+    )
+)
+class Channel:
+    """A channel, from its stored JSON."""
+
+    name: str = strawberry.field(description="Channel name, e.g. `PJSIP/1001-00000001` (the id).")
+    unique_id: str | None = strawberry.field(description="Asterisk's unique id of the channel.")
+    linked_id: str | None = strawberry.field(
+        description="Unique id of the call's first channel: equal on every leg of one call."
+    )
+    state: ChannelState | None = strawberry.field(description="The channel state.")
+    caller_id_num: str | None = strawberry.field(description="Caller ID number.")
+    caller_id_name: str | None = strawberry.field(description="Caller ID name.")
+    connected_line_num: str | None = strawberry.field(
+        description="Number of the party at the other end."
+    )
+    connected_line_name: str | None = strawberry.field(
+        description="Name of the party at the other end."
+    )
+    context: str | None = strawberry.field(description="Dialplan context.")
+    exten: str | None = strawberry.field(description="Dialplan extension.")
+    queue_name: str | None = strawberry.field(description="The queue the call came through.")
+    member_id: str | None = strawberry.field(description="The operator on this call, if any.")
+    created_at: Timestamp | None = strawberry.field(description="When the channel was created.")
+    answered_at: Timestamp | None = strawberry.field(
+        description="When it was answered; null while not answered."
+    )
+    updated_at: Timestamp | None = strawberry.field(description="When it last changed.")
+    version: Version | None = strawberry.field(description="The store version of its last change.")
+
+    @resolver.field("The operator on this call, looked up live (null when none). Batched.")
+    async def operator(self, info: Info) -> Operator | None:
+        """The operator through the operator loader."""
+        if not self.member_id:
+            return None
+        found = await info.context.loaders.operator.load(self.member_id)
+        return None if found is None else Operator.from_json(found)
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Channel:
+        """Build from the stored JSON."""
+        state = data.get("state")
+        return cls(
+            name=str(data.get("name", "")),
+            unique_id=_str(data.get("uniqueId")),
+            linked_id=_str(data.get("linkedId")),
+            state=None if state is None else parse_enum(ChannelState, state, ChannelState.UNKNOWN),
+            caller_id_num=_str(data.get("callerIdNum")),
+            caller_id_name=_str(data.get("callerIdName")),
+            connected_line_num=_str(data.get("connectedLineNum")),
+            connected_line_name=_str(data.get("connectedLineName")),
+            context=_str(data.get("context")),
+            exten=_str(data.get("exten")),
+            queue_name=_str(data.get("queueName")),
+            member_id=_str(data.get("memberId")),
+            created_at=as_timestamp(data.get("createdAt")),
+            answered_at=as_timestamp(data.get("answeredAt")),
+            updated_at=as_timestamp(data.get("updatedAt")),
+            version=as_version(data.get("version")),
+        )
+
+    @classmethod
+    def many(cls, items: list[JsonObject]) -> list[Channel]:
+        """Build a list."""
+        return [cls.from_json(item) for item in items]
+
+
+@strawberry.type(
+    description=(
+        "Everything at one store version. The same data as REST `GET /api/queue-status/snapshot`."
+    )
+)
+class Snapshot:
+    """Operators, queues and channels consistent at `version`."""
+
+    operators: list[Operator] = strawberry.field(description="Every operator, by memberId.")
+    queues: list[Queue] = strawberry.field(description="Every queue, by name.")
+    channels: list[Channel] = strawberry.field(description="Every active channel, by name.")
+    version: Version = strawberry.field(description="The store version everything is at.")
+    generated_at: Timestamp = strawberry.field(description="When the snapshot was taken.")
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Snapshot:
+        """Build from `service.snapshot()`."""
+        return cls(
+            operators=Operator.many(data.get("operators") or []),
+            queues=Queue.many(data.get("queues") or []),
+            channels=Channel.many(data.get("channels") or []),
+            version=as_version(data.get("version")) or Version(0),
+            generated_at=as_timestamp(data.get("generatedAt")) or Timestamp(0),
+        )
+
+
+@strawberry.type(description="What one database → Redis synchronization did.")
+class SyncReport:
+    """`ingest.sync.SyncReport`."""
+
+    members: int = strawberry.field(description="queue_members rows read.")
+    queues: int = strawberry.field(description="queues rows read.")
+    operators: int = strawberry.field(description="Distinct interfaces (operators) configured.")
+    removed_operators: list[str] = strawberry.field(
+        description="Operators removed because the database no longer has them."
+    )
+    removed_queues: list[str] = strawberry.field(description="Queues removed likewise.")
+    removed_memberships: list[str] = strawberry.field(
+        description="Memberships removed likewise, as `interface@queue`."
+    )
+    changes: int = strawberry.field(description="Changes the sync applied to the live state.")
+    version: Version = strawberry.field(description="The store version after the sync.")
+    duration_ms: float = strawberry.field(description="How long it took, in milliseconds.")
+    finished_at: Timestamp | None = strawberry.field(description="When it finished.")
+    authoritative: bool = strawberry.field(
+        description=(
+            "True when the database decided membership (AMI disabled); false while AMI "
+            "is connected and only adds and updates were applied."
+        )
+    )
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> SyncReport:
+        """Build from `SyncReport.as_json()`."""
+        return cls(
+            members=as_int(data.get("members")) or 0,
+            queues=as_int(data.get("queues")) or 0,
+            operators=as_int(data.get("operators")) or 0,
+            removed_operators=_strings(data.get("removedOperators")),
+            removed_queues=_strings(data.get("removedQueues")),
+            removed_memberships=_strings(data.get("removedMemberships")),
+            changes=as_int(data.get("changes")) or 0,
+            version=as_version(data.get("version")) or Version(0),
+            duration_ms=_float(data.get("durationMs")) or 0.0,
+            finished_at=as_timestamp(data.get("finishedAt")),
+            authoritative=bool(data.get("authoritative")),
+        )
+
+
+@strawberry.type(description="What differs between the database and Redis.")
+class SyncDifferences:
+    """The four id lists of `syncStatus.differences`."""
+
+    operators_missing_in_redis: list[str] = strawberry.field(
+        description="Configured interfaces with no operator in Redis."
+    )
+    operators_not_in_db: list[str] = strawberry.field(
+        description="Operators in Redis the database does not configure."
+    )
+    queues_missing_in_redis: list[str] = strawberry.field(
+        description="Configured queues missing in Redis."
+    )
+    queues_not_in_db: list[str] = strawberry.field(
+        description="Queues in Redis the database does not configure."
+    )
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> SyncDifferences:
+        """Build from the `differences` object."""
+        return cls(
+            operators_missing_in_redis=_strings(data.get("operatorsMissingInRedis")),
+            operators_not_in_db=_strings(data.get("operatorsNotInDb")),
+            queues_missing_in_redis=_strings(data.get("queuesMissingInRedis")),
+            queues_not_in_db=_strings(data.get("queuesNotInDb")),
+        )
+
+
+_SYNC_STATUS_FIELDS = frozenset(
+    {
+        "dbMembers",
+        "dbQueues",
+        "redisOperators",
+        "redisQueues",
+        "redisChannels",
+        "inSync",
+        "databaseError",
+        "differences",
+        "lastSync",
+        "lastSyncError",
+    }
+)
+
+
+@strawberry.type(
+    description=(
+        "Database vs Redis: the runbook's five counts, what differs, the last sync, and "
+        "the AMI ingest's own status. The same data as REST `GET /api/queue-status/sync/status`."
+    )
+)
+class SyncStatus:
+    """`service.sync_status()`."""
+
+    db_members: int | None = strawberry.field(
+        description="queue_members rows; null when the database is unreachable."
+    )
+    db_queues: int | None = strawberry.field(
+        description="queues rows; null when the database is unreachable."
+    )
+    redis_operators: int = strawberry.field(description="Operators in Redis.")
+    redis_queues: int = strawberry.field(description="Queues in Redis.")
+    redis_channels: int = strawberry.field(description="Active channels in Redis.")
+    in_sync: bool = strawberry.field(description="True when nothing differs.")
+    database_error: str | None = strawberry.field(
+        description="Why the database could not be read, when it could not."
+    )
+    differences: SyncDifferences | None = strawberry.field(
+        description="What differs; null when the database could not be read."
+    )
+    last_sync: SyncReport | None = strawberry.field(
+        description="The last successful synchronization, null before the first."
+    )
+    last_sync_error: str | None = strawberry.field(
+        description="Why the last synchronization failed, null when it did not."
+    )
+    ingest: JSON | None = strawberry.field(
+        description=(
+            "What the AMI ingest reports about itself (amiConnected, lastEventAt, "
+            "counters, drift), as REST merges it into this object; null when AMI is off."
+        )
+    )
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> SyncStatus:
+        """Build from `service.sync_status()`; unknown keys are the ingest's."""
+        differences = data.get("differences")
+        last_sync = data.get("lastSync")
+        ingest = {k: v for k, v in data.items() if k not in _SYNC_STATUS_FIELDS}
+        return cls(
+            db_members=as_int(data.get("dbMembers")),
+            db_queues=as_int(data.get("dbQueues")),
+            redis_operators=as_int(data.get("redisOperators")) or 0,
+            redis_queues=as_int(data.get("redisQueues")) or 0,
+            redis_channels=as_int(data.get("redisChannels")) or 0,
+            in_sync=bool(data.get("inSync")),
+            database_error=_str(data.get("databaseError")),
+            differences=SyncDifferences.from_json(differences)
+            if isinstance(differences, dict)
+            else None,
+            last_sync=SyncReport.from_json(last_sync) if isinstance(last_sync, dict) else None,
+            last_sync_error=_str(data.get("lastSyncError")),
+            ingest=JSON(ingest) if ingest else None,
+        )
+
+
+@strawberry.type(description="What `clear` removed from Redis.")
+class ClearResult:
+    """Counts per kind; the same data as REST `DELETE /api/queue-status/clear`."""
+
+    operators: int = strawberry.field(description="Operators removed.")
+    queues: int = strawberry.field(description="Queues removed.")
+    channels: int = strawberry.field(description="Channels removed.")
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> ClearResult:
+        """Build from `service.clear()`."""
+        return cls(
+            operators=as_int(data.get("operators")) or 0,
+            queues=as_int(data.get("queues")) or 0,
+            channels=as_int(data.get("channels")) or 0,
+        )

@@ -1,0 +1,114 @@
+"""Mounting /graphql: the Strawberry router, its WebSocket handling, and the broadcaster.
+
+- POST and GET queries; GraphiQL for browsers (GRAPHIQL); WebSocket
+  subscriptions over graphql-transport-ws and, unless GRAPHQL_LEGACY_PROTOCOL is
+  off, the legacy graphql-ws.
+- JSON in and out through orjson; WebSocket frames stay text (the protocols
+  and browser clients expect text frames).
+- Cross-origin WebSockets only from CORS_ORIGINS (the same list as HTTP CORS).
+- WebSocket auth at connection_init: `{"authorization": "Bearer …"}`; when the
+  policy refuses reads the socket is closed with 4403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+import orjson
+from fastapi import FastAPI
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from api.auth import Action
+from api.broadcast import Broadcaster
+from api.errors import ApiError
+from api.graphql.connections import WebSocketLimits
+from api.graphql.context import GraphQLContext, LiveBroadcaster, get_context
+from api.graphql.limits import GraphQLOptions
+from api.graphql.live import LiveState
+from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
+from api.graphql.schema import build_schema
+from ingest.config import Settings
+from ingest.store import StateStore
+
+GRAPHQL_PATH = "/graphql"
+
+
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends orjson-encoded messages as text frames (bytes would go out as binary)."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        """Encode with orjson and send one text frame."""
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
+class GraphQLView(GraphQLRouter[GraphQLContext, None]):
+    """Strawberry's FastAPI router with our protocol handlers, JSON codec and WS auth."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = TextWebSocketAdapter
+
+    def encode_json(self, data: object) -> bytes:
+        """orjson: HTTP answers go out as the bytes it produces."""
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson (its JSONDecodeError is the standard library's)."""
+        return orjson.loads(data)
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        """The read policy, once for the whole connection (writes are checked per operation)."""
+        try:
+            context.policy.check(Action.READ, context.authorization)
+        except ApiError as refusal:
+            raise ConnectionRejectionError(
+                {"message": refusal.message, "code": refusal.graphql_code}
+            ) from None
+        return UnsetType()  # no payload in connection_ack
+
+
+def live_broadcaster(store: StateStore, settings: Settings) -> LiveBroadcaster:
+    """The process' broadcaster: one pub/sub connection feeding the live mirror."""
+    return Broadcaster(
+        store.redis,
+        store.keys.changes,
+        LiveState(store),
+        buffer_size=settings.graphql_subscriber_buffer,
+    )
+
+
+def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
+    """Add /graphql (HTTP and WebSocket) and the WebSocket connection limits to `app`."""
+    protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+    if settings.graphql_legacy_protocol:
+        protocols.append(GRAPHQL_WS_PROTOCOL)
+    view = GraphQLView(
+        build_schema(GraphQLOptions.from_settings(settings)),
+        graphql_ide="graphiql" if settings.graphiql else None,
+        context_getter=get_context,
+        subscription_protocols=protocols,
+        connection_init_wait_timeout=timedelta(seconds=settings.graphql_ws_init_timeout),
+        max_subscriptions_per_connection=settings.graphql_ws_max_subscriptions,
+        keep_alive=True,
+        keep_alive_interval=settings.graphql_ws_keepalive,
+        allowed_origins=settings.cors_origins,
+    )
+    app.include_router(view, prefix=GRAPHQL_PATH)
+    app.add_middleware(
+        WebSocketLimits,
+        path=GRAPHQL_PATH,
+        max_connections=settings.graphql_ws_max_connections,
+        max_per_client=settings.graphql_ws_max_connections_per_client,
+        subprotocols=protocols,
+    )
+    return view
