@@ -25,10 +25,12 @@ from api.auth import AccessPolicy
 from api.errors import ApiError, Unavailable
 from api.graphql.view import live_broadcaster, mount_graphql
 from api.health import database_ping
+from api.ingest_runtime import build_ingest
 from api.middleware import MetricsMiddleware
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.service import QueueStatusService
+from ingest.ami.service import AmiIngest
 from ingest.config import Settings
 from ingest.db.engine import make_engine
 from ingest.keys import KeySchema
@@ -51,6 +53,7 @@ class Runtime:
     store: StateStore
     sync: QueueDataSync
     service: QueueStatusService
+    ingest: AmiIngest | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
@@ -84,6 +87,10 @@ def create_app(
         try:
             await broadcaster.start()
             await _startup_sync(runtime)
+            if runtime.ingest is not None:
+                runtime.ingest.start()
+                # The runbook's order: AMI connected, then "Application is running".
+                await runtime.ingest.wait_connected(timeout=3.0)
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
@@ -132,8 +139,11 @@ def _open_runtime(
         database_is_authoritative=lambda: not settings.ami_enabled,
         metrics=metrics,
     )
-    service = QueueStatusService(store, sync, metrics=metrics)
-    return Runtime(settings, client, database, store, sync, service)
+    ingest = build_ingest(settings, store, sync) if settings.ami_enabled else None
+    service = QueueStatusService(
+        store, sync, metrics=metrics, ingest_status=lambda: ingest.status if ingest else None
+    )
+    return Runtime(settings, client, database, store, sync, service, ingest)
 
 
 async def _startup_sync(runtime: Runtime) -> None:
@@ -150,6 +160,8 @@ async def _startup_sync(runtime: Runtime) -> None:
 
 
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
+    if runtime.ingest is not None:
+        await runtime.ingest.stop()
     for task in runtime.tasks:
         task.cancel()
     for task in runtime.tasks:

@@ -1,7 +1,9 @@
-"""The embedded demo: in-process fakeredis and a seeded SQLite call centre, the same app."""
+"""The embedded demo: in-process fakeredis, a seeded SQLite call centre and a simulated
+Asterisk producing live traffic — the same app, the same sync, the real AMI ingest path."""
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -12,13 +14,16 @@ from api.server import serve
 from ingest.config import Settings, load_settings
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
+from ingest.db.repository import load_config
 from ingest.db.seed import seed_demo
 from ingest.logs import configure_logging, get_logger
+from ingest.simulator import AmiSimulator, CallCentre
+from ingest.simulator.from_db import centre_from_db
 
 log = get_logger("Demo")
 
 
-def demo_settings(port: int, workdir: Path) -> Settings:
+def demo_settings(port: int, workdir: Path, *, ami_port: int, ami_secret: str) -> Settings:
     """Settings of the demo: nothing outside this process is needed."""
     return load_settings(
         host="127.0.0.1",
@@ -26,25 +31,40 @@ def demo_settings(port: int, workdir: Path) -> Settings:
         database_url=f"sqlite:///{workdir / 'demo.sqlite'}",
         redis_url="redis://in-process-fakeredis/0",
         redis_key_prefix="",
-        ami_enabled=False,
+        ami_enabled=True,
+        ami_host="127.0.0.1",
+        ami_port=ami_port,
+        ami_username="demo",
+        ami_secret=ami_secret,
         api_tokens="",
+        _env_file=None,
     )
 
 
 async def run_demo(port: int = 3000, workdir: Path | None = None) -> None:
-    """Seed, then serve the demo until interrupted."""
+    """Seed, start the simulated PBX, then serve the demo until interrupted."""
     directory = workdir or Path(tempfile.mkdtemp(prefix="queue-status-demo-"))
-    settings = demo_settings(port, directory)
-    configure_logging(settings.log_level, settings.log_path, settings.secrets())
-    database_url = settings.database_url.get_secret_value()
+    ami_secret = secrets.token_urlsafe(16)
+    database_url = f"sqlite:///{directory / 'demo.sqlite'}"
     await migrate(database_url)
     engine = make_engine(database_url)
     await seed_demo(engine)
+    config = await load_config(engine)
+    simulator = AmiSimulator(
+        username="demo",
+        secret=ami_secret,
+        model=CallCentre(centre_from_db(config.queues, config.members)),
+    )
+    await simulator.start()
+    settings = demo_settings(port, directory, ami_port=simulator.port, ami_secret=ami_secret)
+    configure_logging(settings.log_level, settings.log_path, settings.secrets())
     log.info("Demo database seeded at %s", directory / "demo.sqlite")
+    log.info("Simulated Asterisk (AMI) on 127.0.0.1:%d", simulator.port)
     redis = fakeredis.FakeAsyncRedis()
     app = create_app(settings, redis=redis, engine=engine)
     try:
         await serve(app, settings)
     finally:
+        await simulator.stop()
         await engine.dispose()
         await redis.aclose()

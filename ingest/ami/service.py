@@ -165,6 +165,14 @@ class AmiIngest:
                 await task
         self._tasks = []
 
+    async def wait_connected(self, timeout: float) -> bool:
+        """Wait until logged in (or `timeout`); True when connected."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while not self.status.connected:
+                    await asyncio.sleep(0.02)
+        return self.status.connected
+
     def request_reconcile(self, reason: str) -> None:
         """Take a new snapshot as soon as possible."""
         log.info("Reconciliation requested: %s", reason)

@@ -2,6 +2,10 @@
 -- ARGV[1] key prefix, ARGV[2] now (ms epoch), ARGV[3] JSON array of patches,
 -- ARGV[4] "1" to return the changes.
 -- Returns the JSON array of changes ({version, kind, op, id, data}) or "[]".
+-- Per patch: guard ("if"), shift ("sh"), merge ("s"), smooth ("sm"), count_within
+-- ("cw"), incr ("inc"), maximum ("max"), copy ("cp"), fold ("fd"), then the per-kind
+-- normalization.
+-- See ingest/patches.py for what each operation means.
 local prefix = ARGV[1]
 local now = tonumber(ARGV[2])
 local patches = cjson.decode(ARGV[3])
@@ -14,6 +18,8 @@ local VERSION = prefix .. "queue-status:version"
 local CHANNEL = prefix .. "queue-status:changes"
 -- Stamps and derived timestamps are not "a change" on their own.
 local VOLATILE = {version = true, updatedAt = true, statusSince = true}
+-- A path step standing for every key present at that point.
+local EACH = "*"
 
 local function is_array(t)
   return type(t) == "table" and #t > 0
@@ -67,6 +73,7 @@ local function copy(t)
   return out
 end
 
+-- The parent table of the leaf of `path` (created on the way) and the leaf key.
 local function at_path(entity, path)
   local node = entity
   for i = 1, #path - 1 do
@@ -79,11 +86,149 @@ local function at_path(entity, path)
   return node, path[#path]
 end
 
+-- The value at `path`, or nil; never creates anything. An empty path is the entity.
+local function get_at(entity, path)
+  local node = entity
+  for i = 1, #path do
+    if type(node) ~= "table" then
+      return nil
+    end
+    node = node[path[i]]
+  end
+  if node == null then
+    return nil
+  end
+  return node
+end
+
+local function remove_at(entity, path)
+  local node = entity
+  for i = 1, #path - 1 do
+    node = node[path[i]]
+    if type(node) ~= "table" then
+      return
+    end
+  end
+  node[path[#path]] = nil
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k, _ in pairs(t) do
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+-- Every concrete path `path` names in `entity`: an EACH step takes each key present
+-- there (in key order; inner steps only keys holding objects). A path without EACH
+-- names itself, present or not. Returns a list of {path = ..., keys = {...}}, keys
+-- being what the EACH steps took, in order.
+local function expand(entity, path)
+  local out = {}
+  local function walk(node, i, concrete, keys)
+    if i > #path then
+      out[#out + 1] = {path = concrete, keys = keys}
+      return
+    end
+    local step = path[i]
+    if step ~= EACH then
+      local next_path = copy(concrete)
+      next_path[#next_path + 1] = step
+      local child = nil
+      if type(node) == "table" then
+        child = node[step]
+      end
+      walk(child, i + 1, next_path, keys)
+      return
+    end
+    if type(node) ~= "table" then
+      return
+    end
+    for _, k in ipairs(sorted_keys(node)) do
+      if i == #path or type(node[k]) == "table" then
+        local next_path = copy(concrete)
+        next_path[#next_path + 1] = k
+        local next_keys = copy(keys)
+        next_keys[#next_keys + 1] = k
+        walk(node[k], i + 1, next_path, next_keys)
+      end
+    end
+  end
+  walk(entity, 1, {}, {})
+  return out
+end
+
+-- `path` with its EACH steps replaced, in order, by `keys`.
+local function bind(path, keys)
+  local out, n = {}, 0
+  for i, step in ipairs(path) do
+    if step == EACH and keys[n + 1] ~= nil then
+      n = n + 1
+      out[i] = keys[n]
+    else
+      out[i] = step
+    end
+  end
+  return out
+end
+
+local function load(kind, id)
+  local raw = redis.call("GET", prefix .. ENTITY[kind] .. id)
+  if raw then
+    return cjson.decode(raw)
+  end
+  return nil
+end
+
+local function present(value)
+  if value == nil or value == null then
+    return false
+  end
+  if type(value) == "table" then
+    return next(value) ~= nil
+  end
+  return true
+end
+
+local function guard_holds(g)
+  local entity = load(g.k, g.i)
+  local value = nil
+  if entity ~= nil then
+    value = get_at(entity, g.p)
+  end
+  local holds
+  if g.eq ~= nil and g.eq ~= null then
+    holds = value == g.eq
+  else
+    holds = present(value)
+  end
+  if g["not"] then
+    holds = not holds
+  end
+  return holds
+end
+
+-- Queues read while normalizing operators (their wrapupTime), per batch; a queue
+-- written in this batch is read again.
+local queue_cache = {}
+
+local function queue_wrapup(name)
+  local cached = queue_cache[name]
+  if cached == nil then
+    local queue = load("queue", name)
+    cached = 0
+    if type(queue) == "table" then
+      cached = tonumber(queue.wrapupTime) or 0
+    end
+    queue_cache[name] = cached
+  end
+  return cached
+end
+
 local function normalize_operator(e, id, old)
   e.memberId = id
-  if e.memberName == nil or e.memberName == "" then
-    e.memberName = id
-  end
   if e.status == nil then
     e.status = "unknown"
   end
@@ -99,6 +244,19 @@ local function normalize_operator(e, id, old)
     if type(membership) ~= "table" or not membership.paused then
       all_paused = false
     end
+    if type(membership) == "table" then
+      -- Wrap-up has no event: LastCall + the member's Wrapuptime, else the queue's.
+      local last_call = tonumber(membership.lastCall) or 0
+      if last_call > 0 then
+        local wrapup = tonumber(membership.wrapupTime) or 0
+        if wrapup <= 0 then
+          wrapup = queue_wrapup(name)
+        end
+        membership.wrapupUntil = last_call + wrapup
+      else
+        membership.wrapupUntil = nil
+      end
+    end
   end
   if any then
     if e.queueName == nil or e.queues[e.queueName] == nil then
@@ -111,6 +269,24 @@ local function normalize_operator(e, id, old)
     else
       e.pausedReason = ""
     end
+    -- Asterisk names a member per queue; show the primary queue's name, so the
+    -- operator's name does not flip with every event of another queue.
+    local name = nil
+    local primary = e.queues[e.queueName]
+    if type(primary) == "table" and type(primary.memberName) == "string" and primary.memberName ~= "" then
+      name = primary.memberName
+    else
+      for _, queue_name in ipairs(sorted_keys(e.queues)) do
+        local membership = e.queues[queue_name]
+        if type(membership) == "table" and type(membership.memberName) == "string" and membership.memberName ~= "" then
+          name = membership.memberName
+          break
+        end
+      end
+    end
+    if name ~= nil then
+      e.memberName = name
+    end
   else
     if e.paused == nil then
       e.paused = false
@@ -119,9 +295,20 @@ local function normalize_operator(e, id, old)
       e.pausedReason = ""
     end
   end
+  if e.memberName == nil or e.memberName == "" then
+    e.memberName = id
+  end
   if old == nil or old.status ~= e.status or e.statusSince == nil then
     e.statusSince = now
   end
+end
+
+-- A percentage as app_queue prints it in QueueParams ("%2.1f").
+local function percent(part, whole)
+  if whole <= 0 then
+    return 0
+  end
+  return tonumber(string.format("%.1f", 100 * part / whole))
 end
 
 local function normalize_queue(e, id)
@@ -139,6 +326,18 @@ local function normalize_queue(e, id)
       e[counter] = 0
     end
   end
+  -- Service level as app_queue computes it, once calls within it are counted.
+  local completed_in = tonumber(e.completedInServiceLevel)
+  local abandoned_in = tonumber(e.abandonedInServiceLevel)
+  if completed_in ~= nil or abandoned_in ~= nil then
+    completed_in = completed_in or 0
+    abandoned_in = abandoned_in or 0
+    e.completedInServiceLevel = completed_in
+    e.abandonedInServiceLevel = abandoned_in
+    e.serviceLevelPerf = percent(completed_in, e.completed)
+    e.serviceLevelPerf2 = percent(completed_in + abandoned_in, e.completed + e.abandoned)
+  end
+  queue_cache[id] = nil
 end
 
 local function normalize_channel(e, id)
@@ -146,6 +345,110 @@ local function normalize_channel(e, id)
 end
 
 local NORMALIZE = {operator = normalize_operator, queue = normalize_queue, channel = normalize_channel}
+
+-- The operations on numbers, in their fixed order after the merge.
+local function apply_smooth(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    local path, sample, counters = step[1], step[2], step[3]
+    for _, hit in ipairs(expand(entity, path)) do
+      local seen = 0
+      for _, counter in ipairs(counters) do
+        seen = seen + (tonumber(get_at(entity, bind(counter, hit.keys))) or 0)
+      end
+      local node, leaf = at_path(entity, hit.path)
+      if seen == 0 then
+        node[leaf] = sample
+      else
+        node[leaf] = math.floor((3 * (tonumber(node[leaf]) or 0) + sample) / 4)
+      end
+    end
+  end
+end
+
+local function apply_count_within(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    local counter, sample, limit = step[1], step[2], step[3]
+    for _, hit in ipairs(expand(entity, counter)) do
+      if sample <= (tonumber(get_at(entity, bind(limit, hit.keys))) or 0) then
+        local node, leaf = at_path(entity, hit.path)
+        node[leaf] = (tonumber(node[leaf]) or 0) + 1
+      end
+    end
+  end
+end
+
+local function apply_incr(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    for _, hit in ipairs(expand(entity, step[1])) do
+      local node, leaf = at_path(entity, hit.path)
+      node[leaf] = (tonumber(node[leaf]) or 0) + step[2]
+    end
+  end
+end
+
+local function apply_maximum(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    for _, hit in ipairs(expand(entity, step[1])) do
+      local node, leaf = at_path(entity, hit.path)
+      local current = tonumber(node[leaf])
+      if current == nil or step[2] > current then
+        node[leaf] = step[2]
+      end
+    end
+  end
+end
+
+local function apply_copy(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    local source, target, add = step[1], step[2], step[3]
+    for _, hit in ipairs(expand(entity, source)) do
+      local value = get_at(entity, hit.path)
+      local bound = bind(target, hit.keys)
+      if type(value) == "number" then
+        local node, leaf = at_path(entity, bound)
+        node[leaf] = value + add
+      else
+        remove_at(entity, bound)
+      end
+    end
+  end
+end
+
+local function apply_fold(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    local source, target = step[1], step[2]
+    for _, hit in ipairs(expand(entity, source)) do
+      local value = get_at(entity, hit.path)
+      if type(value) == "number" then
+        local node, leaf = at_path(entity, bind(target, hit.keys))
+        local current = tonumber(node[leaf])
+        if current == nil or value > current then
+          node[leaf] = value
+        end
+        remove_at(entity, hit.path)
+      end
+    end
+  end
+end
+
+local function apply_shift(entity, steps)
+  for _, step in ipairs(steps or {}) do
+    local collection_path, field, at_least, amount = step[1], step[2], step[3], step[4]
+    for _, hit in ipairs(expand(entity, collection_path)) do
+      local collection = get_at(entity, hit.path)
+      if type(collection) == "table" then
+        for _, child in pairs(collection) do
+          if type(child) == "table" then
+            local value = tonumber(child[field])
+            if value ~= nil and value >= at_least then
+              child[field] = value + amount
+            end
+          end
+        end
+      end
+    end
+  end
+end
 
 local changes = {}
 
@@ -159,6 +462,9 @@ local function remove(kind, id)
   local key = prefix .. ENTITY[kind] .. id
   local existed = redis.call("DEL", key)
   redis.call("SREM", prefix .. INDEX[kind], id)
+  if kind == "queue" then
+    queue_cache[id] = nil
+  end
   if existed == 1 then
     record(kind, "delete", id, null)
   end
@@ -176,6 +482,8 @@ for _, p in ipairs(patches) do
         remove(kind, id)
       end
     end
+  elseif p["if"] ~= nil and not guard_holds(p["if"]) then
+    -- The guard does not hold: the patch does not apply.
   elseif p.del then
     remove(p.k, p.i)
   else
@@ -189,24 +497,21 @@ for _, p in ipairs(patches) do
     if old ~= nil or p.new ~= false then
       local entity
       if p.rep then
-        entity = merge({}, p.s or {})
-        if old ~= nil and old.statusSince ~= nil and entity.statusSince == nil then
-          entity.statusSince = old.statusSince
-        end
+        entity = {}
       else
-        entity = merge(copy(old or {}), p.s or {})
+        entity = copy(old or {})
       end
-      for _, step in ipairs(p.inc or {}) do
-        local node, leaf = at_path(entity, step[1])
-        node[leaf] = (tonumber(node[leaf]) or 0) + step[2]
+      apply_shift(entity, p.sh)
+      entity = merge(entity, p.s or {})
+      if p.rep and old ~= nil and old.statusSince ~= nil and entity.statusSince == nil then
+        entity.statusSince = old.statusSince
       end
-      for _, step in ipairs(p.max or {}) do
-        local node, leaf = at_path(entity, step[1])
-        local current = tonumber(node[leaf])
-        if current == nil or step[2] > current then
-          node[leaf] = step[2]
-        end
-      end
+      apply_smooth(entity, p.sm)
+      apply_count_within(entity, p.cw)
+      apply_incr(entity, p.inc)
+      apply_maximum(entity, p.max)
+      apply_copy(entity, p.cp)
+      apply_fold(entity, p.fd)
       NORMALIZE[kind](entity, id, old)
       if old == nil or not equal(entity, old, true) then
         entity.updatedAt = now

@@ -1,0 +1,44 @@
+"""Wiring of the AMI ingest into the app's lifespan (when AMI_ENABLED)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ingest.ami.connection import AmiEndpoint
+from ingest.ami.service import AmiIngest, EventApplier
+from ingest.config import Settings
+from ingest.logs import get_logger
+from ingest.pipeline import EventPipeline
+from ingest.store import StateStore
+from ingest.sync import QueueDataSync
+
+log = get_logger("AmiService")
+
+
+def build_ingest(settings: Settings, store: StateStore, sync: QueueDataSync) -> AmiIngest:
+    """The AMI ingest over the same store and the same pipeline every writer uses."""
+    pipeline = EventPipeline(store)
+
+    async def known_queues() -> set[str]:
+        # Realtime queues load on demand in Asterisk: name every queue we know of.
+        return await store.ids("queue")
+
+    async def resync_after_redis_outage() -> None:
+        # Redis may have restarted empty: the configuration comes back from the DB
+        # (the reconciliation that follows brings back the live state).
+        with contextlib.suppress(Exception):
+            await sync.run()
+
+    return AmiIngest(
+        AmiEndpoint(
+            host=settings.ami_host,
+            port=settings.ami_port,
+            username=settings.ami_username,
+            secret=settings.ami_secret.get_secret_value(),
+        ),
+        EventApplier(pipeline.apply, pipeline.apply_snapshot),
+        known_queues=known_queues,
+        reconcile_interval=settings.ami_reconcile_interval,
+        ping_interval=settings.ami_ping_interval,
+        on_redis_recovered=resync_after_redis_outage,
+    )

@@ -1,0 +1,1 @@
+"""Thin runners feeding the event pipeline: a recorded file (`file_runner`)."""
