@@ -34,7 +34,7 @@ serve: install
 	$(BIN)/queue-status serve
 
 ## Everything CI runs: services up, lint, types, the whole test suite
-test: install-dev services lint typecheck pytest
+test: install-dev services browser-deps lint typecheck pytest frontend
 
 services:
 	bash scripts/ensure-services.sh
@@ -57,6 +57,27 @@ pytest: install-dev
 .PHONY: schema
 schema: install
 	$(BIN)/python -m api.graphql.export --output schema.graphql
+
+## The client examples: build the Angular app (codegen first), then run the JS example
+## against a demo server started on a free port (stopped afterwards). Lockfiles decide versions.
+.PHONY: frontend browser-deps
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+frontend: install
+	cd frontend-examples/angular && $(NPM_CI) && npm run build
+	cd frontend-examples/js && $(NPM_CI)
+	@port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	log=$$(mktemp); \
+	$(BIN)/queue-status demo --port $$port >"$$log" 2>&1 & demo=$$!; \
+	trap 'kill $$demo 2>/dev/null; wait $$demo 2>/dev/null; rm -f "$$log"' EXIT; \
+	echo "JS example against the demo on port $$port"; \
+	node frontend-examples/js/index.mjs --url http://127.0.0.1:$$port --wait 60 --count 5 --timeout 90 \
+	  || { echo "--- demo log"; tail -n 40 "$$log"; exit 1; }
+
+## Debian's Chromium for the browser tests (never a downloaded browser); only as root
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; \
+	else echo "browser-deps: /usr/bin/chromium missing; as root run: apt-get install chromium (browser tests skip without it)"; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

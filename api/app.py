@@ -30,6 +30,7 @@ from api.middleware import MetricsMiddleware
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.service import QueueStatusService
+from api.wallboard import mount_wallboard
 from ingest.ami.service import AmiIngest
 from ingest.config import Settings
 from ingest.db.engine import make_engine
@@ -118,6 +119,7 @@ def create_app(
     app.include_router(rest_router)
     mount_graphql(app, settings)
     _add_operational_routes(app, metrics)
+    mount_wallboard(app)
     return app
 
 

@@ -1,0 +1,264 @@
+// The wallboard: read the state over HTTP, follow it over a graphql-transport-ws
+// subscription, re-read whenever continuity is in doubt.
+//
+// Order on every (re)connection: subscribe to `changes` first (without the
+// initial state), then read the snapshot over HTTP while buffering what the
+// subscription delivers, then apply the buffered changes newer than the
+// snapshot. Versions are contiguous, so a missing one is noticed and answered
+// with another read. The server going away shows a banner; the socket
+// reconnects by itself and the cycle starts again, without reloading the page.
+
+import { GraphQLSocket } from './graphql-ws.js';
+import { LiveState } from './state.js';
+import { WallboardView } from './view.js';
+
+const TOKEN_KEY = 'queue-status.token';
+const COMPACT_KEY = 'queue-status.compact';
+
+const OPERATOR = `memberId memberName status paused pausedReason statusSince updatedAt currentChannel
+  queues { queueName paused pausedReason lastPause wrapupUntil }`;
+const QUEUE = `name completed abandoned serviceLevel serviceLevelPerf
+  callers { uniqueId position callerIdNum callerIdName joinedAt }`;
+const CHANNEL = `name uniqueId linkedId state callerIdNum callerIdName connectedLineNum
+  queueName memberId createdAt answeredAt`;
+const SNAPSHOT = `version generatedAt operators { ${OPERATOR} } queues { ${QUEUE} } channels { ${CHANNEL} }`;
+
+const SNAPSHOT_QUERY = `query WallboardSnapshot { snapshot { ${SNAPSHOT} } }`;
+const CHANGES_SUBSCRIPTION = `subscription WallboardChanges {
+  changes(initial: false) {
+    kind fromVersion toVersion reason
+    snapshot { ${SNAPSHOT} }
+    changes { version kind op id operator { ${OPERATOR} } queue { ${QUEUE} } channel { ${CHANNEL} } }
+  }
+}`;
+
+class AuthError extends Error {}
+
+// --- settings ----------------------------------------------------------------
+
+/** A ?token= in the address is stored, then removed so it is not left on screen or in history. */
+function takeTokenFromUrl() {
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get('token');
+  if (token === null) return;
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+  url.searchParams.delete('token');
+  window.history.replaceState(null, '', url);
+}
+
+function token() {
+  return localStorage.getItem(TOKEN_KEY) || '';
+}
+
+function authorization() {
+  const value = token();
+  return value ? `Bearer ${value}` : null;
+}
+
+// --- HTTP --------------------------------------------------------------------
+
+const httpEndpoint = new URL('graphql', document.baseURI);
+const wsEndpoint = new URL(httpEndpoint);
+wsEndpoint.protocol = httpEndpoint.protocol === 'https:' ? 'wss:' : 'ws:';
+
+async function graphql(query) {
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+  const auth = authorization();
+  if (auth) headers.Authorization = auth;
+  const response = await fetch(httpEndpoint, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ query }),
+    cache: 'no-store',
+  });
+  if (response.status === 401 || response.status === 403) throw new AuthError(`HTTP ${response.status}`);
+  const body = await response.json().catch(() => null);
+  if (!body) throw new Error(`HTTP ${response.status}`);
+  const errors = body.errors ?? [];
+  const denied = errors.find((e) => ['UNAUTHENTICATED', 'FORBIDDEN'].includes(e.extensions?.code));
+  if (denied) throw new AuthError(denied.message);
+  if (errors.length || !body.data) throw new Error(errors[0]?.message ?? `HTTP ${response.status}`);
+  return body.data;
+}
+
+// --- the live cycle ----------------------------------------------------------
+
+const state = new LiveState();
+const view = new WallboardView(document, state);
+
+let reading = false; // a snapshot read is in flight: buffer what the subscription delivers
+let readAgain = false;
+let buffered = [];
+let stopChanges = null;
+let retryRead = 0;
+
+function onBatch(batch) {
+  if (reading || !state.loaded) {
+    buffered.push(batch);
+    return;
+  }
+  if (state.applyBatch(batch) === 'gap') void resync();
+}
+
+async function resync() {
+  if (reading) {
+    readAgain = true; // the running read may predate the subscription: read once more after it
+    return;
+  }
+  reading = true;
+  clearTimeout(retryRead);
+  try {
+    do {
+      readAgain = false;
+      const { snapshot } = await graphql(SNAPSHOT_QUERY);
+      state.replace(snapshot);
+      let gap = false;
+      for (const batch of buffered) gap = state.applyBatch(batch) === 'gap' || gap;
+      buffered = [];
+      readAgain ||= gap;
+    } while (readAgain);
+    if (socket.isOpen) view.showLink({ state: 'live' });
+  } catch (error) {
+    if (error instanceof AuthError) {
+      showAuthProblem(error.message);
+    } else {
+      // Server reachable over WebSocket but the read failed (e.g. Redis down: 503): try again.
+      retryRead = setTimeout(() => void resync(), 3_000);
+    }
+  } finally {
+    reading = false;
+  }
+}
+
+function subscribeToChanges() {
+  stopChanges?.();
+  stopChanges = socket.subscribe(
+    { query: CHANGES_SUBSCRIPTION, operationName: 'WallboardChanges' },
+    {
+      next: (result) => {
+        if (result.errors?.length) {
+          restartChanges(result.errors);
+          return;
+        }
+        onBatch(result.data.changes);
+      },
+      // e.g. SUBSCRIBER_TOO_SLOW after the tab slept: subscribe again and re-read.
+      error: (errors) => restartChanges(errors),
+      complete: () => restartChanges([]),
+    },
+  );
+}
+
+function restartChanges(errors) {
+  stopChanges = null;
+  if (!socket.isOpen) return; // the socket's reconnect handles it
+  const denied = errors.find((e) => ['UNAUTHENTICATED', 'FORBIDDEN'].includes(e.extensions?.code));
+  if (denied) {
+    showAuthProblem(denied.message);
+    return;
+  }
+  setTimeout(() => {
+    if (!socket.isOpen) return;
+    subscribeToChanges();
+    void resync();
+  }, 250);
+}
+
+function showAuthProblem(message) {
+  view.showLink({
+    state: 'auth',
+    title: token() ? 'The server refused the token' : 'This server requires a token',
+    detail: `${message}. Open the settings (⚙) to enter one.`,
+  });
+}
+
+const socket = new GraphQLSocket({
+  url: wsEndpoint.href,
+  connectionParams: () => {
+    const auth = authorization();
+    return auth ? { authorization: auth } : {};
+  },
+  onStatus: (status) => {
+    if (status.state === 'open') {
+      subscribeToChanges();
+      void resync();
+    } else if (status.state === 'connecting') {
+      if (document.body.dataset.link !== 'offline' && document.body.dataset.link !== 'auth') {
+        view.showLink({ state: 'connecting' });
+      }
+    } else if (status.auth) {
+      showAuthProblem(status.reason || 'not authorised');
+    } else {
+      stopChanges = null;
+      const seconds = Math.max(1, Math.round((status.retryInMs ?? 0) / 1000));
+      view.showLink({
+        state: 'offline',
+        title: 'Connection to the server lost',
+        detail: `Showing the last known state. Reconnecting in ${seconds} s…`,
+      });
+    }
+  },
+});
+
+// --- the frame loop ----------------------------------------------------------
+
+function frame() {
+  view.frame();
+  requestAnimationFrame(frame);
+}
+
+// --- settings dialog ---------------------------------------------------------
+
+function setUpSettings() {
+  const dialog = document.getElementById('settings');
+  const form = document.getElementById('settings-form');
+  const tokenInput = document.getElementById('token-input');
+  const compactInput = document.getElementById('compact-input');
+  const open = () => {
+    tokenInput.value = token();
+    compactInput.checked = localStorage.getItem(COMPACT_KEY) === '1';
+    dialog.showModal();
+  };
+  document.getElementById('open-settings').addEventListener('click', open);
+  document.getElementById('settings-cancel').addEventListener('click', () => dialog.close());
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const changedToken = tokenInput.value.trim() !== token();
+    if (tokenInput.value.trim()) localStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+    else localStorage.removeItem(TOKEN_KEY);
+    localStorage.setItem(COMPACT_KEY, compactInput.checked ? '1' : '0');
+    applyCompact();
+    dialog.close();
+    if (changedToken) {
+      // New credentials: a new connection (connection_init carries the token).
+      socket.stop();
+      socket.start();
+      void resync();
+    }
+  });
+  document.getElementById('banner-retry').addEventListener('click', () => {
+    if (document.body.dataset.link === 'auth') open();
+    else socket.retryNow();
+  });
+}
+
+function applyCompact() {
+  document.body.classList.toggle('compact', localStorage.getItem(COMPACT_KEY) === '1');
+  view.relayout();
+}
+
+// --- start -------------------------------------------------------------------
+
+takeTokenFromUrl();
+setUpSettings();
+applyCompact();
+window.addEventListener('resize', () => view.relayout());
+// Back from sleep or a network change: do not wait for the backoff timer.
+window.addEventListener('online', () => socket.retryNow());
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') socket.retryNow();
+});
+void resync(); // first paint over HTTP, before the WebSocket is up
+socket.start();
+requestAnimationFrame(frame);

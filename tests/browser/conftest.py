@@ -1,0 +1,168 @@
+"""Browser tests: Debian's headless Chromium, driven by Playwright, against the real app.
+
+Never a downloaded browser: Playwright launches /usr/bin/chromium (`make
+browser-deps` installs it). Without it these tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from redis.asyncio import Redis
+
+from ingest.db.engine import make_engine
+from ingest.db.migrate import migrate
+from ingest.db.seed import seed_demo
+from ingest.keys import KeySchema
+from ingest.simulator import AmiSimulator, TrafficConfig
+from ingest.simulator.from_db import DEMO_TRAFFIC
+from ingest.store import StateStore
+from tests.browser.live import (
+    SIMULATOR_SECRET,
+    AppServer,
+    add_operators,
+    free_port,
+    simulated_pbx,
+    wallboard_app,
+)
+from tests.support.settings import test_settings
+
+CHROMIUM = Path(os.environ.get("QS_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the tests that need a browser, with the reason, when Debian's Chromium is missing."""
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} not found: run `make browser-deps` (apt-get install chromium)"
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class WatchedPage:
+    """A page with what it logged and requested, for assertions."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+OpenPage = Callable[..., Awaitable[WatchedPage]]
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """`await open_page(url, width, height)`: a new page collecting errors and requests."""
+    contexts = []
+
+    async def open_(url: str, width: int = 1920, height: int = 1080) -> WatchedPage:
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = await context.new_page()
+        watched = WatchedPage(page)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                watched.errors.append(message.text)
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: watched.errors.append(str(error)))
+        page.on("request", lambda request: watched.requests.append(request.url))
+        page.on("websocket", lambda ws: watched.requests.append(ws.url))
+        await page.goto(url)
+        return watched
+
+    yield open_
+    for context in contexts:
+        await context.close()
+
+
+@dataclass
+class CallCentre:
+    """The app serving a simulated call centre with live traffic, and its Redis state."""
+
+    server: AppServer
+    store: StateStore
+    simulator: AmiSimulator
+
+    async def restart(self) -> None:
+        """A new app instance on the same port (as a redeploy would)."""
+        await self.server.stop()
+        self.server = AppServer(
+            wallboard_app(self.server.settings), self.server.settings, self.server.port
+        )
+        await self.server.start()
+
+
+StartCentre = Callable[..., AbstractAsyncContextManager[CallCentre]]
+
+
+@pytest.fixture
+def call_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartCentre:
+    """`async with call_centre(extra_operators=0, traffic=…, **settings) as centre`."""
+
+    @asynccontextmanager
+    async def start(
+        *, extra_operators: int = 0, traffic: TrafficConfig = DEMO_TRAFFIC, **overrides: object
+    ) -> AsyncIterator[CallCentre]:
+        await migrate(pg_url)
+        engine = make_engine(pg_url)
+        try:
+            await seed_demo(engine)
+        finally:
+            await engine.dispose()
+        if extra_operators:
+            await add_operators(pg_url, extra_operators, ("billing", "sales", "support", "vip"))
+        async with simulated_pbx(pg_url, traffic=traffic) as simulator:
+            settings = test_settings(
+                prefix=key_prefix,
+                database_url=pg_url,
+                ami_enabled=True,
+                ami_host="127.0.0.1",
+                ami_port=simulator.port,
+                ami_secret=SIMULATOR_SECRET,
+                **overrides,
+            )
+            server = AppServer(wallboard_app(settings), settings, free_port())
+            await server.start()
+            centre = CallCentre(server, StateStore(redis_client, KeySchema(key_prefix)), simulator)
+            try:
+                assert await server.runs_its_own_ingest(), (
+                    "the app does not run the AMI ingest (AMI_ENABLED): no live traffic"
+                )
+                yield centre
+            finally:
+                await centre.server.stop()
+
+    return start
