@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from ingest.simulator.wire import CHANNEL_KEYS
+
 Event = dict[str, str]
 """One AMI message built by the model, keys in wire order."""
 
@@ -62,23 +64,7 @@ _STATE_DESC = {
 _CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 26: "Answered elsewhere"}
 _AVAILABLE = (DeviceState.NOT_INUSE, DeviceState.UNKNOWN)
 _PAUSE_REASONS = ("lunch", "break", "training", "meeting", "coffee")
-_CHANNEL_KEYS = (
-    "Channel",
-    "ChannelState",
-    "ChannelStateDesc",
-    "CallerIDNum",
-    "CallerIDName",
-    "ConnectedLineNum",
-    "ConnectedLineName",
-    "Language",
-    "AccountCode",
-    "Context",
-    "Exten",
-    "Priority",
-    "Uniqueid",
-    "Linkedid",
-)
-_DEST_KEYS = tuple("Dest" + key for key in _CHANNEL_KEYS)
+_DEST_KEYS = tuple("Dest" + key for key in CHANNEL_KEYS)
 
 
 # --------------------------------------------------------------------------
@@ -931,7 +917,7 @@ class CallCentre:
     # -- internals: AMI event shapes ---------------------------------------
 
     @staticmethod
-    def _channel_fields(ch: _Channel, keys: tuple[str, ...] = _CHANNEL_KEYS) -> Event:
+    def _channel_fields(ch: _Channel, keys: tuple[str, ...] = CHANNEL_KEYS) -> Event:
         values = (
             ch.name,
             str(ch.state),
@@ -1118,6 +1104,10 @@ class CallCentre:
         for ch in (leg1, leg2):
             ch.cid_num = ch.con_num = entry.inner.cid_num
             ch.cid_name = ch.con_name = entry.inner.cid_name
+            # As in the traces: the legs are announced without caller id, then told it.
+            event = self._channel_event("NewCallerid", ch)
+            event["CID-CallingPres"] = "0 (Presentation Allowed, Not Screened)"
+            self._emit(event)
         leg1.exten = q.name  # the dialled leg shows the queue as its exten
         leg1.application, leg1.app_data = "AppDial", "(Outgoing Line)"
         leg2.application = "Wait"

@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.simulator.wire import Message, MessageLike, header
+from ingest.simulator.wire import CHANNEL_KEYS, Message, MessageLike, header
 
 SNAPSHOT_ACTIONS = ("QueueStatus", "QueueSummary", "CoreShowChannels", "DeviceStateList")
 """The list actions a replay answers from recorded data."""
@@ -44,23 +44,6 @@ STARTUP_TRACE = "a_startup"
 """The recording of a freshly started lab, used for snapshots a trace lacks."""
 
 NO_SNAPSHOT = "Replay: no snapshot available"
-
-_CHANNEL_KEYS = (
-    "Channel",
-    "ChannelState",
-    "ChannelStateDesc",
-    "CallerIDNum",
-    "CallerIDName",
-    "ConnectedLineNum",
-    "ConnectedLineName",
-    "Language",
-    "AccountCode",
-    "Context",
-    "Exten",
-    "Priority",
-    "Uniqueid",
-    "Linkedid",
-)
 
 
 def default_traces_dir() -> Path:
@@ -325,7 +308,7 @@ def _final_channels(trace: Trace) -> list[Message]:
         if event.get("Event") == "Hangup":
             live.pop(name, None)
         elif event.get("Event") == "Newchannel" or name in live:
-            live[name] = {k: event[k] for k in _CHANNEL_KEYS if k in event}
+            live[name] = {k: event[k] for k in CHANNEL_KEYS if k in event}
     items: list[Message] = []
     for fields in live.values():
         item: Message = {"Event": "CoreShowChannel", "ActionID": ""}

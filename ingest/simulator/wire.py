@@ -20,6 +20,24 @@ Message = dict[str, Value]
 """One AMI message, keys in wire order; a repeated key holds a list."""
 MessageLike = Mapping[str, Value]
 
+CHANNEL_KEYS = (
+    "Channel",
+    "ChannelState",
+    "ChannelStateDesc",
+    "CallerIDNum",
+    "CallerIDName",
+    "ConnectedLineNum",
+    "ConnectedLineName",
+    "Language",
+    "AccountCode",
+    "Context",
+    "Exten",
+    "Priority",
+    "Uniqueid",
+    "Linkedid",
+)
+"""The channel fields every channel, caller and agent event carries, in wire order."""
+
 _TERMINATOR = b"\r\n\r\n"
 _FORBIDDEN = ("\r", "\n")
 

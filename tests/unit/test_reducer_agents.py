@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
 import pytest
 
 from ingest.ami.events import AgentComplete, AgentDump, AmiEvent
-from ingest.ami.parser import parse
-from ingest.ami.traces import load_jsonl
 from ingest.patches import EACH, Guard, Patch
-from ingest.reducer import reduce
 from ingest.reducer.agents import CALLS_AFTER_CALL, CALLS_TAKEN
+from tests.support.recorded import patches as patches_at
+from tests.support.recorded import recorded
 
 NOW = 1_795_696_360_522
 
 
-@cache
-def _trace(name: str) -> list[dict[str, Any]]:
-    return [dict(message) for _, message in load_jsonl(name)]
-
-
-def recorded(trace: str, index: int) -> AmiEvent:
-    event = parse(_trace(trace)[index])
-    assert event is not None
-    return event
-
-
 def patches(event: object) -> list[Patch]:
-    changes = reduce(event, NOW)
-    return [change for change in changes if isinstance(change, Patch)]
+    return patches_at(event, NOW)
 
 
 def by_kind(changes: list[Patch], kind: str) -> list[Patch]:

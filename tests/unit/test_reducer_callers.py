@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
 import pytest
 
-from ingest.ami.events import AmiEvent, QueueCallerJoin, QueueCallerLeave
-from ingest.ami.parser import parse
-from ingest.ami.traces import load_jsonl
+from ingest.ami.events import QueueCallerJoin, QueueCallerLeave
 from ingest.patches import Patch
-from ingest.reducer import reduce
+from tests.support.recorded import patches as patches_at
+from tests.support.recorded import recorded
 
 NOW = 1_795_696_400_000
 
 
-@cache
-def _trace(name: str) -> list[dict[str, Any]]:
-    return [dict(message) for _, message in load_jsonl(name)]
-
-
-def recorded(trace: str, index: int) -> AmiEvent:
-    event = parse(_trace(trace)[index])
-    assert event is not None
-    return event
-
-
 def patches(event: object) -> list[Patch]:
-    changes = reduce(event, NOW)
-    return [change for change in changes if isinstance(change, Patch)]
+    return patches_at(event, NOW)
 
 
 def test_a_join_places_the_caller_and_moves_the_ones_behind() -> None:

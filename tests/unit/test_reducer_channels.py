@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import pytest
 
 from ingest.ami.events import AmiEvent
-from ingest.ami.parser import parse
-from ingest.ami.traces import load_jsonl
 from ingest.patches import Patch
 from ingest.reducer import reduce
+from tests.support.recorded import recorded as recorded_event
 
 NOW = 1_795_696_328_500
 
 
-@cache
-def _trace(name: str) -> list[dict[str, Any]]:
-    return [dict(message) for _, message in load_jsonl(name)]
-
-
 def recorded(index: int) -> AmiEvent:
-    event = parse(_trace("b_single_call")[index])
+    event = recorded_event("b_single_call", index)
     assert event is not None
     return event
 

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import pytest
 
-from ingest.ami.events import AmiEvent, DeviceStateChange
-from ingest.ami.parser import parse
-from ingest.ami.traces import load_jsonl
+from ingest.ami.events import DeviceStateChange
 from ingest.patches import Guard, Patch
-from ingest.reducer import reduce
+from tests.support.recorded import patches as patches_at
+from tests.support.recorded import recorded
 
 NOW = 1_795_696_400_000
 
 
-@cache
-def _trace(name: str) -> list[dict[str, Any]]:
-    return [dict(message) for _, message in load_jsonl(name)]
-
-
-def recorded(trace: str, index: int) -> AmiEvent:
-    """The typed event of one recorded message."""
-    event = parse(_trace(trace)[index])
-    assert event is not None
-    return event
-
-
 def patches(event: object) -> list[Patch]:
-    changes = reduce(event, NOW)
-    assert all(isinstance(change, Patch) for change in changes)
-    return [change for change in changes if isinstance(change, Patch)]
+    return patches_at(event, NOW)
 
 
 # --- QueueMemberStatus / QueueMemberAdded: the device state and the membership ------
