@@ -53,6 +53,19 @@ typecheck: install-dev
 pytest: install-dev
 	$(BIN)/pytest
 
+## The benchmark suite (not part of `make test`; a smoke run of it is): every scenario at 100,
+## 1,000 and 5,000 operators on real Redis, PostgreSQL and uvicorn, as ratios to same-run
+## ceilings; writes bench/results.{json,txt,md,png} and prints each goal, met or not.
+## Load comes from wrk when installed (apt-get install wrk), else from our asyncio client.
+.PHONY: bench
+BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+$(BENCH_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	rm -f $(VENV)/.bench-* && touch $@
+bench: $(BENCH_STAMP) services
+	@command -v wrk >/dev/null || echo "wrk not installed: using the asyncio load client"
+	$(BIN)/python -m bench
+
 ## Export the GraphQL schema from the code to schema.graphql (a test compares them)
 .PHONY: schema
 schema: install
@@ -81,3 +94,18 @@ browser-deps:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# --- reliability (issue #7) ------------------------------------------------------
+REL_STAMP := $(VENV)/.rel-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+REL_RESULTS := tests/reliability/results/results.json
+
+$(REL_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,reliability]'
+	rm -f $(VENV)/.rel-* && touch $@
+
+.PHONY: reliability
+## Every reliability item (faults, fuzzing, abuse, load, the 10-min soak); prints the table
+reliability: $(REL_STAMP) services
+	rm -f $(REL_RESULTS)
+	QS_RELIABILITY=1 QS_RELIABILITY_RESULTS=$(REL_RESULTS) $(BIN)/pytest tests/reliability -q; \
+	status=$$?; $(BIN)/python -m tests.reliability.report $(REL_RESULTS) || status=1; exit $$status

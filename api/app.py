@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +21,16 @@ from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from api.auth import AccessPolicy
 from api.errors import ApiError, Unavailable
 from api.graphql.view import live_broadcaster, mount_graphql
 from api.health import database_ping
 from api.ingest_runtime import build_ingest
-from api.middleware import MetricsMiddleware
+from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
+from api.openapi import install_openapi
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.service import QueueStatusService
@@ -39,6 +43,7 @@ from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
+from ingest.watch import RedisWatch
 
 log = get_logger("Application")
 errors_log = get_logger("HttpErrors")
@@ -92,6 +97,8 @@ def create_app(
                 runtime.ingest.start()
                 # The runbook's order: AMI connected, then "Application is running".
                 await runtime.ingest.wait_connected(timeout=3.0)
+            watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
+            runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
@@ -107,6 +114,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.policy = AccessPolicy.from_settings(settings)
+    install_openapi(app, app.state.policy)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # HTTP only: Starlette's CORS does not see WebSockets; GraphQL checks their Origin itself.
     app.add_middleware(
@@ -115,6 +123,8 @@ def create_app(
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    app.add_middleware(CrossOriginWriteGuard, allowed_origins=settings.cors_origins)
+    app.add_middleware(RepeatedQueryGuard, path_prefix="/api/")
     _install_error_handlers(app)
     app.include_router(rest_router)
     mount_graphql(app, settings)
@@ -161,6 +171,13 @@ async def _startup_sync(runtime: Runtime) -> None:
         )
 
 
+async def _rebuild(runtime: Runtime, reason: str) -> None:
+    """Redis lost the live state: Asterisk's snapshot and the database bring it back."""
+    if runtime.ingest is not None:
+        runtime.ingest.request_reconcile(reason)
+    await runtime.sync.run()
+
+
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
     if runtime.ingest is not None:
         await runtime.ingest.stop()
@@ -204,9 +221,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return OrjsonResponse(error_body("; ".join(parts) or "invalid request"), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only
+            # (GET of /operators, not its POST): name them all (found by schemathesis).
+            methods = _allowed_methods(request.app.routes, request.scope)
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
         return OrjsonResponse(
-            error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(str(exc.detail)), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(RedisError)
@@ -222,6 +246,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> Response:
         errors_log.exception("Unhandled error: %s", type(exc).__name__)
         return OrjsonResponse(error_body("internal server error"), status_code=500)
+
+
+def _allowed_methods(routes: Sequence[Any], scope: Scope) -> set[str]:
+    """Every method some route accepts for this path (included routers too)."""
+    methods: set[str] = set()
+    pending = list(routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending.extend(included.routes)
+            continue
+        if isinstance(route, BaseRoute) and getattr(route, "methods", None):
+            match, _ = route.matches({**scope, "method": "GET"})
+            if match is not Match.NONE:
+                methods |= set(route.methods)  # type: ignore[attr-defined]
+    return methods
 
 
 def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:

@@ -40,6 +40,11 @@ class AccessPolicy:
         self._loopback = host_is_loopback
         self.reads_protected = any(t.role is Role.VIEWER for t in tokens)
 
+    @property
+    def has_tokens(self) -> bool:
+        """Whether any token is configured (else writes are open on loopback only)."""
+        return bool(self._tokens)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessPolicy:
         """The policy the settings describe."""

@@ -17,10 +17,19 @@ pub/sub connection is down or reconnecting, so:
 - after a reload a PING travels the pub/sub stream behind the messages already
   queued: until its PONG, messages the reloaded state already holds are
   dropped; after it, an old version means the counter went back (FLUSHALL) →
-  reload.
+  reload;
+- while no message comes, the broadcaster reads the store's version, then
+  PINGs through the subscription: when the PONG arrives, every batch up to
+  that version must have arrived before it, else it reloads (a gap nothing
+  else would reveal, e.g. after a blackholed link, when nothing more is
+  written); a PONG that does not come within `check_timeout` means a dead
+  link: reconnect (and so reload).
 
 Modelled on encode/broadcaster (`_base.py`): one connection, one queue per
 subscriber, subscribers join and leave through an async context manager.
+A *listener* (the GraphQL subscription fan-out, `api.graphql.fanout`) gets
+every event too, synchronously and in order, and serves its own subscribers
+without a queue each.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -42,9 +51,13 @@ log = get_logger("Broadcaster")
 
 EventT = TypeVar("EventT")
 EventT_co = TypeVar("EventT_co", covariant=True)
+EventT_contra = TypeVar("EventT_contra", contravariant=True)
 
 # Sent as PING's argument after a reload; its PONG marks the end of the catch-up.
 _CATCH_UP_MARKER = b"queue-status-reloaded"
+# Sent as PING's argument by the idle check; its PONG comes after every batch published
+# before the version the check read.
+_CHECK_MARKER = b"queue-status-check"
 
 
 class Feed(Protocol[EventT_co]):
@@ -61,6 +74,27 @@ class Feed(Protocol[EventT_co]):
 
     def apply(self, changes: Sequence[ChangeRecord]) -> EventT_co | None:
         """Apply a batch that continues `version`; the event for subscribers, if any."""
+        ...
+
+
+class Listener(Protocol[EventT_contra]):
+    """Receives every event synchronously, in order (the subscription fan-out)."""
+
+    @property
+    def count(self) -> int:
+        """The subscriptions it serves."""
+        ...
+
+    def offer(self, event: EventT_contra) -> None:
+        """One event; must not block."""
+        ...
+
+    def start(self) -> None:
+        """Begin (with the broadcaster)."""
+        ...
+
+    async def stop(self) -> None:
+        """End every subscription it serves (with the broadcaster)."""
         ...
 
 
@@ -142,8 +176,14 @@ class Broadcaster(Generic[EventT]):
         buffer_size: int = 500,
         poll_interval: float = 1.0,
         retry_delays: tuple[float, float] = (0.05, 5.0),
+        current_version: Callable[[], Awaitable[int]] | None = None,
+        check_timeout: float = 3.0,
     ) -> None:
         self._redis = redis
+        self._current_version = current_version
+        self._check_timeout = check_timeout
+        self._check_sent: float | None = None
+        self._check_version = 0
         self._channel = channel
         self._feed = feed
         self._buffer_size = buffer_size
@@ -151,6 +191,7 @@ class Broadcaster(Generic[EventT]):
         self._retry_min, self._retry_max = retry_delays
         self._retry_delay = self._retry_min
         self._subscribers: set[Subscriber[EventT]] = set()
+        self._listeners: list[Listener[EventT]] = []
         self._task: asyncio.Task[None] | None = None
         self._catching_up = False
         self._loads = 0
@@ -164,8 +205,21 @@ class Broadcaster(Generic[EventT]):
 
     @property
     def subscriber_count(self) -> int:
-        """Subscribers currently registered."""
-        return len(self._subscribers)
+        """Subscribers currently registered (a listener's subscriptions included)."""
+        return len(self._subscribers) + sum(listener.count for listener in self._listeners)
+
+    @property
+    def listeners(self) -> tuple[Listener[EventT], ...]:
+        """The attached listeners."""
+        return tuple(self._listeners)
+
+    def attach(self, listener: Listener[EventT]) -> None:
+        """Hand every event to `listener` too (after the queue subscribers get theirs)."""
+        self._listeners.append(listener)
+
+    def record_overflow(self) -> None:
+        """A listener cut off one of its subscriptions for being too slow."""
+        self.overflows += 1
 
     @property
     def loads(self) -> int:
@@ -175,6 +229,8 @@ class Broadcaster(Generic[EventT]):
     async def start(self) -> None:
         """Start reading in the background (idempotent)."""
         if self._task is None:
+            for listener in self._listeners:
+                listener.start()
             self._task = asyncio.create_task(self._run(), name="changes-broadcaster")
 
     async def stop(self) -> None:
@@ -188,6 +244,8 @@ class Broadcaster(Generic[EventT]):
         for subscriber in tuple(self._subscribers):
             subscriber.end()
         self._subscribers.clear()
+        for listener in self._listeners:
+            await listener.stop()
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscriber[EventT]]:
@@ -215,6 +273,7 @@ class Broadcaster(Generic[EventT]):
 
     async def _listen(self) -> None:
         pubsub = self._redis.pubsub()
+        self._check_sent = None
         try:
             await pubsub.subscribe(self._channel)
             while True:
@@ -223,6 +282,8 @@ class Broadcaster(Generic[EventT]):
                 message = await pubsub.get_message(timeout=self._poll_interval)
                 if message is not None:
                     await self._handle(pubsub, message)
+                elif self._current_version is not None and self.connected:
+                    await self._check(pubsub, self._current_version)
         finally:
             self.connected = False
             await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -239,8 +300,26 @@ class Broadcaster(Generic[EventT]):
         elif kind == "pong":
             if message.get("data") in (_CATCH_UP_MARKER, _CATCH_UP_MARKER.decode()):
                 self._catching_up = False
+            elif message.get("data") in (_CHECK_MARKER, _CHECK_MARKER.decode()):
+                self._check_sent = None
+                at = self._feed.version
+                if self._check_version > at and not self._catching_up:
+                    reason = f"missed versions {at + 1}..{self._check_version}"
+                    log.warning("Change stream gap found by the idle check: %s; reloading", reason)
+                    await self._reload(pubsub, reason)
         elif kind == "message":
             await self._on_payload(pubsub, message["data"])
+
+    async def _check(self, pubsub: PubSub, current_version: Callable[[], Awaitable[int]]) -> None:
+        """Idle: has every published batch arrived, and does the link still answer?"""
+        now = asyncio.get_running_loop().time()
+        if self._check_sent is not None:
+            if now - self._check_sent > self._check_timeout:
+                raise ConnectionError("the changes subscription stopped answering")
+            return
+        self._check_version = await current_version()
+        self._check_sent = now
+        await pubsub.ping(_CHECK_MARKER)
 
     async def _on_payload(self, pubsub: PubSub, payload: bytes) -> None:
         try:
@@ -281,3 +360,5 @@ class Broadcaster(Generic[EventT]):
                 self._subscribers.discard(subscriber)
                 self.overflows += 1
                 log.warning("Subscriber cut off: more than %d updates waiting", self._buffer_size)
+        for listener in self._listeners:
+            listener.offer(event)

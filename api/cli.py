@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import secrets
+import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ingest.config import SettingsError, load_settings
 from ingest.logs import configure_logging, get_logger
@@ -22,13 +27,120 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="everything embedded: fakeredis, SQLite, live demo data"
     )
     demo.add_argument("--port", type=int, default=3000)
+    _add_simulate(commands)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def _add_simulate(commands: Any) -> None:
+    simulate = commands.add_parser(
+        "simulate",
+        help="a simulated Asterisk: an AMI server with live call-centre traffic or a replay",
+        description="A real TCP server speaking AMI: the lab call centre (or a generated "
+        "one) with live traffic, or a recorded trace replayed.",
+    )
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=5038, help="0: any free port (printed)")
+    source = simulate.add_mutually_exclusive_group()
+    source.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="EVENTS_PER_S",
+        help="virtual time, about this many events per second (load tests)",
+    )
+    source.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="replay a recorded trace: a name such as b_single_call, or a .jsonl path",
+    )
+    simulate.add_argument("--username", default="admin")
+    simulate.add_argument(
+        "--secret", help="default: $AMI_SECRET, else one generated and printed at startup"
+    )
+    simulate.add_argument(
+        "--operators", type=_positive_int, help="a generated call centre (default: the lab)"
+    )
+    simulate.add_argument(
+        "--queues", type=_positive_int, help="queues of the generated call centre (default 1)"
+    )
+    simulate.add_argument("--seed", type=int, help="repeatable traffic")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """Run the AMI simulator until interrupted (Ctrl-C or SIGTERM)."""
+    from ingest.simulator import AmiSimulator, serve
+
+    if args.replay is not None and (args.operators is not None or args.queues is not None):
+        print(
+            "queue-status simulate: --operators/--queues do not apply to --replay", file=sys.stderr
+        )
+        return 2
+    if args.queues is not None and args.operators is None:
+        print("queue-status simulate: --queues needs --operators", file=sys.stderr)
+        return 2
+    secret = args.secret or os.environ.get("AMI_SECRET") or ""
+    generated = not secret
+    if generated:
+        secret = secrets.token_urlsafe(16)
+    configure_logging("INFO", None, [secret])
+
+    def ready(sim: AmiSimulator) -> None:
+        what = f"replaying {args.replay}" if args.replay else "live traffic"
+        print(f"AMI simulator listening on {sim.host}:{sim.port} ({what})", flush=True)
+        # The simulator's own throwaway secret; one given to us is never printed.
+        who = f"username {args.username}"
+        print(f"{who}, secret {secret}" if generated else who, flush=True)
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        with contextlib.suppress(NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(
+                args.host,
+                args.port,
+                username=args.username,
+                secret=secret,
+                rate=args.rate,
+                replay_path=args.replay,
+                seed=args.seed,
+                operators=args.operators,
+                queues=args.queues,
+                ready=ready,
+            )
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, LookupError, ValueError) as exc:
+        # A trace that is not there, a port in use: one line, no traceback.
+        print(f"queue-status simulate: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     command = args.command or "serve"
+    if command == "simulate":
+        # The simulator is its own peer: it needs none of the app's settings.
+        return _simulate(args)
     try:
         if command == "demo":
             from api.demo import run_demo

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from api.auth import AccessPolicy, Action
-from api.responses import OrjsonResponse
-from api.service import QueueStatusService, StatusCommand, parse_status
+from api.responses import OrjsonResponse, RawJsonResponse
+from api.service import QueueStatusService, Replica, StatusCommand, parse_status
 
 PREFIX = "/api/queue-status"
 
@@ -31,10 +37,12 @@ class OperatorStatusBody(BaseModel):
     status: str = Field(min_length=1, max_length=32)
     member_name: str | None = Field(default=None, alias="memberName", max_length=256)
     queue_name: str | None = Field(default=None, alias="queueName", max_length=128)
-    paused: bool | None = None
+    # Strict: JSON's own types only (a string "true" or a boolean updatedAt is refused,
+    # as the OpenAPI document says; found by schemathesis, reliability item 7).
+    paused: bool | None = Field(default=None, strict=True)
     paused_reason: str | None = Field(default=None, alias="pausedReason", max_length=256)
     current_call_id: str | None = Field(default=None, alias="currentCallId", max_length=256)
-    updated_at: int | None = Field(default=None, alias="updatedAt")
+    updated_at: int | None = Field(default=None, alias="updatedAt", strict=True)
 
     _clean = field_validator(
         "member_id", "status", "member_name", "queue_name", "paused_reason", "current_call_id"
@@ -53,7 +61,11 @@ class OperatorStatusBody(BaseModel):
         )
 
 
-def get_service(request: Request) -> QueueStatusService:
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread,
+# a thread hop per request for what is an attribute lookup.
+
+
+async def get_service(request: Request) -> QueueStatusService:
     """The app's domain service."""
     service: QueueStatusService = request.app.state.service
     return service
@@ -62,29 +74,115 @@ def get_service(request: Request) -> QueueStatusService:
 def require(action: Action) -> Any:
     """A dependency that enforces the access policy for `action`."""
 
-    def check(
+    async def check(
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
     ) -> None:
         policy: AccessPolicy = request.app.state.policy
         policy.check(action, authorization)
 
+    check.action = action  # type: ignore[attr-defined]  # read by api.openapi
     return Depends(check)
 
 
+async def get_replica(request: Request) -> Replica | None:
+    """The process' live mirror, which collection reads use when it is current."""
+    return replica_of(request.app.state)
+
+
+def replica_of(state: Any) -> Replica | None:
+    """The live mirror the app's broadcaster keeps (none before startup or without one)."""
+    feed = getattr(getattr(state, "broadcaster", None), "feed", None)
+    return feed if isinstance(feed, Replica) else None
+
+
 Service = Annotated[QueueStatusService, Depends(get_service)]
+Mirror = Annotated[Replica | None, Depends(get_replica)]
 router = APIRouter(prefix=PREFIX, tags=["queue-status"], default_response_class=OrjsonResponse)
+
+
+class StoredBytes:
+    """The hot reads (GET /operators, GET /snapshot) as a bare ASGI route.
+
+    A plain GET is answered from already encoded bytes — the live mirror's
+    when it is current, else the stored JSON (see `QueueStatusService.current`)
+    — with the same policy check as the documented route but without
+    FastAPI's per-request dependency and parameter machinery.
+    Anything else — a query string (filters, their validation), another
+    method — goes to the documented FastAPI route, so its behaviour, errors and
+    OpenAPI description stay the one source of truth. Errors raised here
+    (policy, Redis down) reach the app's exception handlers like the route's.
+    """
+
+    def __init__(
+        self, read: Callable[[QueueStatusService, Replica | None], Awaitable[bytes]]
+    ) -> None:
+        self._read = read
+        self.route: APIRoute | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a plain GET, hand the rest to the documented route."""
+        route = self.route
+        if route is None:  # pragma: no cover - bound when the module loads
+            raise RuntimeError("StoredBytes is not bound to its route")
+        # The documented route is the one requests are counted under (/metrics).
+        scope["route"] = route
+        if scope["method"] != "GET" or scope["query_string"]:
+            await route.handle(scope, receive, send)
+            return
+        state = scope["app"].state
+        policy: AccessPolicy = state.policy
+        policy.check(Action.READ, Headers(scope=scope).get("authorization"))
+        body = await self._read(state.service, replica_of(state))
+        await RawJsonResponse(body)(scope, receive, send)
+
+
+def _stored_bytes(
+    path: str, read: Callable[[QueueStatusService, Replica | None], Awaitable[bytes]]
+) -> None:
+    """Register the bare route of `path` ahead of its documented route (bound later)."""
+    # A Route whose endpoint is not a function is an ASGI app (typed for functions only).
+    endpoint: Any = StoredBytes(read)
+    router.add_route(PREFIX + path, endpoint, methods=["GET"], include_in_schema=False)
+
+
+def _bind_stored_bytes() -> None:
+    for route in router.routes:
+        if isinstance(route, Route) and isinstance(route.endpoint, StoredBytes):
+            route.endpoint.route = next(
+                api
+                for api in router.routes
+                if isinstance(api, APIRoute)
+                and api.path == route.path
+                and "GET" in (api.methods or ())
+            )
+
+
+async def _operators_body(service: QueueStatusService, replica: Replica | None) -> bytes:
+    return await service.operators_json(replica)
+
+
+async def _snapshot_body(service: QueueStatusService, replica: Replica | None) -> bytes:
+    return await service.snapshot_json(replica)
+
+
+_stored_bytes("/operators", _operators_body)
+_stored_bytes("/snapshot", _snapshot_body)
 
 
 @router.get("/operators", dependencies=[require(Action.READ)])
 async def list_operators(
     service: Service,
+    replica: Mirror,
     queue: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
     paused: bool | None = None,
-) -> OrjsonResponse:
+) -> Response:
     """All operators, optionally filtered by queue, status and paused."""
-    data = await service.operators(queue=queue, status=status, paused=paused)
+    if queue is None and status is None and paused is None:
+        # Unfiltered (e.g. `?unknown=1`): the JSON goes out as encoded once, never parsed.
+        return RawJsonResponse(await _operators_body(service, replica))
+    data = await service.operators(queue=queue, status=status, paused=paused, replica=replica)
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
@@ -102,15 +200,15 @@ async def post_operator(body: OperatorStatusBody, service: Service) -> OrjsonRes
 
 
 @router.get("/snapshot", dependencies=[require(Action.READ)])
-async def snapshot(service: Service) -> OrjsonResponse:
+async def snapshot(service: Service, replica: Mirror) -> RawJsonResponse:
     """Operators, queues and channels at one version."""
-    return OrjsonResponse({"success": True, "data": await service.snapshot()})
+    return RawJsonResponse(await _snapshot_body(service, replica))
 
 
 @router.get("/queues", dependencies=[require(Action.READ)])
-async def list_queues(service: Service) -> OrjsonResponse:
+async def list_queues(service: Service, replica: Mirror) -> OrjsonResponse:
     """All queues with waiting callers and member counts."""
-    data = await service.queues()
+    data = await service.queues(replica)
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
@@ -122,10 +220,10 @@ async def get_queue(name: str, service: Service) -> OrjsonResponse:
 
 @router.get("/channels", dependencies=[require(Action.READ)])
 async def list_channels(
-    service: Service, queue: Annotated[str | None, Query(max_length=128)] = None
+    service: Service, replica: Mirror, queue: Annotated[str | None, Query(max_length=128)] = None
 ) -> OrjsonResponse:
     """Active channels, optionally of one queue."""
-    data = await service.channels(queue=queue)
+    data = await service.channels(queue=queue, replica=replica)
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
@@ -151,3 +249,6 @@ async def clear(service: Service) -> OrjsonResponse:
     return OrjsonResponse(
         {"success": True, "message": "Queue status data cleared", "data": removed}
     )
+
+
+_bind_stored_bytes()

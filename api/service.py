@@ -10,8 +10,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+import orjson
 from redis.exceptions import RedisError
 
 from api.errors import BadInput, NotFound, Unavailable
@@ -33,6 +34,47 @@ class IngestStatus(Protocol):
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready status: amiConnected, lastEventAt, counters, drift."""
+        ...
+
+
+@runtime_checkable
+class Replica(Protocol):
+    """An in-process copy of the live state, kept current from the change stream (the
+    GraphQL live mirror, `api.graphql.live.LiveState`).
+
+    Collection reads use it instead of Redis when it is provably current: its
+    version equals the store's (one GET of the counter). Versions are global
+    and contiguous and every change is published, so at the same version it
+    holds exactly what Redis holds — read at that moment, as a Redis read
+    would have been. A mirror that lags (a change not yet applied, a reload
+    under way) is not used: the read goes to Redis.
+    """
+
+    loaded: bool
+
+    @property
+    def version(self) -> int:
+        """The store version it is at."""
+        ...
+
+    def operators(self) -> list[JsonObject]:
+        """Every operator, sorted by memberId."""
+        ...
+
+    def operators_json(self) -> tuple[int, bytes]:
+        """(count, the operators as one JSON array), as a stored read would give them."""
+        ...
+
+    def channels(self) -> list[JsonObject]:
+        """Every channel, sorted by name."""
+        ...
+
+    def channels_json(self) -> tuple[int, bytes]:
+        """(count, the channels as one JSON array)."""
+        ...
+
+    def queue_views(self, now: int | None = None) -> list[JsonObject]:
+        """Every queue as `queue_view` builds it, sorted by name."""
         ...
 
 
@@ -83,8 +125,58 @@ def member_counts(queue_name: str, operators: Iterable[JsonObject]) -> dict[str,
     return counts
 
 
-def queue_view(queue: JsonObject, operators: Iterable[JsonObject], now: int) -> JsonObject:
-    """A queue as clients see it: callers as an ordered list with wait times, member counts."""
+def member_counts_by_queue(operators: Iterable[JsonObject]) -> dict[str, dict[str, int]]:
+    """`member_counts` of every queue at once, in one pass over the memberships."""
+    counts: dict[str, dict[str, int]] = {}
+    for op in operators:
+        status = op.get("status")
+        for queue_name, membership in (op.get("queues") or {}).items():
+            if membership is None:
+                continue
+            queue_counts = counts.get(queue_name)
+            if queue_counts is None:
+                queue_counts = counts[queue_name] = dict.fromkeys(MEMBER_STATE_COUNTS, 0)
+            queue_counts["total"] += 1
+            if membership.get("paused"):
+                queue_counts["paused"] += 1
+            elif status == OperatorStatus.IDLE:
+                queue_counts["available"] += 1
+            if status in (OperatorStatus.IN_CALL, OperatorStatus.BUSY, OperatorStatus.ON_HOLD):
+                queue_counts["inCall"] += 1
+            elif status == OperatorStatus.RINGING:
+                queue_counts["ringing"] += 1
+            elif status in (OperatorStatus.UNAVAILABLE, OperatorStatus.INVALID):
+                queue_counts["unavailable"] += 1
+    return counts
+
+
+def queue_views(
+    queues: Iterable[JsonObject], operators: Iterable[JsonObject], now: int
+) -> list[JsonObject]:
+    """`queue_view` of each queue, the member counts taken in one pass."""
+    counts = member_counts_by_queue(operators)
+    return [
+        queue_view(
+            queue,
+            (),
+            now,
+            counts=counts.get(str(queue.get("name"))) or dict.fromkeys(MEMBER_STATE_COUNTS, 0),
+        )
+        for queue in queues
+    ]
+
+
+def queue_view(
+    queue: JsonObject,
+    operators: Iterable[JsonObject],
+    now: int,
+    *,
+    counts: dict[str, int] | None = None,
+) -> JsonObject:
+    """A queue as clients see it: callers as an ordered list with wait times, member counts.
+
+    The counts come from `operators`, unless given (see `queue_views`).
+    """
     view = dict(queue)
     callers = sorted(
         (
@@ -100,7 +192,9 @@ def queue_view(queue: JsonObject, operators: Iterable[JsonObject], now: int) -> 
     view["callers"] = callers
     view["callsWaiting"] = len(callers)
     view["longestWaitSeconds"] = max((c["waitSeconds"] for c in callers), default=0)
-    view["members"] = member_counts(str(queue.get("name")), operators)
+    view["members"] = (
+        counts if counts is not None else member_counts(str(queue.get("name")), operators)
+    )
     return view
 
 
@@ -130,17 +224,30 @@ class QueueStatusService:
                 self._metrics.redis_errors.inc()
             raise Unavailable("Redis is unavailable; retry shortly") from None
 
+    async def current(self, replica: Replica | None) -> Replica | None:
+        """`replica` when it is at the store's version (see `Replica`), else None."""
+        if replica is None or not replica.loaded:
+            return None
+        async with self._redis():
+            version = await self.store.version()
+        return replica if replica.version == version else None
+
     async def operators(
         self,
         *,
         queue: str | None = None,
         status: str | None = None,
         paused: bool | None = None,
+        replica: Replica | None = None,
     ) -> list[JsonObject]:
         """Operators, optionally only those of a queue, a status, a paused state."""
         wanted = parse_status(status) if status else None
-        async with self._redis():
-            operators = await self.store.all("operator")
+        current = await self.current(replica)
+        if current is not None:
+            operators = current.operators()
+        else:
+            async with self._redis():
+                operators = await self.store.all("operator")
         return [
             op
             for op in operators
@@ -148,6 +255,18 @@ class QueueStatusService:
             and (wanted is None or op.get("status") == wanted)
             and (paused is None or bool(op.get("paused")) is paused)
         ]
+
+    async def operators_json(self, replica: Replica | None = None) -> bytes:
+        """Every operator as the REST body `{"success": true, "data": [...], "count": n}`,
+        already encoded: from the current replica, else the stored JSON (never parsed)."""
+        head = b'{"success":true,"data":'
+        current = await self.current(replica)
+        if current is not None:
+            count, encoded = current.operators_json()
+            return head + encoded + b',"count":%d}' % count
+        async with self._redis():
+            raw = await self.store.raw("operator")
+        return raw.wrapped(head, b',"count":%d}' % raw.count)
 
     async def operator(self, member_id: str) -> JsonObject:
         """One operator, or NotFound."""
@@ -157,12 +276,14 @@ class QueueStatusService:
             raise NotFound(f"operator {member_id!r} not found")
         return found
 
-    async def queues(self) -> list[JsonObject]:
+    async def queues(self, replica: Replica | None = None) -> list[JsonObject]:
         """Every queue with its callers and member counts."""
+        current = await self.current(replica)
+        if current is not None:
+            return current.queue_views(now_ms())
         async with self._redis():
             snap = await self.store.snapshot()
-        now = now_ms()
-        return [queue_view(q, snap.operators, now) for q in snap.queues]
+        return queue_views(snap.queues, snap.operators, now_ms())
 
     async def queue(self, name: str) -> JsonObject:
         """One queue, or NotFound."""
@@ -173,24 +294,77 @@ class QueueStatusService:
             raise NotFound(f"queue {name!r} not found")
         return queue_view(found, operators, now_ms())
 
-    async def channels(self, *, queue: str | None = None) -> list[JsonObject]:
+    async def channels(
+        self, *, queue: str | None = None, replica: Replica | None = None
+    ) -> list[JsonObject]:
         """Active channels, optionally only those of one queue."""
-        async with self._redis():
-            channels = await self.store.all("channel")
+        current = await self.current(replica)
+        if current is not None:
+            channels = current.channels()
+        else:
+            async with self._redis():
+                channels = await self.store.all("channel")
         return [c for c in channels if queue is None or c.get("queueName") == queue]
 
-    async def snapshot(self) -> JsonObject:
+    async def snapshot(self, replica: Replica | None = None) -> JsonObject:
         """Everything at one version."""
+        current = await self.current(replica)
+        now = now_ms()
+        if current is not None:
+            return {
+                "operators": current.operators(),
+                "queues": current.queue_views(now),
+                "channels": current.channels(),
+                "version": current.version,
+                "generatedAt": now,
+            }
         async with self._redis():
             snap = await self.store.snapshot()
         now = now_ms()
         return {
             "operators": snap.operators,
-            "queues": [queue_view(q, snap.operators, now) for q in snap.queues],
+            "queues": queue_views(snap.queues, snap.operators, now),
             "channels": snap.channels,
             "version": snap.version,
             "generatedAt": now,
         }
+
+    async def snapshot_json(self, replica: Replica | None = None) -> bytes:
+        """`snapshot()` as the REST body `{"success": true, "data": …}`, already encoded.
+
+        From the current replica, operators and channels as it encoded them once for
+        its version; else from Redis, as stored (never re-encoded). Only the queue
+        views are built per request (wait times move with the clock).
+        """
+        current = await self.current(replica)
+        if current is not None:
+            now = now_ms()
+            _, operators = current.operators_json()
+            _, channels = current.channels_json()
+            return b"".join(
+                (
+                    b'{"success":true,"data":{"operators":',
+                    operators,
+                    b',"queues":',
+                    orjson.dumps(current.queue_views(now)),
+                    b',"channels":',
+                    channels,
+                    b',"version":%d,"generatedAt":%d}}' % (current.version, now),
+                )
+            )
+        async with self._redis():
+            raw = await self.store.raw_snapshot()
+        now = now_ms()
+        queues = queue_views(raw.queues.entities(), raw.operators.entities(), now)
+        return b"".join(
+            (
+                raw.operators.wrapped(b'{"success":true,"data":{"operators":', b',"queues":'),
+                orjson.dumps(queues),
+                raw.channels.wrapped(
+                    b',"channels":', b',"version":%d,"generatedAt":%d}}' % (raw.version, now)
+                ),
+            )
+        )
 
     async def set_operator_status(self, command: StatusCommand) -> JsonObject:
         """State an operator's status; it goes through the reducer like an AMI event."""

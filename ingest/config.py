@@ -80,6 +80,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=3000, ge=0, le=65535)
+    # Seconds a client may leave what we send unread (a wallboard that stopped reading,
+    # a dead path) before its connection is cut: it never holds a socket forever.
+    client_write_timeout: float = Field(default=30.0, gt=0)
     log_file: str = "logs/app.log"
     log_level: str = "INFO"
 

@@ -88,12 +88,17 @@ class EventPipeline:
 
         `now` (ms epoch) stamps the batch, the wall clock when None. Raises the
         store's Redis errors with nothing counted, so the caller may retry the
-        same batch.
+        same batch. A batch with a `writer` attribute (the AMI consumer's
+        numbered batches) is applied once however often it is sent.
         """
         stamp = self._clock() if now is None else now
         changes, applied = self.plan(messages, stamp)
         if changes:
-            await self.store.apply(changes, now=stamp)
+            writer: tuple[str, int] | None = getattr(messages, "writer", None)
+            if writer is None:
+                await self.store.apply(changes, now=stamp)
+            else:
+                await self.store.apply(changes, now=stamp, writer=writer)
         counters = self.counters
         responses = sum(1 for message in messages if not _has_event(message))
         counters.received += len(messages)

@@ -174,16 +174,61 @@ def _by_id(entities: Iterable[JsonObject], field: str) -> dict[str, JsonObject]:
 # --- queues -------------------------------------------------------------------
 
 
-def _queue_fields(params: QueueParams) -> dict[str, Any]:
+def _printed_percent(part: int, whole: int) -> float:
+    """A percentage as app_queue prints it ("%2.1f"), as the store computes it too."""
+    return float(f"{100 * part / whole:.1f}") if whole > 0 else 0.0
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _count_behind(percent: float, whole: int, ours: int | None) -> int:
+    """The count behind a percentage printed with one decimal.
+
+    Exact below 1000 calls. Above, several counts print the same: the one events
+    kept (`ours`) stays when it prints what Asterisk printed, else the nearest
+    that does is taken — so a guess is only made when events were missed.
+    """
+    if whole <= 0:
+        return 0
+    if ours is not None and 0 <= ours <= whole and _printed_percent(ours, whole) == percent:
+        return ours
+    estimate = round(percent * whole / 100)
+    spread = whole // 1000 + 2
+    fits = [
+        n
+        for n in range(max(0, estimate - spread), min(whole, estimate + spread) + 1)
+        if _printed_percent(n, whole) == percent
+    ]
+    if not fits:
+        return estimate
+    if ours is not None:
+        return min(fits, key=lambda n: (abs(n - ours), n))
+    return estimate if estimate in fits else fits[0]
+
+
+def _queue_fields(params: QueueParams, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The queue as QueueParams reports it, with the calls within the service level.
 
     Asterisk reports only the percentages (one decimal); the counts behind them,
     which events then keep current, are recovered from them — exactly while a
-    queue has fewer than 1000 calls since its last reset.
+    queue has fewer than 1000 calls since its last reset; above, the counts
+    events kept are kept while they print the reported percentages.
     """
+    old = existing or {}
     completed, abandoned = params.completed, params.abandoned
-    completed_in = round(params.service_level_perf * completed / 100)
-    both_in = round((params.service_level_perf2 or 0.0) * (completed + abandoned) / 100)
+    completed_in = _count_behind(
+        params.service_level_perf, completed, _whole(old.get("completedInServiceLevel"))
+    )
+    ours_completed = _whole(old.get("completedInServiceLevel"))
+    ours_abandoned = _whole(old.get("abandonedInServiceLevel"))
+    ours_both = (
+        None
+        if ours_completed is None or ours_abandoned is None
+        else ours_completed + ours_abandoned
+    )
+    both_in = _count_behind(params.service_level_perf2 or 0.0, completed + abandoned, ours_both)
     data: dict[str, Any] = {
         "strategy": params.strategy,
         "maxLen": params.max_callers,
@@ -237,7 +282,7 @@ def _plan_queues(
         if snapshot.queue is not None and name != snapshot.queue:
             continue
         existing = current.get(name)
-        data = _queue_fields(params)
+        data = _queue_fields(params, existing)
         old_callers = (existing or {}).get("callers")
         data["callers"] = _callers(
             entries[name], old_callers if isinstance(old_callers, Mapping) else {}, now

@@ -3,16 +3,23 @@
 Writes: `apply()` merges a batch of patches in one EVALSHA — each changed
 entity gets the next global `version` and `updatedAt`, and the batch's changes
 are published on the changes channel in the same atomic step.
-Reads: whole collections come back in one round trip (SMEMBERS + MGET inside
-one script), together with the version they are at.
+Reads: whole collections come back in one round trip, together with the
+version they are at. `SORT <index> BY nosort GET # GET <entity pattern>` reads
+a collection's ids and values in C inside Redis (a Lua script that touches
+every value costs Redis a few ms per thousand entities: each becomes a Lua
+string); several collections and the version are read in one MULTI/EXEC.
+The values are joined into one JSON array as stored (`RawCollection`), so a
+caller that only forwards them (REST) never parses and re-encodes them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from operator import itemgetter
 from typing import Any, cast
 
 import orjson
@@ -40,6 +47,118 @@ class Snapshot:
     operators: list[JsonObject]
     queues: list[JsonObject]
     channels: list[JsonObject]
+
+
+@dataclass(frozen=True, slots=True)
+class RawCollection:
+    """Every entity of one kind as stored (JSON bytes), sorted by id.
+
+    `json()` and `wrapped()` join them into exactly the bytes `orjson.dumps`
+    gives for the parsed entities (see `encode_array`), so they can be sent as
+    they are.
+    """
+
+    values: list[bytes]
+
+    @property
+    def count(self) -> int:
+        """How many entities."""
+        return len(self.values)
+
+    def json(self) -> bytes:
+        """The JSON array."""
+        return encode_array(self.values)
+
+    def wrapped(self, head: bytes, tail: bytes) -> bytes:
+        """`head` + the JSON array + `tail`, built in one copy."""
+        return encode_array(self.values, head, tail)
+
+    def entities(self) -> list[JsonObject]:
+        """The parsed entities."""
+        entities: list[JsonObject] = orjson.loads(self.json())
+        return entities
+
+
+@dataclass(frozen=True, slots=True)
+class RawSnapshot:
+    """Every collection at one `version`, as `RawCollection`s."""
+
+    version: int
+    operators: RawCollection
+    queues: RawCollection
+    channels: RawCollection
+
+    def parsed(self) -> Snapshot:
+        """The same snapshot with parsed entities."""
+        return Snapshot(
+            version=self.version,
+            operators=self.operators.entities(),
+            queues=self.queues.entities(),
+            channels=self.channels.entities(),
+        )
+
+
+# A large number in exponent form as Lua's cjson prints it ("%.14g": 1.5e+20).
+_EXPONENT = re.compile(rb"[0-9]e\+[0-9]")
+
+
+def encode_array(values: Sequence[bytes], head: bytes = b"", tail: bytes = b"") -> bytes:
+    """Stored JSON values as one array between `head` and `tail` (our own ASCII JSON
+    text without escapes), as orjson would encode the parsed values.
+
+    The store's values are written by Lua's cjson (apply.lua): compact, keys
+    in a fixed order, escapes only for quotes, backslashes, control
+    characters and (in values written before apply.lua stopped it) slashes.
+    orjson keeps the key order it parsed and writes the same compact form, so
+    the join is orjson's encoding already once escaped slashes are undone,
+    unless a value holds another escape, invalid UTF-8, a number of 1e14 or
+    more (cjson: 1.5e+20, orjson: 1.5e20) or is not an object (a hand edit):
+    then, and only then, the array is parsed and encoded again (what is not
+    JSON fails there, as it would have without this shortcut). The checks are
+    single-byte scans (memchr) and the array is built in one copy, so the
+    shortcut stays cheap. Not checked, because nothing here writes them:
+    numbers below 1e-4 and negative zero, which would keep cjson's spelling
+    of the same value (1e-05, -0), and a hand-written value that looks like an
+    object (`{…}`) but is not JSON, which would be forwarded as it is.
+    """
+    if not values:
+        return head + b"[]" + tail
+    parts = list(values)
+    parts[0] = head + b"[" + parts[0]
+    parts[-1] = parts[-1] + b"]" + tail
+    blob = b",".join(parts)
+    if not _all_objects(values):
+        return _reencoded(values, head, tail)
+    if b"\\" in blob:
+        if blob.count(b"\\") != blob.count(b"\\/"):
+            return _reencoded(values, head, tail)
+        # Every backslash starts an escaped slash: none is part of another escape.
+        blob = blob.replace(b"\\/", b"/")
+    if not blob.isascii():
+        try:
+            blob.decode()
+        except UnicodeDecodeError:
+            return _reencoded(values, head, tail)
+    if b"+" in blob and _EXPONENT.search(blob):
+        return _reencoded(values, head, tail)
+    return blob
+
+
+_FIRST, _LAST = itemgetter(0), itemgetter(-1)
+_OPEN, _CLOSE = ord("{"), ord("}")
+
+
+def _all_objects(values: Sequence[bytes]) -> bool:
+    """Whether every value starts with "{" and ends with "}" (iterated in C)."""
+    try:
+        return set(map(_FIRST, values)) <= {_OPEN} and set(map(_LAST, values)) <= {_CLOSE}
+    except IndexError:  # an empty value
+        return False
+
+
+def _reencoded(values: Sequence[bytes], head: bytes, tail: bytes) -> bytes:
+    array = b"[" + b",".join(values) + b"]"
+    return head + orjson.dumps(orjson.loads(array)) + tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +205,7 @@ class StateStore:
         self._apply: AsyncScript = redis.register_script(_script("apply.lua"))
         self._read: AsyncScript = redis.register_script(_script("read.lua"))
         self._clear: AsyncScript = redis.register_script(_script("clear.lua"))
+        self._orders: dict[Kind, _Order] = {}
 
     async def apply(
         self,
@@ -93,10 +213,14 @@ class StateStore:
         *,
         now: int | None = None,
         return_changes: bool = False,
+        writer: tuple[str, int] | None = None,
     ) -> list[ChangeRecord]:
         """Apply patches atomically; return the changes when asked (else `[]`).
 
         A patch that changes nothing bumps no version and publishes nothing.
+        `writer` (an id and this batch's number among its batches, increasing)
+        makes a batch sent again after a timeout apply once: the copy that timed
+        out may still run when Redis resumes.
         """
         if not changes:
             return []
@@ -108,6 +232,8 @@ class StateStore:
             payload,
             "1" if return_changes else "0",
         ]
+        if writer is not None:
+            args += [writer[0], writer[1]]
         reply = await self._apply(keys=[], args=args)
         if not return_changes:
             return []
@@ -127,18 +253,36 @@ class StateStore:
 
     async def all(self, kind: Kind) -> list[JsonObject]:
         """Every entity of one kind, sorted by id."""
-        _, collections = await self._read_kinds((kind,))
-        return collections[kind]
+        return (await self.raw(kind)).entities()
 
     async def snapshot(self) -> Snapshot:
         """Everything at one version."""
-        version, collections = await self._read_kinds(KINDS)
-        return Snapshot(
-            version=version,
-            operators=collections["operator"],
-            queues=collections["queue"],
-            channels=collections["channel"],
+        return (await self.raw_snapshot()).parsed()
+
+    async def raw(self, kind: Kind) -> RawCollection:
+        """Every entity of one kind as one JSON array, sorted by id (one round trip)."""
+        if not self._sortable:
+            _, collections = await self._read_kinds((kind,))
+            return collections[kind]
+        reply = await self.redis.sort(self.keys.index(kind), by="nosort", get=self._get(kind))
+        return self._in_id_order(kind, cast(list[bytes | None], reply))
+
+    async def raw_snapshot(self) -> RawSnapshot:
+        """Every collection and the version, consistent, in one round trip."""
+        if not self._sortable:
+            version, collections = await self._read_kinds(KINDS)
+            return RawSnapshot(
+                version, collections["operator"], collections["queue"], collections["channel"]
+            )
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.version)
+            for kind in KINDS:
+                pipe.sort(self.keys.index(kind), by="nosort", get=self._get(kind))
+            version, *replies = await pipe.execute()
+        operators, queues, channels = (
+            self._in_id_order(kind, reply) for kind, reply in zip(KINDS, replies, strict=True)
         )
+        return RawSnapshot(int(version or 0), operators, queues, channels)
 
     async def ids(self, kind: Kind) -> set[str]:
         """The ids of one kind (its index set)."""
@@ -167,20 +311,55 @@ class StateStore:
         """True when Redis answers."""
         return bool(await self.redis.ping())
 
-    async def _read_kinds(self, kinds: Iterable[Kind]) -> tuple[int, dict[Kind, list[JsonObject]]]:
+    @property
+    def _sortable(self) -> bool:
+        # SORT's GET pattern takes the first "*" for the id: the prefix must have none.
+        return "*" not in self.keys.prefix
+
+    def _get(self, kind: Kind) -> list[str]:
+        """SORT's GET patterns: each id, then its entity's value."""
+        return ["#", self.keys.entity_prefix(kind) + "*"]
+
+    def _in_id_order(self, kind: Kind, reply: Sequence[bytes | None]) -> RawCollection:
+        """A `SORT … BY nosort GET # GET <pattern>` reply ([id, value, …] in the index
+        set's own order) as a collection sorted by id.
+
+        SORT BY nosort returns a set in its hash table's order, the same order
+        while the set is unchanged: the permutation into id order is kept from
+        the previous read and reused while the ids come back alike, so an index
+        that changes seldom (operators, queues) is not sorted again per read.
+        """
+        ids, values = reply[0::2], reply[1::2]
+        order = self._orders.get(kind)
+        if order is None or order.ids != ids:
+            positions = sorted(range(len(ids)), key=lambda i: cast(bytes, ids[i]))
+            order = self._orders[kind] = _Order(ids, positions)
+        return _in_order([values[i] for i in order.positions])
+
+    async def _read_kinds(self, kinds: Iterable[Kind]) -> tuple[int, dict[Kind, RawCollection]]:
+        """The Lua read (prefixes SORT cannot take): {version, n1, id, value, …, n2, …}."""
         wanted = list(kinds)
         reply = cast(list[Any], await self._read(keys=[], args=[self.keys.prefix, *wanted]))
         version = int(reply[0])
-        collections: dict[Kind, list[JsonObject]] = {}
+        collections: dict[Kind, RawCollection] = {}
         at = 1
         for kind in wanted:
             count = int(reply[at])
-            values = reply[at + 1 : at + 1 + count]
-            at += 1 + count
-            entities = [orjson.loads(value) for value in values]
-            entities.sort(key=lambda entity: str(entity.get(_ID_FIELD[kind], "")))
-            collections[kind] = entities
+            pairs = reply[at + 1 : at + 1 + 2 * count]
+            ordered = sorted(zip(pairs[0::2], pairs[1::2], strict=True))
+            collections[kind] = _in_order([value for _, value in ordered])
+            at += 1 + 2 * count
         return version, collections
 
 
-_ID_FIELD: dict[Kind, str] = {"operator": "memberId", "queue": "name", "channel": "name"}
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """A SORT BY nosort reply's ids, and the positions that put them in id order."""
+
+    ids: Sequence[bytes | None]
+    positions: list[int]
+
+
+def _in_order(values: Sequence[bytes | None]) -> RawCollection:
+    """A RawCollection of values already in id order (missing ones, a key gone, skipped)."""
+    return RawCollection([value for value in values if value is not None])

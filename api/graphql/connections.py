@@ -15,6 +15,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 TRY_AGAIN_LATER = 1013
 
+SERVER_SEND = "queue_status.server_send"
+"""Scope key of the server's own `send` for the socket (before any middleware wraps it):
+the subscription fan-out sends its frames through it (`api.graphql.protocols`)."""
+
 
 class WebSocketLimits:
     """ASGI middleware counting the open WebSockets of one path."""
@@ -48,6 +52,7 @@ class WebSocketLimits:
             return
         self.open += 1
         self._per_client[address] += 1
+        scope[SERVER_SEND] = send
         try:
             await self.app(scope, receive, send)
         finally:

@@ -7,7 +7,7 @@ WebSocket from the connection_init payload `{"authorization": "Bearer …"}`.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import strawberry
 from starlette.requests import HTTPConnection
@@ -19,6 +19,9 @@ from api.errors import Unavailable
 from api.graphql.live import LiveEvent, LiveState
 from api.graphql.loaders import Loaders, make_loaders
 from api.service import QueueStatusService
+
+if TYPE_CHECKING:
+    from api.graphql.fanout import Fanout
 
 LiveBroadcaster: TypeAlias = Broadcaster[LiveEvent]
 
@@ -39,7 +42,14 @@ class GraphQLContext(BaseContext):
         self.policy = policy
         self._broadcaster = broadcaster
         self._header = authorization
-        self.loaders: Loaders = make_loaders(service.store)
+        self._loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        """The DataLoaders of this context (made on first use: most operations need none)."""
+        if self._loaders is None:
+            self._loaders = make_loaders(self.service.store)
+        return self._loaders
 
     @property
     def authorization(self) -> str | None:
@@ -63,6 +73,23 @@ class GraphQLContext(BaseContext):
         if broadcaster is None or not isinstance(broadcaster.feed, LiveState):
             raise Unavailable("subscriptions are not running in this process")
         return broadcaster, broadcaster.feed
+
+    def replica(self) -> LiveState | None:
+        """The live mirror, which collection reads use when it is current (None when
+        subscriptions do not run here)."""
+        broadcaster = self._broadcaster
+        if broadcaster is None or not isinstance(broadcaster.feed, LiveState):
+            return None
+        return broadcaster.feed
+
+    def fanout(self) -> Fanout | None:
+        """The process' subscription fan-out (grouped subscriptions), if it runs."""
+        from api.graphql.fanout import Fanout  # the fan-out's types import this module
+
+        broadcaster = self._broadcaster
+        if broadcaster is None:
+            return None
+        return next((x for x in broadcaster.listeners if isinstance(x, Fanout)), None)
 
 
 Info: TypeAlias = strawberry.Info[GraphQLContext, None]

@@ -42,6 +42,8 @@ class GraphQLOptions:
     max_tokens: int = 2000
     max_aliases: int = 30
     cache_size: int = 256
+    compiled: bool = True
+    """Answer the queries that compile to projections without the executor."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GraphQLOptions:
@@ -95,15 +97,21 @@ class CachedParse(SchemaExtension):
         yield
 
 
-def limit_extensions(options: GraphQLOptions) -> list[Callable[[], SchemaExtension]]:
-    """Factories of the limit and cache extensions, in the order they must run."""
+def validation_rules(options: GraphQLOptions) -> tuple[type[ASTValidationRule], ...]:
+    """The validation rules the options add to GraphQL's own: depth, aliases, and no
+    introspection when it is off."""
     rules: list[type[ASTValidationRule]] = [
         depth_rule(options.max_depth, None),
         alias_rule(options.max_aliases),
     ]
     if not options.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    frozen_rules = tuple(rules)
+    return tuple(rules)
+
+
+def limit_extensions(options: GraphQLOptions) -> list[Callable[[], SchemaExtension]]:
+    """Factories of the limit and cache extensions, in the order they must run."""
+    frozen_rules = validation_rules(options)
     size = options.cache_size
     parse_cached = functools.lru_cache(maxsize=size)(parse)
 

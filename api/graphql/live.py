@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from api.service import member_counts, queue_view
 from ingest.keys import Kind
 from ingest.patches import JsonObject
@@ -61,6 +63,23 @@ class LiveReset:
 LiveEvent = LiveBatch | LiveReset
 
 
+def merge_batches(batches: Sequence[LiveBatch]) -> LiveBatch:
+    """Consecutive batches as one (coalescing): every change, in version order, and
+    each touched queue's last view."""
+    if len(batches) == 1:
+        return batches[0]
+    queues: dict[str, EntityChange] = {}
+    for batch in batches:
+        for queue in batch.queues:
+            queues[queue.id] = queue
+    return LiveBatch(
+        batches[0].from_version,
+        batches[-1].to_version,
+        tuple(change for batch in batches for change in batch.changes),
+        tuple(queues[name] for name in sorted(queues)),
+    )
+
+
 def _memberships(operator: JsonObject | None) -> set[str]:
     return set((operator or {}).get("queues") or {})
 
@@ -78,6 +97,7 @@ class LiveState:
         self._channels: dict[str, JsonObject] = {}
         self._members: dict[str, set[str]] = {}
         self._counts: dict[str, dict[str, int]] = {}
+        self._encoded: dict[str, tuple[int, int, bytes]] = {}
 
     @property
     def version(self) -> int:
@@ -100,6 +120,7 @@ class LiveState:
                 self._members.setdefault(queue, set()).add(member_id)
         self._counts = {name: self._member_counts(name) for name in self._queues}
         self._version = snapshot.version
+        self._encoded = {}  # a reload may keep the version with other entities
         self.loaded = True
 
     def operators(self) -> list[JsonObject]:
@@ -113,6 +134,26 @@ class LiveState:
     def channels(self) -> list[JsonObject]:
         """Every channel, sorted by name."""
         return [self._channels[key] for key in sorted(self._channels)]
+
+    def operators_json(self) -> tuple[int, bytes]:
+        """(count, every operator as one JSON array by memberId), encoded once per version.
+
+        The entities are the published ones, parsed: the same bytes as the stored
+        collection read from Redis (`RawCollection.json`)."""
+        return self._encode("operators", self.operators)
+
+    def channels_json(self) -> tuple[int, bytes]:
+        """(count, every channel as one JSON array by name), encoded once per version."""
+        return self._encode("channels", self.channels)
+
+    def _encode(self, name: str, read: Callable[[], list[JsonObject]]) -> tuple[int, bytes]:
+        cached = self._encoded.get(name)
+        if cached is not None and cached[0] == self._version:
+            return cached[1], cached[2]
+        entities = read()
+        encoded = orjson.dumps(entities)
+        self._encoded[name] = (self._version, len(entities), encoded)
+        return len(entities), encoded
 
     def queue_views(self, now: int | None = None) -> list[JsonObject]:
         """Every queue as clients see it (callers with wait times, member counts), by name."""

@@ -22,7 +22,8 @@ from api.graphql.types import Channel, Operator, Queue, Snapshot, SyncStatus
     )
 )
 class Query:
-    """Reads; each resolver is one call to `QueueStatusService`."""
+    """Reads; each resolver is one call to `QueueStatusService` (collections from the live
+    mirror when it is current, see `api.service.Replica`)."""
 
     @resolver.field("Operators, optionally filtered; sorted by memberId. REST: GET /operators.")
     async def operators(
@@ -42,7 +43,10 @@ class Query:
         """`service.operators`."""
         service = info.context.allow(Action.READ)
         wanted = None if status is None else str(status.value)
-        return Operator.many(await service.operators(queue=queue, status=wanted, paused=paused))
+        found = await service.operators(
+            queue=queue, status=wanted, paused=paused, replica=info.context.replica()
+        )
+        return Operator.many(found)
 
     @resolver.field(
         "One operator; null with a NOT_FOUND error when there is none. "
@@ -61,7 +65,8 @@ class Query:
     @resolver.field("Every queue with waiting callers and member counts. REST: GET /queues.")
     async def queues(self, info: Info) -> list[Queue]:
         """`service.queues`."""
-        return Queue.many(await info.context.allow(Action.READ).queues())
+        service = info.context.allow(Action.READ)
+        return Queue.many(await service.queues(info.context.replica()))
 
     @resolver.field(
         "One queue; null with a NOT_FOUND error when there is none. REST: GET /queues/{name}."
@@ -83,12 +88,14 @@ class Query:
         ] = None,
     ) -> list[Channel]:
         """`service.channels`."""
-        return Channel.many(await info.context.allow(Action.READ).channels(queue=queue))
+        service = info.context.allow(Action.READ)
+        return Channel.many(await service.channels(queue=queue, replica=info.context.replica()))
 
     @resolver.field("Operators, queues and channels at one store version. REST: GET /snapshot.")
     async def snapshot(self, info: Info) -> Snapshot:
         """`service.snapshot`."""
-        return Snapshot.from_json(await info.context.allow(Action.READ).snapshot())
+        service = info.context.allow(Action.READ)
+        return Snapshot.from_json(await service.snapshot(info.context.replica()))
 
     @resolver.field("Database vs Redis counts, differences, the last sync. REST: GET /sync/status.")
     async def sync_status(self, info: Info) -> SyncStatus:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.graphql.compiled import CompiledQueries, PlanCache
 from api.graphql.errors import annotate
 from api.graphql.limits import GraphQLOptions, limit_extensions
 from api.graphql.mutations import Mutation
@@ -33,11 +35,19 @@ class QueueStatusSchema(strawberry.Schema):
 def build_schema(options: GraphQLOptions | None = None) -> QueueStatusSchema:
     """A schema with the given limits (defaults when None)."""
     chosen = options or GraphQLOptions()
+    extensions = limit_extensions(chosen)
+    if chosen.compiled:
+        plans = PlanCache(chosen.cache_size)
+
+        def compiled() -> SchemaExtension:
+            return CompiledQueries(plans)
+
+        extensions.append(compiled)
     return QueueStatusSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=limit_extensions(chosen),
+        extensions=extensions,
         config=StrawberryConfig(
             scalar_map=SCALARS,
             # Without introspection, "did you mean …?" hints would still leak the schema.

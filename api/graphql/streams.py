@@ -60,6 +60,10 @@ class Selector(Protocol[U_co]):
         """What of the batch matches (CHANGES), or None when nothing does."""
         ...
 
+    def touched(self, batch: LiveBatch) -> bool:
+        """Whether `delta` of this batch alone is not None (cheap: nothing is built)."""
+        ...
+
 
 async def follow(
     broadcaster: Broadcaster[LiveEvent],
@@ -100,6 +104,25 @@ async def follow(
             if update is not None:
                 sent = at
                 yield update
+
+
+def _touched(
+    changes: Sequence[EntityChange], kind: Kind, matches: Callable[[JsonObject], bool]
+) -> bool:
+    """Whether `_select` finds anything in `changes`."""
+    before: dict[str, JsonObject | None] = {}
+    last: dict[str, EntityChange] = {}
+    for change in changes:
+        if change.kind == kind:
+            before.setdefault(change.id, change.previous)
+            last[change.id] = change
+    for entity_id, change in last.items():
+        if change.data is not None and matches(change.data):
+            return True
+        previous = before[entity_id]
+        if previous is not None and matches(previous):
+            return True
+    return False
 
 
 def _select(
@@ -154,6 +177,10 @@ class OperatorSelector:
             removed=[],
         )
 
+    def touched(self, batch: LiveBatch) -> bool:
+        """Whether the batch changes a matching operator."""
+        return _touched(batch.changes, "operator", self.matches)
+
     def delta(self, batch: LiveBatch, frame: Frame) -> OperatorUpdate | None:
         """The batch's matching operator changes."""
         upserts, removed = _select(batch.changes, "operator", self.matches)
@@ -190,6 +217,10 @@ class QueueSelector:
             queues=Queue.many(views),
             removed=[],
         )
+
+    def touched(self, batch: LiveBatch) -> bool:
+        """Whether the batch changes a matching queue."""
+        return any(self.name is None or change.id == self.name for change in batch.queues)
 
     def delta(self, batch: LiveBatch, frame: Frame) -> QueueUpdate | None:
         """Matching queues that changed, directly or through their members' states."""
@@ -234,6 +265,10 @@ class ChannelSelector:
             channels=Channel.many([c for c in live.channels() if self.matches(c)]),
             removed=[],
         )
+
+    def touched(self, batch: LiveBatch) -> bool:
+        """Whether the batch changes a matching channel."""
+        return _touched(batch.changes, "channel", self.matches)
 
     def delta(self, batch: LiveBatch, frame: Frame) -> ChannelUpdate | None:
         """The batch's matching channel changes."""
@@ -294,6 +329,10 @@ class ChangesSelector:
             snapshot=snapshot,
             changes=[],
         )
+
+    def touched(self, batch: LiveBatch) -> bool:
+        """Always: every batch is a message."""
+        return True
 
     def delta(self, batch: LiveBatch, frame: Frame) -> ChangeBatch:
         """Every change of the batch, in order."""

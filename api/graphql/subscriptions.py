@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Annotated, TypeVar
+from collections.abc import AsyncGenerator, Callable
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -30,6 +30,22 @@ Initial = Annotated[
 ]
 
 
+SelectorFactory = Callable[[dict[str, Any]], tuple[Selector[Any], bool]]
+
+SELECTORS: dict[str, SelectorFactory] = {
+    "operatorUpdated": lambda args: (
+        OperatorSelector(args.get("memberId"), args.get("queue")),
+        args.get("initial", True),
+    ),
+    "queueUpdated": lambda args: (QueueSelector(args.get("name")), args.get("initial", True)),
+    "channelUpdated": lambda args: (ChannelSelector(args.get("queue")), args.get("initial", True)),
+    "changes": lambda args: (ChangesSelector(), args.get("initial", True)),
+}
+"""Each root field's selector and `initial` from its (coerced, GraphQL-named) arguments:
+what the resolvers below build, for the fan-out that serves identical subscriptions as
+one group (`api.graphql.fanout`)."""
+
+
 def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[U, None]:
     # Checked here, before the stream starts, so a refusal is the operation's error.
     info.context.allow(Action.READ)
@@ -42,9 +58,11 @@ def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[
         "Live updates over WebSocket (graphql-transport-ws, or legacy graphql-ws). Each "
         "subscription sends the current state first (unless `initial: false`), then the "
         "changes; every message carries `fromVersion`/`toVersion`, so a client can tell it "
-        "missed nothing. After the server lost changes (Redis pub/sub reconnect) the state "
-        "is re-sent as RESYNC. A client that falls too far behind gets a "
-        "SUBSCRIBER_TOO_SLOW error and should resubscribe."
+        "missed nothing. Changes published within a short window (at most 40 ms) come as "
+        "one message, and identical subscriptions (same document and variables) are "
+        "executed once for all their subscribers. After the server lost changes (Redis "
+        "pub/sub reconnect) the state is re-sent as RESYNC. A client that falls too far "
+        "behind gets a SUBSCRIBER_TOO_SLOW error and should resubscribe."
     )
 )
 class Subscription:
@@ -90,8 +108,10 @@ class Subscription:
         return _follow(info, ChannelSelector(queue), initial)
 
     @resolver.subscription(
-        "Every change of every kind, batched as the store published them, each with "
-        "its version; the first message is the whole state as a snapshot."
+        "Every change of every kind, each with its version, in batches: the changes of a "
+        "short window (at most 40 ms; the first after a quiet spell at once) as one "
+        "message. The first message is the whole state as a snapshot (unless `initial: "
+        "false`)."
     )
     def changes(self, info: Info, initial: Initial = True) -> AsyncGenerator[ChangeBatch, None]:
         """Stream of ChangeBatch."""

@@ -30,6 +30,7 @@ from api.broadcast import Broadcaster
 from api.errors import ApiError
 from api.graphql.connections import WebSocketLimits
 from api.graphql.context import GraphQLContext, LiveBroadcaster, get_context
+from api.graphql.fanout import Fanout, SubscriptionPlanner
 from api.graphql.limits import GraphQLOptions
 from api.graphql.live import LiveState
 from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
@@ -57,6 +58,8 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
     websocket_adapter_class = TextWebSocketAdapter
+    subscription_planner: SubscriptionPlanner | None = None
+    """Which subscriptions the fan-out serves as groups (set by `mount_graphql`)."""
 
     def encode_json(self, data: object) -> bytes:
         """orjson: HTTP answers go out as the bytes it produces."""
@@ -78,13 +81,24 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
 
 
 def live_broadcaster(store: StateStore, settings: Settings) -> LiveBroadcaster:
-    """The process' broadcaster: one pub/sub connection feeding the live mirror."""
-    return Broadcaster(
+    """The process' broadcaster: one pub/sub connection feeding the live mirror, and the
+    fan-out that serves identical subscriptions as one group."""
+    live = LiveState(store)
+    broadcaster: LiveBroadcaster = Broadcaster(
         store.redis,
         store.keys.changes,
-        LiveState(store),
+        live,
         buffer_size=settings.graphql_subscriber_buffer,
+        current_version=store.version,
     )
+    broadcaster.attach(
+        Fanout(
+            live,
+            buffer_size=settings.graphql_subscriber_buffer,
+            on_overflow=broadcaster.record_overflow,
+        )
+    )
+    return broadcaster
 
 
 def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
@@ -92,8 +106,10 @@ def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
     protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
     if settings.graphql_legacy_protocol:
         protocols.append(GRAPHQL_WS_PROTOCOL)
+    options = GraphQLOptions.from_settings(settings)
+    schema = build_schema(options)
     view = GraphQLView(
-        build_schema(GraphQLOptions.from_settings(settings)),
+        schema,
         graphql_ide="graphiql" if settings.graphiql else None,
         context_getter=get_context,
         subscription_protocols=protocols,
@@ -103,6 +119,7 @@ def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
         keep_alive_interval=settings.graphql_ws_keepalive,
         allowed_origins=settings.cors_origins,
     )
+    view.subscription_planner = SubscriptionPlanner(schema, options)
     app.include_router(view, prefix=GRAPHQL_PATH)
     app.add_middleware(
         WebSocketLimits,

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +27,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession, SessionClosed
+from ingest.ami.connection import (
+    AmiConnection,
+    AmiEndpoint,
+    AmiSession,
+    SessionClosed,
+    cancel_and_wait,
+)
 from ingest.ami.protocol import ProtocolStats
 from ingest.logs import get_logger
 from ingest.store import now_ms
@@ -84,6 +92,19 @@ class IngestStatus:
         }
 
 
+class Batch(list[Message]):
+    """Messages applied in one write, numbered among this ingest's batches.
+
+    When a write times out, Redis may still run it (it was only slow, e.g.
+    stopped); the batch is then sent again. `writer` lets the store apply it
+    once (see `StateStore.apply`): counters are not counted twice.
+    """
+
+    def __init__(self, writer: tuple[str, int]) -> None:
+        super().__init__()
+        self.writer = writer
+
+
 @dataclass
 class SnapshotPoint:
     """Where in the stream a snapshot was taken; resolved with its collected lists."""
@@ -135,6 +156,8 @@ class AmiIngest:
         self._tasks: list[asyncio.Task[Any]] = []
         self._window_received = 0
         self._window_applied = 0
+        self._writer = uuid.uuid4().hex
+        self._batches = itertools.count()
         self.connection = AmiConnection(
             endpoint,
             on_event=self._on_event,
@@ -158,11 +181,7 @@ class AmiIngest:
         """Stop every task; the session is closed."""
         if self._session is not None:
             self._session.close("service stopping")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
 
     async def wait_connected(self, timeout: float) -> bool:
@@ -241,22 +260,33 @@ class AmiIngest:
         point = SnapshotPoint(action_id, loop.create_future())
         self._watched[action_id] = point
         try:
-            queue_status = await session.send(
-                {"Action": "QueueStatus", "ActionID": action_id}, timeout=30
+            # Sent together, so Asterisk answers them back to back: the channel and
+            # device lists describe the moment of the marker, not a later one (events
+            # that arrive meanwhile would show as corrections, although none is due).
+            answers = await asyncio.gather(
+                session.send({"Action": "QueueStatus", "ActionID": action_id}, timeout=30),
+                session.send({"Action": "CoreShowChannels"}, timeout=30),
+                session.send({"Action": "DeviceStateList"}, timeout=30),
+                return_exceptions=True,
             )
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+            queue_status, channel_list, device_list = answers
             items = _list_items(queue_status, "QueueStatus")
+            channels = _list_items(channel_list, "CoreShowChannels")
+            devices = _list_items(device_list, "DeviceStateList")
             reported = {str(m.get("Queue")) for m in items if m.get("Event") == "QueueParams"}
             # Realtime queues are loaded on demand: ask for the ones we know by name.
             for name in sorted(await self._known_queues() - reported):
+                if "\r" in name or "\n" in name:
+                    # A line break would end the action: the protocol refuses it, and
+                    # one such name (from the database) must not stop every snapshot.
+                    log.warning("Queue %r cannot be named in an AMI action; skipped", name)
+                    continue
                 answer = await session.send({"Action": "QueueStatus", "Queue": name}, timeout=30)
                 if _is_list(answer):
                     items.extend(_list_items(answer, "QueueStatus"))
-            channels = _list_items(
-                await session.send({"Action": "CoreShowChannels"}, timeout=30), "CoreShowChannels"
-            )
-            devices = _list_items(
-                await session.send({"Action": "DeviceStateList"}, timeout=30), "DeviceStateList"
-            )
         except Exception as exc:  # an error answer, a timeout, or the session ended
             self._watched.pop(action_id, None)
             if not point.collected.done():
@@ -281,7 +311,7 @@ class AmiIngest:
                 self._items.popleft()
                 await self._apply_snapshot(head)
                 continue
-            batch: list[Message] = []
+            batch = Batch((self._writer, next(self._batches)))
             while (
                 self._items
                 and len(batch) < BATCH_SIZE

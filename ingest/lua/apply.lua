@@ -11,6 +11,17 @@ local now = tonumber(ARGV[2])
 local patches = cjson.decode(ARGV[3])
 local want_changes = ARGV[4] == "1"
 local null = cjson.null
+-- ARGV[5], ARGV[6] (optional): a writer id and this batch's number among its batches. A
+-- number at or below the last one applied for the writer is a batch sent again after its
+-- reply was lost (a timeout): it was applied already, so nothing is done.
+local writer_mark, writer_seq = nil, nil
+if ARGV[5] ~= nil and ARGV[5] ~= "" then
+  writer_mark = prefix .. "queue-status:writer:" .. ARGV[5]
+  writer_seq = tonumber(ARGV[6])
+  if writer_seq <= tonumber(redis.call("GET", writer_mark) or "-1") then
+    return "[]"
+  end
+end
 
 local ENTITY = {operator = "queue:operator:", queue = "queue:status:", channel = "channel:"}
 local INDEX = {operator = "queue:operators:all", queue = "queues:all", channel = "channels:all"}
@@ -516,13 +527,18 @@ for _, p in ipairs(patches) do
       if old == nil or not equal(entity, old, true) then
         entity.updatedAt = now
         entity.version = record(kind, "upsert", id, entity)
-        redis.call("SET", key, cjson.encode(entity))
+        -- cjson escapes every "/" as "\/"; stored without it, the value is what orjson
+        -- would write, so reads can forward it untouched (see canonical_array in store.py).
+        redis.call("SET", key, (string.gsub(cjson.encode(entity), "\\/", "/")))
         redis.call("SADD", prefix .. INDEX[kind], id)
       end
     end
   end
 end
 
+if writer_mark ~= nil then
+  redis.call("SET", writer_mark, writer_seq, "EX", 86400)
+end
 if #changes == 0 then
   return "[]"
 end

@@ -1,5 +1,9 @@
 -- Read whole collections in one atomic round trip, with the version they are at.
--- ARGV[1] key prefix, ARGV[2..] kinds. Returns {version, n1, values1..., n2, ...}.
+-- ARGV[1] key prefix, ARGV[2..] kinds. Returns {version, n1, id, value, ..., n2, ...}:
+-- per kind the number of entities, then each one's id and stored JSON.
+-- The store reads with SORT ... GET instead (values never become Lua strings there,
+-- which costs Redis a few ms per thousand); this script serves prefixes SORT's GET
+-- pattern cannot express (a "*" in the prefix).
 local prefix = ARGV[1]
 local ENTITY = {operator = "queue:operator:", queue = "queue:status:", channel = "channel:"}
 local INDEX = {operator = "queue:operators:all", queue = "queues:all", channel = "channels:all"}
@@ -13,13 +17,15 @@ for i = 2, #ARGV do
   local n = 0
   for start = 1, #ids, CHUNK do
     local keys = {}
-    for j = start, math.min(start + CHUNK - 1, #ids) do
+    local last = math.min(start + CHUNK - 1, #ids)
+    for j = start, last do
       keys[#keys + 1] = prefix .. ENTITY[kind] .. ids[j]
     end
     local values = redis.call("MGET", unpack(keys))
     for j = 1, #keys do
       if values[j] then
         n = n + 1
+        out[#out + 1] = ids[start + j - 1]
         out[#out + 1] = values[j]
       end
     end

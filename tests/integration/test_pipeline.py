@@ -47,10 +47,15 @@ class CountingStore(StateStore):
         self.calls = 0
 
     async def apply(
-        self, changes: Sequence[Change], *, now: int | None = None, return_changes: bool = False
+        self,
+        changes: Sequence[Change],
+        *,
+        now: int | None = None,
+        return_changes: bool = False,
+        writer: tuple[str, int] | None = None,
     ) -> list[ChangeRecord]:
         self.calls += 1
-        return await super().apply(changes, now=now, return_changes=return_changes)
+        return await super().apply(changes, now=now, return_changes=return_changes, writer=writer)
 
 
 async def test_a_snapshot_then_a_batch_of_events_in_one_round_trip(

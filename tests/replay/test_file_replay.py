@@ -31,23 +31,21 @@ from hypothesis import strategies as st
 
 from ingest.ami.parser import TRACKED_EVENTS
 from ingest.ami.traces import load_expected, load_jsonl, load_sent, trace_names
-from ingest.domain import status_from_device_state
 from ingest.patches import Change, Patch, merge
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.runners.file_runner import list_answers, run_file, run_recording, stamp_ms
 from ingest.store import Snapshot, StateStore
+from tests.support.expected import (
+    NO_EVENT_TELLS,
+    REALTIME,
+    asterisk_view,
+    expected_json_view,
+    state_view,
+    without,
+)
 
 TRACES = trace_names()
-View = dict[str, dict[str, Any]]
-
-# (trace, queue, interface): members no event of the trace reveals.
-NO_EVENT_TELLS = {("h_realtime", "rtq", "Local/1006@agents/n")}
-# Members an event of the trace calls realtime (QueueStatus says static).
-REALTIME = {
-    ("h_realtime", "rtq", "Local/1001@agents/n"),
-    ("h_realtime", "rtq", "Local/1004@agents/n"),
-}
 
 
 def test_every_trace_is_here() -> None:
@@ -99,125 +97,8 @@ def final(trace: str) -> Checkpoint:
     return checkpoint
 
 
-# --- one shape for Asterisk's answers, expected.json and our state -----------------
-
-
-def _member_view(**fields: Any) -> dict[str, Any]:
-    return fields
-
-
-def asterisk_view(snapshot: AsteriskSnapshot) -> View:
-    """A QueueStatus answer in expected.json's shape (status as our status name)."""
-    queues: dict[str, Any] = {}
-    members: dict[str, dict[str, Any]] = {p.queue: {} for p in snapshot.params}
-    for p in snapshot.params:
-        entries = sorted(
-            (e for e in snapshot.entries if e.queue == p.queue), key=lambda e: e.position
-        )
-        queues[p.queue] = {
-            "calls_waiting": p.calls,
-            "completed": p.completed,
-            "abandoned": p.abandoned,
-            "holdtime": p.hold_time,
-            "talktime": p.talk_time,
-            "strategy": p.strategy,
-            "waiting_callers": [(e.position, e.uniqueid, e.channel) for e in entries],
-        }
-    for row in snapshot.members:
-        m = row.member
-        members.setdefault(m.queue, {})[m.interface] = _member_view(
-            name=m.member_name,
-            status=status_from_device_state(m.status).value,
-            paused=m.paused,
-            paused_reason=m.paused_reason or "",
-            in_call=bool(m.in_call),
-            calls_taken=m.calls_taken,
-            last_call=m.last_call,
-            penalty=m.penalty,
-            membership=m.membership,
-            state_interface=m.state_interface,
-            wrapuptime=m.wrapuptime,
-        )
-    return {"queues": queues, "members": members}
-
-
-def expected_json_view(trace: str) -> View:
-    """expected.json itself, in the same shape."""
-    expected = load_expected(trace)
-    queues = {
-        name: {**q, "waiting_callers": [tuple(c) for c in q["waiting_callers"]]}
-        for name, q in expected["queues"].items()
-    }
-    members = {
-        queue: {
-            location: _member_view(
-                **{
-                    **m,
-                    "status": status_from_device_state(m["status"]).value,
-                    "paused": bool(m["paused"]),
-                    "in_call": bool(m["in_call"]),
-                }
-            )
-            for location, m in rows.items()
-        }
-        for queue, rows in expected["members"].items()
-    }
-    return {"queues": queues, "members": members}
-
-
-def state_view(state: Snapshot, scope: AsteriskSnapshot) -> View:
-    """Our state in the same shape, within the scope of a QueueStatus answer."""
-    queue_names = {p.queue for p in scope.params} if scope.queue is None else {scope.queue}
-    queues: dict[str, Any] = {}
-    for q in state.queues:
-        if q["name"] not in queue_names:
-            continue
-        callers = sorted(q.get("callers", {}).values(), key=lambda c: c["position"])
-        queues[q["name"]] = {
-            "calls_waiting": q.get("callsWaiting"),
-            "completed": q.get("completed"),
-            "abandoned": q.get("abandoned"),
-            "holdtime": q.get("holdTime"),
-            "talktime": q.get("talkTime"),
-            "strategy": q.get("strategy"),
-            "waiting_callers": [(c["position"], c["uniqueId"], c["channel"]) for c in callers],
-        }
-    members: dict[str, dict[str, Any]] = {name: {} for name in queue_names}
-    for op in state.operators:
-        for queue, m in op.get("queues", {}).items():
-            if queue not in queue_names:
-                continue
-            if scope.member is not None and scope.member not in (
-                op["memberId"],
-                m.get("memberName"),
-            ):
-                continue
-            members[queue][op["memberId"]] = _member_view(
-                name=m.get("memberName"),
-                status=op.get("status"),
-                paused=m.get("paused"),
-                paused_reason=m.get("pausedReason"),
-                in_call=m.get("inCall"),
-                calls_taken=m.get("callsTaken"),
-                last_call=m.get("lastCall"),
-                penalty=m.get("penalty"),
-                # QueueStatus' word for a realtime member.
-                membership="static" if m.get("membership") == "realtime" else m.get("membership"),
-                state_interface=op.get("stateInterface"),
-                wrapuptime=m.get("wrapupTime"),
-            )
-    return {
-        "queues": queues,
-        "members": {q: rows for q, rows in members.items() if rows or q in queues},
-    }
-
-
-def without(view: View, trace: str, unknowable: set[tuple[str, str, str]]) -> View:
-    members = {
-        queue: {loc: m for loc, m in rows.items() if (trace, queue, loc) not in unknowable}
-        for queue, rows in view["members"].items()
-    }
-    return {"queues": view["queues"], "members": members}
+# The views compared below (Asterisk's answers, expected.json, our state) are built by
+# tests.support.expected, shared with the socket replay and the fault tests.
 
 
 @pytest.mark.parametrize("trace", TRACES)

@@ -1,4 +1,4 @@
-"""A small asyncio TCP fault proxy: pass, blackhole, refuse, reset — between the service and Redis or AMI."""
+"""A small asyncio TCP fault proxy: pass, blackhole, refuse, reset, delay — between the service and Redis or AMI."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ class FaultProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.refusing = False
+        self.refusing_new = False
         self.blackholed = False
+        self.delay_seconds = 0.0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -45,22 +47,37 @@ class FaultProxy:
             writer.transport.abort()
         self._writers.clear()
 
-    def refuse(self) -> None:
-        """Drop open connections and close every new one at once (the upstream is 'down')."""
-        self.refusing = True
-        self.reset()
+    def refuse(self, *, reset: bool = True) -> None:
+        """Drop open connections and close every new one at once (the upstream is 'down').
+
+        With ``reset=False`` open connections keep working; only new ones are refused.
+        """
+        if reset:
+            self.refusing = True
+            self.reset()
+        else:
+            self.refusing_new = True
 
     def blackhole(self) -> None:
         """Keep connections open but deliver nothing either way (a dead path, no RST)."""
         self.blackholed = True
 
+    def delay(self, seconds: float) -> None:
+        """Hold every chunk ``seconds`` before forwarding it, both ways (a slow upstream).
+
+        Order is kept; ``delay(0)`` forwards at once again.
+        """
+        self.delay_seconds = seconds
+
     def restore(self) -> None:
-        """Pass traffic again."""
+        """Pass traffic again, without delay."""
         self.refusing = False
+        self.refusing_new = False
         self.blackholed = False
+        self.delay_seconds = 0.0
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
+        if self.refusing or self.refusing_new:
             writer.transport.abort()
             return
         try:
@@ -81,6 +98,8 @@ class FaultProxy:
                     break
                 if self.blackholed:
                     continue
+                if self.delay_seconds > 0:
+                    await asyncio.sleep(self.delay_seconds)
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):

@@ -1,0 +1,669 @@
+"""Subscriptions served as groups: execute once, send the same bytes to every socket.
+
+A thousand wallboards subscribed to `changes` while 500 changes a second go
+by would be half a million frames a second if each subscription executed and
+sent every batch on its own — beyond what one core does in Python. So:
+
+- **Groups.** Subscriptions with the same document, operation name and
+  variables form one group. A selector's message depends only on (batch,
+  arguments) (see `streams`), so the group executes the document once per
+  message and serializes it once; each member only wraps the shared payload in
+  its own protocol envelope (its operation id) and sends it.
+- **Coalescing.** Batches are not sent as they arrive: the fan-out flushes at
+  most once per `window` (40 ms, the first change after a quiet spell goes out
+  at once). The batches of a window become one message whose `changes` keep
+  every version in order (`merge_batches`), so nothing is lost or reordered —
+  a CHANGES message always says `fromVersion`/`toVersion`, and for `changes`
+  lists each version between them.
+- **Sends that do not wait.** A send to a healthy socket completes without
+  waiting (the transport takes the bytes); it is started inline, and only a
+  send that has to wait for a slow socket becomes a task, behind which that
+  member's later messages queue (`Member`). A member with more than
+  `buffer_size` messages queued is cut off with SUBSCRIBER_TOO_SLOW, as the
+  broadcaster cuts off its own subscribers.
+
+Per idle subscription the fan-out holds one small `Member` — no task, no
+generator, no queue.
+
+Only subscriptions it can serve exactly as the per-subscription stream would
+are grouped: a subscription operation whose one root field is one of ours,
+with a document that parses and validates under the schema's rules and
+variables that coerce, on a connection the policy lets read. Anything else
+takes Strawberry's path (`streams.follow`), which reports the errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_argument_values,
+    get_operation_ast,
+    parse,
+    specified_rules,
+)
+from graphql.execution import Executor
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema import Schema
+from strawberry.schema.schema import validate_document
+
+from api.broadcast import SubscriberOverflow
+from api.graphql.enums import UpdateKind
+from api.graphql.limits import GraphQLOptions, validation_rules
+from api.graphql.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
+from api.graphql.streams import Frame, Selector
+from api.graphql.subscriptions import SELECTORS
+from ingest.logs import get_logger
+
+log = get_logger("Subscriptions")
+
+WINDOW = 0.04
+"""Seconds between two messages of a group: the batches in between are coalesced."""
+
+Send = Callable[[str], Coroutine[Any, Any, None]]
+Payload = str | asyncio.Future[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A protocol's framing of one operation's messages."""
+
+    head: str
+    tail: str
+    complete: str
+
+    @classmethod
+    def transport_ws(cls, operation_id: str) -> Envelope:
+        """graphql-transport-ws: `next` and `complete`."""
+        quoted = orjson.dumps(operation_id).decode()
+        return cls(
+            f'{{"id":{quoted},"type":"next","payload":',
+            "}",
+            f'{{"id":{quoted},"type":"complete"}}',
+        )
+
+    @classmethod
+    def legacy_ws(cls, operation_id: str) -> Envelope:
+        """The legacy graphql-ws: `data` and `complete`."""
+        quoted = orjson.dumps(operation_id).decode()
+        return cls(
+            f'{{"type":"data","id":{quoted},"payload":',
+            "}",
+            f'{{"type":"complete","id":{quoted}}}',
+        )
+
+
+# --- planning: which subscriptions are grouped, under which key ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    field: FieldNode
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A groupable subscription: its group key and what a group needs to run it."""
+
+    key: tuple[str, str | None, bytes]
+    schema: Schema
+    prepared: _Prepared
+    operation_name: str | None
+    variables: dict[str, Any] | None
+
+
+class SubscriptionPlanner:
+    """Parses and validates subscription documents (cached) as Strawberry would."""
+
+    def __init__(self, schema: Schema, options: GraphQLOptions) -> None:
+        self._schema = schema
+        self._max_tokens = options.max_tokens
+        self._rules = (*specified_rules, *validation_rules(options))
+        self._cache_size = options.cache_size
+        self._prepared: OrderedDict[tuple[str, str | None], _Prepared | None] = OrderedDict()
+
+    def plan(self, query: Any, operation_name: Any, variables: Any) -> Plan | None:
+        """The plan of a subscribe message's payload, or None (Strawberry's path)."""
+        if not isinstance(query, str) or not isinstance(operation_name, str | None):
+            return None
+        if variables is not None and not isinstance(variables, dict):
+            return None
+        prepared = self._prepare(query, operation_name)
+        if prepared is None:
+            return None
+        try:
+            canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        return Plan(
+            (query, operation_name, canonical), self._schema, prepared, operation_name, variables
+        )
+
+    def _prepare(self, query: str, operation_name: str | None) -> _Prepared | None:
+        key = (query, operation_name)
+        if key in self._prepared:
+            self._prepared.move_to_end(key)
+            return self._prepared[key]
+        prepared = self._compile(query, operation_name)
+        self._prepared[key] = prepared
+        if len(self._prepared) > self._cache_size:
+            self._prepared.popitem(last=False)
+        return prepared
+
+    def _compile(self, query: str, operation_name: str | None) -> _Prepared | None:
+        try:
+            document = parse(query, max_tokens=self._max_tokens)
+        except GraphQLError:
+            return None
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
+            return None
+        if validate_document(self._schema._schema, document, self._rules):
+            return None
+        selections = operation.selection_set.selections
+        if operation.directives or len(selections) != 1:
+            return None
+        (field,) = selections
+        if not isinstance(field, FieldNode) or field.directives:
+            return None
+        if field.name.value not in SELECTORS:
+            return None
+        return _Prepared(document, operation, field)
+
+
+# --- members: one subscription on one socket -----------------------------------------
+
+
+class _Resume:
+    """Finishes a coroutine that was started by hand and is waiting on `first`.
+
+    The expansion of ``yield from`` (PEP 380) after its first step: the task
+    awaiting this drives the rest of the coroutine exactly as if it had
+    awaited the coroutine from the start.
+    """
+
+    __slots__ = ("_coroutine", "_first")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], first: Any) -> None:
+        self._coroutine = coroutine
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, waiting = self._coroutine, self._first
+        while True:
+            try:
+                sent = yield waiting
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # delivered into the coroutine
+                try:
+                    waiting = coroutine.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coroutine.send(sent)
+                except StopIteration:
+                    return
+
+
+class Member:
+    """One grouped subscription: where its messages go, and how far it is."""
+
+    __slots__ = (
+        "_backlog",
+        "_limit",
+        "_on_end",
+        "_send",
+        "at",
+        "ended",
+        "envelope",
+        "group",
+        "sent",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        envelope: Envelope,
+        send: Send,
+        *,
+        limit: int,
+        on_end: Callable[[], None],
+    ) -> None:
+        self.envelope = envelope
+        self._send = send
+        self._limit = limit
+        self._on_end = on_end
+        self._backlog: deque[Payload | None] | None = None
+        self.writer: asyncio.Task[None] | None = None
+        self.group: _Group | None = None
+        self.at: int | None = None  # the version the client's state is at
+        self.sent = 0  # the toVersion of the last message sent
+        self.ended = False
+
+    def deliver(self, payload: Payload) -> bool:
+        """Send a message (in order, never waiting); False once the member is cut off."""
+        if self.ended:
+            return False
+        if self.writer is not None:
+            backlog = self._backlog
+            assert backlog is not None
+            if len(backlog) >= self._limit:
+                return False
+            backlog.append(payload)
+            return True
+        if isinstance(payload, str):
+            self._start(self.envelope.head + payload + self.envelope.tail)
+        else:
+            self._queue_first(payload)
+        return True
+
+    def finish(self, last: str | None) -> None:
+        """End the subscription: drop what waits, send `last` (a payload) and `complete`."""
+        if self.ended:
+            return
+        self.ended = True
+        self.group = None
+        if self._backlog:
+            self._backlog.clear()
+        if self.writer is not None:
+            assert self._backlog is not None
+            if last is not None:
+                self._backlog.append(last)
+            self._backlog.append(None)  # then `complete`
+        else:
+            frames = [] if last is None else [self.envelope.head + last + self.envelope.tail]
+            frames.append(self.envelope.complete)
+            self._queue_text(frames)
+        self._on_end()
+
+    def leave(self) -> None:
+        """The client completed the subscription (or went away): stop sending."""
+        self.ended = True
+        if self.group is not None:
+            self.group.remove(self)
+            self.group = None
+        if self._backlog:
+            self._backlog.clear()
+
+    def _start(self, text: str) -> None:
+        # Run the send inline; only if it has to wait does it become a task.
+        coroutine = self._send(text)
+        try:
+            waiting = coroutine.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the socket is gone
+            self._gone()
+            return
+        self._backlog = self._backlog if self._backlog is not None else deque()
+        self.writer = asyncio.get_running_loop().create_task(
+            self._drain(_Resume(coroutine, waiting))
+        )
+
+    def _queue_first(self, payload: asyncio.Future[str]) -> None:
+        self._backlog = deque([payload])
+        self.writer = asyncio.get_running_loop().create_task(self._drain(None))
+
+    def _queue_text(self, frames: list[str]) -> None:
+        async def send_all() -> None:
+            for frame in frames:
+                await self._send(frame)
+
+        self._backlog = deque()
+        self.writer = asyncio.get_running_loop().create_task(self._drain(send_all()))
+
+    async def _drain(self, first: Awaitable[None] | None) -> None:
+        backlog = self._backlog
+        assert backlog is not None
+        envelope = self.envelope
+        try:
+            if first is not None:
+                await first
+            while backlog:
+                item = backlog.popleft()
+                if item is None:
+                    await self._send(envelope.complete)
+                    return
+                text = item if isinstance(item, str) else await item
+                await self._send(envelope.head + text + envelope.tail)
+        except Exception:  # the socket is gone
+            self._gone()
+        finally:
+            self.writer = None
+
+    def _gone(self) -> None:
+        self.ended = True
+        if self._backlog:
+            self._backlog.clear()
+        if self.group is not None:
+            self.group.remove(self)
+            self.group = None
+
+
+# --- groups ---------------------------------------------------------------------------
+
+
+class _Group:
+    """Members with the same plan, one executor, one selector."""
+
+    def __init__(
+        self,
+        fanout: Fanout,
+        plan: Plan,
+        executor: Executor[Any],
+        selector: Selector[Any],
+        initial: bool,
+    ) -> None:
+        self.fanout = fanout
+        self.plan = plan
+        self.executor = executor
+        self.selector = selector
+        self.initial = initial
+        self.members: list[Member] = []
+        self._initial_cache: tuple[int, float, Payload] | None = None
+
+    def remove(self, member: Member) -> None:
+        with contextlib.suppress(ValueError):
+            self.members.remove(member)
+        if not self.members:
+            self.fanout.drop(self)
+
+    def execute(self, root: Any) -> Payload:
+        """The payload (`{"data": …, "errors": …}` as text) of one message."""
+        try:
+            executor = self.executor.build_per_event_executor(root)
+            # graphql-core's copy shares its subfield memo (keyed by the id of each event's
+            # field lists) with the group's long-lived executor: it grew with every event,
+            # ~1.8 KB per message (found by the reliability soak, item 14).
+            executor._relevant_sub_fields = {}
+            result = executor.execute_operation(False)
+        except Exception as exc:  # as Strawberry reports an exception of the stream
+            return self.payload_of(ExecutionResult(None, [_as_error(exc)]))
+        if optimized_is_awaitable(result):
+            return asyncio.ensure_future(self._finish(cast(Awaitable[Any], result)))
+        assert isinstance(result, ExecutionResult)
+        return self.payload_of(result)
+
+    async def _finish(self, pending: Awaitable[Any]) -> str:
+        try:
+            result = await pending
+        except Exception as exc:
+            return self.payload_of(ExecutionResult(None, [_as_error(exc)]))
+        return self.payload_of(result)
+
+    def payload_of(self, result: ExecutionResult) -> str:
+        """A result as the payload text Strawberry would send (errors coded)."""
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            self.plan.schema.process_errors(result.errors)
+            body["errors"] = [error.formatted for error in result.errors]
+        return orjson.dumps(body).decode()
+
+    def initial_payload(self, live: LiveState, version: int) -> Payload:
+        """The INITIAL message at `version`, shared by members joining while it holds."""
+        now = asyncio.get_running_loop().time()
+        cached = self._initial_cache
+        if cached is not None and cached[0] == version and now - cached[1] < 1.0:
+            return cached[2]
+        payload = self.execute(self.selector.state(live, Frame(UpdateKind.INITIAL, 0, version)))
+        self._initial_cache = (version, now, payload)
+        return payload
+
+
+def _as_error(exc: Exception) -> GraphQLError:
+    return exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+
+
+# --- the fan-out ----------------------------------------------------------------------
+
+
+class Fanout:
+    """Every group of one process, fed by the broadcaster, flushed once per window."""
+
+    def __init__(
+        self,
+        live: LiveState,
+        *,
+        buffer_size: int,
+        window: float = WINDOW,
+        on_overflow: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._live = live
+        self._limit = buffer_size
+        self._window = window
+        self._on_overflow = on_overflow
+        self._groups: dict[tuple[str, str | None, bytes], _Group] = {}
+        self._pending: list[LiveEvent] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_flush = 0.0
+
+    @property
+    def count(self) -> int:
+        """Grouped subscriptions right now."""
+        return sum(len(group.members) for group in self._groups.values())
+
+    @property
+    def groups(self) -> int:
+        """Groups right now."""
+        return len(self._groups)
+
+    def start(self) -> None:
+        """Start flushing (idempotent)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="subscription-fanout")
+
+    async def stop(self) -> None:
+        """Stop flushing and complete every subscription."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for group in list(self._groups.values()):
+            for member in list(group.members):
+                member.finish(None)
+        self._groups.clear()
+        self._pending.clear()
+
+    def offer(self, event: LiveEvent) -> None:
+        """A broadcast event (called by the broadcaster, in order)."""
+        if not self._groups:
+            return
+        self._pending.append(event)
+        self._wake.set()
+
+    def drop(self, group: _Group) -> None:
+        """Forget an empty group."""
+        if self._groups.get(group.plan.key) is group:
+            del self._groups[group.plan.key]
+
+    def join(
+        self, plan: Plan, context: Any, envelope: Envelope, send: Send, on_end: Callable[[], None]
+    ) -> Member | None:
+        """Add a subscription to its group (made on first use); None when the group cannot
+        be made (its variables do not coerce): the caller takes Strawberry's path."""
+        group = self._groups.get(plan.key) or self._make_group(plan, context)
+        if group is None:
+            return None
+        member = Member(envelope, send, limit=self._limit, on_end=on_end)
+        member.group = group
+        group.members.append(member)
+        live = self._live
+        if live.loaded:
+            # Nothing awaits between reading the mirror and joining: no change is missed.
+            member.at = member.sent = live.version
+            if group.initial:
+                self._deliver(member, group.initial_payload(live, live.version))
+        return member
+
+    def _make_group(self, plan: Plan, context: Any) -> _Group | None:
+        schema = plan.schema
+        built = schema.execution_context_class.build(
+            schema._schema,
+            plan.prepared.document,
+            context_value=context,
+            raw_variable_values=plan.variables,
+            operation_name=plan.operation_name,
+            is_awaitable=cast(Any, optimized_is_awaitable),
+        )
+        if isinstance(built, list):
+            return None
+        subscription = schema._schema.subscription_type
+        assert subscription is not None
+        field = plan.prepared.field
+        try:
+            arguments = get_argument_values(
+                subscription.fields[field.name.value], field, built.variable_values
+            )
+        except GraphQLError:
+            return None
+        selector, initial = SELECTORS[field.name.value](arguments)
+        group = _Group(self, plan, built, selector, initial)
+        self._groups[plan.key] = group
+        return group
+
+    def _deliver(self, member: Member, payload: Payload) -> None:
+        if member.deliver(payload):
+            return
+        group = member.group
+        if not member.ended and group is not None:  # too far behind: cut off
+            self._on_overflow()
+            log.warning("Subscriber cut off: more than %d updates waiting", self._limit)
+            group.remove(member)
+            error = _as_error(SubscriberOverflow(self._limit))
+            member.finish(group.payload_of(ExecutionResult(None, [error])))
+
+    # --- flushing ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            delay = self._last_flush + self._window - loop.time()
+            # Leading edge: after a quiet spell, only yield once (events of the same
+            # read arrive together); otherwise wait out the window.
+            await asyncio.sleep(max(delay, 0.0))
+            self._last_flush = loop.time()
+            events, self._pending = self._pending, []
+            try:
+                self._flush(events)
+            except Exception as exc:  # pragma: no cover - a bug must not stop the fan-out
+                log.exception("Subscription fan-out failed; ending its subscriptions")
+                self._fail_all(exc)
+
+    def _fail_all(self, exc: Exception) -> None:
+        """End every subscription with the error (they may have missed changes:
+        clients resubscribe, as after SUBSCRIBER_TOO_SLOW)."""
+        for group in list(self._groups.values()):
+            payload = group.payload_of(ExecutionResult(None, [_as_error(exc)]))
+            for member in list(group.members):
+                group.remove(member)
+                member.finish(payload)
+
+    def _flush(self, events: Sequence[LiveEvent]) -> None:
+        run: list[LiveBatch] = []
+        for event in events:
+            if isinstance(event, LiveBatch):
+                run.append(event)
+                continue
+            self._changes(run)
+            run = []
+            self._reset(event)
+        self._changes(run)
+
+    def _changes(self, batches: Sequence[LiveBatch]) -> None:
+        if not batches:
+            return
+        for group in list(self._groups.values()):
+            for (at, sent), members in _cohorts(group.members):
+                if at is None:
+                    continue  # waiting for the mirror's first load
+                relevant = [batch for batch in batches if batch.to_version > at]
+                if not relevant:
+                    continue
+                if relevant[0].from_version != at:  # pragma: no cover - the broadcaster reloads
+                    self._state(group, members, UpdateKind.RESYNC, sent, "missed changes")
+                    continue
+                for member in members:
+                    member.at = relevant[-1].to_version
+                # One message for the batches up to the last one this subscription
+                # would have had a message for: it ends at that batch's version, as
+                # that message would have (the batches after it change nothing here).
+                last = _last_touched(group.selector, relevant)
+                if last is None:
+                    continue
+                merged = merge_batches(relevant[: last + 1])
+                update = group.selector.delta(
+                    merged, Frame(UpdateKind.CHANGES, sent, merged.to_version)
+                )
+                if update is None:
+                    continue
+                payload = group.execute(update)
+                for member in members:
+                    member.sent = merged.to_version
+                    self._deliver(member, payload)
+
+    def _reset(self, event: LiveReset) -> None:
+        for group in list(self._groups.values()):
+            for (at, sent), members in _cohorts(group.members):
+                if at is None:  # the mirror's first load: their first state
+                    version = self._live.version
+                    for member in members:
+                        member.at = member.sent = version
+                    if group.initial:
+                        payload = group.initial_payload(self._live, version)
+                        for member in members:
+                            self._deliver(member, payload)
+                    continue
+                self._state(group, members, UpdateKind.RESYNC, sent, event.reason)
+
+    def _state(
+        self, group: _Group, members: Iterable[Member], kind: UpdateKind, sent: int, reason: str
+    ) -> None:
+        version = self._live.version
+        payload = group.execute(
+            group.selector.state(self._live, Frame(kind, sent, version, reason))
+        )
+        for member in list(members):
+            member.at = member.sent = version
+            self._deliver(member, payload)
+
+
+def _last_touched(selector: Selector[Any], batches: Sequence[LiveBatch]) -> int | None:
+    for index in range(len(batches) - 1, -1, -1):
+        if selector.touched(batches[index]):
+            return index
+    return None
+
+
+def _cohorts(members: Sequence[Member]) -> list[tuple[tuple[int | None, int], list[Member]]]:
+    """Members by (at, sent): the same messages go to the same cohort (usually one)."""
+    if not members:
+        return []
+    first = members[0]
+    key = (first.at, first.sent)
+    if all(member.at == key[0] and member.sent == key[1] for member in members):
+        return [(key, list(members))]
+    cohorts: dict[tuple[int | None, int], list[Member]] = {}
+    for member in members:
+        cohorts.setdefault((member.at, member.sent), []).append(member)
+    return list(cohorts.items())

@@ -1,0 +1,73 @@
+"""What one run measures: sizes, durations, loads (full `make bench`, or a smoke run)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    """Every knob of a run."""
+
+    sizes: tuple[int, ...] = (100, 1000, 5000)
+    """Operators (queues: one per twenty; channels: the calls in progress)."""
+    goal_size: int = 1000
+    """The size the goals are stated at."""
+    http_seconds: float = 4.0
+    http_rounds: int = 2
+    """Each HTTP figure is measured this many times, product and ceiling interleaved;
+    the median counts (the box is shared: interleaving keeps a ratio's two sides in
+    the same conditions)."""
+    connections: tuple[int, ...] = (1, 50)
+    http_tool: str | None = None
+    churn_rate: float = 500.0
+    """Changes per second the simulator drives while REST is measured once more."""
+    """wrk or python (our client); None: wrk when installed."""
+    db_iterations: int = 20
+    ingest_seconds: float = 30.0
+    ingest_probe_seconds: float = 4.0
+    ingest_first_rate: float = 3000.0
+    ingest_max_rate: float = 60000.0
+    ceiling_seconds: float = 4.0
+    subscriber_counts: tuple[int, ...] = (100, 1000)
+    change_rates: tuple[float, ...] = (100.0, 500.0)
+    subscription_seconds: float = 10.0
+    subscription_filler: int = 1000
+    """Subscribers connected (and closed again) before those whose memory is measured."""
+    warm_seconds: float = 60.0
+    """Model time the simulated call centre runs before the server first reads it."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+    @classmethod
+    def smoke(cls) -> BenchConfig:
+        """Tiny sizes and durations: the harness works and every figure is produced."""
+        return cls(
+            sizes=(6,),
+            goal_size=6,
+            http_seconds=0.4,
+            http_rounds=1,
+            connections=(1, 4),
+            http_tool="python",
+            churn_rate=20.0,
+            db_iterations=3,
+            ingest_seconds=1.0,
+            ingest_probe_seconds=0.5,
+            ingest_first_rate=500.0,
+            ingest_max_rate=500.0,
+            ceiling_seconds=0.5,
+            subscriber_counts=(3,),
+            change_rates=(20.0,),
+            subscription_seconds=0.6,
+            subscription_filler=3,
+            warm_seconds=10.0,
+        )
+
+    def with_services(self) -> BenchConfig:
+        """The same, with the services the environment names (as the tests read them)."""
+        return replace(
+            self,
+            redis_url=os.environ.get("QS_TEST_REDIS_URL", self.redis_url),
+            pg_admin_url=os.environ.get("QS_TEST_PG_URL", self.pg_admin_url),
+        )

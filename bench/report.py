@@ -1,0 +1,470 @@
+"""The run's results: goals (met / not met), a readable table, a chart, results.json."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+Results = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """One goal of the issue, evaluated on this run's figures."""
+
+    name: str
+    target: str
+    value: str
+    met: bool | None  # None: not measured
+
+    def line(self) -> str:
+        """`[met] name: value (target)`."""
+        mark = {True: "met", False: "NOT MET", None: "not measured"}[self.met]
+        return f"[{mark:>12}] {self.name}: {self.value}  (goal: {self.target})"
+
+    def as_json(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"name": self.name, "target": self.target, "value": self.value, "met": self.met}
+
+
+def _get(results: Results, *path: str | int) -> Any:
+    node: Any = results
+    for step in path:
+        if isinstance(node, dict) and str(step) in node:
+            node = node[str(step)]
+        elif isinstance(node, dict) and step in node:
+            node = node[step]
+        else:
+            return None
+    return node
+
+
+def _subscription(results: Results, size: int, subscribers: int, rate: float) -> Any:
+    for run in _get(results, "sizes", size, "subscriptions") or []:
+        if run["subscribers"] == subscribers and run["rate"] == rate:
+            return run
+    return None
+
+
+def goals(results: Results) -> list[Goal]:
+    """Every goal of the issue, met or not, from the figures at the goal size."""
+    size = results["config"]["goal_size"]
+    top = max(results["config"]["connections"])
+    out: list[Goal] = []
+
+    rest = _get(results, "sizes", size, "http", "rest_operators", f"c{top}", "rps")
+    limit = _get(results, "sizes", size, "http", "limit_operators", f"c{top}", "rps")
+    changing = _get(results, "sizes", size, "http", "rest_operators_changing", f"c{top}", "rps")
+    ratio = rest / limit if rest and limit else None
+    value = "—" if ratio is None else f"{ratio:.2f}× ({rest:,.0f} vs {limit:,.0f} req/s)"
+    if ratio is not None and changing:
+        rate = results["config"]["churn_rate"]
+        value += f"; {changing / limit:.2f}× at {rate:.0f} changes/s"
+    out.append(
+        Goal(
+            f"REST operators at {size} operators vs the limit ({top} connections)",
+            "≥ 0.70× the limit's req/s",
+            value,
+            None if ratio is None else ratio >= 0.7,
+        )
+    )
+
+    graphql = _get(results, "sizes", size, "http", "graphql_6", "c1", "ms_per_request")
+    rest_ms = _get(results, "sizes", size, "http", "rest_operators", "c1", "ms_per_request")
+    times = graphql / rest_ms if graphql and rest_ms else None
+    out.append(
+        Goal(
+            f"GraphQL {size} operators × 6 fields vs REST, time per request (1 connection)",
+            "≤ 5× REST",
+            "—" if times is None else f"{times:.2f}× ({graphql:.2f} vs {rest_ms:.2f} ms)",
+            None if times is None else times <= 5,
+        )
+    )
+
+    database = _get(results, "sizes", size, "db_vs_redis")
+    db_ratio = database.get("ratio") if database else None
+    out.append(
+        Goal(
+            f"Redis vs PostgreSQL, {size} operators",
+            "Redis ≥ 5× faster",
+            "—"
+            if db_ratio is None
+            else f"{db_ratio:.1f}× ({database['redis_ms']:.2f} vs {database['postgres_ms']:.2f} ms)",
+            None if db_ratio is None else db_ratio >= 5,
+        )
+    )
+
+    ingest = _get(results, "sizes", size, "ingest")
+    if ingest:
+        events = ingest["ingest"]["processed_per_s"]
+        share = ingest.get("ratio_to_ceiling")
+        ceiling = _get(ingest, "ceiling", "evalsha_per_s")
+        value = f"{events:,} events/s"
+        if share is not None:
+            value += f", {share:.0%} of the EVALSHA ceiling ({ceiling:,.0f}/s)"
+        met = events >= 20_000 or (share is not None and share >= 0.25)
+        out.append(
+            Goal(
+                f"Ingest at {size} operators",
+                "≥ 20,000 events/s or ≥ 25% of the ceiling",
+                value,
+                met,
+            )
+        )
+    else:
+        out.append(Goal(f"Ingest at {size} operators", "", "—", None))
+
+    wanted_subscribers = max(results["config"]["subscriber_counts"])
+    wanted_rate = max(results["config"]["change_rates"])
+    run = _subscription(results, size, wanted_subscribers, wanted_rate)
+    if run:
+        ok = (
+            run["p99_ms"] is not None
+            and run["p99_ms"] < 100
+            and run["lost"] == 0
+            and run["rss_per_idle_subscriber_kb"] < 50
+            and run["versions_match"]
+        )
+        value = (
+            f"p99 {run['p99_ms']:.1f} ms, {run['lost']} lost, "
+            f"{run['rss_per_idle_subscriber_kb']:.1f} KB RSS per idle subscriber"
+        )
+        out.append(
+            Goal(
+                f"{wanted_subscribers} wallboard subscribers at {wanted_rate:.0f} changes/s",
+                "p99 < 100 ms, 0 lost, < 50 KB per idle subscriber",
+                value,
+                ok,
+            )
+        )
+    else:
+        out.append(Goal("Subscriptions", "", "—", None))
+    return out
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+Row = tuple[str, Callable[[Results, int], Any], int]
+
+
+def _http_rows(results: Results) -> list[Row]:
+    rows: list[Row] = []
+    targets = [
+        ("REST /operators", "rest_operators"),
+        ("limit /operators", "limit_operators"),
+        ("bare ASGI + store read /operators", "bare_store_operators"),
+        ("GraphQL 6 fields", "graphql_6"),
+        ("GraphQL all fields", "graphql_all"),
+        ("REST /snapshot", "rest_snapshot"),
+        ("limit /snapshot", "limit_snapshot"),
+    ]
+    for connections in results["config"]["connections"]:
+        key = f"c{connections}"
+        for label, name in targets:
+
+            def rps(r: Results, size: int, name: str = name, key: str = key) -> Any:
+                return _get(r, "sizes", size, "http", name, key, "rps")
+
+            def p50(r: Results, size: int, name: str = name, key: str = key) -> Any:
+                return _get(r, "sizes", size, "http", name, key, "p50_ms")
+
+            def p99(r: Results, size: int, name: str = name, key: str = key) -> Any:
+                return _get(r, "sizes", size, "http", name, key, "p99_ms")
+
+            rows.append((f"{label}, c={connections}: req/s", rps, 0))
+            rows.append((f"{label}, c={connections}: p50 ms", p50, 2))
+            rows.append((f"{label}, c={connections}: p99 ms", p99, 2))
+
+        def ratio(r: Results, size: int, key: str = key) -> Any:
+            rest = _get(r, "sizes", size, "http", "rest_operators", key, "rps")
+            limit = _get(r, "sizes", size, "http", "limit_operators", key, "rps")
+            return rest / limit if rest and limit else None
+
+        def times(r: Results, size: int, key: str = key) -> Any:
+            graphql = _get(r, "sizes", size, "http", "graphql_6", key, "ms_per_request")
+            rest = _get(r, "sizes", size, "http", "rest_operators", key, "ms_per_request")
+            return graphql / rest if graphql and rest else None
+
+        def bare(r: Results, size: int, key: str = key) -> Any:
+            read = _get(r, "sizes", size, "http", "bare_store_operators", key, "rps")
+            limit = _get(r, "sizes", size, "http", "limit_operators", key, "rps")
+            return read / limit if read and limit else None
+
+        rows.append((f"REST/limit req/s ratio, c={connections}", ratio, 2))
+        rows.append((f"bare+store read/limit req/s ratio, c={connections}", bare, 2))
+        rows.append((f"GraphQL 6 / REST time per request, c={connections}", times, 2))
+    top_key = f"c{max(results['config']['connections'])}"
+    rate = results["config"]["churn_rate"]
+
+    def changing(r: Results, size: int, field: str = "rps") -> Any:
+        return _get(r, "sizes", size, "http", "rest_operators_changing", top_key, field)
+
+    def changing_ratio(r: Results, size: int) -> Any:
+        rest = changing(r, size)
+        limit = _get(r, "sizes", size, "http", "limit_operators", top_key, "rps")
+        return rest / limit if rest and limit else None
+
+    rows.append((f"REST /operators at {rate:.0f} changes/s, {top_key}: req/s", changing, 0))
+    rows.append(
+        (
+            f"REST /operators at {rate:.0f} changes/s, {top_key}: p99 ms",
+            lambda r, size: changing(r, size, "p99_ms"),
+            2,
+        )
+    )
+    rows.append((f"REST at {rate:.0f} changes/s / limit req/s", changing_ratio, 2))
+    for name, label in (
+        ("rest_operators", "REST /operators"),
+        ("limit_operators", "limit /operators"),
+        ("bare_store_operators", "bare ASGI + store read"),
+    ):
+        top = f"c{max(results['config']['connections'])}"
+
+        def server_cpu(r: Results, size: int, name: str = name, top: str = top) -> Any:
+            return _get(r, "sizes", size, "http", name, top, "server_cpu_ms_per_request")
+
+        def redis_cpu(r: Results, size: int, name: str = name, top: str = top) -> Any:
+            return _get(r, "sizes", size, "http", name, top, "redis_cpu_ms_per_request")
+
+        rows.append((f"{label}: server CPU ms/request", server_cpu, 3))
+        rows.append((f"{label}: Redis CPU ms/request", redis_cpu, 3))
+    return rows
+
+
+def _other_rows(results: Results) -> list[Row]:
+    def field(*path: str) -> Callable[[Results, int], Any]:
+        return lambda r, size: _get(r, "sizes", size, *path)
+
+    rows: list[Row] = [
+        ("operators / queues / channels", lambda r, s: _get(r, "sizes", s, "dataset", "label"), 0),
+        ("/operators body, bytes", field("http", "sizes", "operators_bytes"), 0),
+        ("Redis: all operators as JSON, ms", field("db_vs_redis", "redis_ms"), 2),
+        ("Redis: all operators parsed, ms", field("db_vs_redis", "redis_parsed_ms"), 2),
+        ("PostgreSQL (SQLAlchemy): operators as JSON, ms", field("db_vs_redis", "postgres_ms"), 2),
+        ("PostgreSQL / Redis time", field("db_vs_redis", "ratio"), 1),
+        ("ingest: events/s sustained", field("ingest", "ingest", "processed_per_s"), 0),
+        ("ingest: rate asked, events/s", field("ingest", "ingest", "rate"), 0),
+        ("ingest: CPU % of one core", field("ingest", "ingest", "ingest_cpu_percent"), 1),
+        ("ingest: events per CPU-second", field("ingest", "ingest", "events_per_cpu_second"), 0),
+        ("ingest: kept up", field("ingest", "ingest", "kept_up"), 0),
+        ("EVALSHA ceiling, events/s", field("ingest", "ceiling", "evalsha_per_s"), 0),
+        ("ingest / ceiling", field("ingest", "ratio_to_ceiling"), 2),
+    ]
+    for subscribers in results["config"]["subscriber_counts"]:
+        for rate in results["config"]["change_rates"]:
+            label = f"{subscribers} subs @ {rate:.0f}/s"
+
+            def pick(name: str, subscribers: int = subscribers, rate: float = rate) -> Any:
+                return lambda r, size: (_subscription(r, size, subscribers, rate) or {}).get(name)
+
+            rows += [
+                (f"{label}: p50 ms", pick("p50_ms"), 1),
+                (f"{label}: p99 ms", pick("p99_ms"), 1),
+                (f"{label}: lost", pick("lost"), 0),
+                (f"{label}: frames/s per subscriber", pick("frames_per_subscriber_per_s"), 1),
+                (f"{label}: server CPU %", pick("server_cpu_percent"), 1),
+                (f"{label}: subscribers' process CPU %", pick("client_cpu_percent"), 1),
+                (f"{label}: machine busy % (all cores)", pick("machine_busy_percent"), 1),
+                (f"{label}: CPU µs/s per subscriber", pick("server_cpu_us_per_subscriber_s"), 1),
+                (f"{label}: RSS KB per idle subscriber", pick("rss_per_idle_subscriber_kb"), 1),
+            ]
+    return rows
+
+
+def table(results: Results) -> str:
+    """Every figure across sizes, then the goals."""
+    sizes = results["config"]["sizes"]
+    rows = _http_rows(results) + _other_rows(results)
+    width = max(len(label) for label, _, _ in rows) + 2
+    header = "figure".ljust(width) + "".join(f"{size:>14,}" for size in sizes)
+    lines = [header, "-" * len(header)]
+    for label, getter, digits in rows:
+        cells = "".join(f"{_fmt(getter(results, size), digits):>14}" for size in sizes)
+        lines.append(label.ljust(width) + cells)
+    lines.append("")
+    lines.append("Goals (at {:,} operators):".format(results["config"]["goal_size"]))
+    lines.extend(goal.line() for goal in goals(results))
+    return "\n".join(lines)
+
+
+def markdown_table(results: Results) -> str:
+    """The same figures as a Markdown table (for the README)."""
+    sizes = results["config"]["sizes"]
+    rows = _http_rows(results) + _other_rows(results)
+    lines = [
+        "| figure | " + " | ".join(f"{size:,} operators" for size in sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for label, getter, digits in rows:
+        cells = " | ".join(_fmt(getter(results, size), digits) for size in sizes)
+        lines.append(f"| {label} | {cells} |")
+    lines.append("")
+    lines.append("| goal | result | target | |")
+    lines.append("|---|---|---|---|")
+    for goal in goals(results):
+        mark = {True: "met", False: "**not met**", None: "not measured"}[goal.met]
+        lines.append(f"| {goal.name} | {goal.value} | {goal.target} | {mark} |")
+    return "\n".join(lines)
+
+
+def chart(results: Results, path: Path) -> str | None:
+    """A PNG of each figure across sizes; the reason when it cannot be drawn."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install '.[bench]')"
+    sizes = results["config"]["sizes"]
+    top = f"c{max(results['config']['connections'])}"
+    figure, axes = plt.subplots(2, 3, figsize=(16, 9))
+    figure.suptitle("Queue Status benchmark (same machine, same run)")
+
+    def series(*path: str) -> list[float]:
+        return [float(_get(results, "sizes", size, *path) or 0) for size in sizes]
+
+    def panel(
+        index: int,
+        title: str,
+        unit: str,
+        lines: dict[str, list[float]],
+        *,
+        log: bool = False,
+        goals: dict[str, float] | None = None,
+    ) -> None:
+        axis = axes.flat[index]
+        for label, values in lines.items():
+            axis.plot(sizes, values, marker="o", label=label)
+        for label, value in (goals or {}).items():
+            axis.axhline(value, linestyle="--", linewidth=1, color="grey")
+            axis.annotate(label, (sizes[0], value), fontsize=7, color="grey", va="bottom")
+        axis.set_xscale("log")
+        if log:
+            axis.set_yscale("log")
+        axis.set_xticks(sizes, [f"{size:,}" for size in sizes])
+        axis.set_title(title)
+        axis.set_xlabel("operators")
+        axis.set_ylabel(unit)
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+
+    def ratio(top_path: tuple[str, ...], bottom_path: tuple[str, ...]) -> list[float]:
+        tops, bottoms = series(*top_path), series(*bottom_path)
+        return [t / b if b else 0.0 for t, b in zip(tops, bottoms, strict=True)]
+
+    panel(
+        0,
+        f"Requests per second ({top[1:]} connections)",
+        "req/s",
+        {
+            "REST /operators": series("http", "rest_operators", top, "rps"),
+            "limit /operators": series("http", "limit_operators", top, "rps"),
+            "bare ASGI + store read": series("http", "bare_store_operators", top, "rps"),
+            "GraphQL 6 fields": series("http", "graphql_6", top, "rps"),
+            "REST /snapshot": series("http", "rest_snapshot", top, "rps"),
+            "limit /snapshot": series("http", "limit_snapshot", top, "rps"),
+        },
+        log=True,
+    )
+    panel(
+        1,
+        "Ratios to the same-run ceilings (goal lines dashed)",
+        "ratio",
+        {
+            "REST / limit req/s": ratio(
+                ("http", "rest_operators", top, "rps"), ("http", "limit_operators", top, "rps")
+            ),
+            "GraphQL 6 / REST time (c=1)": ratio(
+                ("http", "graphql_6", "c1", "ms_per_request"),
+                ("http", "rest_operators", "c1", "ms_per_request"),
+            ),
+            "PostgreSQL / Redis time": series("db_vs_redis", "ratio"),
+            "ingest / EVALSHA ceiling": series("ingest", "ratio_to_ceiling"),
+        },
+        log=True,
+        goals={"0.7": 0.7, "5": 5.0, "0.25": 0.25},
+    )
+    panel(
+        2,
+        "Time per request (1 connection)",
+        "ms",
+        {
+            "REST /operators": series("http", "rest_operators", "c1", "ms_per_request"),
+            "GraphQL 6 fields": series("http", "graphql_6", "c1", "ms_per_request"),
+            "GraphQL all fields": series("http", "graphql_all", "c1", "ms_per_request"),
+            "limit /operators": series("http", "limit_operators", "c1", "ms_per_request"),
+            "Redis read (in process)": series("db_vs_redis", "redis_ms"),
+            "PostgreSQL read (in process)": series("db_vs_redis", "postgres_ms"),
+        },
+        log=True,
+    )
+    panel(
+        3,
+        "Ingest vs Redis' EVALSHA ceiling",
+        "events/s",
+        {
+            "ingest (sustained)": series("ingest", "ingest", "processed_per_s"),
+            "ingest per CPU-second": series("ingest", "ingest", "events_per_cpu_second"),
+            "EVALSHA ceiling": series("ingest", "ceiling", "evalsha_per_s"),
+        },
+        goals={"20,000": 20_000.0},
+    )
+    latency: dict[str, list[float]] = {}
+    memory: dict[str, list[float]] = {}
+    for subscribers in results["config"]["subscriber_counts"]:
+        for rate in results["config"]["change_rates"]:
+            runs = [_subscription(results, size, subscribers, rate) or {} for size in sizes]
+            latency[f"p99, {subscribers} subs @ {rate:.0f}/s"] = [
+                float(run.get("p99_ms") or 0) for run in runs
+            ]
+        runs = [
+            _subscription(results, size, subscribers, results["config"]["change_rates"][0]) or {}
+            for size in sizes
+        ]
+        memory[f"{subscribers} subscribers"] = [
+            float(run.get("rss_per_idle_subscriber_kb") or 0) for run in runs
+        ]
+    panel(4, "Subscriptions: event → frame latency", "ms", latency, goals={"100 ms": 100.0})
+    panel(5, "RSS per idle subscriber", "KB", memory, goals={"50 KB": 50.0})
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return None
+
+
+def write(results: Results, directory: Path) -> list[Path]:
+    """results.json, results.txt (the table), results.md and results.png in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    results["goals"] = [goal.as_json() for goal in goals(results)]
+    written = []
+    json_path = directory / "results.json"
+    json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    written.append(json_path)
+    text_path = directory / "results.txt"
+    text_path.write_text(table(results) + "\n")
+    written.append(text_path)
+    markdown_path = directory / "results.md"
+    markdown_path.write_text(markdown_table(results) + "\n")
+    written.append(markdown_path)
+    png_path = directory / "results.png"
+    problem = chart(results, png_path)
+    if problem is None:
+        written.append(png_path)
+    else:
+        results["chart"] = problem
+    return written

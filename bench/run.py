@@ -1,0 +1,147 @@
+"""One benchmark run: every scenario at every size, then the report.
+
+    python -m bench                  # the full run (make bench)
+    python -m bench --smoke          # tiny sizes: the harness works (tests/bench)
+    python -m bench --sizes 1000 --output /tmp/bench
+
+Per size: a PostgreSQL database, the simulated Asterisk and the product
+server are set up (`bench.stack`); HTTP (scenarios 1, 2, 4), Redis vs
+PostgreSQL (3) and subscriptions (6) run against them; the ingest (5) runs
+after them, alone with Redis. Results go to `results.json`, `results.txt`,
+`results.md` and `results.png` in the output directory, and the table with
+every goal met or not is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import db_vs_redis, http, ingest, subscriptions
+from bench.config import BenchConfig
+from bench.http_load import wrk_available
+from bench.report import Results, table, write
+from bench.stack import running_stack
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent
+
+
+def _machine() -> dict[str, Any]:
+    def version(*command: str) -> str | None:
+        try:
+            done = subprocess.run(  # noqa: S603 - fixed commands (versions)
+                command, capture_output=True, text=True, timeout=5, check=False
+            )
+        except OSError:
+            return None
+        return (
+            (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else None
+        )
+
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "redis": version("redis-server", "--version"),
+        "wrk": version("wrk", "--version") if wrk_available() else None,
+        "redis_benchmark": shutil.which("redis-benchmark") is not None,
+    }
+
+
+async def run(
+    config: BenchConfig, *, progress: Callable[[str], None] = print, workdir: Path | None = None
+) -> Results:
+    """Measure everything; the results (not yet written)."""
+    started = time.time()
+    results: Results = {
+        "config": dataclasses.asdict(config),
+        "machine": _machine(),
+        "started": started,
+        "sizes": {},
+    }
+    directory = workdir or Path(tempfile.mkdtemp(prefix="queue-status-bench-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for size in config.sizes:
+        figures: dict[str, Any] = {}
+        results["sizes"][str(size)] = figures
+        progress(f"== {size:,} operators: setting up")
+        async with running_stack(
+            size,
+            pg_admin_url=config.pg_admin_url,
+            redis_url=config.redis_url,
+            workdir=directory,
+            warm_seconds=config.warm_seconds,
+        ) as stack:
+            status = await stack.sync_status()
+            figures["dataset"] = {
+                "operators": status["redisOperators"],
+                "queues": status["redisQueues"],
+                "channels": status["redisChannels"],
+                "label": (
+                    f"{status['redisOperators']:,} / {status['redisQueues']:,} / "
+                    f"{status['redisChannels']:,}"
+                ),
+            }
+            progress(f"   {figures['dataset']['label']} operators / queues / channels")
+            progress("   REST, the limit, GraphQL over HTTP")
+            figures["http"] = await http.measure(stack, config)
+            progress("   Redis vs PostgreSQL")
+            figures["db_vs_redis"] = await db_vs_redis.measure(stack, config.db_iterations)
+            figures["subscriptions"] = []
+            for count in config.subscriber_counts:
+                progress(f"   {count:,} subscribers")
+                figures["subscriptions"] += await subscriptions.measure(
+                    stack,
+                    subscribers=count,
+                    rates=list(config.change_rates),
+                    seconds=config.subscription_seconds,
+                    workdir=directory,
+                    # Enough to take up what the server freed after its start, which
+                    # grows with the state it loaded.
+                    filler=max(config.subscription_filler, size),
+                )
+        progress("   ingest, and Redis' EVALSHA ceiling")
+        figures["ingest"] = await ingest.measure(config, size)
+    results["seconds"] = round(time.time() - started, 1)
+    if workdir is None:
+        shutil.rmtree(directory, ignore_errors=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run, write, print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes and durations")
+    parser.add_argument("--sizes", help="comma-separated operator counts, e.g. 100,1000")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+    config = (BenchConfig.smoke() if args.smoke else BenchConfig()).with_services()
+    if args.sizes:
+        sizes = tuple(int(part) for part in args.sizes.split(","))
+        goal = config.goal_size if config.goal_size in sizes else max(sizes)
+        config = dataclasses.replace(config, sizes=sizes, goal_size=goal)
+    results = asyncio.run(run(config))
+    written = write(results, args.output)
+    print()
+    print(table(results))
+    print()
+    for path in written:
+        print(f"wrote {path}")
+    if "chart" in results:
+        print(f"no chart: {results['chart']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""The benchmark harness at tiny sizes: it runs end to end and produces every figure.
+
+Nothing about performance is asserted here (`make bench` reports the goals);
+only that each scenario ran against the real services and every figure and
+goal of the report has a value, and that the files are written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench.config import BenchConfig
+from bench.report import goals, table, write
+from bench.run import run
+
+
+@pytest.mark.timeout(180)
+async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
+    config = BenchConfig.smoke().with_services()
+    results = await run(config, progress=lambda _: None, workdir=tmp_path / "work")
+    written = write(results, tmp_path / "out")
+
+    figures = results["sizes"][str(config.sizes[0])]
+    assert figures["dataset"]["operators"] == config.sizes[0]
+    for target in (
+        "rest_operators",
+        "limit_operators",
+        "bare_store_operators",
+        "graphql_6",
+        "graphql_all",
+        "rest_snapshot",
+        "limit_snapshot",
+    ):
+        for connections in config.connections:
+            measured = figures["http"][target][f"c{connections}"]
+            assert measured["rps"] > 0 and measured["errors"] == 0, (target, measured)
+            assert measured["p50_ms"] > 0 and measured["p99_ms"] >= measured["p50_ms"]
+    assert figures["db_vs_redis"]["postgres_ms"] > 0 and figures["db_vs_redis"]["redis_ms"] > 0
+    assert figures["db_vs_redis"]["operators_from_db"] == config.sizes[0]
+    assert figures["ingest"]["ingest"]["processed_per_s"] > 0
+    assert figures["ingest"]["ceiling"]["evalsha_per_s"] > 0
+    runs = figures["subscriptions"]
+    assert len(runs) == len(config.subscriber_counts) * len(config.change_rates)
+    for measured in runs:
+        assert measured["lost"] == 0 and measured["client_errors"] == 0, measured
+        assert measured["versions_match"] and measured["deliveries"] > 0
+        assert measured["p99_ms"] is not None and measured["rss_per_idle_subscriber_kb"] is not None
+
+    assert all(goal.met is not None for goal in goals(results)), table(results)
+    names = {path.name for path in written}
+    assert {"results.json", "results.txt", "results.md"} <= names
+    assert orjson.loads((tmp_path / "out" / "results.json").read_bytes())["goals"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert (tmp_path / "out" / "results.png").stat().st_size > 0

@@ -1,0 +1,199 @@
+"""Recorded Asterisk 22 sessions through a real socket into the real ingest and real Redis.
+
+The simulator replays each trace (`ingest.simulator.replay`): the ingest's
+startup snapshot requests are answered as the freshly started lab Asterisk
+answered them (a_startup's lists; h_realtime its own first QueueStatus),
+then the trace's unsolicited events stream as fast as the ingest reads, and
+any later snapshot request gets an error. So:
+
+- full replay: the events alone must bring the state to ``expected.json``
+  (Asterisk's own last QueueStatus), with no channel left;
+- stopped at each recorded QueueStatus: the state equals that answer;
+- dropped half-way: the reconnect is answered with the trace's final state,
+  and the one reconciliation after it must reach ``expected.json`` — its
+  corrections are exactly what the ingest reports as drift.
+
+Comparison: `tests.support.expected` (the same views as the file replay). As
+there, h_realtime's Frank RT is a database row no event reveals: only a
+snapshot can bring him. One field differs by design from events alone:
+LastCall. No event carries Asterisk's time of a call's end (with
+shared_lastcall the member's other queues get no event at all), so the
+ingest stamps it with its own clock at AgentComplete — here, a replay long
+after the recording, that clock is far ahead. The file replay runs on the
+recording's clock and checks it; reconciliation sets Asterisk's value (the
+drop test checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+
+import pytest
+from redis.asyncio import Redis
+
+from ingest.ami.traces import trace_names
+from ingest.keys import KeySchema
+from ingest.pipeline import EventPipeline
+from ingest.reconcile import AsteriskSnapshot, plan_reconcile
+from ingest.simulator import (
+    AmiSimulator,
+    Replay,
+    ReplayOptions,
+    Trace,
+    final_queue_status,
+    queue_status_points,
+)
+from ingest.simulator.wire import Message
+from ingest.store import StateStore, now_ms
+from tests.support.ami import SECRET, LiveIngest, running_ingest
+from tests.support.expected import (
+    NO_EVENT_TELLS,
+    REALTIME,
+    View,
+    asterisk_view,
+    expected_json_view,
+    recorded_snapshot,
+    state_view,
+    without,
+    without_fields,
+)
+
+TRACES = trace_names()
+# The ingest's startup snapshot: the stream waits until all three are answered.
+STARTUP_ACTIONS = ("QueueStatus", "CoreShowChannels", "DeviceStateList")
+# Stamped with the ingest's clock when events alone tell it (see the module docstring).
+RECEIVE_CLOCK = ("last_call",)
+
+
+def events_alone(view: View, name: str) -> View:
+    """What events alone can tell of `view`: no unknowable members, no LastCall."""
+    return without_fields(without(view, name, NO_EVENT_TELLS), *RECEIVE_CLOCK)
+
+
+@cache
+def trace(name: str) -> Trace:
+    return Trace.load(name)
+
+
+def _points() -> list[object]:
+    return [
+        pytest.param(name, index, id=f"{name}-{point.action_id}")
+        for name in TRACES
+        for index, point in enumerate(queue_status_points(trace(name)))
+    ]
+
+
+def _streaming_traces() -> list[str]:
+    """Traces with events past the login preamble (a_startup has none to drop amid)."""
+    return [name for name in TRACES if len(trace(name).events) > trace(name).preamble]
+
+
+@asynccontextmanager
+async def replayed(
+    name: str, store: StateStore, **options: int
+) -> AsyncIterator[tuple[AmiSimulator, LiveIngest]]:
+    """The trace served over TCP, the real ingest connected to it, writing to `store`."""
+    replay = Replay(trace(name), ReplayOptions(await_snapshots=STARTUP_ACTIONS, **options))
+    async with (
+        AmiSimulator(secret=SECRET, replay=replay) as sim,
+        running_ingest(store, sim.port) as live,
+    ):
+        yield sim, live
+
+
+@pytest.mark.parametrize("name", TRACES)
+async def test_events_alone_reach_expected_json(name: str, store: StateStore) -> None:
+    recorded = trace(name)
+    async with replayed(name, store) as (sim, live):
+        await live.settled(events=len(recorded.events))
+        state = await store.snapshot()
+        status = live.status
+        assert sim.events_sent == len(recorded.events)
+
+    final = recorded_snapshot(final_queue_status(recorded))
+    got = without_fields(state_view(state, final), *RECEIVE_CLOCK)
+    assert got == events_alone(expected_json_view(name), name)
+    assert state.channels == [], "a channel outlived its Hangup"
+    operators = {op["memberId"]: op for op in state.operators}
+    for t, _, location in NO_EVENT_TELLS:
+        if t == name:
+            assert location not in operators, f"{location} cannot be known from events"
+    for t, queue, location in REALTIME:
+        if t == name:
+            assert operators[location]["queues"][queue]["membership"] == "realtime"
+    # Only the startup snapshot was taken: it built the state, nothing needed correcting.
+    assert (status.events_received, status.events_dropped) == (len(recorded.events), 0)
+    assert (status.reconciliations, status.drift_corrections) == (1, 0)
+    assert status.reconnects == 0
+
+
+@pytest.mark.parametrize(("name", "index"), _points())
+async def test_stopped_at_a_queue_status_equals_that_answer(
+    name: str, index: int, store: StateStore
+) -> None:
+    point = queue_status_points(trace(name))[index]
+    async with replayed(name, store, stop_after=point.events_before) as (sim, live):
+        await live.settled(events=point.events_before)
+        state = await store.snapshot()
+        assert sim.events_sent == live.status.events_received == point.events_before
+
+    answer = recorded_snapshot(point)
+    got = without_fields(state_view(state, answer), *RECEIVE_CLOCK)
+    assert got == events_alone(asterisk_view(answer), name)
+
+
+async def _corrections_due(name: str, events: int, redis: Redis, prefix: str) -> int:
+    """How many entities the final snapshot corrects after the first `events` events.
+
+    Computed apart from the ingest: the startup answers and those events go
+    through a pipeline of its own (under `prefix`), then the reconnect's
+    answers are planned against the result.
+    """
+    replay = Replay(trace(name))
+    reference = EventPipeline(StateStore(redis, KeySchema(prefix)))
+
+    def answers(final: bool) -> dict[str, list[Message]]:
+        return {
+            key: replay.snapshot(action, final=final).plain_items()
+            for key, action in (
+                ("queue_status", "QueueStatus"),
+                ("channels", "CoreShowChannels"),
+                ("device_states", "DeviceStateList"),
+            )
+        }
+
+    await reference.apply_snapshot(answers(final=False))
+    await reference.apply(list(trace(name).events[:events]))
+    end = answers(final=True)
+    snapshot = AsteriskSnapshot.from_messages(
+        end["queue_status"], channels=end["channels"], device_states=end["device_states"]
+    )
+    return len(plan_reconcile(snapshot, await reference.store.snapshot(), now_ms()))
+
+
+@pytest.mark.parametrize("name", _streaming_traces())
+async def test_dropped_half_way_one_reconciliation_reaches_expected_json(
+    name: str, store: StateStore, redis_client: Redis, key_prefix: str
+) -> None:
+    recorded = trace(name)
+    half = recorded.preamble + (len(recorded.events) - recorded.preamble) // 2
+    async with replayed(name, store, drop_after=half) as (sim, live):
+        # The reconnect gets the login preamble again, then the final snapshot.
+        await live.settled(events=half + recorded.preamble, reconciliations=2)
+        state = await store.snapshot()
+        status = live.status
+        assert sim.replay is not None and sim.replay.dropped
+
+    assert (status.reconnects, status.reconciliations) == (1, 2)
+    assert status.events_received == half + recorded.preamble
+    # Reconciliation alone: even what no event could tell (Frank RT) is there.
+    final = recorded_snapshot(final_queue_status(recorded))
+    assert state_view(state, final) == expected_json_view(name)
+    assert state.channels == []
+
+    # The drift the ingest reports is exactly what that one reconciliation corrected.
+    drift = await _corrections_due(name, half, redis_client, f"{key_prefix}reference:")
+    assert drift > 0
+    assert status.drift_corrections == status.last_reconcile_corrections == drift

@@ -1,0 +1,103 @@
+"""The real AMI ingest (connection, ordered consumer, pipeline, store) for tests.
+
+Built as `api.ingest_runtime.build_ingest` builds it for the app, minus the
+settings and the database: the same `EventPipeline` over the given store,
+the queues it knows named to the snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.ami.connection import AmiEndpoint
+from ingest.ami.service import AmiIngest, EventApplier, IngestStatus
+from ingest.pipeline import EventPipeline
+from ingest.store import StateStore
+
+SECRET = "sim-secret"
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    """Poll `predicate` until it holds; TimeoutError naming `what` after `timeout` s."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise TimeoutError(f"still waiting after {timeout:g} s for {what or predicate}") from None
+
+
+@dataclass
+class LiveIngest:
+    """A running ingest and the pipeline behind it."""
+
+    ingest: AmiIngest
+    pipeline: EventPipeline
+
+    @property
+    def status(self) -> IngestStatus:
+        """What the ingest reports (as /healthz shows it)."""
+        return self.ingest.status
+
+    def caught_up(self) -> bool:
+        """Every event received so far went through the pipeline into the store."""
+        status = self.status
+        return self.pipeline.counters.received == status.events_received - status.events_dropped
+
+    async def settled(
+        self,
+        *,
+        events: int | None = None,
+        reconciliations: int = 1,
+        timeout: float = 20.0,
+    ) -> None:
+        """Wait until `events` events arrived (if given), `reconciliations` were applied
+        and the pipeline caught up with everything received."""
+        status = self.status
+
+        def done() -> bool:
+            return (
+                (events is None or status.events_received >= events)
+                and status.reconciliations >= reconciliations
+                and self.caught_up()
+            )
+
+        what = f"{events} events and {reconciliations} reconciliation(s)"
+        await until(done, timeout, what)
+
+
+@asynccontextmanager
+async def running_ingest(
+    store: StateStore,
+    port: int,
+    *,
+    secret: str = SECRET,
+    username: str = "admin",
+    **options: Any,
+) -> AsyncIterator[LiveIngest]:
+    """The ingest connected to 127.0.0.1:`port`, writing to `store`, until the block ends.
+
+    `options` go to `AmiIngest` (the reconcile interval defaults to an hour,
+    so only the startup snapshot and the ones a test asks for are taken).
+    """
+    pipeline = EventPipeline(store)
+
+    async def known_queues() -> set[str]:
+        return await store.ids("queue")
+
+    options.setdefault("reconcile_interval", 3600.0)
+    ingest = AmiIngest(
+        AmiEndpoint("127.0.0.1", port, username, secret),
+        EventApplier(pipeline.apply, pipeline.apply_snapshot),
+        known_queues=known_queues,
+        **options,
+    )
+    ingest.start()
+    try:
+        yield LiveIngest(ingest, pipeline)
+    finally:
+        await ingest.stop()
