@@ -119,7 +119,8 @@ def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
         keep_alive_interval=settings.graphql_ws_keepalive,
         allowed_origins=settings.cors_origins,
     )
-    view.subscription_planner = SubscriptionPlanner(schema, options)
+    if settings.graphql_subscription_fanout:
+        view.subscription_planner = SubscriptionPlanner(schema, options)
     app.include_router(view, prefix=GRAPHQL_PATH)
     app.add_middleware(
         WebSocketLimits,

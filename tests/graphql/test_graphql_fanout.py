@@ -16,7 +16,7 @@ from websockets.typing import Subprotocol
 from api.graphql.fanout import Envelope, Fanout, Member, _Resume
 from api.graphql.live import EntityChange, LiveBatch, merge_batches
 from ingest.patches import Patch
-from tests.graphql.live_server import LiveServer, seed, wait_for
+from tests.graphql.live_server import LiveServer, Serve, seed, wait_for
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")
@@ -59,12 +59,14 @@ async def frame(ws: ClientConnection) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def seeded(server: LiveServer) -> LiveServer:
-    """The server with the seed call centre in its live mirror."""
-    await seed(server.store)
-    latest = await server.store.version()
-    await wait_for(lambda: server.broadcaster.feed.version == latest)
-    return server
+async def seeded(serve: Serve) -> AsyncIterator[LiveServer]:
+    """A server with the fan-out switched on and the seed call centre in its live mirror."""
+    async with serve(graphql_subscription_fanout=True) as server:
+        await wait_for(lambda: server.broadcaster.connected)
+        await seed(server.store)
+        latest = await server.store.version()
+        await wait_for(lambda: server.broadcaster.feed.version == latest)
+        yield server
 
 
 async def test_identical_subscriptions_share_one_group(seeded: LiveServer) -> None:
