@@ -13,7 +13,7 @@ from typing import Any
 import schemathesis
 
 
-@schemathesis.check
+@schemathesis.check  # type: ignore[untyped-decorator,unused-ignore]  # untyped without the reliability extra
 def no_internal_error(ctx: Any, response: Any, case: Any) -> bool | None:
     """No 5xx and no internal error in the body."""
     if response.status_code >= 500:
