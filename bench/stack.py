@@ -135,6 +135,7 @@ async def running_stack(
     simulator = AmiSimulator(username="bench", secret=secret, model=model, realtime=False)
     redis = Redis.from_url(redis_url)
     server: Child | None = None
+    stack: Stack | None = None
     try:
         await simulator.start()
         port = free_port()
@@ -167,10 +168,11 @@ async def running_stack(
         )
         await _wait_reconciled(stack)
         yield stack
-        server = stack.server
     finally:
-        if server is not None:
-            await server.stop()
+        # The stack's server may be a later one (restart_server) than the first.
+        current = stack.server if stack is not None else server
+        if current is not None:
+            await current.stop()
         await simulator.stop()
         keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=5000)]
         for start in range(0, len(keys), 5000):

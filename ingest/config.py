@@ -109,9 +109,9 @@ class Settings(BaseSettings):
     graphql_ws_keepalive: float = Field(default=15.0, gt=0)
     # Updates one subscriber may have waiting; more and it is closed as too slow.
     graphql_subscriber_buffer: int = Field(default=500, ge=1)
-    # Grouped, coalesced subscription fan-out (performance work in progress): off
-    # until the wallboard's browser test passes with it under load.
-    graphql_subscription_fanout: bool = False
+    # Identical subscriptions served as one group, their batches coalesced in a short
+    # window (api/graphql/fanout.py); off: every subscription runs its own stream.
+    graphql_subscription_fanout: bool = True
 
     @field_validator("log_level")
     @classmethod

@@ -10,11 +10,12 @@ sent every batch on its own — beyond what one core does in Python. So:
   message and serializes it once; each member only wraps the shared payload in
   its own protocol envelope (its operation id) and sends it.
 - **Coalescing.** Batches are not sent as they arrive: the fan-out flushes at
-  most once per `window` (40 ms, the first change after a quiet spell goes out
-  at once). The batches of a window become one message whose `changes` keep
-  every version in order (`merge_batches`), so nothing is lost or reordered —
-  a CHANGES message always says `fromVersion`/`toVersion`, and for `changes`
-  lists each version between them.
+  most once per window — as many seconds as there are grouped subscriptions
+  over `SENDS_PER_SECOND`, at most `WINDOW` (40 ms); the first change after a
+  quiet spell goes out at once. The batches of a window become one message
+  whose `changes` keep every version in order (`merge_batches`), so nothing is
+  lost or reordered — a CHANGES message always says `fromVersion`/`toVersion`,
+  and for `changes` lists each version between them.
 - **Sends that do not wait.** A send to a healthy socket completes without
   waiting (the transport takes the bytes); it is started inline, and only a
   send that has to wait for a slow socket becomes a task, behind which that
@@ -70,7 +71,14 @@ from ingest.logs import get_logger
 log = get_logger("Subscriptions")
 
 WINDOW = 0.04
-"""Seconds between two messages of a group: the batches in between are coalesced."""
+"""At most this many seconds between two messages of a group: the batches in between
+are coalesced."""
+
+SENDS_PER_SECOND = 25_000
+"""The frames a second the fan-out aims to stay under. The window is as short as that
+allows — the number of grouped subscriptions over this rate, at most `WINDOW` — so a
+handful of subscribers get every batch at once and a thousand get one message per
+40 ms."""
 
 Send = Callable[[str], Coroutine[Any, Any, None]]
 Payload = str | asyncio.Future[str]
@@ -558,7 +566,8 @@ class Fanout:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            delay = self._last_flush + self._window - loop.time()
+            window = min(self._window, self.count / SENDS_PER_SECOND)
+            delay = self._last_flush + window - loop.time()
             # Leading edge: after a quiet spell, only yield once (events of the same
             # read arrive together); otherwise wait out the window.
             await asyncio.sleep(max(delay, 0.0))

@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+import api.graphql.fanout
 from api.graphql.fanout import Envelope, Fanout, Member, _Resume
 from api.graphql.live import EntityChange, LiveBatch, merge_batches
 from ingest.patches import Patch
@@ -98,8 +99,10 @@ async def test_identical_subscriptions_share_one_group(seeded: LiveServer) -> No
 
 
 async def test_batches_in_a_window_become_one_message_with_every_version(
-    seeded: LiveServer,
+    seeded: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The window grows with the subscriptions; as a thousand would have it, for one.
+    monkeypatch.setattr(api.graphql.fanout, "SENDS_PER_SECOND", 25)
     async with socket(seeded) as ws:
         await start(ws, "1", CHANGES)
         await wait_for(lambda: fanout(seeded).count == 1)
