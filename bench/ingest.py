@@ -4,8 +4,9 @@ The ingest figure comes from `bench.ingest_throughput` (the real `AmiIngest`
 and `EventPipeline` in a process of its own, the simulator in another, in
 rate mode over TCP). The rate it sustains is found first: short probes at
 growing rates until one does not keep up (events received but not yet in
-Redis keep growing, or the simulator drops the lagging reader); then 30 s at
-the last rate that kept up. Events per CPU-second of the ingest process are
+Redis keep growing, or the simulator drops the lagging reader), then two that
+halve the gap between the last rate that kept up and that one; then 30 s at
+the highest rate that kept up. Events per CPU-second of the ingest process are
 reported beside it.
 
 The ceiling is Redis' own rate for the same work: redis-benchmark (50
@@ -87,9 +88,8 @@ async def run_ingest(seconds: float, rate: float, operators: int, redis_url: str
 async def sustained(config: BenchConfig, operators: int) -> dict[str, Any]:
     """Probe for the highest rate that keeps up, then measure `ingest_seconds` at it."""
     probes: list[dict[str, Any]] = []
-    rate = config.ingest_first_rate
-    kept: float | None = None
-    while rate <= config.ingest_max_rate:
+
+    async def probe(rate: float) -> bool:
         figures = await run_ingest(config.ingest_probe_seconds, rate, operators, config.redis_url)
         kept_up = _kept_up(figures, rate)
         probes.append(
@@ -100,10 +100,24 @@ async def sustained(config: BenchConfig, operators: int) -> dict[str, Any]:
                 "backlog_end": figures["backlog_end"],
             }
         )
-        if not kept_up:
+        return kept_up
+
+    rate = config.ingest_first_rate
+    kept: float | None = None
+    failed: float | None = None
+    while rate <= config.ingest_max_rate:
+        if not await probe(rate):
+            failed = rate
             break
         kept = rate
         rate = round(rate * 1.5)
+    if kept is not None and failed is not None:
+        for _ in range(config.ingest_refinements):
+            middle = round((kept + failed) / 2)
+            if await probe(middle):
+                kept = middle
+            else:
+                failed = middle
     chosen = kept if kept is not None else config.ingest_first_rate / 2
     figures = await run_ingest(config.ingest_seconds, chosen, operators, config.redis_url)
     cpu = figures["ingest_cpu_percent"] / 100
