@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -82,6 +82,15 @@ class MalformedEvent(ValueError):
         self.problem = problem
 
 
+def _lowered_items(message: RawMessage) -> Iterable[tuple[str, object]]:
+    """(lowered name, value) of each header. A panoramisk ``Message`` keeps its headers
+    by lowered name already: read them from there rather than lowering each again."""
+    store = getattr(message, "_store", None)
+    if isinstance(store, dict):
+        return ((lowered, value) for lowered, (_, value) in store.items())
+    return ((str(key).lower(), value) for key, value in message.items())
+
+
 class _Fields:
     """Case-insensitive typed access to one message's fields."""
 
@@ -89,8 +98,8 @@ class _Fields:
 
     def __init__(self, message: RawMessage) -> None:
         values: dict[str, list[object]] = {}
-        for key, value in message.items():
-            bucket = values.setdefault(str(key).lower(), [])
+        for lowered, value in _lowered_items(message):
+            bucket = values.setdefault(lowered, [])
             if isinstance(value, list):
                 bucket.extend(value)
             else:

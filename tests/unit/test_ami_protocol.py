@@ -11,15 +11,18 @@ import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from panoramisk import Manager
+from panoramisk.message import Message
 
+import ingest.ami.protocol as protocol_module
 from ingest.ami import events as ev
-from ingest.ami.framing import AmiFramer, Headers
+from ingest.ami.framing import AmiFramer, Frame, Headers
 from ingest.ami.parser import parse
 from ingest.ami.protocol import ActionNotSent, ProtocolStats, SafeAMIProtocol, UnsafeActionValue
-from ingest.ami.traces import load_jsonl
+from ingest.ami.traces import load_jsonl, trace_names
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 TIMEOUT = 5.0
@@ -550,3 +553,74 @@ async def test_tcp_no_secret_in_logs_on_refused_login_and_failed_writes(
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+# --- messages built directly equal panoramisk's ----------------------------------
+
+
+def _reference_message(frame: Frame) -> Any:
+    """A frame as a Message the plain way: grouped by lowered name, then Message(...)."""
+    grouped: dict[str, tuple[str, list[str]]] = {}
+    for key, raw in frame.headers.items():
+        values = raw if isinstance(raw, list) else [raw]
+        if key.lower() in grouped:
+            grouped[key.lower()][1].extend(values)
+        else:
+            grouped[key.lower()] = (key, list(values))
+    if "event" not in grouped and "response" not in grouped:
+        return None
+    headers: dict[str, Any] = {}
+    for lowered, (key, values) in grouped.items():
+        value: Any = values
+        if len(values) == 1 or lowered in {"message", "eventlist", "subevent"}:
+            value = values[0]
+        elif lowered in {"event", "response", "actionid", "commandid"}:
+            if any(v != values[0] for v in values):
+                return None
+            value = values[0]
+        if lowered == "result" and isinstance(value, str):
+            value = unquote(value).strip()
+        headers[key] = value
+    return Message(headers, "\n".join(frame.lines))
+
+
+EDGE_FRAMES = [
+    Frame({"Event": "QueueMemberStatus", "Queue": "sales", "Interface": "PJSIP/1001"}),
+    Frame({"Response": "Success", "ActionID": "7", "Message": ["one", "two"]}, ("free text",)),
+    Frame({"Event": "X", "Variable": ["a=1", "b=2"], "variable": "c=3"}),
+    Frame({"Event": "X", "event": "X", "EVENT": "X"}),
+    Frame({"Event": "X", "event": "Y"}),
+    Frame({"Response": "Success", "Result": "200%20result%3D1%20"}),
+    Frame({"Event": "X", "Content": "a header named Content"}, ("body line",)),
+    Frame({"Queue": "sales"}),
+]
+
+
+def _frames() -> Iterator[Frame]:
+    yield from EDGE_FRAMES
+    for name in trace_names():
+        for _, headers in load_jsonl(name):
+            yield Frame(headers)
+
+
+def parsed(message: Any) -> object:
+    """What the parser makes of a message: its event, or its complaint."""
+    try:
+        return parse(message)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_messages_built_directly_equal_panoramisk_ones() -> None:
+    assert protocol_module._DIRECT_MESSAGES, "panoramisk changed: the fast path is off"
+    compared = 0
+    for frame in _frames():
+        mine, theirs = protocol_module._to_message(frame), _reference_message(frame)
+        if theirs is None:
+            assert mine is None, frame
+            continue
+        assert vars(mine) == vars(theirs), frame
+        assert dict(mine) == dict(theirs) and mine.content == theirs.content
+        assert parsed(mine) == parsed(dict(theirs)), frame
+        compared += 1
+    assert compared > 1000
