@@ -103,9 +103,12 @@ def goals(results: Results) -> list[Goal]:
         events = ingest["ingest"]["processed_per_s"]
         share = ingest.get("ratio_to_ceiling")
         ceiling = _get(ingest, "ceiling", "evalsha_per_s")
-        value = f"{events:,} events/s"
+        value = f"{events:,} events/s sustained 30 s"
         if share is not None:
             value += f", {share:.0%} of the EVALSHA ceiling ({ceiling:,.0f}/s)"
+        if not ingest["ingest"].get("kept_up", True):
+            # Asked for more than it took: what it processed is its capacity.
+            value += f" (asked {ingest['ingest']['rate']:,.0f}/s: at capacity)"
         met = events >= 20_000 or (share is not None and share >= 0.25)
         out.append(
             Goal(
