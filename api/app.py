@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -43,6 +42,7 @@ from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
+from ingest.tasks import cancel_and_wait
 from ingest.watch import RedisWatch
 
 log = get_logger("Application")
@@ -181,11 +181,7 @@ async def _rebuild(runtime: Runtime, reason: str) -> None:
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
     if runtime.ingest is not None:
         await runtime.ingest.stop()
-    for task in runtime.tasks:
-        task.cancel()
-    for task in runtime.tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await cancel_and_wait(*runtime.tasks)
     if own_redis:
         await runtime.redis.aclose()
     if own_engine:

@@ -35,7 +35,6 @@ without a queue each.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -46,6 +45,7 @@ from redis.asyncio.client import PubSub
 
 from ingest.logs import get_logger
 from ingest.store import ChangeRecord, decode_changes
+from ingest.tasks import cancel_and_wait
 
 log = get_logger("Broadcaster")
 
@@ -237,9 +237,7 @@ class Broadcaster(Generic[EventT]):
         """Stop reading, close the pub/sub connection and end every subscriber."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self.connected = False
         for subscriber in tuple(self._subscribers):
             subscriber.end()

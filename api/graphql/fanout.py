@@ -67,6 +67,7 @@ from api.graphql.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_b
 from api.graphql.streams import Frame, Selector
 from api.graphql.subscriptions import SELECTORS
 from ingest.logs import get_logger
+from ingest.tasks import cancel_and_wait
 
 log = get_logger("Subscriptions")
 
@@ -482,9 +483,7 @@ class Fanout:
         """Stop flushing and complete every subscription."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         for group in list(self._groups.values()):
             for member in list(group.members):
                 member.finish(None)

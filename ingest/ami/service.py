@@ -32,11 +32,11 @@ from ingest.ami.connection import (
     AmiEndpoint,
     AmiSession,
     SessionClosed,
-    cancel_and_wait,
 )
 from ingest.ami.protocol import ProtocolStats
 from ingest.logs import get_logger
 from ingest.store import now_ms
+from ingest.tasks import cancel_and_wait
 
 log = get_logger("AmiService")
 event_log = get_logger("AmiEvents")
