@@ -43,6 +43,9 @@ event_log = get_logger("AmiEvents")
 
 Message = Mapping[str, Any]
 BATCH_SIZE = 500
+SNAPSHOT_RETRY_MIN = 1.0
+"""Seconds before a failed snapshot is taken again; doubled per failure up to the max."""
+SNAPSHOT_RETRY_MAX = 30.0
 
 
 @dataclass
@@ -241,12 +244,20 @@ class AmiIngest:
         session.watch_action_messages(self._on_action_message)
         try:
             self._reconcile_wanted.set()
+            wait = self._reconcile_interval
+            retry = SNAPSHOT_RETRY_MIN
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._reconcile_interval):
+                    async with asyncio.timeout(wait):
                         await self._reconcile_wanted.wait()
                 self._reconcile_wanted.clear()
-                await self._collect_snapshot(session)
+                if await self._collect_snapshot(session, retry):
+                    wait, retry = self._reconcile_interval, SNAPSHOT_RETRY_MIN
+                else:
+                    # A missed reconciliation (e.g. the one after Redis recovered) is
+                    # taken again soon, not a whole interval later.
+                    wait = min(retry, self._reconcile_interval)
+                    retry = min(retry * 2, SNAPSHOT_RETRY_MAX)
         finally:
             self._session = None
             for point in self._watched.values():
@@ -254,7 +265,8 @@ class AmiIngest:
                     point.collected.set_exception(SessionClosed("session ended"))
             self._watched.clear()
 
-    async def _collect_snapshot(self, session: AmiSession) -> None:
+    async def _collect_snapshot(self, session: AmiSession, retry_in: float) -> bool:
+        """Take one snapshot for the consumer to apply at its marker; False if it failed."""
         loop = asyncio.get_running_loop()
         action_id = f"qs-snapshot-{time.monotonic_ns()}"
         point = SnapshotPoint(action_id, loop.create_future())
@@ -291,11 +303,16 @@ class AmiIngest:
             self._watched.pop(action_id, None)
             if not point.collected.done():
                 point.collected.set_exception(exc)
-            log.warning("Snapshot not taken: %s", type(exc).__name__ if not str(exc) else exc)
-            return
+            log.warning(
+                "Snapshot not taken: %s; trying again in %.0f s",
+                type(exc).__name__ if not str(exc) else exc,
+                retry_in,
+            )
+            return False
         point.collected.set_result(
             {"queue_status": items, "channels": channels, "device_states": devices}
         )
+        return True
 
     # --- the consumer ------------------------------------------------------------
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ingest.ami.connection import AmiEndpoint
@@ -404,6 +406,42 @@ async def test_a_lost_cancellation_in_the_session_does_not_stop_the_reconnect(
             what="the reconnect and its snapshot",
         )
         assert swallowed == [True]
+        await assert_equals_truth(store, simulator)
+    finally:
+        await stops(ingest)
+
+
+async def test_a_failed_snapshot_is_taken_again_soon_not_an_interval_later(
+    simulator: AmiSimulator, store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reconciliation after Redis recovered can itself meet a slow Redis (its read of
+    the known queues times out): it is retried within seconds, not an hour later."""
+    pipeline = EventPipeline(store)
+    reads: list[float] = []
+
+    async def known_queues() -> set[str]:
+        reads.append(time.monotonic())
+        if len(reads) == 2:
+            raise RedisTimeoutError("Timeout reading from 127.0.0.1")
+        return await store.ids("queue")
+
+    ingest = AmiIngest(
+        AmiEndpoint("127.0.0.1", simulator.port, "admin", SECRET),
+        EventApplier(pipeline.apply, pipeline.apply_snapshot),
+        known_queues=known_queues,
+        reconcile_interval=3600.0,
+    )
+    ingest.start()
+    try:
+        await until(lambda: ingest.status.reconciliations == 1, what="the startup snapshot")
+        simulator.advance(120)
+        ingest.request_reconcile("Redis recovered")
+        await until(lambda: ingest.status.reconciliations == 2, timeout=10, what="the retry")
+        assert len(reads) == 3
+        assert 0.5 < reads[2] - reads[1] < 5
+        assert "Snapshot not taken: Timeout reading from 127.0.0.1; trying again in 1 s" in (
+            caplog.text
+        )
         await assert_equals_truth(store, simulator)
     finally:
         await stops(ingest)
