@@ -108,20 +108,8 @@ def member_counts(queue_name: str, operators: Iterable[JsonObject]) -> dict[str,
     counts = dict.fromkeys(MEMBER_STATE_COUNTS, 0)
     for op in operators:
         membership = (op.get("queues") or {}).get(queue_name)
-        if membership is None:
-            continue
-        counts["total"] += 1
-        status = op.get("status")
-        if membership.get("paused"):
-            counts["paused"] += 1
-        elif status == OperatorStatus.IDLE:
-            counts["available"] += 1
-        if status in (OperatorStatus.IN_CALL, OperatorStatus.BUSY, OperatorStatus.ON_HOLD):
-            counts["inCall"] += 1
-        elif status == OperatorStatus.RINGING:
-            counts["ringing"] += 1
-        elif status in (OperatorStatus.UNAVAILABLE, OperatorStatus.INVALID):
-            counts["unavailable"] += 1
+        if membership is not None:
+            _count_member(counts, op.get("status"), membership)
     return counts
 
 
@@ -136,18 +124,23 @@ def member_counts_by_queue(operators: Iterable[JsonObject]) -> dict[str, dict[st
             queue_counts = counts.get(queue_name)
             if queue_counts is None:
                 queue_counts = counts[queue_name] = dict.fromkeys(MEMBER_STATE_COUNTS, 0)
-            queue_counts["total"] += 1
-            if membership.get("paused"):
-                queue_counts["paused"] += 1
-            elif status == OperatorStatus.IDLE:
-                queue_counts["available"] += 1
-            if status in (OperatorStatus.IN_CALL, OperatorStatus.BUSY, OperatorStatus.ON_HOLD):
-                queue_counts["inCall"] += 1
-            elif status == OperatorStatus.RINGING:
-                queue_counts["ringing"] += 1
-            elif status in (OperatorStatus.UNAVAILABLE, OperatorStatus.INVALID):
-                queue_counts["unavailable"] += 1
+            _count_member(queue_counts, status, membership)
     return counts
+
+
+def _count_member(counts: dict[str, int], status: object, membership: JsonObject) -> None:
+    """Add one member of a queue, in its device status and membership, to `counts`."""
+    counts["total"] += 1
+    if membership.get("paused"):
+        counts["paused"] += 1
+    elif status == OperatorStatus.IDLE:
+        counts["available"] += 1
+    if status in (OperatorStatus.IN_CALL, OperatorStatus.BUSY, OperatorStatus.ON_HOLD):
+        counts["inCall"] += 1
+    elif status == OperatorStatus.RINGING:
+        counts["ringing"] += 1
+    elif status in (OperatorStatus.UNAVAILABLE, OperatorStatus.INVALID):
+        counts["unavailable"] += 1
 
 
 def queue_views(

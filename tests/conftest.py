@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from ingest.keys import KeySchema
 from ingest.store import StateStore
+from tests.support.proxy import FaultProxy
 
 REDIS_URL = os.environ.get("QS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_URL = os.environ.get("QS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -70,3 +71,14 @@ async def pg_url() -> AsyncIterator[str]:
         yield f"{base}/{name}"
     finally:
         await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def redis_proxy() -> AsyncIterator[FaultProxy]:
+    """A fault proxy in front of the test Redis."""
+    proxy = FaultProxy("127.0.0.1", 6379)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop()

@@ -110,12 +110,7 @@ def _touched(
     changes: Sequence[EntityChange], kind: Kind, matches: Callable[[JsonObject], bool]
 ) -> bool:
     """Whether `_select` finds anything in `changes`."""
-    before: dict[str, JsonObject | None] = {}
-    last: dict[str, EntityChange] = {}
-    for change in changes:
-        if change.kind == kind:
-            before.setdefault(change.id, change.previous)
-            last[change.id] = change
+    before, last = _before_and_last(changes, kind)
     for entity_id, change in last.items():
         if change.data is not None and matches(change.data):
             return True
@@ -125,16 +120,24 @@ def _touched(
     return False
 
 
-def _select(
-    changes: Sequence[EntityChange], kind: Kind, matches: Callable[[JsonObject], bool]
-) -> tuple[list[JsonObject], list[Removal]]:
-    """Upserts that match now, and removals of what matched before the batch but not after."""
+def _before_and_last(
+    changes: Sequence[EntityChange], kind: Kind
+) -> tuple[dict[str, JsonObject | None], dict[str, EntityChange]]:
+    """Per entity of `kind`: its state before the batch, and its last change in it."""
     before: dict[str, JsonObject | None] = {}
     last: dict[str, EntityChange] = {}
     for change in changes:
         if change.kind == kind:
             before.setdefault(change.id, change.previous)
             last[change.id] = change
+    return before, last
+
+
+def _select(
+    changes: Sequence[EntityChange], kind: Kind, matches: Callable[[JsonObject], bool]
+) -> tuple[list[JsonObject], list[Removal]]:
+    """Upserts that match now, and removals of what matched before the batch but not after."""
+    before, last = _before_and_last(changes, kind)
     upserts: list[JsonObject] = []
     removed: list[Removal] = []
     for entity_id, change in last.items():

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
 
 from tests.api.conftest import AppFactory
 from tests.support.proxy import FaultProxy
 
 BASE = "/api/queue-status"
-
-
-@pytest.fixture
-async def redis_proxy() -> AsyncIterator[FaultProxy]:
-    proxy = FaultProxy("127.0.0.1", 6379)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop()
 
 
 async def test_redis_down_is_503_then_recovers(

@@ -221,16 +221,6 @@ async def test_refused_login_is_reported_and_writes_nothing(
     assert "AMI login refused for admin: Authentication failed" in caplog.messages
 
 
-@pytest.fixture
-async def redis_proxy() -> AsyncIterator[FaultProxy]:
-    proxy = FaultProxy("127.0.0.1", 6379)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop()
-
-
 async def _backlog_peak(live: LiveIngest, peak: list[int]) -> None:
     """Record the largest number of events received but not yet in Redis."""
     while True:
@@ -416,7 +406,6 @@ async def test_a_failed_snapshot_is_taken_again_soon_not_an_interval_later(
 ) -> None:
     """The reconciliation after Redis recovered can itself meet a slow Redis (its read of
     the known queues times out): it is retried within seconds, not an hour later."""
-    pipeline = EventPipeline(store)
     reads: list[float] = []
 
     async def known_queues() -> set[str]:
@@ -425,23 +414,15 @@ async def test_a_failed_snapshot_is_taken_again_soon_not_an_interval_later(
             raise RedisTimeoutError("Timeout reading from 127.0.0.1")
         return await store.ids("queue")
 
-    ingest = AmiIngest(
-        AmiEndpoint("127.0.0.1", simulator.port, "admin", SECRET),
-        EventApplier(pipeline.apply, pipeline.apply_snapshot),
-        known_queues=known_queues,
-        reconcile_interval=3600.0,
-    )
-    ingest.start()
-    try:
-        await until(lambda: ingest.status.reconciliations == 1, what="the startup snapshot")
+    async with running_ingest(store, simulator.port, known_queues=known_queues) as live:
+        status = live.ingest.status
+        await until(lambda: status.reconciliations == 1, what="the startup snapshot")
         simulator.advance(120)
-        ingest.request_reconcile("Redis recovered")
-        await until(lambda: ingest.status.reconciliations == 2, timeout=10, what="the retry")
+        live.ingest.request_reconcile("Redis recovered")
+        await until(lambda: status.reconciliations == 2, timeout=10, what="the retry")
         assert len(reads) == 3
         assert 0.5 < reads[2] - reads[1] < 5
         assert "Snapshot not taken: Timeout reading from 127.0.0.1; trying again in 1 s" in (
             caplog.text
         )
         await assert_equals_truth(store, simulator)
-    finally:
-        await stops(ingest)

@@ -82,7 +82,8 @@ async def running_ingest(
     """The ingest connected to 127.0.0.1:`port`, writing to `store`, until the block ends.
 
     `options` go to `AmiIngest` (the reconcile interval defaults to an hour,
-    so only the startup snapshot and the ones a test asks for are taken).
+    so only the startup snapshot and the ones a test asks for are taken; the
+    known queues, to those in `store`).
     """
     pipeline = EventPipeline(store)
 
@@ -90,10 +91,10 @@ async def running_ingest(
         return await store.ids("queue")
 
     options.setdefault("reconcile_interval", 3600.0)
+    options.setdefault("known_queues", known_queues)
     ingest = AmiIngest(
         AmiEndpoint("127.0.0.1", port, username, secret),
         EventApplier(pipeline.apply, pipeline.apply_snapshot),
-        known_queues=known_queues,
         **options,
     )
     ingest.start()

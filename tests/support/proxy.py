@@ -15,6 +15,8 @@ class FaultProxy:
         self.refusing_new = False
         self.blackholed = False
         self.delay_seconds = 0.0
+        self.connections = 0
+        """How many connections it accepted (reconnects)."""
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -85,13 +87,16 @@ class FaultProxy:
         except OSError:
             writer.transport.abort()
             return
+        self.connections += 1
         self._writers.update((writer, up_writer))
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(source, sink))
+        for source, sink, downstream in ((reader, up_writer, False), (up_reader, writer, True)):
+            task = asyncio.create_task(self._pipe(source, sink, downstream=downstream))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, *, downstream: bool
+    ) -> None:
         try:
             while data := await source.read(65536):
                 if self.refusing:
@@ -100,10 +105,19 @@ class FaultProxy:
                     continue
                 if self.delay_seconds > 0:
                     await asyncio.sleep(self.delay_seconds)
+                data, then_reset = self._passing(data, downstream=downstream)
                 sink.write(data)
                 await sink.drain()
+                if then_reset:
+                    self.reset()
+                    break
         except (ConnectionError, OSError):
             pass
         finally:
             sink.transport.abort()
             self._writers.discard(sink)
+
+    def _passing(self, data: bytes, *, downstream: bool) -> tuple[bytes, bool]:
+        """The bytes to forward (towards the client when `downstream`), and whether to
+        reset every connection once they are: the hook subclasses change."""
+        return data, False
