@@ -25,10 +25,14 @@ What app_queue does, and so what we reproduce (apps/app_queue.c):
   ServiceLevel seconds) is also counted in ``completedInServiceLevel``, from
   which the store derives ``serviceLevelPerf`` as QueueStatus reports it.
 
-The operator's status follows the device (QueueMemberStatus). AgentCalled and
-AgentConnect set ringing and in_call at once; RingNoAnswer and Dump put a
-still-ringing operator back to idle, AgentComplete a still-in-call one — the
-device's own report, which follows, has the last word.
+None of these events sets the operator's status: that is the device state
+Asterisk reports in member events (see `ingest.reducer.members`). A ring
+timeout does not stop the phone ringing at once, a completed call may leave
+the device in use: Asterisk says so in the member event that follows, and a
+guess here would disagree with its QueueStatus in between. RingNoAnswer and
+Dump change nothing we keep. What Asterisk does hold per call is kept:
+AgentConnect starts the member's call in the queue (app_queue's InCall),
+AgentComplete ends it.
 
 AgentComplete may come without any channel fields (the channels were already
 gone): only Queue, Interface, MemberName, HoldTime, TalkTime and Reason are
@@ -47,7 +51,6 @@ from ingest.ami.events import (
     AgentEvent,
     AgentRingNoAnswer,
 )
-from ingest.domain import OperatorStatus
 from ingest.patches import EACH, Change, Guard, Patch
 from ingest.reducer.channels import refresh
 from ingest.reducer.dispatch import register
@@ -62,17 +65,6 @@ _HOLD_FIRST_WHEN_ZERO = (("completed",), ("abandoned",))
 _TALK_FIRST_WHEN_ZERO = (("completed",),)
 
 
-def _status_if(interface: str, status: OperatorStatus, was: OperatorStatus) -> Patch:
-    """Set `status` only while the operator is still `was` (nothing newer reported)."""
-    return Patch(
-        "operator",
-        interface,
-        {"status": status.value},
-        create=False,
-        only_if=Guard("operator", interface, ("status",), equals=was.value),
-    )
-
-
 def _channels(event: AgentEvent, *, caller_member: bool) -> list[Change]:
     """The caller's channel and the member's leg (``Dest*``), named with queue and member."""
     caller_extra: dict[str, Any] = {"memberId": event.interface} if caller_member else {}
@@ -84,20 +76,14 @@ def _channels(event: AgentEvent, *, caller_member: bool) -> list[Change]:
 
 @register(AgentCalled)
 def reduce_agent_called(event: AgentCalled, now: int) -> list[Change]:
-    """The member is being rung for a caller."""
-    ringing = Patch(
-        "operator", event.interface, {"status": OperatorStatus.RINGING.value}, create=False
-    )
-    return [ringing, *_channels(event, caller_member=False)]
+    """The member is being rung for a caller: the member's leg, named."""
+    return _channels(event, caller_member=False)
 
 
 @register(AgentConnect)
 def reduce_agent_connect(event: AgentConnect, now: int) -> list[Change]:
-    """The member answered: in call, the current call, the queue's hold time."""
-    data: dict[str, Any] = {
-        "status": OperatorStatus.IN_CALL.value,
-        "queues": {event.queue: {"queueName": event.queue, "inCall": True}},
-    }
+    """The member answered: in a call in this queue, the current call, the queue's hold time."""
+    data: dict[str, Any] = {"queues": {event.queue: {"queueName": event.queue, "inCall": True}}}
     if event.caller is not None:
         data["currentCallId"] = event.caller.uniqueid
     leg = event.dest or event.caller
@@ -150,18 +136,17 @@ def reduce_agent_complete(event: AgentComplete, now: int) -> list[Change]:
             create=False,
             only_if=Guard("operator", interface, ("queues", queue)),
         ),
-        _status_if(interface, OperatorStatus.IDLE, was=OperatorStatus.IN_CALL),
         *_channels(event, caller_member=True),
     ]
 
 
 @register(AgentRingNoAnswer)
 def reduce_agent_ring_no_answer(event: AgentRingNoAnswer, now: int) -> list[Change]:
-    """Rung and not answered (RingTime in ms): no longer ringing."""
-    return [_status_if(event.interface, OperatorStatus.IDLE, was=OperatorStatus.RINGING)]
+    """Rung and not answered: the device may still ring; its member event will tell."""
+    return []
 
 
 @register(AgentDump)
 def reduce_agent_dump(event: AgentDump, now: int) -> list[Change]:
-    """The member hung up before the caller was bridged: no longer ringing."""
-    return [_status_if(event.interface, OperatorStatus.IDLE, was=OperatorStatus.RINGING)]
+    """The member hung up before the caller was bridged: its member event will tell."""
+    return []

@@ -10,11 +10,13 @@ becomes one merge patch of that entry:
   and the AgentComplete reducer may already have counted the call.
 - ``pausedReason`` is empty unless paused: an unpause with a reason repeats
   the reason in the event, but Asterisk clears it on the member.
-- ``status`` (the device state) comes from QueueMemberStatus, which Asterisk
-  sends on every device change, and from QueueMemberAdded. The other events
-  repeat the member's cached status, which lags the device (an auto-pause
-  still says RINGING), so they only fill it in for an operator still
-  ``unknown``.
+- ``status`` is the ``Status`` every member event carries: the device state
+  app_queue holds for the member, the same value its QueueStatus reports.
+  An auto-pause right after a ring timeout still says RINGING because the
+  device still rings; the QueueMemberStatus of the device's next change
+  follows. The device list (DeviceStateList) is only read by
+  reconciliation: a live device change reaches us as the QueueMemberStatus
+  app_queue sends for each membership using that device.
 - ``membership`` is what the event says (``realtime`` included; QueueStatus
   would call the same member ``static``).
 
@@ -38,7 +40,7 @@ from ingest.ami.events import (
     QueueMemberRinginuse,
     QueueMemberStatus,
 )
-from ingest.domain import OperatorStatus, status_from_device_state
+from ingest.domain import status_from_device_state
 from ingest.patches import Change, Guard, Patch
 from ingest.reducer.dispatch import register
 
@@ -80,49 +82,25 @@ def _counters(member: MemberInfo) -> list[tuple[tuple[str, ...], float]]:
     ]
 
 
-def _member_patch(member: MemberInfo, *, with_status: bool) -> Patch:
+def _member_patch(member: MemberInfo) -> Patch:
     data: dict[str, Any] = {
+        "status": status_from_device_state(member.status).value,
         "stateInterface": member.state_interface,
         "queues": {member.queue: membership_fields(member)},
     }
-    if with_status:
-        data["status"] = status_from_device_state(member.status).value
     return Patch("operator", member.interface, data, maximum=_counters(member))
 
 
-@register(QueueMemberStatus)
-def reduce_member_status(event: QueueMemberStatus, now: int) -> list[Change]:
-    """The device state changed: status, and the member's state in this queue."""
-    return [_member_patch(event.member, with_status=True)]
+def reduce_member_event(event: MemberEvent, now: int) -> list[Change]:
+    """A member event: the member's status and its state in this queue, as reported."""
+    return [_member_patch(event.member)]
 
 
-@register(QueueMemberAdded)
-def reduce_member_added(event: QueueMemberAdded, now: int) -> list[Change]:
-    """A new membership (the operator may be new too)."""
-    return [_member_patch(event.member, with_status=True)]
-
-
-def reduce_member_update(event: MemberEvent, now: int) -> list[Change]:
-    """Pause, penalty or ringinuse changed: the membership; status only if still unknown."""
-    member = event.member
-    still_unknown = Guard(
-        "operator", member.interface, ("status",), equals=OperatorStatus.UNKNOWN.value
-    )
-    return [
-        _member_patch(member, with_status=False),
-        Patch(
-            "operator",
-            member.interface,
-            {"status": status_from_device_state(member.status).value},
-            create=False,
-            only_if=still_unknown,
-        ),
-    ]
-
-
-register(QueueMemberPause)(reduce_member_update)
-register(QueueMemberPenalty)(reduce_member_update)
-register(QueueMemberRinginuse)(reduce_member_update)
+register(QueueMemberStatus)(reduce_member_event)
+register(QueueMemberAdded)(reduce_member_event)
+register(QueueMemberPause)(reduce_member_event)
+register(QueueMemberPenalty)(reduce_member_event)
+register(QueueMemberRinginuse)(reduce_member_event)
 
 
 @register(QueueMemberRemoved)

@@ -176,3 +176,20 @@ async def test_shared_lastcall_counts_every_queue_whatever_the_order(
     sales = await store.get("queue", "sales")
     assert sales is not None
     assert (sales["completed"], sales["talkTime"], sales["holdTime"]) == (1, 7, 3)
+
+
+async def test_a_ring_timeout_leaves_the_status_to_what_asterisk_reports_next(
+    store: StateStore,
+) -> None:
+    """Eve's support ring times out: the auto-pause still says RINGING, and so do we,
+    until her device stops ringing (c_ringnoanswer)."""
+    pipeline = EventPipeline(store)
+    await pipeline.apply_snapshot(collected(), now=NOW)
+    eve = "Local/1005@agents/n"
+    seen = []
+    for index in (57, 63, 65, 76):  # rung, RingNoAnswer, auto-pause, device idle
+        await pipeline.apply([_message("c_ringnoanswer", index)], now=NOW)
+        operator = await store.get("operator", eve)
+        assert operator is not None
+        seen.append((operator["status"], operator["queues"]["support"]["paused"]))
+    assert seen == [("ringing", False), ("ringing", False), ("ringing", True), ("idle", True)]

@@ -92,32 +92,33 @@ def test_the_count_after_a_call_is_a_maximum_not_a_replacement() -> None:
 
 
 @pytest.mark.parametrize(
-    ("trace", "index", "queue", "expected"),
+    ("trace", "index", "status", "queue", "expected"),
     [
-        # Auto-pause after RingNoAnswer; the event still says RINGING.
-        ("c_ringnoanswer", 65, "support", {"paused": True, "pausedReason": "Auto-Pause"}),
+        # Auto-pause after RingNoAnswer: the device still rings, and the event says so.
+        (
+            "c_ringnoanswer",
+            65,
+            "ringing",
+            "support",
+            {"paused": True, "pausedReason": "Auto-Pause"},
+        ),
         # Unpaused with a reason: the event repeats it, the member's reason is cleared.
-        ("d_abandon", 204, "sales", {"paused": False, "pausedReason": ""}),
+        ("d_abandon", 204, "idle", "sales", {"paused": False, "pausedReason": ""}),
         # QueuePause without Queue: one event per queue.
-        ("e_member_admin", 159, "billing", {"paused": True, "pausedReason": "break"}),
-        ("e_member_admin", 160, "support", {"paused": True, "pausedReason": "break"}),
-        ("e_member_admin", 167, "support", {"penalty": 2}),
-        ("e_member_admin", 170, "billing", {"ringinuse": True}),
+        ("e_member_admin", 159, "idle", "billing", {"paused": True, "pausedReason": "break"}),
+        ("e_member_admin", 160, "idle", "support", {"paused": True, "pausedReason": "break"}),
+        ("e_member_admin", 167, "idle", "support", {"penalty": 2}),
+        ("e_member_admin", 170, "idle", "billing", {"ringinuse": True}),
     ],
 )
-def test_member_updates_leave_status_to_the_device(
-    trace: str, index: int, queue: str, expected: dict[str, Any]
+def test_member_updates_carry_the_members_status(
+    trace: str, index: int, status: str, queue: str, expected: dict[str, Any]
 ) -> None:
-    event = recorded(trace, index)
-    membership_patch, status_patch = patches(event)
-    assert "status" not in membership_patch.set
-    membership = membership_patch.set["queues"][queue]
+    (patch,) = patches(recorded(trace, index))
+    membership = patch.set["queues"][queue]
     assert {key: membership[key] for key in expected} == expected
-    # The cached status only fills in an operator we know nothing better of.
-    assert status_patch.create is False
-    assert status_patch.only_if == Guard(
-        "operator", membership_patch.id, ("status",), equals="unknown"
-    )
+    # The Status app_queue holds for the member, as its QueueStatus would report it.
+    assert patch.set["status"] == status
 
 
 def test_removing_the_last_membership_removes_the_operator() -> None:
