@@ -10,6 +10,8 @@ Keys are compatible with the documented system (`seed-runbook.md`):
     channels:all                SET of channel names
     queue-status:version        INCR counter, the global change sequence
     queue-status:changes        pub/sub channel of change batches
+    queue-status:staged:{kind}  HASH id → JSON: bookkeeping kept out of the entity's
+                                documented JSON (an operator's `callsAfterCall`)
 
 An optional prefix (`REDIS_KEY_PREFIX`) lets several PBXes or test runs share
 one Redis. Nothing else in the code base spells a key.
@@ -74,6 +76,14 @@ class KeySchema:
     def changes(self) -> str:
         """The pub/sub channel every change batch is published on."""
         return self.prefix + "queue-status:changes"
+
+    def staged(self, kind: Kind) -> str:
+        """The HASH of one kind's internal fields, by id (never part of an answer).
+
+        The apply script keeps them there and merges them back in only while it
+        applies a patch (ingest/lua/apply.lua, `INTERNAL`).
+        """
+        return self.prefix + "queue-status:staged:" + kind
 
     def meta(self, name: str) -> str:
         """A small bookkeeping hash of ours (sync report, AMI status)."""

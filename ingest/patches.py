@@ -5,7 +5,10 @@ turns what happened into patches; the store applies a list of them atomically.
 
 `set` is a JSON merge patch (RFC 7396): objects merge recursively, `None`
 removes a key, anything else replaces. Entities hold no JSON arrays (Redis'
-cjson cannot tell `[]` from `{}`): collections are objects keyed by id.
+cjson cannot tell `[]` from `{}`): collections are objects keyed by id, and
+an empty one is stored as `{}` on Redis and on the demo's fakeredis alike.
+An operator's `callsAfterCall` is bookkeeping: the script keeps it apart
+from the operator's JSON (`ingest.keys.KeySchema.staged`).
 
 Besides `set`, a patch carries small operations on numbers at nested paths,
 for changes that depend on the stored state and must still be one atomic
@@ -86,6 +89,7 @@ class Patch:
       With `EACH` the wildcards of `target` take the keys `source` matched.
     - `fold`: ``(source, target)`` raises `target` to the number at `source`
       (like `maximum`) and removes `source`: settles a value staged earlier.
+      A target whose object is gone is not created again.
     - `count_within`: ``(counter, sample, limit)`` adds 1 to `counter` when
       `sample` is at most the number at `limit` (0 when missing): calls
       answered or abandoned within the queue's service level.

@@ -42,7 +42,8 @@ from ingest.ami.events import (
 from ingest.ami.parser import EventParser, RawMessage
 from ingest.domain import DEVICE_STATE_NAMES, status_from_device_state
 from ingest.keys import Kind
-from ingest.patches import Change, JsonObject, Patch, delete, merge
+from ingest.patches import Change, JsonObject, Patch, Path, delete, merge
+from ingest.reducer.agents import CALLS_AFTER_CALL
 from ingest.reducer.channels import channel_fields
 from ingest.reducer.members import membership_fields
 from ingest.store import Snapshot
@@ -356,15 +357,10 @@ def _operator_change(
     """One operator: the memberships reported, the ones in scope but not reported removed."""
     raw = (existing or {}).get("queues")
     old_queues: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-    in_call = any(row.in_call for row in reported)
     queues: dict[str, Any] = {}
     for row in reported:
         old = old_queues.get(row.queue)
-        entry = _membership(row, old if isinstance(old, Mapping) else {})
-        if in_call:
-            # Mid-call: what CallsTaken becomes when this call ends (see reducer.agents).
-            entry["callsAfterCall"] = row.calls_taken + 1
-        queues[row.queue] = entry
+        queues[row.queue] = _membership(row, old if isinstance(old, Mapping) else {})
     removed = {
         name
         for name, old in old_queues.items()
@@ -382,7 +378,16 @@ def _operator_change(
     if reported:
         data["stateInterface"] = reported[0].state_interface
         data["status"] = _status(reported, devices)
-    return Patch("operator", interface, data) if _changes(existing, data) else None
+    if not _changes(existing, data):
+        return None
+    staged: list[tuple[Path, Path, float]] = []
+    if any(row.in_call for row in reported):
+        # Mid-call: what each CallsTaken becomes when this call ends (see reducer.agents).
+        staged = [
+            (("queues", row.queue, "callsTaken"), (CALLS_AFTER_CALL[0], row.queue), 1)
+            for row in reported
+        ]
+    return Patch("operator", interface, data, copy=staged)
 
 
 # --- channels -----------------------------------------------------------------

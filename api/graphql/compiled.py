@@ -178,7 +178,7 @@ _FIELDS: dict[str, dict[str, str]] = {
         "status": "_status(g('status'))",
         "paused": "bool(g('paused'))",
         "pausedReason": "_s(g('pausedReason'))",
-        "queueName": "_s(g('queueName'))",
+        "queueName": "_s(g('queueName') or None)",
         "queues": "_memberships(g('queues'), {sub})",
         "currentCallId": "_s(g('currentCallId'))",
         "currentChannel": "_s(g('currentChannel'))",

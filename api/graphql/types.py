@@ -175,7 +175,8 @@ class Operator:
             status=parse_enum(OperatorStatus, data.get("status"), OperatorStatus.UNKNOWN),
             paused=bool(data.get("paused")),
             paused_reason=_str(data.get("pausedReason")),
-            queue_name=_str(data.get("queueName")),
+            # Stored empty when in no queue (the REST shape); null here, as documented.
+            queue_name=_str(data.get("queueName") or None),
             queues=[
                 QueueMembership.from_json(name, memberships[name])
                 for name in sorted(memberships)

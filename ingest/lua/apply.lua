@@ -27,10 +27,44 @@ local ENTITY = {operator = "queue:operator:", queue = "queue:status:", channel =
 local INDEX = {operator = "queue:operators:all", queue = "queues:all", channel = "channels:all"}
 local VERSION = prefix .. "queue-status:version"
 local CHANNEL = prefix .. "queue-status:changes"
+-- Bookkeeping of ours that no answer shows: kept out of the entity's documented JSON,
+-- in one hash (field = id, value = JSON of those fields), and merged back in here only.
+local STAGED = {operator = prefix .. "queue-status:staged:operator"}
+local INTERNAL = {operator = {"callsAfterCall"}}
 -- Stamps and derived timestamps are not "a change" on their own.
 local VOLATILE = {version = true, updatedAt = true, statusSince = true}
 -- A path step standing for every key present at that point.
 local EACH = "*"
+
+-- Redis' cjson writes an empty table as {}; the demo's (fakeredis, in Python) as [].
+-- Entities hold no arrays (see ingest/patches.py): there an empty table is an object.
+local EMPTY_IS_ARRAY = cjson.encode({}) == "[]"
+local EMPTY_MARK = "\0"
+local EMPTY_MARKED = '{"\\u0000":true}'
+
+local function mark_empty(value)
+  if type(value) ~= "table" then
+    return value
+  end
+  if next(value) == nil then
+    return {[EMPTY_MARK] = true}
+  end
+  local out = {}
+  for k, v in pairs(value) do
+    out[k] = mark_empty(v)
+  end
+  return out
+end
+
+-- JSON as Redis' cjson writes it, on either engine.
+local function encode(value)
+  if not EMPTY_IS_ARRAY then
+    return cjson.encode(value)
+  end
+  -- The marked object can only match where it stands for an empty table: inside a JSON
+  -- string a quote is always escaped.
+  return (string.gsub(cjson.encode(mark_empty(value)), EMPTY_MARKED, "{}"))
+end
 
 local function is_array(t)
   return type(t) == "table" and #t > 0
@@ -299,6 +333,8 @@ local function normalize_operator(e, id, old)
       e.memberName = name
     end
   else
+    -- In no queue: no primary queue either (the documented field stays, empty).
+    e.queueName = ""
     if e.paused == nil then
       e.paused = false
     end
@@ -308,6 +344,19 @@ local function normalize_operator(e, id, old)
   end
   if e.memberName == nil or e.memberName == "" then
     e.memberName = id
+  end
+  -- A count staged for a membership that is gone has nothing left to settle.
+  if type(e.callsAfterCall) == "table" then
+    for name, _ in pairs(e.callsAfterCall) do
+      if e.queues[name] == nil then
+        e.callsAfterCall[name] = nil
+      end
+    end
+    if next(e.callsAfterCall) == nil then
+      e.callsAfterCall = nil
+    end
+  else
+    e.callsAfterCall = nil
   end
   if old == nil or old.status ~= e.status or e.statusSince == nil then
     e.statusSince = now
@@ -431,10 +480,18 @@ local function apply_fold(entity, steps)
     for _, hit in ipairs(expand(entity, source)) do
       local value = get_at(entity, hit.path)
       if type(value) == "number" then
-        local node, leaf = at_path(entity, bind(target, hit.keys))
-        local current = tonumber(node[leaf])
-        if current == nil or value > current then
-          node[leaf] = value
+        local bound = bind(target, hit.keys)
+        local parent = {}
+        for i = 1, #bound - 1 do
+          parent[i] = bound[i]
+        end
+        -- Settled only where the target's object still exists: never half an entry.
+        if type(get_at(entity, parent)) == "table" then
+          local node, leaf = at_path(entity, bound)
+          local current = tonumber(node[leaf])
+          if current == nil or value > current then
+            node[leaf] = value
+          end
         end
         remove_at(entity, hit.path)
       end
@@ -469,10 +526,48 @@ local function record(kind, op, id, data)
   return version
 end
 
+-- The entity's internal fields as stored apart: (raw JSON, decoded), or nil.
+local function load_internal(kind, id)
+  if STAGED[kind] == nil then
+    return nil, nil
+  end
+  local raw = redis.call("HGET", STAGED[kind], id)
+  if raw then
+    return raw, cjson.decode(raw)
+  end
+  return nil, nil
+end
+
+-- Takes the internal fields out of `entity`; stores them apart when they changed.
+local function store_internal(kind, id, entity, old_raw)
+  if INTERNAL[kind] == nil then
+    return
+  end
+  local internal, any = {}, false
+  for _, name in ipairs(INTERNAL[kind]) do
+    if entity[name] ~= nil then
+      internal[name] = entity[name]
+      entity[name] = nil
+      any = true
+    end
+  end
+  if any then
+    local raw = encode(internal)
+    if raw ~= old_raw then
+      redis.call("HSET", STAGED[kind], id, raw)
+    end
+  elseif old_raw then
+    redis.call("HDEL", STAGED[kind], id)
+  end
+end
+
 local function remove(kind, id)
   local key = prefix .. ENTITY[kind] .. id
   local existed = redis.call("DEL", key)
   redis.call("SREM", prefix .. INDEX[kind], id)
+  if STAGED[kind] ~= nil then
+    redis.call("HDEL", STAGED[kind], id)
+  end
   if kind == "queue" then
     queue_cache[id] = nil
   end
@@ -512,6 +607,12 @@ for _, p in ipairs(patches) do
       else
         entity = copy(old or {})
       end
+      local internal_raw, internal = load_internal(kind, id)
+      if internal ~= nil then
+        for name, value in pairs(internal) do
+          entity[name] = value
+        end
+      end
       apply_shift(entity, p.sh)
       entity = merge(entity, p.s or {})
       if p.rep and old ~= nil and old.statusSince ~= nil and entity.statusSince == nil then
@@ -524,12 +625,13 @@ for _, p in ipairs(patches) do
       apply_copy(entity, p.cp)
       apply_fold(entity, p.fd)
       NORMALIZE[kind](entity, id, old)
+      store_internal(kind, id, entity, internal_raw)
       if old == nil or not equal(entity, old, true) then
         entity.updatedAt = now
         entity.version = record(kind, "upsert", id, entity)
         -- cjson escapes every "/" as "\/"; stored without it, the value is what orjson
         -- would write, so reads can forward it untouched (see canonical_array in store.py).
-        redis.call("SET", key, (string.gsub(cjson.encode(entity), "\\/", "/")))
+        redis.call("SET", key, (string.gsub(encode(entity), "\\/", "/")))
         redis.call("SADD", prefix .. INDEX[kind], id)
       end
     end
@@ -542,7 +644,7 @@ end
 if #changes == 0 then
   return "[]"
 end
-local encoded = cjson.encode(changes)
+local encoded = encode(changes)
 redis.call("PUBLISH", CHANNEL, encoded)
 if want_changes then
   return encoded

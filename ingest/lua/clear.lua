@@ -27,6 +27,8 @@ for n = 1, 3 do
   redis.call("DEL", prefix .. INDEX[n])
   removed[n] = count
 end
+-- Internal fields kept apart from the entities (see apply.lua).
+redis.call("DEL", prefix .. "queue-status:staged:operator")
 local version = redis.call("INCR", prefix .. "queue-status:version")
 redis.call("PUBLISH", prefix .. "queue-status:changes",
   cjson.encode({{version = version, kind = "all", op = "clear", id = "", data = cjson.null}}))

@@ -17,7 +17,8 @@ What app_queue does, and so what we reproduce (apps/app_queue.c):
   So at AgentConnect each membership stages ``callsAfterCall`` = its
   CallsTaken + 1 (`copy`), and AgentComplete settles it (`fold`: raise
   ``callsTaken`` to it, drop the stage). A count Asterisk reported early is
-  not counted twice, one it never reports is still there.
+  not counted twice, one it never reports is still there. The stage is the
+  store's bookkeeping: it never shows in the operator's JSON.
 - The queue's Completed and talk time move only if the member was still found
   in a queue at that moment (a member removed during the call gets an
   AgentComplete, but no count): the guard checks the operator still has a
@@ -56,8 +57,11 @@ from ingest.reducer.channels import refresh
 from ingest.reducer.dispatch import register
 
 CALLS_TAKEN = ("queues", EACH, "callsTaken")
-CALLS_AFTER_CALL = ("queues", EACH, "callsAfterCall")
-"""Staged per membership at AgentConnect: what CallsTaken becomes when the call ends."""
+CALLS_AFTER_CALL = ("callsAfterCall", EACH)
+"""Staged per membership at AgentConnect: what CallsTaken becomes when the call ends.
+
+Bookkeeping, not state: the store keeps this field out of the operator's JSON
+(see `ingest.keys.KeySchema.staged`)."""
 
 # recalc_holdtime: the sample alone while the queue has completed and abandoned nothing.
 _HOLD_FIRST_WHEN_ZERO = (("completed",), ("abandoned",))

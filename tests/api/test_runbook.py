@@ -7,7 +7,11 @@ import logging
 import pytest
 from redis.asyncio import Redis
 
+from ingest.ami.traces import load_jsonl
 from ingest.keys import KeySchema
+from ingest.patches import Patch
+from ingest.pipeline import EventPipeline
+from ingest.store import StateStore
 from tests.api.conftest import AppFactory, LiveApp, execute
 
 BASE = "/api/queue-status"
@@ -170,6 +174,33 @@ async def test_redis_keys_a_support_engineer_reads(app: LiveApp, redis_client: R
         "billing",
     }
     assert await redis_client.get(keys.queue("sales")) is not None
+
+
+async def test_bookkeeping_stays_out_of_every_answer_mid_call(
+    app: LiveApp, redis_client: Redis
+) -> None:
+    """An answered call stages the counts it will add (AgentConnect): nothing of that
+    shows in REST, in GraphQL or in the Redis JSON the runbook reads."""
+    keys = KeySchema(app.settings.redis_key_prefix)
+    store = StateStore(redis_client, keys)
+    await store.apply([Patch("operator", "PJSIP/1001", {"queues": {"sales": {"callsTaken": 2}}})])
+    connect = {**load_jsonl("c_ringnoanswer")[122][1], "Queue": "sales"}
+    connect["Interface"] = "PJSIP/1001"
+    assert await EventPipeline(store).apply([connect]) == 1
+    alice = await redis_client.get(keys.operator("PJSIP/1001"))
+    assert alice is not None and b'"inCall":true' in alice
+    staged = await redis_client.hget(keys.staged("operator"), "PJSIP/1001")
+    assert staged == b'{"callsAfterCall":{"sales":3}}'
+
+    answers = [
+        (await app.client.get(f"{BASE}{path}")).text
+        for path in ("/operators", "/operators/PJSIP%2F1001", "/snapshot")
+    ]
+    query = "{ operators { memberId queueName queues { queueName callsTaken inCall } } }"
+    graphql = await app.client.post("/graphql", json={"query": query})
+    for text in [str(alice), *answers, graphql.text]:
+        assert "callsAfterCall" not in text
+    assert '"inCall":true' in answers[1]
 
 
 async def test_startup_logs_the_runbook_lines(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import fakeredis
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -64,8 +65,7 @@ async def test_each_reaches_every_present_key_and_creates_none(ops_store: StateS
     await ops_store.apply(
         [Patch("operator", "SIP/2", {"status": "idle"}, incr=[(("queues", EACH, "x"), 1)])]
     )
-    # (fakeredis' cjson writes an empty table as [], Redis' as {}.)
-    assert not (await _get(ops_store, "operator", "SIP/2"))["queues"]
+    assert (await _get(ops_store, "operator", "SIP/2"))["queues"] == {}
 
 
 # --- shift --------------------------------------------------------------------
@@ -257,7 +257,95 @@ async def test_plain_delete_still_works(ops_store: StateStore) -> None:
     assert await ops_store.counts() == {"operator": 0, "queue": 0, "channel": 0}
 
 
+# --- one JSON type on both engines ----------------------------------------------
+
+
+async def test_an_empty_collection_is_an_empty_object_on_both_engines(
+    ops_store: StateStore,
+) -> None:
+    """fakeredis' cjson would write an empty table as [], Redis' writes {}: the script
+    stores and publishes {} on both."""
+    changes = await ops_store.apply(
+        [
+            Patch("operator", "SIP/1", {"queues": {"q": {"paused": False}}}),
+            Patch("operator", "SIP/1", {"queues": {"q": None}}),
+            Patch("queue", "q", {"callers": {"a": {"position": 1}}}),
+            Patch("queue", "q", {"callers": {"a": None}}),
+        ],
+        return_changes=True,
+    )
+    keys = ops_store.keys
+    operator = await ops_store.redis.get(keys.operator("SIP/1"))
+    queue = await ops_store.redis.get(keys.queue("q"))
+    assert operator is not None and b'"queues":{}' in operator and b"[]" not in operator
+    assert queue is not None and b'"callers":{}' in queue and b"[]" not in queue
+    published = {c.kind: c.data for c in changes}  # the last change of each kind
+    assert published["operator"] is not None and published["operator"]["queues"] == {}
+    assert published["queue"] is not None and published["queue"]["callers"] == {}
+
+
+# --- internal bookkeeping stays out of the entity ---------------------------------
+
+STAGE = (("queues", EACH, "callsTaken"), ("callsAfterCall", EACH), 1)
+SETTLE = (("callsAfterCall", EACH), ("queues", EACH, "callsTaken"))
+
+
+async def _staged(store: StateStore, member_id: str) -> Any:
+    raw = await store.redis.hget(store.keys.staged("operator"), member_id)
+    return None if raw is None else orjson.loads(raw)
+
+
+async def test_staged_counts_are_kept_apart_from_the_operator(ops_store: StateStore) -> None:
+    await ops_store.apply(
+        [Patch("operator", "SIP/1", {"queues": {"a": {"callsTaken": 4}, "b": {"callsTaken": 0}}})]
+    )
+    version = await ops_store.version()
+    changes = await ops_store.apply([Patch("operator", "SIP/1", copy=[STAGE])], return_changes=True)
+    # Nothing an answer shows changed: no version, no change published.
+    assert changes == [] and await ops_store.version() == version
+    raw = await ops_store.redis.get(ops_store.keys.operator("SIP/1"))
+    assert raw is not None and b"callsAfterCall" not in raw
+    assert await _staged(ops_store, "SIP/1") == {"callsAfterCall": {"a": 5, "b": 1}}
+
+    # Gone with the membership it was staged for; settled into the ones left.
+    await ops_store.apply([Patch("operator", "SIP/1", {"queues": {"b": None}})])
+    assert await _staged(ops_store, "SIP/1") == {"callsAfterCall": {"a": 5}}
+    changes = await ops_store.apply(
+        [Patch("operator", "SIP/1", fold=[SETTLE])], return_changes=True
+    )
+    (change,) = changes
+    assert change.data is not None and change.data["queues"] == {"a": {"callsTaken": 5}}
+    assert "callsAfterCall" not in change.data
+    assert await _staged(ops_store, "SIP/1") is None
+
+
+async def test_staged_counts_go_with_their_operator_and_with_clear(ops_store: StateStore) -> None:
+    for member_id in ("SIP/1", "SIP/2"):
+        await ops_store.apply(
+            [
+                Patch("operator", member_id, {"queues": {"a": {"callsTaken": 1}}}),
+                Patch("operator", member_id, copy=[STAGE]),
+            ]
+        )
+    await ops_store.apply([delete("operator", "SIP/1")])
+    assert await _staged(ops_store, "SIP/1") is None
+    assert await _staged(ops_store, "SIP/2") == {"callsAfterCall": {"a": 2}}
+    await ops_store.clear()
+    assert not await ops_store.redis.exists(ops_store.keys.staged("operator"))
+
+
 # --- operator normalization -----------------------------------------------------
+
+
+async def test_an_operator_in_no_queue_has_no_primary_queue(ops_store: StateStore) -> None:
+    await ops_store.apply(
+        [Patch("operator", "SIP/1", {"queueName": "a", "queues": {"a": {}, "b": {}}})]
+    )
+    await ops_store.apply([Patch("operator", "SIP/1", {"queues": {"a": None}})])
+    assert (await _get(ops_store, "operator", "SIP/1"))["queueName"] == "b"
+    await ops_store.apply([Patch("operator", "SIP/1", {"queues": {"b": None}})])
+    op = await _get(ops_store, "operator", "SIP/1")
+    assert (op["queueName"], op["queues"], op["paused"]) == ("", {}, False)
 
 
 async def test_wrapup_until_from_the_members_or_else_the_queues_wrapup(
