@@ -77,11 +77,23 @@ def _add_simulate(commands: Any) -> None:
         "--queues", type=_positive_int, help="queues of the generated call centre (default 1)"
     )
     simulate.add_argument("--seed", type=int, help="repeatable traffic")
+    simulate.add_argument(
+        "--read",
+        metavar="CLASSES",
+        help="the manager user's read classes, as in manager.conf (default all); "
+        "e.g. call,agent: no FullyBooted, no dialplan events",
+    )
+    simulate.add_argument(
+        "--write",
+        metavar="CLASSES",
+        help="the manager user's write classes (default all); e.g. agent: CoreShowChannels "
+        "and DeviceStateList answered 'Permission denied'",
+    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
     """Run the AMI simulator until interrupted (Ctrl-C or SIGTERM)."""
-    from ingest.simulator import AmiSimulator, serve
+    from ingest.simulator import AmiSimulator, Privileges, serve
 
     if args.replay is not None and (args.operators is not None or args.queues is not None):
         print(
@@ -120,6 +132,7 @@ def _simulate(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 operators=args.operators,
                 queues=args.queues,
+                privileges=Privileges.parse(args.read, args.write),
                 ready=ready,
             )
 

@@ -21,6 +21,7 @@ from ingest.simulator.model import (
     QueueConfig,
     TrafficConfig,
 )
+from ingest.simulator.privileges import LEAST_PRIVILEGE, Privileges
 from ingest.simulator.replay import (
     RecordedList,
     Replay,
@@ -35,6 +36,7 @@ from ingest.simulator.replay import (
 from ingest.simulator.server import AmiSimulator, serve
 
 __all__ = [
+    "LEAST_PRIVILEGE",
     "AmiSimulator",
     "CallCentre",
     "CentreConfig",
@@ -42,6 +44,7 @@ __all__ = [
     "MemberConfig",
     "ModelError",
     "PhoneConfig",
+    "Privileges",
     "QueueConfig",
     "RecordedList",
     "Replay",

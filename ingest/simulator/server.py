@@ -13,6 +13,10 @@ Time in live mode:
   releases about N events per second, written in one batch per loop tick
   (load tests). Timestamps in the events are then virtual.
 
+``privileges`` serves a manager user with fewer rights than ``all``
+(:mod:`~ingest.simulator.privileges`): refused actions are answered as
+Asterisk answers them, and events the user may not read are not sent.
+
 Writes never block the loop. A client that reads too slowly is disconnected,
 as Asterisk's ``writetimeout`` does: when its pending output stays above
 ``high_water`` bytes for ``write_timeout`` seconds, or ever exceeds
@@ -29,6 +33,7 @@ import logging
 import re
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -46,6 +51,7 @@ from ingest.simulator.model import (
     NotDynamic,
     TrafficConfig,
 )
+from ingest.simulator.privileges import Privileges
 from ingest.simulator.replay import SNAPSHOT_ACTIONS, Replay, ReplaySession, Trace
 from ingest.simulator.wire import (
     BANNER,
@@ -274,6 +280,7 @@ class AmiSimulator:
         max_buffer: int = 16 * 1024 * 1024,
         high_water: int = 256 * 1024,
         send_buffer: int | None = None,
+        privileges: Privileges | None = None,
     ) -> None:
         if model is not None and replay is not None:
             raise ValueError("a simulator serves a model or a replay, not both")
@@ -291,6 +298,9 @@ class AmiSimulator:
         self.max_buffer = max_buffer
         self.high_water = high_water
         self.send_buffer = send_buffer
+        self.privileges = privileges or Privileges()
+        self.actions_received: Counter[str] = Counter()
+        """Actions received from clients, by name as sent."""
         self.events_sent = 0
         """Event messages written to clients, summed over connections."""
         self.slow_disconnects = 0
@@ -474,6 +484,8 @@ class AmiSimulator:
         if self._events_paused:
             self._held.extend(events)
             return
+        if self.privileges.read is not None:
+            events = [e for e in events if self.privileges.may_read(e)]
         data: bytes | None = None
         for conn in list(self._connections):
             if conn.replay is not None or not conn.wants_events:
@@ -492,6 +504,8 @@ class AmiSimulator:
         action = header(message, "Action")
         action_id = _action_id(message)
         name = action.lower()
+        self.actions_received[action] += 1
+        refused = self.privileges.refusal(action)
         if not action:
             conn.send([_reply(action_id, "Error", Message="Missing action in request")])
         elif name == "login":
@@ -501,6 +515,8 @@ class AmiSimulator:
             conn.close()
         elif not conn.authenticated:
             conn.send([_reply(action_id, "Error", Message="Permission denied")])
+        elif refused is not None:
+            conn.send([_reply(action_id, "Error", Message=refused)])
         elif name == "ping":
             pong = _reply(action_id, "Success", Ping="Pong", Timestamp=f"{time.time():.6f}")
             conn.send([pong])
@@ -535,15 +551,16 @@ class AmiSimulator:
         conn.send([_reply(action_id, "Success", Message="Authentication accepted")])
         if self.replay is not None:
             self._replay_login(conn)
-        elif _wanted({"Privilege": "system,all"}, conn.mask) and conn.wants_events:
-            uptime = str(self.model.uptime())
-            booted: Message = {
-                "Event": "FullyBooted",
-                "Privilege": "system,all",
-                "Uptime": uptime,
-                "LastReload": uptime,
-                "Status": "Fully Booted",
-            }
+            return
+        uptime = str(self.model.uptime())
+        booted: Message = {
+            "Event": "FullyBooted",
+            "Privilege": "system,all",
+            "Uptime": uptime,
+            "LastReload": uptime,
+            "Status": "Fully Booted",
+        }
+        if _wanted(booted, conn.mask) and self.privileges.may_read(booted) and conn.wants_events:
             conn.send([booted], events=1)
 
     # -- live actions -------------------------------------------------------
@@ -693,7 +710,7 @@ class AmiSimulator:
         assert self.replay is not None
         session = self.replay.session()
         conn.replay = session
-        events = session.login_events()
+        events = [e for e in session.login_events() if self.privileges.may_read(e)]
         if conn.wants_events:
             conn.send(events, events=len(events))
         self._replay_next(conn)
@@ -736,8 +753,9 @@ class AmiSimulator:
             batch = session.next_batch()
             if not batch:
                 break
+            readable = [e for e in batch if self.privileges.may_read(e)]
             if conn.wants_events:
-                conn.send(batch, events=len(batch))
+                conn.send(readable, events=len(readable))
         if session.must_drop and not conn.closed:
             session.mark_dropped()
             conn.close()
@@ -778,6 +796,7 @@ async def serve(
     operators: int | None = None,
     queues: int | None = None,
     arrival_rate: float | None = None,
+    privileges: Privileges | None = None,
     ready: Callable[[AmiSimulator], None] | None = None,
 ) -> None:
     """Run a simulator until cancelled (the entry point for a CLI).
@@ -785,8 +804,8 @@ async def serve(
     Live mode runs the lab model (or ``operators`` operators over ``queues``
     queues) with generated traffic; ``rate`` switches to virtual time at
     about that many events per second; ``replay_path`` (a trace name or a
-    ``.jsonl`` path) replays a recording instead. ``ready`` is called once
-    the port is bound.
+    ``.jsonl`` path) replays a recording instead. ``privileges``: the manager
+    user's rights (default all). ``ready`` is called once the port is bound.
     """
     if replay_path is not None:
         sim = AmiSimulator(
@@ -795,6 +814,7 @@ async def serve(
             username=username,
             secret=secret,
             replay=Replay(Trace.load(replay_path)),
+            privileges=privileges,
         )
     else:
         config = _live_config(rate, operators, queues, arrival_rate, seed)
@@ -805,6 +825,7 @@ async def serve(
             secret=secret,
             model=CallCentre(config, seed=seed),
             rate=rate,
+            privileges=privileges,
         )
     async with sim:
         if ready is not None:

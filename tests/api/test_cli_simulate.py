@@ -178,6 +178,30 @@ async def test_replay_with_the_secret_from_the_environment(tmp_path: Path) -> No
     assert canary not in logged
 
 
+async def test_replay_to_a_least_privilege_user(tmp_path: Path) -> None:
+    args = ("--replay", "b_single_call", "--read", "call,agent", "--write", "agent")
+    async with simulate(tmp_path, *args) as sim:
+        secret = sim.lines[1].rpartition(" ")[2]
+        async with connected(sim.port) as client:
+            assert (await client.login(secret))["Response"] == "Success"
+            for action in ("CoreShowChannels", "DeviceStateList"):
+                await client.send({"Action": action, "ActionID": action})
+                assert await client.read() == {
+                    "Response": "Error",
+                    "ActionID": action,
+                    "Message": "Permission denied",
+                }
+            await client.send({"Action": "QueueStatus", "ActionID": "qs"})
+            listing = [await client.read()]
+            while listing[-1].get("Event") != "QueueStatusComplete":
+                listing.append(await client.read())
+            streamed = await client.events(20)
+        # No FullyBooted or SuccessfulAuth came before the answers; no dialplan event after.
+        assert listing[0]["Response"] == "Success"
+        assert {e["Privilege"] for e in streamed} <= {"call,all", "agent,all"}
+        await sim.stop()
+
+
 @pytest.mark.parametrize(
     "args",
     [

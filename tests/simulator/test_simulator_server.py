@@ -11,6 +11,7 @@ import pytest
 from panoramisk import Manager
 
 from ingest.simulator.model import CallCentre
+from ingest.simulator.privileges import LEAST_PRIVILEGE, Privileges
 from ingest.simulator.replay import load_trace
 from ingest.simulator.server import AmiSimulator, serve
 from ingest.simulator.wire import BANNER, Message, read_message, serialize
@@ -324,6 +325,72 @@ async def test_events_only_reach_sessions_that_asked(sim: AmiSimulator, clients:
     sim.model.queue_pause("Local/1001@agents/n", False)
     sim.flush()
     assert (await quiet.read())["Event"] == "DeviceStateChange"
+
+
+# --- a least-privilege manager user ---------------------------------------------------
+
+
+@pytest.fixture
+async def monitor(clients: Clients) -> AsyncIterator[tuple[AmiSimulator, Client]]:
+    """The lab served to a ``read = call,agent``, ``write = agent`` user, logged in."""
+    model = CallCentre(clock=lambda: START, seed=3)
+    async with AmiSimulator(
+        secret="secret", model=model, realtime=False, privileges=LEAST_PRIVILEGE
+    ) as server:
+        client = await clients.connect(server.port)
+        login = {"Action": "Login", "ActionID": "drv-1", "Username": "admin", "Secret": "secret"}
+        [reply] = await client.action(login)
+        assert reply["Message"] == "Authentication accepted"
+        yield server, client
+
+
+async def test_least_privilege_gets_no_system_event_and_is_refused_the_lists(
+    monitor: tuple[AmiSimulator, Client],
+) -> None:
+    _, client = monitor
+    # Nothing between the login and the answer to the next action: no FullyBooted.
+    [pong] = await client.action({"Action": "Ping", "ActionID": "p"})
+    assert pong["Ping"] == "Pong"
+    for action in ("CoreShowChannels", "DeviceStateList", "Originate"):
+        [refused] = await client.action({"Action": action, "ActionID": f"x-{action}"})
+        assert refused == {
+            "Response": "Error",
+            "ActionID": f"x-{action}",
+            "Message": "Permission denied",
+        }
+    status = await client.listing({"Action": "QueueStatus", "ActionID": "qs"})
+    assert status[-1]["Event"] == "QueueStatusComplete"
+    summary = await client.listing({"Action": "QueueSummary", "ActionID": "sum"})
+    assert summary[-1]["Event"] == "QueueSummaryComplete"
+    # write = agent: the supervisor actions run.
+    pause = {"Action": "QueuePause", "ActionID": "pause", "Interface": "Local/1001@agents/n"}
+    [paused] = await client.action({**pause, "Paused": "true", "Queue": "sales"})
+    assert paused["Response"] == "Success"
+
+
+async def test_least_privilege_reads_call_and_agent_events_only(
+    monitor: tuple[AmiSimulator, Client],
+) -> None:
+    sim, client = monitor
+    dialplan = {"Event": "Newexten", "Privilege": "dialplan,all", "Channel": "x"}
+    booted = {"Event": "FullyBooted", "Privilege": "system,all", "Status": "Fully Booted"}
+    sim.emit([dialplan, booted, {"Event": "Hangup", "Privilege": "call,all", "Channel": "x"}])
+    sim.model.queue_pause("Local/1001@agents/n", True, queue="sales")
+    sim.flush()
+    events = await client.until(lambda m: m.get("Event") == "QueueMemberPause")
+    assert {e["Event"] for e in events} <= {"Hangup", "DeviceStateChange", "QueueMemberPause"}
+    assert events[0]["Event"] == "Hangup"
+
+
+async def test_an_action_whose_module_is_not_loaded_is_unknown(clients: Clients) -> None:
+    privileges = Privileges.parse(unloaded=["DeviceStateList"])
+    async with AmiSimulator(secret="secret", realtime=False, privileges=privileges) as sim:
+        client = await clients.connect(sim.port)
+        await client.login()
+        [reply] = await client.action({"Action": "DeviceStateList", "ActionID": "d"})
+        assert reply["Response"] == "Error"
+        assert str(reply["Message"]).startswith("Invalid/unknown command: DeviceStateList")
+        assert sim.actions_received["DeviceStateList"] == 1
 
 
 async def test_logoff_says_goodbye_and_closes(client: Client) -> None:
