@@ -20,6 +20,7 @@ from typing import Any
 
 from panoramisk import Manager
 
+from ingest.ami.action_ids import new_action_id
 from ingest.ami.protocol import ProtocolStats, SafeAMIProtocol
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
@@ -49,11 +50,10 @@ class SessionClosed(ConnectionError):
 class _WatchingProtocol(SafeAMIProtocol):
     """Tells the manager about every message that answers an action, before resolving it."""
 
-    def handle_message(self, message: Any) -> None:
+    def on_answer(self, message: Any) -> None:
         watcher = getattr(self.factory, "on_action_message", None)
-        if watcher is not None and message.action_id:
+        if watcher is not None:
             watcher(message)
-        super().handle_message(message)
 
 
 class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
@@ -104,11 +104,15 @@ class AmiSession:
     async def send(self, action: Mapping[str, str], timeout: float = 10.0) -> Any:
         """Send an action; its response (a list for EventList actions).
 
-        Raises SessionClosed when the session ends first, TimeoutError after `timeout`.
+        Without an ActionID it gets one of ours (`ingest.ami.action_ids`). Raises
+        SessionClosed when the session ends first, TimeoutError after `timeout`.
         """
         if self.closed.done():
             raise SessionClosed("AMI session closed")
-        pending = self._manager.send_action(dict(action))
+        request = dict(action)
+        if not any(key.lower() == "actionid" for key in request):
+            request["ActionID"] = new_action_id()
+        pending = self._manager.send_action(request)
         done, _ = await asyncio.wait(
             {pending, self.closed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )

@@ -19,7 +19,13 @@ attributes, which ``Manager`` sets after connecting: ``factory``, ``log``,
   action's future with `ActionNotSent` instead of leaving it pending forever
   (asyncio silently drops writes to a closing transport);
 - ``QueueAdd`` resolves on its response: panoramisk mistakes "Added interface
-  to queue" for the start of an event list and would wait forever.
+  to queue" for the start of an event list and would wait forever;
+- an event never starts the answer to an action, whatever its ActionID: an
+  answer begins with a ``Response`` (list items and ``*Complete`` follow it).
+  Asterisk sends every session the ``OriginateResponse`` events of other
+  sessions, with their ActionIDs and a ``Response`` header of their own; one
+  whose ActionID equals a pending action of ours is dispatched as the event
+  it is, instead of resolving ours.
 
 Unchanged: responses resolve the action's future (an EventList action gets the
 list of messages up to its ``*Complete`` event), other events go to
@@ -189,7 +195,10 @@ class SafeAMIProtocol(asyncio.Protocol):
         response = self.responses.get(message.id)
         if response is None and message.action_id:
             response = self.responses.get(message.action_id)
+        if response is not None and "event" in message and not response.responses:
+            response = None  # another session's event carrying the same ActionID
         if response is not None:
+            self.on_answer(message)
             if response.add_message(message):
                 self._forget(response)
         elif "event" in message:
@@ -198,6 +207,10 @@ class SafeAMIProtocol(asyncio.Protocol):
                 self.connection_lost(message)
             if self.factory is not None:
                 self.factory.dispatch(message)
+
+    def on_answer(self, message: Any) -> None:
+        """Called with every message taken as an answer to one of our actions, in stream
+        order, before it resolves the action (a hook for subclasses)."""
 
     def close(self) -> None:
         """Close the transport; queue unanswered actions for resending after reconnect."""

@@ -194,6 +194,37 @@ async def test_event_list_is_collected_until_complete() -> None:
     assert kinds == {ev.QueueParams, ev.QueueMember, ev.ListComplete}
 
 
+def foreign_originate_response(action_id: str) -> Headers:
+    """Another manager session's OriginateResponse (every session with read=call gets it)."""
+    return {**recorded("b_single_call", "OriginateResponse"), "ActionID": action_id}
+
+
+async def test_another_sessions_event_never_answers_our_action() -> None:
+    protocol, _, manager = make_protocol()
+    answered: list[str] = []
+    protocol.on_answer = lambda message: answered.append(str(message.get("Response")))  # type: ignore[method-assign]
+    ping = protocol.send({"Action": "Ping", "ActionID": "p1"})
+    listing = protocol.send({"Action": "QueueStatus", "ActionID": "qs1"}, as_list=None)
+    # Same ActionIDs as ours, and a Response header of their own (Failure).
+    protocol.data_received(
+        wire({**foreign_originate_response("p1"), "Response": "Failure"})
+        + wire(foreign_originate_response("qs1"))
+    )
+    assert not ping.done() and not listing.done()
+    assert event_names(manager) == ["OriginateResponse", "OriginateResponse"]
+    assert answered == []
+
+    items = [m for _, m in load_jsonl("a_startup") if m.get("ActionID") == "drv-2"]
+    protocol.data_received(
+        b"Response: Success\r\nActionID: p1\r\nPing: Pong\r\n\r\n"
+        + b"".join(wire({**m, "ActionID": "qs1"}) for m in items)
+    )
+    assert (await asyncio.wait_for(ping, TIMEOUT))["Ping"] == "Pong"
+    messages = await asyncio.wait_for(listing, TIMEOUT)
+    assert [m.get("Event") for m in messages] == [m.get("Event") for m in items]
+    assert answered == ["Success"] * 2 + ["None"] * (len(items) - 1)
+
+
 async def test_queue_add_resolves_on_its_response() -> None:
     protocol, _, manager = make_protocol()
     future = protocol.send({"Action": "QueueAdd", "ActionID": "qa1", "Queue": "q"}, as_list=None)
