@@ -153,7 +153,11 @@ def _open_runtime(
     )
     ingest = build_ingest(settings, store, sync) if settings.ami_enabled else None
     service = QueueStatusService(
-        store, sync, metrics=metrics, ingest_status=lambda: ingest.status if ingest else None
+        store,
+        sync,
+        metrics=metrics,
+        ingest_status=lambda: ingest.status if ingest else None,
+        request_reconcile=ingest.request_reconcile if ingest else None,
     )
     return Runtime(settings, client, database, store, sync, service, ingest)
 

@@ -200,12 +200,14 @@ class QueueStatusService:
         sync: QueueDataSync,
         *,
         ingest_status: Callable[[], IngestStatus | None] = lambda: None,
+        request_reconcile: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
         self.store = store
         self.sync = sync
         self._ingest_status = ingest_status
+        self._request_reconcile = request_reconcile
 
     @asynccontextmanager
     async def _redis(self) -> AsyncIterator[None]:
@@ -387,12 +389,20 @@ class QueueStatusService:
         return unchanged
 
     async def resync(self) -> SyncReport:
-        """Reload the configuration from the database."""
+        """Reload the configuration from the database; with AMI, Asterisk's snapshot too.
+
+        The snapshot (QueueStatus, and the lists the manager user may ask) is
+        taken by the ingest right after, in its place in the event stream: while
+        AMI is connected Asterisk decides who is a member, after the database.
+        """
         try:
             async with self._redis():
                 return await self.sync.run()
         except DatabaseUnavailable as exc:
             raise Unavailable(f"database unavailable: {exc}") from None
+        finally:
+            if self._request_reconcile is not None:
+                self._request_reconcile("resync requested")
 
     async def clear(self) -> JsonObject:
         """Remove our keys; report what was removed."""

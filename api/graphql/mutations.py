@@ -38,7 +38,10 @@ class Mutation:
         service = info.context.allow(Action.SET_STATUS)
         return Operator.from_json(await service.set_operator_status(input.command()))
 
-    @resolver.mutation("Reload the queue configuration from the database. REST: POST /sync/resync.")
+    @resolver.mutation(
+        "Reload the queue configuration from the database and, with AMI, take a new "
+        "snapshot from Asterisk. REST: POST /sync/resync."
+    )
     async def resync(self, info: Info) -> SyncReport:
         """`service.resync`."""
         report = await info.context.allow(Action.ADMIN).resync()

@@ -4,13 +4,14 @@ panoramisk runs coroutine callbacks as separate tasks, so their order is lost.
 Our callback is plain: it appends the message to one queue. One consumer task
 applies the queue strictly in order, in batches (one Redis round trip each).
 
-Reconciliation asks Asterisk for QueueStatus, CoreShowChannels and
-DeviceStateList and makes Redis equal to what it reports. Its place in the
-event stream is exact: the protocol reports the first answer to the
-QueueStatus action, and a marker goes into the queue at that point. Events
-before the marker are applied before the snapshot; events after it (those
-that arrived while the lists were being collected) wait until the snapshot is
-applied, then follow in order — never lost, never applied twice.
+Reconciliation asks Asterisk for QueueStatus, and CoreShowChannels and
+DeviceStateList when the manager user may ask them (`ingest.ami.sources`),
+and makes Redis equal to what it reports. Its place in the event stream is
+exact: the protocol reports the first answer to the QueueStatus action, and a
+marker goes into the queue at that point. Events before the marker are
+applied before the snapshot; events after it (those that arrived while the
+lists were being collected) wait until the snapshot is applied, then follow
+in order — never lost, never applied twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from ingest.ami.action_ids import new_action_id
 from ingest.ami.connection import (
     AmiConnection,
     AmiEndpoint,
@@ -34,6 +35,14 @@ from ingest.ami.connection import (
     SessionClosed,
 )
 from ingest.ami.protocol import ProtocolStats
+from ingest.ami.sources import (
+    LIST_ACTION_TIMEOUT,
+    QUEUE_STATUS,
+    TIMED_OUT,
+    ListAction,
+    Refusal,
+    SnapshotSources,
+)
 from ingest.logs import get_logger
 from ingest.store import now_ms
 from ingest.tasks import cancel_and_wait
@@ -70,6 +79,7 @@ class IngestStatus:
     queue_depth: int = 0
     redis_errors: int = 0
     protocol: ProtocolStats = field(default_factory=ProtocolStats)
+    sources: SnapshotSources = field(default_factory=SnapshotSources)
 
     def as_json(self) -> dict[str, Any]:
         """camelCase, for /healthz and /sync/status."""
@@ -91,6 +101,7 @@ class IngestStatus:
             "driftCorrections": self.drift_corrections,
             "lastReconcileAt": self.last_reconcile_at,
             "lastReconcileCorrections": self.last_reconcile_corrections,
+            "snapshotSources": self.sources.as_json(),
             "stateStale": self.stale,
         }
 
@@ -142,8 +153,14 @@ class AmiIngest:
         max_queue: int = 200_000,
         stats_interval: float = 60.0,
         on_redis_recovered: Callable[[], Awaitable[None]] | None = None,
+        list_timeout: float = LIST_ACTION_TIMEOUT,
     ) -> None:
-        self.status = IngestStatus(host=endpoint.host, port=endpoint.port)
+        self.status = IngestStatus(
+            host=endpoint.host,
+            port=endpoint.port,
+            sources=SnapshotSources(retry_after=reconcile_interval, timeout=list_timeout),
+        )
+        self._list_timeout = list_timeout
         self._applier = applier
         self._known_queues = known_queues
         self._reconcile_interval = reconcile_interval
@@ -268,26 +285,39 @@ class AmiIngest:
     async def _collect_snapshot(self, session: AmiSession, retry_in: float) -> bool:
         """Take one snapshot for the consumer to apply at its marker; False if it failed."""
         loop = asyncio.get_running_loop()
-        action_id = f"qs-snapshot-{time.monotonic_ns()}"
+        action_id = new_action_id("snapshot")
         point = SnapshotPoint(action_id, loop.create_future())
         self._watched[action_id] = point
+        sources = self.status.sources
+        asked = sources.due()
         try:
             # Sent together, so Asterisk answers them back to back: the channel and
             # device lists describe the moment of the marker, not a later one (events
             # that arrive meanwhile would show as corrections, although none is due).
             answers = await asyncio.gather(
-                session.send({"Action": "QueueStatus", "ActionID": action_id}, timeout=30),
-                session.send({"Action": "CoreShowChannels"}, timeout=30),
-                session.send({"Action": "DeviceStateList"}, timeout=30),
+                *(
+                    _ask(
+                        session,
+                        action,
+                        action_id if action is QUEUE_STATUS else None,
+                        self._list_timeout,
+                    )
+                    for action in asked
+                ),
                 return_exceptions=True,
             )
-            for answer in answers:
+            collected: dict[str, list[Any]] = {}
+            for action, answer in zip(asked, answers, strict=True):
                 if isinstance(answer, BaseException):
                     raise answer
-            queue_status, channel_list, device_list = answers
-            items = _list_items(queue_status, "QueueStatus")
-            channels = _list_items(channel_list, "CoreShowChannels")
-            devices = _list_items(device_list, "DeviceStateList")
+                if isinstance(answer, Refusal):
+                    sources.refused(action, answer)
+                    if action.required:
+                        raise RuntimeError(f"{action.action} failed: {answer.outcome}")
+                    continue
+                sources.answered(action)
+                collected[action.collected] = answer
+            items = collected[QUEUE_STATUS.collected]
             reported = {str(m.get("Queue")) for m in items if m.get("Event") == "QueueParams"}
             # Realtime queues are loaded on demand: ask for the ones we know by name.
             for name in sorted(await self._known_queues() - reported):
@@ -296,9 +326,11 @@ class AmiIngest:
                     # one such name (from the database) must not stop every snapshot.
                     log.warning("Queue %r cannot be named in an AMI action; skipped", name)
                     continue
-                answer = await session.send({"Action": "QueueStatus", "Queue": name}, timeout=30)
+                answer = await session.send(
+                    {"Action": "QueueStatus", "Queue": name}, timeout=self._list_timeout
+                )
                 if _is_list(answer):
-                    items.extend(_list_items(answer, "QueueStatus"))
+                    items.extend(_list_items(answer))
         except Exception as exc:  # an error answer, a timeout, or the session ended
             self._watched.pop(action_id, None)
             if not point.collected.done():
@@ -309,9 +341,7 @@ class AmiIngest:
                 retry_in,
             )
             return False
-        point.collected.set_result(
-            {"queue_status": items, "channels": channels, "device_states": devices}
-        )
+        point.collected.set_result(collected)
         return True
 
     # --- the consumer ------------------------------------------------------------
@@ -423,15 +453,31 @@ class AmiIngest:
             self._window_applied = 0
 
 
+async def _ask(
+    session: AmiSession, action: ListAction, action_id: str | None, timeout: float
+) -> list[Any] | Refusal:
+    """The items of one list action, or how Asterisk refused it (no answer: timed out).
+
+    Raises what ends the session (SessionClosed and the like).
+    """
+    request = {"Action": action.action}
+    if action_id is not None:
+        request["ActionID"] = action_id
+    try:
+        answer = await session.send(request, timeout=timeout)
+    except TimeoutError:
+        return Refusal(TIMED_OUT)
+    if not _is_list(answer):
+        return Refusal.of_answer(answer)
+    return _list_items(answer)
+
+
 def _is_list(answer: Any) -> bool:
     return isinstance(answer, list)
 
 
-def _list_items(answer: Any, action: str) -> list[Any]:
+def _list_items(answer: list[Any]) -> list[Any]:
     """The items of an EventList answer (without its start and Complete messages)."""
-    if not isinstance(answer, list):
-        message = answer.get("Message") if hasattr(answer, "get") else answer
-        raise RuntimeError(f"{action} failed: {message}")
     return [m for m in answer if m.get("Event") and not str(m.get("Event")).endswith("Complete")]
 
 

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from ingest.simulator import AmiSimulator, CallCentre, CentreConfig
+from ingest.simulator import LEAST_PRIVILEGE, AmiSimulator, CallCentre, CentreConfig
 from tests.api.conftest import AppFactory, LiveApp
 from tests.support.ami import SECRET
 
@@ -108,3 +108,43 @@ async def test_ami_down_is_degraded_and_the_last_state_is_still_served(
             assert operator(body, ALICE)["paused"] is True
     finally:
         await sim.stop()
+
+
+async def test_resync_and_health_with_a_least_privilege_manager_user(
+    live_app: AppFactory,
+) -> None:
+    """CoreShowChannels and DeviceStateList refused: the app runs on QueueStatus alone,
+    says so in /healthz and /sync/status, and a resync takes Asterisk's snapshot again."""
+    model = CallCentre(CentreConfig.lab(), seed=1)
+    sim = AmiSimulator(secret=SECRET, model=model, realtime=False, privileges=LEAST_PRIVILEGE)
+    refused = {
+        "queueStatus": "ok",
+        "coreShowChannels": "permission denied",
+        "deviceStateList": "permission denied",
+    }
+    async with (
+        sim,
+        live_app(
+            ami_enabled=True, ami_port=sim.port, ami_username="admin", ami_secret=SECRET
+        ) as app,
+    ):
+        health = await poll(app, "/healthz", lambda b: b["data"]["ami"]["reconciliations"] > 0)
+        assert health["data"]["status"] == "ok"
+        assert health["data"]["ami"]["snapshotSources"] == refused
+        status = (await app.client.get(f"{BASE}/sync/status")).json()["data"]
+        assert status["snapshotSources"] == refused
+
+        # Something no event told (a penalty changed in queues.conf, say), then a resync.
+        model.queue_penalty(BOB, 5, queue="sales")
+        model.drain()
+        reply = await app.client.post(f"{BASE}/sync/resync")
+        assert reply.status_code == 200
+        body = await poll(
+            app,
+            f"{BASE}/operators",
+            lambda b: operator(b, BOB)["queues"]["sales"]["penalty"] == 5,
+        )
+        assert body["count"] == LAB_OPERATORS
+        after = (await app.client.get("/healthz")).json()["data"]["ami"]
+        assert after["reconciliations"] >= 2
+        assert after["snapshotSources"] == refused

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ingest.ami.action_ids import PROCESS_TOKEN, is_ours, new_action_id
 from ingest.ami.connection import AmiEndpoint
 from ingest.ami.service import AmiIngest, EventApplier
 from ingest.simulator import AmiSimulator
@@ -169,3 +170,68 @@ async def test_unreachable_asterisk_is_retried(caplog: pytest.LogCaptureFixture)
         await ingest.stop()
     assert "connection failed" in (ingest.status.last_error or "")
     assert any("AMI connection to 127.0.0.1:1 failed" in r.getMessage() for r in caplog.records)
+
+
+class CrowdedAsterisk(AmiSimulator):
+    """Another manager session originates calls: its OriginateResponse events reach us
+    too, with its ActionIDs. Before answering a QueueStatus, this Asterisk sends three:
+    one with exactly our ActionID, one in panoramisk's form, one in our old snapshot form;
+    then a member event, then the answer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.queue_status_ids: list[str | None] = []
+
+    def _queue_status(self, message: dict[str, Any], action_id: str | None) -> list[Any]:
+        self.queue_status_ids.append(action_id)
+        foreign = {
+            "Event": "OriginateResponse",
+            "Privilege": "call,all",
+            "Response": "Failure",
+            "Channel": "Local/sales@callers",
+            "Reason": "0",
+        }
+        ids = [str(action_id), "action/3f1c2d9e-0000-4000-8000-000000000000/1/1", "qs-snapshot-1"]
+        self.emit([{**foreign, "ActionID": foreign_id} for foreign_id in ids])
+        self.model.queue_pause("Local/1001@agents/n", True, queue="sales", reason="crowded")
+        self.flush()
+        return super()._queue_status(message, action_id)
+
+
+async def test_another_sessions_action_ids_neither_answer_nor_place_the_snapshot() -> None:
+    recorder = Recorder()
+    sim = CrowdedAsterisk(secret="sim-secret", realtime=False)
+    async with sim:
+        ingest = _ingest(sim.port, recorder, reconcile_interval=3600)
+        ingest.start()
+        try:
+            await _until(lambda: recorder.snapshots() == 1)
+        finally:
+            await ingest.stop()
+    (action_id,) = sim.queue_status_ids
+    assert action_id is not None and is_ours(action_id)
+    kinds = [
+        kind if kind == "snapshot" else f"{item['Event']}:{item.get('ActionID', '')}"
+        for kind, item in recorder.log
+    ]
+    # The foreign messages are events like any other; the snapshot sits at our answer,
+    # after the member event Asterisk sent before it.
+    assert kinds == [
+        "FullyBooted:",
+        f"OriginateResponse:{action_id}",
+        "OriginateResponse:action/3f1c2d9e-0000-4000-8000-000000000000/1/1",
+        "OriginateResponse:qs-snapshot-1",
+        "DeviceStateChange:",  # Queue:sales_pause_Local/1001@agents/n
+        "QueueMemberPause:",
+        "snapshot",
+    ]
+    (_, lists), *_ = [(k, i) for k, i in recorder.log if k == "snapshot"]
+    assert lists["queue_status"] > 0
+
+
+def test_our_action_ids_are_unique_to_this_process() -> None:
+    first, second = new_action_id(), new_action_id("snapshot")
+    assert first != second and all(map(is_ours, (first, second)))
+    assert PROCESS_TOKEN in first and len(PROCESS_TOKEN) == 16
+    assert not is_ours("action/3f1c2d9e-0000-4000-8000-000000000000/1/1")
+    assert not is_ours("qs-snapshot-1")
