@@ -8,10 +8,19 @@ any later snapshot request gets an error. So:
 
 - full replay: the events alone must bring the state to ``expected.json``
   (Asterisk's own last QueueStatus), with no channel left;
-- stopped at each recorded QueueStatus: the state equals that answer;
+- stopped at each recorded QueueStatus, mid-run ones included (the stream
+  stops where Asterisk answered it): the state equals that answer, field by
+  field;
 - dropped half-way: the reconnect is answered with the trace's final state,
   and the one reconciliation after it must reach ``expected.json`` — its
   corrections are exactly what the ingest reports as drift.
+
+Each runs twice: for a manager user with every right, and for the least
+privileged one recorded on Asterisk 22 (``read = call,agent``, ``write =
+agent``): CoreShowChannels and DeviceStateList answered ``Permission
+denied``, no FullyBooted, SuccessfulAuth or dialplan events. That user's
+snapshots are QueueStatus alone, so after a drop its channels are what the
+events left (nothing reconciles them).
 
 Comparison: `tests.support.expected` (the same views as the file replay). As
 there, h_realtime's Frank RT is a database row no event reveals: only a
@@ -38,7 +47,9 @@ from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.simulator import (
+    LEAST_PRIVILEGE,
     AmiSimulator,
+    Privileges,
     Replay,
     ReplayOptions,
     Trace,
@@ -61,8 +72,13 @@ from tests.support.expected import (
 )
 
 TRACES = trace_names()
-# The ingest's startup snapshot: the stream waits until all three are answered.
+# The ingest's startup snapshot: the stream waits until those the user may ask are answered.
 STARTUP_ACTIONS = ("QueueStatus", "CoreShowChannels", "DeviceStateList")
+FULL = Privileges()
+ACCESS = [
+    pytest.param(FULL, id="full"),
+    pytest.param(LEAST_PRIVILEGE, id="least-privilege"),
+]
 # Stamped with the ingest's clock when events alone tell it (see the module docstring).
 RECEIVE_CLOCK = ("last_call",)
 
@@ -90,27 +106,50 @@ def _streaming_traces() -> list[str]:
     return [name for name in TRACES if len(trace(name).events) > trace(name).preamble]
 
 
+def delivered(name: str, events: int, privileges: Privileges) -> int:
+    """How many of the trace's first `events` events a user with `privileges` gets."""
+    return sum(1 for event in trace(name).events[:events] if privileges.may_read(event))
+
+
+def sources(privileges: Privileges) -> dict[str, str]:
+    """The snapshotSources the ingest reports for such a user."""
+    return {
+        name: "ok" if privileges.refusal(action) is None else "permission denied"
+        for name, action in (
+            ("queueStatus", "QueueStatus"),
+            ("coreShowChannels", "CoreShowChannels"),
+            ("deviceStateList", "DeviceStateList"),
+        )
+    }
+
+
 @asynccontextmanager
 async def replayed(
-    name: str, store: StateStore, **options: int
+    name: str, store: StateStore, privileges: Privileges, **options: int
 ) -> AsyncIterator[tuple[AmiSimulator, LiveIngest]]:
-    """The trace served over TCP, the real ingest connected to it, writing to `store`."""
-    replay = Replay(trace(name), ReplayOptions(await_snapshots=STARTUP_ACTIONS, **options))
+    """The trace served over TCP to a user with `privileges`, the real ingest connected
+    to it, writing to `store`."""
+    allowed = tuple(a for a in STARTUP_ACTIONS if privileges.refusal(a) is None)
+    replay = Replay(trace(name), ReplayOptions(await_snapshots=allowed, **options))
     async with (
-        AmiSimulator(secret=SECRET, replay=replay) as sim,
+        AmiSimulator(secret=SECRET, replay=replay, privileges=privileges) as sim,
         running_ingest(store, sim.port) as live,
     ):
         yield sim, live
 
 
+@pytest.mark.parametrize("privileges", ACCESS)
 @pytest.mark.parametrize("name", TRACES)
-async def test_events_alone_reach_expected_json(name: str, store: StateStore) -> None:
+async def test_events_alone_reach_expected_json(
+    name: str, privileges: Privileges, store: StateStore
+) -> None:
     recorded = trace(name)
-    async with replayed(name, store) as (sim, live):
-        await live.settled(events=len(recorded.events))
+    events = delivered(name, len(recorded.events), privileges)
+    async with replayed(name, store, privileges) as (sim, live):
+        await live.settled(events=events)
         state = await store.snapshot()
         status = live.status
-        assert sim.events_sent == len(recorded.events)
+        assert sim.events_sent == events
 
     final = recorded_snapshot(final_queue_status(recorded))
     got = without_fields(state_view(state, final), *RECEIVE_CLOCK)
@@ -124,32 +163,37 @@ async def test_events_alone_reach_expected_json(name: str, store: StateStore) ->
         if t == name:
             assert operators[location]["queues"][queue]["membership"] == "realtime"
     # Only the startup snapshot was taken: it built the state, nothing needed correcting.
-    assert (status.events_received, status.events_dropped) == (len(recorded.events), 0)
+    assert (status.events_received, status.events_dropped) == (events, 0)
     assert (status.reconciliations, status.drift_corrections) == (1, 0)
     assert status.reconnects == 0
+    assert status.as_json()["snapshotSources"] == sources(privileges)
 
 
+@pytest.mark.parametrize("privileges", ACCESS)
 @pytest.mark.parametrize(("name", "index"), _points())
 async def test_stopped_at_a_queue_status_equals_that_answer(
-    name: str, index: int, store: StateStore
+    name: str, index: int, privileges: Privileges, store: StateStore
 ) -> None:
     point = queue_status_points(trace(name))[index]
-    async with replayed(name, store, stop_after=point.events_before) as (sim, live):
-        await live.settled(events=point.events_before)
+    events = delivered(name, point.events_before, privileges)
+    async with replayed(name, store, privileges, stop_after=point.events_before) as (sim, live):
+        await live.settled(events=events)
         state = await store.snapshot()
-        assert sim.events_sent == live.status.events_received == point.events_before
+        assert sim.events_sent == live.status.events_received == events
 
     answer = recorded_snapshot(point)
     got = without_fields(state_view(state, answer), *RECEIVE_CLOCK)
     assert got == events_alone(asterisk_view(answer), name)
 
 
-async def _corrections_due(name: str, events: int, redis: Redis, prefix: str) -> int:
+async def _corrections_due(
+    name: str, events: int, privileges: Privileges, redis: Redis, prefix: str
+) -> int:
     """How many entities the final snapshot corrects after the first `events` events.
 
-    Computed apart from the ingest: the startup answers and those events go
-    through a pipeline of its own (under `prefix`), then the reconnect's
-    answers are planned against the result.
+    Computed apart from the ingest: the startup answers the user may have and
+    those of the events it gets go through a pipeline of its own (under
+    `prefix`), then the reconnect's answers are planned against the result.
     """
     replay = Replay(trace(name))
     reference = EventPipeline(StateStore(redis, KeySchema(prefix)))
@@ -162,38 +206,44 @@ async def _corrections_due(name: str, events: int, redis: Redis, prefix: str) ->
                 ("channels", "CoreShowChannels"),
                 ("device_states", "DeviceStateList"),
             )
+            if privileges.refusal(action) is None
         }
 
     await reference.apply_snapshot(answers(final=False))
-    await reference.apply(list(trace(name).events[:events]))
+    events_got = [e for e in trace(name).events[:events] if privileges.may_read(e)]
+    await reference.apply(events_got)
     end = answers(final=True)
     snapshot = AsteriskSnapshot.from_messages(
-        end["queue_status"], channels=end["channels"], device_states=end["device_states"]
+        end["queue_status"], channels=end.get("channels"), device_states=end.get("device_states")
     )
     return len(plan_reconcile(snapshot, await reference.store.snapshot(), now_ms()))
 
 
+@pytest.mark.parametrize("privileges", ACCESS)
 @pytest.mark.parametrize("name", _streaming_traces())
 async def test_dropped_half_way_one_reconciliation_reaches_expected_json(
-    name: str, store: StateStore, redis_client: Redis, key_prefix: str
+    name: str, privileges: Privileges, store: StateStore, redis_client: Redis, key_prefix: str
 ) -> None:
     recorded = trace(name)
     half = recorded.preamble + (len(recorded.events) - recorded.preamble) // 2
-    async with replayed(name, store, drop_after=half) as (sim, live):
+    events = delivered(name, half, privileges) + delivered(name, recorded.preamble, privileges)
+    async with replayed(name, store, privileges, drop_after=half) as (sim, live):
         # The reconnect gets the login preamble again, then the final snapshot.
-        await live.settled(events=half + recorded.preamble, reconciliations=2)
+        await live.settled(events=events, reconciliations=2)
         state = await store.snapshot()
         status = live.status
         assert sim.replay is not None and sim.replay.dropped
 
     assert (status.reconnects, status.reconciliations) == (1, 2)
-    assert status.events_received == half + recorded.preamble
+    assert status.events_received == events
     # Reconciliation alone: even what no event could tell (Frank RT) is there.
     final = recorded_snapshot(final_queue_status(recorded))
     assert state_view(state, final) == expected_json_view(name)
-    assert state.channels == []
+    if privileges.refusal("CoreShowChannels") is None:
+        assert state.channels == []
 
     # The drift the ingest reports is exactly what that one reconciliation corrected.
-    drift = await _corrections_due(name, half, redis_client, f"{key_prefix}reference:")
+    reference = f"{key_prefix}reference:"
+    drift = await _corrections_due(name, half, privileges, redis_client, reference)
     assert drift > 0
     assert status.drift_corrections == status.last_reconcile_corrections == drift
