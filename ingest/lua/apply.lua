@@ -290,6 +290,8 @@ local function normalize_operator(e, id, old)
       all_paused = false
     end
     if type(membership) == "table" then
+      -- Where earlier versions staged it, in the documented JSON: kept apart now.
+      membership.callsAfterCall = nil
       -- Wrap-up has no event: LastCall + the member's Wrapuptime, else the queue's.
       local last_call = tonumber(membership.lastCall) or 0
       if last_call > 0 then

@@ -319,6 +319,16 @@ async def test_staged_counts_are_kept_apart_from_the_operator(ops_store: StateSt
     assert await _staged(ops_store, "SIP/1") is None
 
 
+async def test_a_count_staged_where_earlier_versions_put_it_goes_at_the_next_change(
+    ops_store: StateStore,
+) -> None:
+    legacy = b'{"memberId":"SIP/1","queues":{"a":{"callsTaken":1,"callsAfterCall":2}}}'
+    await ops_store.redis.set(ops_store.keys.operator("SIP/1"), legacy)
+    await ops_store.redis.sadd(ops_store.keys.index("operator"), "SIP/1")
+    await ops_store.apply([Patch("operator", "SIP/1", {"status": "idle"})])
+    assert (await _get(ops_store, "operator", "SIP/1"))["queues"] == {"a": {"callsTaken": 1}}
+
+
 async def test_staged_counts_go_with_their_operator_and_with_clear(ops_store: StateStore) -> None:
     for member_id in ("SIP/1", "SIP/2"):
         await ops_store.apply(
