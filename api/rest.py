@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +25,18 @@ def _no_control_characters(value: str | None) -> str | None:
     if value is not None and any(ch in value for ch in "\r\n\x00"):
         raise ValueError("must not contain CR, LF or NUL characters")
     return value
+
+
+def _empty_is_absent(value: object) -> object:
+    # `?queue=` is what a form or a client sends for "any": the same as no parameter,
+    # on every list filter alike (it used to match nothing, and `?paused=` was a 422).
+    return None if value == "" else value
+
+
+EmptyIsAbsent = BeforeValidator(_empty_is_absent)
+QueueFilter = Annotated[str | None, Query(max_length=128), EmptyIsAbsent]
+StatusFilter = Annotated[str | None, Query(max_length=32), EmptyIsAbsent]
+PausedFilter = Annotated[bool | None, EmptyIsAbsent]
 
 
 class OperatorStatusBody(BaseModel):
@@ -174,11 +186,11 @@ _stored_bytes("/snapshot", _snapshot_body)
 async def list_operators(
     service: Service,
     replica: Mirror,
-    queue: Annotated[str | None, Query(max_length=128)] = None,
-    status: Annotated[str | None, Query(max_length=32)] = None,
-    paused: bool | None = None,
+    queue: QueueFilter = None,
+    status: StatusFilter = None,
+    paused: PausedFilter = None,
 ) -> Response:
-    """All operators, optionally filtered by queue, status and paused."""
+    """All operators, optionally filtered by queue, status and paused (empty: no filter)."""
     if queue is None and status is None and paused is None:
         # Unfiltered (e.g. `?unknown=1`): the JSON goes out as encoded once, never parsed.
         return RawJsonResponse(await _operators_body(service, replica))
@@ -220,9 +232,9 @@ async def get_queue(name: str, service: Service) -> OrjsonResponse:
 
 @router.get("/channels", dependencies=[require(Action.READ)])
 async def list_channels(
-    service: Service, replica: Mirror, queue: Annotated[str | None, Query(max_length=128)] = None
+    service: Service, replica: Mirror, queue: QueueFilter = None
 ) -> OrjsonResponse:
-    """Active channels, optionally of one queue."""
+    """Active channels, optionally of one queue (empty: no filter)."""
     data = await service.channels(queue=queue, replica=replica)
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 

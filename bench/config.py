@@ -38,6 +38,14 @@ class BenchConfig:
     subscription_seconds: float = 10.0
     subscription_filler: int = 1000
     """Subscribers connected (and closed again) before those whose memory is measured."""
+    wallboard_operators: int = 200
+    """The wallboard in Chromium (scenario 7): operators of its call centre."""
+    wallboard_changes_per_s: float = 1000.0
+    """Status changes a second on top of the call centre's own traffic, ..."""
+    wallboard_seconds: float = 2.0
+    """... for this long."""
+    wallboard_mutations: int = 5
+    """setOperatorStatus mutations timed to their tile."""
     warm_seconds: float = 60.0
     """Model time the simulated call centre runs before the server first reads it."""
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -65,6 +73,10 @@ class BenchConfig:
             subscription_seconds=0.6,
             subscription_filler=3,
             warm_seconds=10.0,
+            wallboard_operators=20,
+            wallboard_changes_per_s=100.0,
+            wallboard_seconds=0.5,
+            wallboard_mutations=2,
         )
 
     def with_services(self) -> BenchConfig:

@@ -9,6 +9,9 @@ from typing import Any
 
 import orjson
 
+from bench import wallboard
+from bench.config import BenchConfig
+
 Results = dict[str, Any]
 
 
@@ -146,7 +149,50 @@ def goals(results: Results) -> list[Goal]:
         )
     else:
         out.append(Goal("Subscriptions", "", "—", None))
+    out.extend(_wallboard_goals(results))
     return out
+
+
+def _wallboard_goals(results: Results) -> list[Goal]:
+    figures: dict[str, Any] = results.get("wallboard") or {}
+    # A results.json of a run before scenario 7 existed: the default setting.
+    default = BenchConfig()
+    operators = results["config"].get("wallboard_operators", default.wallboard_operators)
+    rate = results["config"].get("wallboard_changes_per_s", default.wallboard_changes_per_s)
+    following = wallboard.following_met(figures)
+    mutation = wallboard.mutation_met(figures)
+    unmeasured = figures.get("skipped", "—")
+    if following is None:
+        value = unmeasured
+    else:
+        catch_up = figures["catch_up_ms"]
+        value = (
+            f"longest task {figures['longest_task_ms']:.0f} ms, {figures['long_tasks']} long "
+            f"tasks, {figures['frames_per_s']:.1f} frames/s, "
+            + (
+                f"caught up {catch_up:.0f} ms after the last change"
+                if catch_up is not None
+                else "never caught up"
+            )
+        )
+    return [
+        Goal(
+            f"Wallboard in Chromium at {operators} operators, live calls + "
+            f"{rate:,.0f} status changes/s",
+            f"longest main-thread task < {wallboard.LONGEST_TASK_MS:.0f} ms, "
+            f"≥ {wallboard.MIN_FRAMES_PER_S:.0f} frames/s, caught up",
+            value,
+            following,
+        ),
+        Goal(
+            "A status mutation on the wallboard's tile",
+            f"≤ {wallboard.MUTATION_MS / 1000:.0f} s",
+            unmeasured
+            if mutation is None
+            else f"max {figures['mutation_max_ms']:.0f} ms, p50 {figures['mutation_p50_ms']:.0f} ms",
+            mutation,
+        ),
+    ]
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -299,6 +345,9 @@ def table(results: Results) -> str:
         cells = "".join(f"{_fmt(getter(results, size), digits):>14}" for size in sizes)
         lines.append(label.ljust(width) + cells)
     lines.append("")
+    lines.append("Wallboard in Chromium (scenario 7):")
+    lines.extend(f"  {line}" for line in wallboard.describe(results.get("wallboard") or {}))
+    lines.append("")
     lines.append("Goals (at {:,} operators):".format(results["config"]["goal_size"]))
     lines.extend(goal.line() for goal in goals(results))
     return "\n".join(lines)
@@ -315,6 +364,10 @@ def markdown_table(results: Results) -> str:
     for label, getter, digits in rows:
         cells = " | ".join(_fmt(getter(results, size), digits) for size in sizes)
         lines.append(f"| {label} | {cells} |")
+    lines.append("")
+    lines.append("Wallboard in Chromium (scenario 7):")
+    lines.append("")
+    lines.extend(f"- {line}" for line in wallboard.describe(results.get("wallboard") or {}))
     lines.append("")
     lines.append("| goal | result | target | |")
     lines.append("|---|---|---|---|")

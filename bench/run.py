@@ -7,7 +7,8 @@
 Per size: a PostgreSQL database, the simulated Asterisk and the product
 server are set up (`bench.stack`); HTTP (scenarios 1, 2, 4), Redis vs
 PostgreSQL (3) and subscriptions (6) run against them; the ingest (5) runs
-after them, alone with Redis. Results go to `results.json`, `results.txt`,
+after them, alone with Redis. Last, the wallboard in Chromium (7) at 200
+operators, on a stack of its own. Results go to `results.json`, `results.txt`,
 `results.md` and `results.png` in the output directory, and the table with
 every goal met or not is printed.
 """
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import db_vs_redis, http, ingest, subscriptions
+from bench import db_vs_redis, http, ingest, subscriptions, wallboard
 from bench.config import BenchConfig
 from bench.http_load import wrk_available
 from bench.report import Results, table, write
@@ -113,6 +114,8 @@ async def run(
                 )
         progress("   ingest, and Redis' EVALSHA ceiling")
         figures["ingest"] = await ingest.measure(config, size)
+    progress(f"== the wallboard in Chromium at {config.wallboard_operators:,} operators")
+    results["wallboard"] = await wallboard.measure(config, directory)
     results["seconds"] = round(time.time() - started, 1)
     if workdir is None:
         shutil.rmtree(directory, ignore_errors=True)

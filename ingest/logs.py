@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 ROOT = "queue_status"
 FORMAT = "%(asctime)s %(levelname)-5s [%(component)s] %(message)s"
@@ -21,6 +22,26 @@ _HANDLER_MARK = "_queue_status_handler"
 def get_logger(component: str) -> logging.Logger:
     """The logger of one component, e.g. `get_logger("AmiService")`."""
     return logging.getLogger(f"{ROOT}.{component}")
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to ``sys.stderr`` as it is when a record is emitted.
+
+    A handler holding the stream it was given at configuration time outlives
+    any replacement of ``sys.stderr`` (pytest's capture, a redirect) and then
+    writes into a closed file; the standard library's last-resort handler
+    looks the stream up at emit time for the same reason.
+    """
+
+    @property
+    def stream(self) -> TextIO:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        # StreamHandler.__init__ and setStream assign it: always the current stderr.
+        pass
 
 
 class _ComponentFilter(logging.Filter):
@@ -44,12 +65,9 @@ def configure_logging(
 
     Safe to call again: the handlers it installed before are replaced.
     """
+    reset_logging()
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, _HANDLER_MARK, False):
-            root.removeHandler(handler)
-            handler.close()
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [_StderrHandler()]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
@@ -65,6 +83,15 @@ def configure_logging(
     root.setLevel(level)
     # Uvicorn's access log would double every request line; our metrics cover it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def reset_logging() -> None:
+    """Remove (and close) the handlers `configure_logging` installed, if any."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+            handler.close()
 
 
 def _make_redactor(secrets: Iterable[str]) -> logging.Filter | None:

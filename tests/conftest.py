@@ -6,20 +6,32 @@ its keys removed afterwards. PostgreSQL: a database per test, dropped afterwards
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis
 
 from ingest.keys import KeySchema
+from ingest.logs import reset_logging
 from ingest.store import StateStore
 from tests.support.proxy import FaultProxy
 
 REDIS_URL = os.environ.get("QS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_URL = os.environ.get("QS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def logging_as_found() -> Iterator[None]:
+    """Whatever logging a test configures (the CLI run in-process) ends with the test."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    reset_logging()
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 - `protocol`: `SafeAMIProtocol` for ``panoramisk.Manager(protocol_factory=...)``.
 - `events`: the frozen event dataclasses; `parser`: `parse` and `EventParser`.
 - `redact`: `SecretRedactor` / `install_redaction`, secrets out of logs.
-- `traces`: loader of the recorded Asterisk sessions.
 """
 
 from ingest.ami.events import AmiEvent, ChannelInfo, MemberInfo

@@ -1,7 +1,8 @@
 """Feed a recorded AMI session through the event pipeline.
 
 A recording is a ``.jsonl`` of ``[recv_ts, {header: value}]`` lines, the
-format of the traces in ``shared/ami/traces`` (see `ingest.ami.traces`).
+format of the recorded traces (see `ingest.traces`): a path, or the name of
+a trace (``b_single_call``) looked up as `ingest.traces` does.
 Messages that one socket read completed share a timestamp; each run of
 events with the same timestamp is one pipeline batch stamped with that time,
 so the store sees the recording as the live consumer would have.
@@ -13,20 +14,20 @@ with the filters it was asked with (from the recording's ``.sent.jsonl``;
 without it an answer counts as unfiltered), a CoreShowChannels answer for
 the channels.
 
-    python -m ingest.runners.file_runner TRACE.jsonl [--snapshots] [--redis-url URL] [--prefix P]
+    python -m ingest.runners.file_runner TRACE[.jsonl] [--snapshots] [--redis-url URL] [--prefix P]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest import traces
 from ingest.ami.parser import RawMessage
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot
@@ -40,16 +41,7 @@ _CHANNELS_COMPLETE = "CoreShowChannelsComplete"
 
 def read_recording(path: str | Path) -> list[TimedMessage]:
     """The ``[recv_ts, message]`` lines of a ``.jsonl`` recording, in order."""
-    messages: list[TimedMessage] = []
-    with Path(path).open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            stamp, message = json.loads(line)
-            if not isinstance(message, dict):
-                raise ValueError(f"{path}:{number}: the message is not an object")
-            messages.append((float(stamp), message))
-    return messages
+    return list(traces.read_jsonl(path))
 
 
 def _header(message: RawMessage, name: str) -> str | None:
@@ -185,9 +177,9 @@ async def run_recording(
 async def run_file(
     pipeline: EventPipeline, path: str | Path, *, snapshots: bool = False
 ) -> FileRunResult:
-    """Feed a ``.jsonl`` recording (and its ``.sent.jsonl`` when there is one)."""
-    path = Path(path)
-    sent_path = path.with_name(path.name.removesuffix(".jsonl") + ".sent.jsonl")
+    """Feed a ``.jsonl`` recording or a trace by name (and its ``.sent.jsonl`` when there is one)."""
+    path = traces.resolve(path)
+    sent_path = traces.sent_path(path)
     sent = read_recording(sent_path) if sent_path.exists() else []
     return await run_recording(pipeline, read_recording(path), sent=sent, snapshots=snapshots)
 
@@ -218,7 +210,7 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: replay one recording into Redis."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("recording", type=Path, help="a .jsonl recording")
+    parser.add_argument("recording", help="a .jsonl recording, or a trace name (b_single_call)")
     parser.add_argument("--snapshots", action="store_true", help="reconcile list answers too")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--prefix", default="replay:", help="key prefix (default: replay:)")

@@ -1,4 +1,4 @@
-"""Replay of recorded Asterisk AMI sessions (``shared/ami/traces/<name>.jsonl``).
+"""Replay of recorded Asterisk AMI sessions (:mod:`ingest.traces`).
 
 Pure logic, no sockets: :class:`Trace` loads a recording, :class:`Replay`
 holds one replay's shared state across client connections, and
@@ -29,12 +29,11 @@ What a replay sends:
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest import traces
 from ingest.simulator.wire import CHANNEL_KEYS, Message, MessageLike, header
 
 SNAPSHOT_ACTIONS = ("QueueStatus", "QueueSummary", "CoreShowChannels", "DeviceStateList")
@@ -46,22 +45,8 @@ STARTUP_TRACE = "a_startup"
 NO_SNAPSHOT = "Replay: no snapshot available"
 
 
-def default_traces_dir() -> Path:
-    """``$QS_AMI_TRACES_DIR``, else ``shared/ami/traces`` beside the repository."""
-    env = os.environ.get("QS_AMI_TRACES_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "ami" / "traces"
-
-
 def _read_jsonl(path: Path) -> list[Message]:
-    messages: list[Message] = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                _ts, message = json.loads(line)
-                messages.append(message)
-    return messages
+    return [message for _ts, message in traces.read_jsonl(path)]
 
 
 @dataclass(frozen=True)
@@ -119,12 +104,13 @@ class Trace:
     @classmethod
     def load(cls, trace: str | Path, traces_dir: Path | None = None) -> Trace:
         """Load ``<name>.jsonl`` (+ ``.sent.jsonl``) by name, or from a ``.jsonl`` path."""
-        path = Path(trace)
-        if path.suffix != ".jsonl":
-            path = (traces_dir or default_traces_dir()) / f"{trace}.jsonl"
+        if traces_dir is not None and Path(trace).suffix != ".jsonl":
+            path = traces_dir / f"{trace}.jsonl"
+        else:
+            path = traces.resolve(trace)
         name = path.name.removesuffix(".jsonl")
         messages = _read_jsonl(path)
-        sent_path = path.with_name(f"{name}.sent.jsonl")
+        sent_path = traces.sent_path(path)
         sent = _read_jsonl(sent_path) if sent_path.exists() else []
         return cls._build(name, path, messages, sent)
 
@@ -343,7 +329,9 @@ class Replay:
 
     def _fallback(self) -> Trace:
         if self._startup_trace is None:
-            self._startup_trace = Trace.load(self.trace.path.with_name(f"{STARTUP_TRACE}.jsonl"))
+            # The one recorded beside the trace, else the packaged (or overriding) one.
+            beside = self.trace.path.with_name(f"{STARTUP_TRACE}.jsonl")
+            self._startup_trace = Trace.load(beside if beside.exists() else STARTUP_TRACE)
         return self._startup_trace
 
     def _prepare(self) -> None:

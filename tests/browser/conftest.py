@@ -1,21 +1,21 @@
 """Browser tests: Debian's headless Chromium, driven by Playwright, against the real app.
 
 Never a downloaded browser: Playwright launches /usr/bin/chromium (`make
-browser-deps` installs it). Without it these tests skip and say why.
+browser-deps` installs it; `bench.browser` holds what the tests and the
+bench's wallboard scenario share). Without it these tests skip and say why.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page
 from redis.asyncio import Redis
 
+from bench.browser import chromium, chromium_missing
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
 from ingest.db.seed import seed_demo
@@ -33,24 +33,12 @@ from tests.browser.live import (
 )
 from tests.support.settings import test_settings
 
-CHROMIUM = Path(os.environ.get("QS_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Skip the tests that need a browser, with the reason, when Debian's Chromium is missing."""
-    if CHROMIUM.exists():
+    reason = chromium_missing()
+    if reason is None:
         return
-    reason = f"{CHROMIUM} not found: run `make browser-deps` (apt-get install chromium)"
     for item in items:
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.skip(reason=reason))
@@ -59,14 +47,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     """Headless Debian Chromium."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -23,7 +23,7 @@ from playwright.async_api import async_playwright
 
 import api.demo
 from api.wallboard import mount_wallboard
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from bench.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.live import free_port
 
 

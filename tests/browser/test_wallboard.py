@@ -14,14 +14,19 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Page
 
 import api.graphql.fanout
+from bench.browser import PAGE_AT_VERSION_JS, page_version, tiles, wait_live
 from ingest.patches import Patch
 from ingest.simulator import TrafficConfig
 from tests.browser.conftest import OpenPage, StartCentre
 
 pytestmark = pytest.mark.timeout(120)
+
+# How long a test waits for the page to show something: generous, as a 2-core CI
+# machine also runs the server, the ingest and the simulator. Never a measurement.
+SHOWS_MS = 10_000
+CATCH_UP = 15.0
 
 # Brisk traffic for the big call centre: about 3 callers a second.
 BUSY_TRAFFIC = TrafficConfig(
@@ -32,31 +37,6 @@ SET_STATUS = """
 mutation Set($input: SetOperatorStatusInput!) {
   setOperatorStatus(input: $input) { memberId status version }
 }"""
-
-# Every (memberId, queue) the page shows a tile for, with the tile's state.
-TILES_JS = """() => [...document.querySelectorAll('.queue')].flatMap((section) =>
-  [...section.querySelectorAll('.tile')].map((tile) =>
-    [tile.dataset.member, section.dataset.queue, tile.dataset.state]))"""
-
-
-# The page's version and its tiles in one evaluation: both from the same rendered frame.
-PAGE_AT_VERSION_JS = f"""() => ({{
-  version: document.body.dataset.version,
-  tiles: ({TILES_JS})(),
-}})"""
-
-
-async def tiles(page: Page) -> dict[tuple[str, str], str]:
-    """(memberId, queue) → tile state, as the page shows them."""
-    rows: list[list[str]] = await page.evaluate(TILES_JS)
-    return {(member, queue): state for member, queue, state in rows}
-
-
-async def wait_live(page: Page, timeout_ms: float = 15_000) -> None:
-    """Until the page says it is live (subscribed and state read)."""
-    await page.wait_for_function(
-        "() => document.body.dataset.link === 'live'", timeout=timeout_ms, polling=50
-    )
 
 
 async def redis_memberships(centre: Any) -> set[tuple[str, str]]:
@@ -83,7 +63,7 @@ async def test_shows_every_operator_in_redis_with_live_traffic(
         assert len(operator_ids) >= 214
 
         expected = await redis_memberships(centre)
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(CATCH_UP):
             while set(await tiles(page)) != expected:
                 await asyncio.sleep(0.2)  # an operator may have just joined or left a queue
         shown = await tiles(page)
@@ -96,9 +76,11 @@ async def test_shows_every_operator_in_redis_with_live_traffic(
 
 
 @pytest.mark.parametrize("delivery", ["every batch", "coalesced"])
-async def test_follows_live_traffic_at_200_operators_without_jank(
+async def test_follows_live_traffic_at_200_operators(
     call_centre: StartCentre, open_page: OpenPage, delivery: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Correctness only: how smoothly it follows (long tasks, frames) is a figure of
+    # `make bench` (bench/wallboard.py), as timing depends on the machine.
     if delivery == "coalesced":
         # One subscriber gets every batch at once; as under a thousand, it gets one
         # message per window with many versions in it.
@@ -107,23 +89,11 @@ async def test_follows_live_traffic_at_200_operators_without_jank(
         watched = await open_page(centre.server.url)
         page = watched.page
         await wait_live(page)
-        await page.evaluate(
-            """() => {
-              window.__longTasks = [];
-              new PerformanceObserver((list) => {
-                for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
-              }).observe({ type: 'longtask' });
-              window.__frames = 0;
-              const count = () => { window.__frames += 1; requestAnimationFrame(count); };
-              requestAnimationFrame(count);
-            }"""
-        )
 
         # On top of the simulator's traffic: 2,000 status changes in 2 seconds,
         # in batches as the ingest writes them (one store version per change).
         ids = sorted(await centre.store.ids("operator"))
         statuses = ("idle", "ringing", "in_call", "on_hold", "unavailable")
-        started = time.monotonic()
         for batch in range(100):
             now = int(time.time() * 1000)
             await centre.store.apply(
@@ -137,28 +107,15 @@ async def test_follows_live_traffic_at_200_operators_without_jank(
                 ]
             )
             await asyncio.sleep(0.02)
-        elapsed = time.monotonic() - started
 
         # The page catches up with Redis: the same version and the same states.
-        async with asyncio.timeout(10):
-            while True:
-                version = int(await page.evaluate("() => document.body.dataset.version"))
-                snapshot = await centre.store.snapshot()
-                if version >= snapshot.version:
-                    break
+        async with asyncio.timeout(CATCH_UP):
+            while await page_version(page) < (await centre.store.snapshot()).version:
                 await asyncio.sleep(0.1)
-        stats: dict[str, Any] = await page.evaluate(
-            "() => ({ longTasks: window.__longTasks, frames: window.__frames })"
-        )
-        fps = stats["frames"] / (elapsed + 0.5)
-        # No frame blocked long enough to see a stutter: generous for a 2-core CI machine
-        # that also runs the server, the ingest and the simulator.
-        assert max(stats["longTasks"], default=0) < 250, stats["longTasks"]
-        assert fps > 20, stats
         # The tiles against Redis at the same version: the simulator keeps changing
         # operators, so a page a window behind Redis is not a lost change.
         labels = {"in_call": "in_call", "busy": "in_call", "invalid": "unavailable"}
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(CATCH_UP):
             while True:
                 snapshot = await centre.store.snapshot()
                 shown: dict[str, Any] = await page.evaluate(PAGE_AT_VERSION_JS)
@@ -176,9 +133,8 @@ async def test_follows_live_traffic_at_200_operators_without_jank(
         assert watched.errors == []
 
 
-async def test_a_mutation_shows_on_the_tile_within_two_seconds(
-    call_centre: StartCentre, open_page: OpenPage
-) -> None:
+async def test_a_mutation_shows_on_the_tile(call_centre: StartCentre, open_page: OpenPage) -> None:
+    # That it shows, not how fast: the time to the tile is a `make bench` figure.
     async with call_centre() as centre:
         watched = await open_page(centre.server.url)
         page = watched.page
@@ -190,15 +146,13 @@ async def test_a_mutation_shows_on_the_tile_within_two_seconds(
         expected = {"ON_HOLD": "on_hold", "UNAVAILABLE": "unavailable"}[target]
 
         await centre.server.graphql(SET_STATUS, {"input": {"memberId": member, "status": target}})
-        started = time.monotonic()
         await page.wait_for_function(
             "([member, state]) => [...document.querySelectorAll('.tile')]"
             ".some((t) => t.dataset.member === member && t.dataset.state === state)",
             arg=[member, expected],
-            timeout=2_000,
+            timeout=SHOWS_MS,
             polling="raf",
         )
-        assert time.monotonic() - started < 2.0
 
         # A pause with its reason, as the runbook's supervisor would set it.
         await centre.server.graphql(
@@ -215,7 +169,7 @@ async def test_a_mutation_shows_on_the_tile_within_two_seconds(
         await page.wait_for_function(
             "() => [...document.querySelectorAll('.tile')].some((t) =>"
             " t.dataset.member === 'PJSIP/1004' && t.textContent.includes('coaching'))",
-            timeout=2_000,
+            timeout=SHOWS_MS,
             polling="raf",
         )
         assert watched.errors == []
@@ -232,14 +186,14 @@ async def test_server_going_away_shows_a_banner_and_recovers_without_reload(
         assert await page.locator("#banner").is_hidden()
 
         await centre.server.stop()
-        await page.locator("#banner").wait_for(state="visible", timeout=5_000)
+        await page.locator("#banner").wait_for(state="visible", timeout=SHOWS_MS)
         assert "lost" in (await page.locator("#banner").inner_text()).lower()
         assert await page.evaluate("() => document.body.dataset.link") == "offline"
         assert await page.locator(".tile").count() > 0  # the last known state stays up
 
         await centre.restart()  # a new server process on the same port
         await wait_live(page, timeout_ms=20_000)
-        await page.locator("#banner").wait_for(state="hidden", timeout=2_000)
+        await page.locator("#banner").wait_for(state="hidden", timeout=SHOWS_MS)
         assert await page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
 
         # Subscribed again: a change on the new server reaches the tile.
@@ -257,7 +211,7 @@ async def test_server_going_away_shows_a_banner_and_recovers_without_reload(
         await page.wait_for_function(
             "() => [...document.querySelectorAll('.tile')].some((t) =>"
             " t.dataset.member === 'PJSIP/1001' && t.textContent.includes('back-after-restart'))",
-            timeout=2_000,
+            timeout=SHOWS_MS,
             polling="raf",
         )
         # The only errors are the browser's own reports of the refused reconnects.

@@ -19,7 +19,7 @@ from ingest.db.migrate import migrate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A verbatim copy of Asterisk's PostgreSQL realtime schema for the queue tables
-# (shared/ami/asterisk-realtime.sql); docker-compose loads the same file.
+# (the recording lab's asterisk-realtime.sql); docker-compose loads the same file.
 ASTERISK_SQL = REPO_ROOT / "docker" / "postgres" / "01-asterisk-realtime.sql"
 # Asterisk's ast-db-manage keeps its revision here (head of Asterisk 22's config tree).
 ASTERISK_ALEMBIC_HEAD = "e89e30cee53f"

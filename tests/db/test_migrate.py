@@ -29,7 +29,7 @@ ENUM_TYPES = [
     "type yesno_values",
 ]
 TABLES = ["table queue_members", "table queue_rules", f"table {VERSION_TABLE}", "table queues"]
-# The rows of the recorded h_realtime lab (shared/ami/traces/asterisk-conf-realtime).
+# The rows of the recorded h_realtime lab (tests/fixtures/ami-traces/asterisk-conf-realtime).
 LAB_ROWS = """
 INSERT INTO queues (name, strategy, timeout, retry, wrapuptime, ringinuse, autopause, servicelevel,
                     joinempty, leavewhenempty, announce_frequency, periodic_announce_frequency)

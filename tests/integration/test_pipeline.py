@@ -10,12 +10,12 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ingest.ami.traces import load_jsonl, load_sent
 from ingest.keys import KeySchema
 from ingest.patches import Change
 from ingest.pipeline import EventPipeline
 from ingest.runners.file_runner import list_answers
 from ingest.store import ChangeRecord, StateStore
+from ingest.traces import load_jsonl, load_sent
 
 NOW = 1_795_696_400_000
 

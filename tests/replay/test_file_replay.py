@@ -30,12 +30,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.ami.parser import TRACKED_EVENTS
-from ingest.ami.traces import load_expected, load_jsonl, load_sent, trace_names
 from ingest.patches import Change, Patch, merge
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.runners.file_runner import list_answers, run_file, run_recording, stamp_ms
 from ingest.store import Snapshot, StateStore
+from ingest.traces import load_jsonl, load_sent, trace_names
 from tests.support.expected import (
     NO_EVENT_TELLS,
     REALTIME,
@@ -44,6 +44,7 @@ from tests.support.expected import (
     state_view,
     without,
 )
+from tests.support.traces import load_expected
 
 TRACES = trace_names()
 
@@ -212,10 +213,8 @@ async def test_at_each_queue_status_the_events_left_nothing_to_correct(
 
 
 async def test_the_file_runner_reconciles_the_answers_of_a_recording(store: StateStore) -> None:
-    from ingest.ami.traces import traces_dir
-
     pipeline = await _start("e_member_admin", store)
-    result = await run_file(pipeline, traces_dir() / "e_member_admin.jsonl", snapshots=True)
+    result = await run_file(pipeline, "e_member_admin", snapshots=True)
     assert (result.messages, result.snapshots) == (196, 3)
     assert result.events == pipeline.counters.received
     assert result.applied == pipeline.applied > 0

@@ -42,7 +42,6 @@ from functools import cache
 import pytest
 from redis.asyncio import Redis
 
-from ingest.ami.traces import trace_names
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
@@ -58,6 +57,7 @@ from ingest.simulator import (
 )
 from ingest.simulator.wire import Message
 from ingest.store import StateStore, now_ms
+from ingest.traces import trace_names
 from tests.support.ami import SECRET, LiveIngest, running_ingest
 from tests.support.expected import (
     NO_EVENT_TELLS,

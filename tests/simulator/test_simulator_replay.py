@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
@@ -14,7 +13,6 @@ from ingest.simulator.replay import (
     Replay,
     ReplayOptions,
     Trace,
-    default_traces_dir,
     final_queue_status,
     load_trace,
     queue_status_at,
@@ -22,6 +20,7 @@ from ingest.simulator.replay import (
 )
 from ingest.simulator.server import AmiSimulator
 from ingest.simulator.wire import BANNER, Message, read_message, serialize
+from tests.support.traces import load_expected
 
 TRACES = (
     "a_startup",
@@ -205,7 +204,7 @@ async def test_stop_after_streams_only_that_many_events() -> None:
 
 async def test_drop_after_closes_and_the_reconnect_sees_the_final_state() -> None:
     trace = load_trace("c_ringnoanswer")
-    expected = json.loads((default_traces_dir() / "c_ringnoanswer.expected.json").read_text())
+    expected = load_expected("c_ringnoanswer")
     async with replaying("c_ringnoanswer", ReplayOptions(drop_after=100)) as session:
         client, preamble = await session.connect()
         await client.listing({"Action": "QueueStatus", "ActionID": "a"})
@@ -267,7 +266,7 @@ def test_queue_status_points_locate_each_response() -> None:
     assert queue_status_at(trace, 13) is points[0]
     assert queue_status_at(trace, 14) is None
     assert final_queue_status(trace) is points[-1]
-    expected = json.loads((default_traces_dir() / "e_member_admin.expected.json").read_text())
+    expected = load_expected("e_member_admin")
     assert points[-1].complete == expected["raw"]["Complete"]
 
 

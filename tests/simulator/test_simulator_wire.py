@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.simulator.replay import default_traces_dir, load_trace
+from ingest.simulator.replay import load_trace
 from ingest.simulator.wire import (
     MessageParser,
     WireError,
@@ -18,6 +18,7 @@ from ingest.simulator.wire import (
     serialize,
     serialize_many,
 )
+from tests.support.traces import load_raw
 
 
 def test_serialize_keeps_order_and_repeats_list_values() -> None:
@@ -69,7 +70,7 @@ def test_header_is_case_insensitive() -> None:
 
 def test_recorded_bytes_parse_to_the_recorded_messages() -> None:
     trace = load_trace("b_single_call")
-    raw = (default_traces_dir() / "b_single_call.ami").read_bytes()
+    raw = load_raw("b_single_call")
     parser = MessageParser()
     # The banner line has no colon and no blank line after it: it is skipped.
     assert parser.feed(raw) == list(trace.messages[1:])

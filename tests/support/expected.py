@@ -19,12 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ingest.ami.traces import load_expected
 from ingest.domain import channel_state, status_from_device_state
 from ingest.reconcile import AsteriskSnapshot
 from ingest.simulator.replay import RecordedList
 from ingest.simulator.wire import header
 from ingest.store import Snapshot
+from tests.support.traces import load_expected
 
 View = dict[str, dict[str, Any]]
 

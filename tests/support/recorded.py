@@ -7,9 +7,9 @@ from typing import Any
 
 from ingest.ami.events import AmiEvent
 from ingest.ami.parser import parse
-from ingest.ami.traces import load_jsonl
 from ingest.patches import Patch
 from ingest.reducer import reduce
+from ingest.traces import load_jsonl
 
 
 @cache

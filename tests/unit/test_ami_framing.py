@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.ami.framing import AmiFramer, Frame, Headers
-from ingest.ami.traces import load_jsonl, load_raw, trace_names
+from ingest.traces import load_jsonl, trace_names
+from tests.support.traces import load_raw
 
 TRACES = trace_names()
 MiB = 1 << 20

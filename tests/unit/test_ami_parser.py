@@ -21,7 +21,8 @@ from ingest.ami.parser import (
     canonical_name,
     parse,
 )
-from ingest.ami.traces import load_expected, load_jsonl, trace_names
+from ingest.traces import load_jsonl, trace_names
+from tests.support.traces import load_expected
 
 TRACES = trace_names()
 

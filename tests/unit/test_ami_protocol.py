@@ -22,7 +22,7 @@ from ingest.ami import events as ev
 from ingest.ami.framing import AmiFramer, Frame, Headers
 from ingest.ami.parser import parse
 from ingest.ami.protocol import ActionNotSent, ProtocolStats, SafeAMIProtocol, UnsafeActionValue
-from ingest.ami.traces import load_jsonl, trace_names
+from ingest.traces import load_jsonl, trace_names
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 TIMEOUT = 5.0

@@ -6,12 +6,12 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from ingest.ami.traces import load_jsonl, load_sent
 from ingest.keys import Kind
 from ingest.patches import Change, JsonObject, Patch, merge
 from ingest.reconcile import AsteriskSnapshot, corrections_by_kind, plan_reconcile
 from ingest.runners.file_runner import list_answers
 from ingest.store import Snapshot
+from ingest.traces import load_jsonl, load_sent
 
 NOW = 1_795_696_400_000
 EMPTY = Snapshot(version=0, operators=[], queues=[], channels=[])

@@ -1,4 +1,4 @@
-"""The member reducers, on messages recorded from Asterisk 22 (shared/ami/traces)."""
+"""The member reducers, on messages recorded from Asterisk 22 (ingest/traces, tests/fixtures/ami-traces)."""
 
 from __future__ import annotations
 
