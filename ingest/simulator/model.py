@@ -8,7 +8,7 @@ I/O or sleeps: the server (or a test) moves time forward with
 so a seed replays the same traffic.
 
 The behaviour copies what Asterisk 22's app_queue did in the recorded lab
-traces (see ``shared/ami/traces/README.md``): event names, field names and
+traces (see ``tests/fixtures/ami-traces/README.md``): event names, field names and
 field order, ``shared_lastcall``, the exponential hold/talk averages,
 ring-no-answer with auto-pause, abandon = QueueCallerAbandon then
 QueueCallerLeave, one QueueMemberStatus per queue the device's member is in.

@@ -7,11 +7,11 @@ import logging
 import pytest
 from redis.asyncio import Redis
 
-from ingest.ami.traces import load_jsonl
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
 from ingest.store import StateStore
+from ingest.traces import load_jsonl
 from tests.api.conftest import AppFactory, LiveApp, execute
 
 BASE = "/api/queue-status"
