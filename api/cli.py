@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from api.server import setup_logging
 from ingest.config import Settings, SettingsError, load_settings
 from ingest.config_checks import no_line_breaks
 from ingest.logs import configure_logging, get_logger
@@ -135,9 +137,23 @@ def _simulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except (OSError, LookupError, ValueError) as exc:
-        # A trace that is not there, a port in use: one line, no traceback, exit 2.
-        raise SettingsError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        # A trace that is not there, a port in use: one line naming the option, exit 2.
+        raise SettingsError(_simulate_problem(exc, args)) from None
     return 0
+
+
+def _simulate_problem(exc: Exception, args: argparse.Namespace) -> str:
+    """The option to change, and why."""
+    detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, socket.gaierror):
+        return f"Invalid setting --host: cannot resolve {args.host!r} ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"Invalid setting --port: {args.host}:{args.port} is already in use"
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+        return f"Invalid setting --host/--port: cannot listen on {args.host}:{args.port} ({detail})"
+    if args.replay is not None:
+        return f"Invalid setting --replay: {detail}"
+    return detail
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.port is not None:
                 overrides["port"] = args.port
         settings = load_settings(**overrides)
+        from api.server import setup_logging  # uvicorn and FastAPI: only once settings are good
+
         setup_logging(settings)
         if command == "migrate":
             return _migrate(settings)
@@ -181,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _migrate(settings: Settings) -> int:
+    # Alembic announces each of its plugins at INFO when imported: noise before the one
+    # line that matters when the database is down.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     from ingest.db.engine import DatabaseUnavailable, redact_url
     from ingest.db.migrate import migrate
 
