@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from dataclasses import dataclass
 
@@ -36,54 +37,20 @@ class Answer:
         return orjson.loads(self.body)
 
 
-class _Connection(asyncio.Protocol):
-    """Keeps every byte received, even when the peer resets the connection afterwards
-    (a StreamReader would raise the reset instead of returning what it holds)."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.received = bytearray()
-        self.first_byte_at: float | None = None
-        self.closed = False
-        self.changed = asyncio.Event()
-        self.writable = asyncio.Event()
-        self.writable.set()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if self.first_byte_at is None:
-            self.first_byte_at = time.perf_counter()
-        self.received += data
-        self.changed.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.changed.set()
-        self.writable.set()
-
-    def pause_writing(self) -> None:
-        self.writable.clear()
-
-    def resume_writing(self) -> None:
-        self.writable.set()
-
-    def answer(self) -> tuple[int, dict[str, str], bytes] | None:
-        """The complete answer, once it is all here."""
-        head, sep, rest = bytes(self.received).partition(b"\r\n\r\n")
-        if not sep:
-            return None
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        if len(rest) < length:
-            return None
-        return int(status_line.split()[1]), headers, rest[:length]
+def _parse(received: bytes) -> tuple[int, dict[str, str], bytes] | None:
+    """The complete answer in `received`, once it is all there."""
+    head, sep, rest = received.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    if len(rest) < length:
+        return None
+    return int(status_line.split()[1]), headers, rest[:length]
 
 
 async def post_streaming(
@@ -96,47 +63,58 @@ async def post_streaming(
     headers: dict[str, str] | None = None,
     timeout: float = 30.0,
 ) -> Answer:
-    """POST `total` bytes of body (announced in Content-Length unless `chunked`)."""
+    """POST `total` bytes of body (announced in Content-Length unless `chunked`).
+
+    A bare non-blocking socket, sending and receiving from two tasks: when the
+    server answers and closes while the body is still coming, the send fails
+    (EPIPE, reset) but what the server sent is still read (an asyncio transport
+    would stop reading at the first failed write).
+    """
     loop = asyncio.get_running_loop()
-    transport, connection = await loop.create_connection(_Connection, host, port)
-    lines = [
-        f"POST {path} HTTP/1.1",
-        f"Host: {host}:{port}",
-        "Content-Type: application/json",
-        "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}",
-    ]
-    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-    transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
-    started = time.perf_counter()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    received = bytearray()
     sent = 0
-
-    async def pump() -> None:
-        nonlocal sent
-        piece = b"[" + b"1," * (PIECE // 2 - 1) + b"1"
-        frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
-        while sent < total and not connection.closed and connection.answer() is None:
-            await connection.writable.wait()
-            if connection.closed:
-                return
-            transport.write(frame)
-            sent += len(piece)
-            await asyncio.sleep(0)
-        if chunked and not connection.closed:
-            transport.write(b"0\r\n\r\n")
-
-    pumping = asyncio.create_task(pump())
     try:
-        async with asyncio.timeout(timeout):
-            while (answer := connection.answer()) is None:
-                if connection.closed:
-                    raise ConnectionError(f"closed without a complete answer after {sent} bytes")
-                connection.changed.clear()
-                await connection.changed.wait()
+        await loop.sock_connect(sock, (host, port))
+        lines = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {host}:{port}",
+            "Content-Type: application/json",
+            "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}",
+        ]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        await loop.sock_sendall(sock, ("\r\n".join(lines) + "\r\n\r\n").encode())
+        started = time.perf_counter()
+        first_byte_at: float | None = None
+
+        async def pump() -> None:
+            nonlocal sent
+            piece = b"[" + b"1," * (PIECE // 2 - 1) + b"1"
+            frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+            with contextlib.suppress(OSError):
+                while sent < total:
+                    await loop.sock_sendall(sock, frame)
+                    sent += len(piece)
+                if chunked:
+                    await loop.sock_sendall(sock, b"0\r\n\r\n")
+
+        pumping = asyncio.create_task(pump())
+        try:
+            async with asyncio.timeout(timeout):
+                while (answer := _parse(bytes(received))) is None:
+                    data = await loop.sock_recv(sock, 65536)
+                    if not data:
+                        raise ConnectionError(f"closed without an answer after {sent} bytes")
+                    if first_byte_at is None:
+                        first_byte_at = time.perf_counter()
+                    received += data
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pumping
     finally:
-        pumping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pumping
-        transport.close()
-    assert connection.first_byte_at is not None
+        sock.close()
+    assert first_byte_at is not None
     status, answer_headers, body = answer
-    return Answer(status, answer_headers, body, connection.first_byte_at - started, sent)
+    return Answer(status, answer_headers, body, first_byte_at - started, sent)

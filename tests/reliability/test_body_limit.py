@@ -205,7 +205,7 @@ async def test_150_mb_against_the_real_service(empty_db: str, key_prefix: str) -
         "when chunked; connection closed; memory flat",
         **{f"{name} ms": round(answer.seconds * 1000, 1) for name, answer in answers.items()},
         worstMs=round(worst * 1000, 1),
-        bodyMiBTakenWorst=round(max(a.sent for a in answers.values()) / 2**20, 1),
+        clientMiBWrittenWorst=round(max(a.sent for a in answers.values()) / 2**20, 1),
         rssBeforeKib=before,
         rssPeakGrowthKib=growth,
     )
