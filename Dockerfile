@@ -26,6 +26,9 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin queue
 USER queue-status
 WORKDIR /app
 
+# Every interface of the container (publish the port on 127.0.0.1 unless it must be
+# reachable): on a non-loopback HOST the app refuses to start with a token under 16
+# characters or containing change-me, and without tokens it refuses every write.
 ENV HOST=0.0.0.0 \
     PORT=3000
 EXPOSE 3000

@@ -25,11 +25,14 @@ from starlette.types import Scope
 
 from api.auth import AccessPolicy
 from api.errors import ApiError, Unavailable
-from api.graphql.view import live_broadcaster, mount_graphql
+from api.graphql.view import GRAPHQL_PATH, live_broadcaster, mount_graphql
+from api.head import HeadAsGet
 from api.health import database_ping
+from api.host_guard import HostAllowList, HostGuard
 from api.ingest_runtime import build_ingest
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
+from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.service import QueueStatusService
@@ -130,7 +133,22 @@ def create_app(
     mount_graphql(app, settings)
     _add_operational_routes(app, metrics)
     mount_wallboard(app)
+    _install_front_guards(app, settings)
     return app
+
+
+def _install_front_guards(app: FastAPI, settings: Settings) -> None:
+    """The outermost middlewares, in the order a request meets them: the `Host` check
+    (DNS rebinding), HEAD as GET, then the body cap and credentials before the body.
+    Added last, so they run before everything else (GraphQL's WebSocket limits too)."""
+    app.add_middleware(
+        RequestGuard,
+        max_body=settings.max_body_bytes,
+        policy=app.state.policy,
+        graphql_path=GRAPHQL_PATH,
+    )
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(HostGuard, allowed=HostAllowList(settings.trusted_hosts))
 
 
 def _open_runtime(
@@ -276,6 +294,8 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)
 
     @app.get("/metrics", tags=["operations"])
-    async def prometheus_metrics() -> Response:
-        """Prometheus exposition format."""
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus exposition format (a bearer token when METRICS_TOKEN is set)."""
+        policy: AccessPolicy = request.app.state.policy
+        policy.check_metrics(request.headers.get("authorization"))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,9 @@
 - With tokens: writes need `Authorization: Bearer <token>` of a role allowed
   to do it (supervisor sets status; admin resyncs and clears). Reads stay open
   unless a `viewer` token is configured, which marks reads as protected.
+  GraphQL introspection and `__typename` follow the read rule too.
+- `/metrics` asks for its own bearer token when METRICS_TOKEN is set (what
+  Prometheus' `authorization` setting sends); API tokens do not open it.
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ TOKEN_HELP = (
 class AccessPolicy:
     """Decides whether a request may do an action."""
 
-    def __init__(self, tokens: tuple[ApiToken, ...], *, host_is_loopback: bool) -> None:
+    def __init__(
+        self, tokens: tuple[ApiToken, ...], *, host_is_loopback: bool, metrics_token: str = ""
+    ) -> None:
         self._tokens = tokens
         self._loopback = host_is_loopback
+        self._metrics_token = metrics_token
         self.reads_protected = any(t.role is Role.VIEWER for t in tokens)
 
     @property
@@ -48,7 +54,20 @@ class AccessPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessPolicy:
         """The policy the settings describe."""
-        return cls(settings.tokens, host_is_loopback=settings.host_is_loopback)
+        return cls(
+            settings.tokens,
+            host_is_loopback=settings.host_is_loopback,
+            metrics_token=settings.metrics_token.get_secret_value(),
+        )
+
+    def check_metrics(self, authorization: str | None) -> None:
+        """Raise Unauthenticated unless /metrics is open or the METRICS_TOKEN is presented."""
+        if not self._metrics_token:
+            return
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        presented = token.strip().encode() if scheme.lower() == "bearer" else b""
+        if not hmac.compare_digest(self._metrics_token.encode(), presented):
+            raise Unauthenticated("/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'")
 
     def role_of(self, authorization: str | None) -> Role | None:
         """The role a bearer header grants; None for no header.

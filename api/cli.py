@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.config import SettingsError, load_settings
+from ingest.config import Settings, SettingsError, load_settings
+from ingest.config_checks import no_line_breaks
 from ingest.logs import configure_logging, get_logger
 
 
@@ -104,6 +108,11 @@ def _simulate(args: argparse.Namespace) -> int:
         print("queue-status simulate: --queues needs --operators", file=sys.stderr)
         return 2
     secret = args.secret or os.environ.get("AMI_SECRET") or ""
+    for name, value in (("--username", args.username), ("AMI_SECRET/--secret", secret)):
+        try:
+            no_line_breaks(value)
+        except ValueError as exc:
+            raise SettingsError(f"Invalid setting {name}: {exc}") from None
     generated = not secret
     if generated:
         secret = secrets.token_urlsafe(16)
@@ -141,20 +150,38 @@ def _simulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 0
     except (OSError, LookupError, ValueError) as exc:
-        # A trace that is not there, a port in use: one line, no traceback.
-        print(f"queue-status simulate: {exc}", file=sys.stderr)
-        return 1
+        # A trace that is not there, a port in use: one line naming the option, exit 2.
+        raise SettingsError(_simulate_problem(exc, args)) from None
     return 0
 
 
+def _simulate_problem(exc: Exception, args: argparse.Namespace) -> str:
+    """The option to change, and why."""
+    detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, socket.gaierror):
+        return f"Invalid setting --host: cannot resolve {args.host!r} ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return f"Invalid setting --port: {args.host}:{args.port} is already in use"
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES):
+        return f"Invalid setting --host/--port: cannot listen on {args.host}:{args.port} ({detail})"
+    if args.replay is not None:
+        return f"Invalid setting --replay: {detail}"
+    return detail
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    An expected failure — a bad setting, a port in use, a host that does not
+    resolve, the database down for `migrate` — is one line on stderr naming
+    the setting (never a secret's value) and exit code 2, not a traceback.
+    """
     args = _parser().parse_args(argv)
     command = args.command or "serve"
-    if command == "simulate":
-        # The simulator is its own peer: it needs none of the app's settings.
-        return _simulate(args)
     try:
+        if command == "simulate":
+            # The simulator is its own peer: it needs none of the app's settings.
+            return _simulate(args)
         if command == "demo":
             from api.demo import run_demo
 
@@ -167,28 +194,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.port is not None:
                 overrides["port"] = args.port
         settings = load_settings(**overrides)
-    except SettingsError as exc:
-        print(f"queue-status: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    configure_logging(settings.log_level, settings.log_path, settings.secrets())
-    try:
-        if command == "migrate":
-            from ingest.db.engine import redact_url
-            from ingest.db.migrate import migrate
+        from api.server import setup_logging  # uvicorn and FastAPI: only once settings are good
 
-            created = asyncio.run(migrate(settings.database_url.get_secret_value()))
-            log = get_logger("Migrate")
-            url = redact_url(settings.database_url.get_secret_value())
-            log.info("Migrated %s: %s", url, ", ".join(created) if created else "nothing to create")
-            return 0
+        setup_logging(settings)
+        if command == "migrate":
+            return _migrate(settings)
         from api.app import create_app
         from api.server import serve
 
         asyncio.run(serve(create_app(settings), settings))
+    except SettingsError as exc:
+        print(f"queue-status {command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 0
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    # Alembic announces each of its plugins at INFO when imported: noise before the one
+    # line that matters when the database is down.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from ingest.db.engine import DatabaseUnavailable, redact_url
+    from ingest.db.migrate import migrate
+
+    try:
+        created = asyncio.run(migrate(settings.database_url.get_secret_value()))
+    except DatabaseUnavailable as exc:
+        raise SettingsError(
+            f"cannot migrate: database unavailable (DATABASE_URL): {exc.reason}"
+        ) from None
+    log = get_logger("Migrate")
+    url = redact_url(settings.database_url.get_secret_value())
+    log.info("Migrated %s: %s", url, ", ".join(created) if created else "nothing to create")
     return 0
 
 

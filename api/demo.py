@@ -4,19 +4,20 @@ Asterisk producing live traffic — the same app, the same sync, the real AMI in
 from __future__ import annotations
 
 import secrets
+import socket
 import tempfile
 from pathlib import Path
 
 import fakeredis
 
 from api.app import create_app
-from api.server import serve
+from api.server import listening_socket, serve, setup_logging
 from ingest.config import Settings, load_settings
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
 from ingest.db.repository import load_config
 from ingest.db.seed import seed_demo
-from ingest.logs import configure_logging, get_logger
+from ingest.logs import get_logger
 from ingest.simulator import AmiSimulator, CallCentre
 from ingest.simulator.from_db import centre_from_db
 
@@ -45,7 +46,20 @@ async def run_demo(port: int = 3000, workdir: Path | None = None) -> None:
     """Seed, start the simulated PBX, then serve the demo until interrupted."""
     directory = workdir or Path(tempfile.mkdtemp(prefix="queue-status-demo-"))
     ami_secret = secrets.token_urlsafe(16)
-    database_url = f"sqlite:///{directory / 'demo.sqlite'}"
+    # Settings, logging and the port first (the environment still supplies e.g.
+    # CORS_ORIGINS, LOG_FILE): a bad one is one line before anything is seeded or started.
+    settings = demo_settings(port, directory, ami_port=5038, ami_secret=ami_secret)
+    setup_logging(settings)
+    sock = listening_socket(settings.host, settings.port, settings.client_write_timeout)
+    try:
+        await _seed_and_serve(settings, directory, sock)
+    finally:
+        sock.close()
+
+
+async def _seed_and_serve(settings: Settings, directory: Path, sock: socket.socket) -> None:
+    database_url = settings.database_url.get_secret_value()
+    ami_secret = settings.ami_secret.get_secret_value()
     await migrate(database_url)
     engine = make_engine(database_url)
     await seed_demo(engine)
@@ -56,14 +70,15 @@ async def run_demo(port: int = 3000, workdir: Path | None = None) -> None:
         model=CallCentre(centre_from_db(config.queues, config.members)),
     )
     await simulator.start()
-    settings = demo_settings(port, directory, ami_port=simulator.port, ami_secret=ami_secret)
-    configure_logging(settings.log_level, settings.log_path, settings.secrets())
+    settings = demo_settings(
+        settings.port, directory, ami_port=simulator.port, ami_secret=ami_secret
+    )
     log.info("Demo database seeded at %s", directory / "demo.sqlite")
     log.info("Simulated Asterisk (AMI) on 127.0.0.1:%d", simulator.port)
     redis = fakeredis.FakeAsyncRedis()
     app = create_app(settings, redis=redis, engine=engine)
     try:
-        await serve(app, settings)
+        await serve(app, settings, sock=sock)
     finally:
         await simulator.stop()
         await engine.dispose()

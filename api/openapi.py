@@ -104,7 +104,8 @@ SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
     ("delete", "/api/queue-status/clear"): ("200", CLEARED, False),
 }
 ERRORS = {
-    "400": "Malformed JSON, or an unknown value (e.g. a status).",
+    "400": "Malformed JSON, an unknown value (e.g. a status), or a Host header that is not a "
+    "name of this server (ALLOWED_HOSTS).",
     "401": "A token is needed (`Authorization: Bearer <token>`), or it is unknown.",
     "403": "The token's role may not do this, or a write came from a foreign web origin.",
     "404": "No such entity (or route).",
@@ -216,6 +217,10 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
                 }
                 if not path.endswith("}"):
                     operation["responses"].pop("404")
+                if "requestBody" in operation:
+                    operation["responses"]["413"] = _json(
+                        ERROR, "The body is larger than MAX_BODY_BYTES (refused unread)."
+                    )
             action = actions.get((method, path))
             if action is not None and _needs_token(action, policy):
                 operation["security"] = [{"bearer": []}]
@@ -237,7 +242,8 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
             "200": {
                 "description": "Prometheus exposition format.",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
+            },
+            "401": _json(ERROR, "METRICS_TOKEN is set: send `Authorization: Bearer <it>`."),
         }
     document["paths"] = paths
     components = document.setdefault("components", {})

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 
 import uvicorn
 from fastapi import FastAPI
 
-from ingest.config import Settings
+from ingest.config import Settings, SettingsError
+from ingest.logs import configure_logging
+
+
+def setup_logging(settings: Settings) -> None:
+    """Our logging (stderr and LOG_FILE, secrets redacted); SettingsError naming LOG_FILE
+    when the file cannot be written."""
+    try:
+        configure_logging(settings.log_level, settings.log_path, settings.secrets())
+    except OSError as exc:
+        raise SettingsError(
+            f"Invalid setting LOG_FILE: cannot write {settings.log_file!r} "
+            f"({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def uvicorn_config(
@@ -36,20 +50,48 @@ def listening_socket(host: str, port: int, write_timeout: float) -> socket.socke
     connection, its task and its buffers forever: closing a transport waits for the
     unread data to leave, and a peer that still acknowledges TCP's probes is never
     declared dead.
+
+    Raises SettingsError naming HOST or PORT when the address cannot be had.
     """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        detail = exc.strerror if isinstance(exc, socket.gaierror) else "not a valid name"
+        raise SettingsError(f"Invalid setting HOST: cannot resolve {host!r} ({detail})") from None
     sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(write_timeout * 1000))
-    sock.bind(address)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(write_timeout * 1000))
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise SettingsError(_bind_problem(host, port, exc)) from None
     return sock
 
 
-async def serve(app: FastAPI, settings: Settings, *, port: int | None = None) -> None:
-    """Serve until interrupted."""
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    """One line naming the setting to change."""
+    if exc.errno == errno.EADDRINUSE:
+        return f"Invalid setting PORT: {host}:{port} is already in use"
+    if exc.errno == errno.EACCES:
+        return f"Invalid setting PORT: no permission to listen on port {port}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"Invalid setting HOST: {host} is not an address of this machine"
+    return f"Invalid setting HOST/PORT: cannot listen on {host}:{port} ({exc.strerror})"
+
+
+async def serve(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    port: int | None = None,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve until interrupted (on `sock` when the caller already holds the address)."""
     config = uvicorn_config(app, settings, port=port)
-    sock = listening_socket(config.host, config.port, settings.client_write_timeout)
+    if sock is None:
+        sock = listening_socket(config.host, config.port, settings.client_write_timeout)
     await uvicorn.Server(config).serve(sockets=[sock])

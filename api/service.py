@@ -24,7 +24,7 @@ from ingest.patches import JsonObject
 from ingest.reducer import reduce
 from ingest.reducer.manual import OperatorStatusSet
 from ingest.store import StateStore, now_ms
-from ingest.sync import QueueDataSync, SyncReport
+from ingest.sync import DATABASE_UNAVAILABLE, QueueDataSync, SyncReport
 
 log = get_logger("RedisQueueStatusService")
 
@@ -398,8 +398,9 @@ class QueueStatusService:
         try:
             async with self._redis():
                 return await self.sync.run()
-        except DatabaseUnavailable as exc:
-            raise Unavailable(f"database unavailable: {exc}") from None
+        except DatabaseUnavailable:
+            # Which database and why is for the log (QueueDataSync logged it), not for clients.
+            raise Unavailable(DATABASE_UNAVAILABLE) from None
         finally:
             if self._request_reconcile is not None:
                 self._request_reconcile("resync requested")
@@ -436,7 +437,8 @@ class QueueStatusService:
         try:
             config = await load_config(self.sync.engine)
         except DatabaseUnavailable as exc:
-            data.update(inSync=False, databaseError=str(exc))
+            log.warning("Sync status without the database: %s", exc)
+            data.update(inSync=False, databaseError=DATABASE_UNAVAILABLE)
         else:
             db_interfaces = {m.interface for m in config.members}
             db_queues = {q.name for q in config.queues} | {m.queue_name for m in config.members}

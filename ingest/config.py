@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
+
+from ingest import config_checks as checks
 
 
 class Role(IntEnum):
@@ -48,11 +50,25 @@ def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
             role = Role[role_name.strip().upper()]
         except KeyError:
             raise ValueError(
-                f"entry {index + 1} has unknown role {role_name.strip()!r} "
+                f"entry {index + 1} has unknown role {role_name.strip()[:20]!r} "
                 "(use viewer, supervisor or admin)"
             ) from None
-        tokens.append(ApiToken(secret=secret.strip(), role=role))
+        secret = secret.strip()
+        # A token travels in an Authorization header: it cannot hold spaces or controls.
+        if not secret.isprintable() or any(ch.isspace() for ch in secret):
+            raise ValueError(f"entry {index + 1} has a space or control character in its token")
+        if any(secret == seen.secret for seen in tokens):
+            raise ValueError(f"entry {index + 1} repeats the token of another entry")
+        tokens.append(ApiToken(secret=secret, role=role))
     return tuple(tokens)
+
+
+class SettingProblem(ValueError):
+    """A check across settings failed; `setting` is the one to change."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class Settings(BaseSettings):
@@ -87,7 +103,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     api_tokens: SecretStr = SecretStr("")
+    # Browser origins (scheme://host[:port]), normalised as browsers send them.
     cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:4200"]
+    # Host names the server answers to, beside loopback names, HOST and the hosts of
+    # CORS_ORIGINS (DNS rebinding: a foreign name pointed at this address is refused).
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Bearer token /metrics asks for (empty: /metrics is open).
+    metrics_token: SecretStr = SecretStr("")
+    # Largest request body accepted (bytes); larger ones get 413 before they are read.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     # GraphQL: documentation surfaces (turn both off in production).
     graphql_introspection: bool = True
@@ -123,18 +147,38 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+    def _redis_url(cls, value: SecretStr) -> SecretStr:
+        checks.redis_url(value.get_secret_value())
         return value
 
     @field_validator("database_url")
     @classmethod
-    def _database_scheme(cls, value: SecretStr) -> SecretStr:
-        url = value.get_secret_value()
-        if not url.startswith(("postgresql", "postgres://", "sqlite")):
-            raise ValueError("must be a postgresql:// or sqlite:/// URL")
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        checks.database_url(value.get_secret_value())
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _key_prefix(cls, value: str) -> str:
+        return checks.key_prefix(value)
+
+    @field_validator("host", "ami_host")
+    @classmethod
+    def _a_host(cls, value: str) -> str:
+        host = value.strip()
+        if not host or not host.isprintable() or any(ch.isspace() for ch in host):
+            raise ValueError("must be a host name or address, without spaces")
+        return host
+
+    @field_validator("ami_username")
+    @classmethod
+    def _ami_username(cls, value: str) -> str:
+        return checks.no_line_breaks(value)
+
+    @field_validator("ami_secret")
+    @classmethod
+    def _ami_secret(cls, value: SecretStr) -> SecretStr:
+        checks.no_line_breaks(value.get_secret_value())
         return value
 
     @field_validator("api_tokens")
@@ -143,12 +187,50 @@ class Settings(BaseSettings):
         parse_api_tokens(value.get_secret_value())
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("metrics_token")
     @classmethod
-    def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
+    def _metrics_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not token.isprintable() or any(ch.isspace() for ch in token):
+            raise ValueError("must not contain spaces or control characters")
         return value
+
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # One spelling (browsers': no trailing slash, no default port) for CORS, the
+        # write guard and the WebSocket origin check alike.
+        return list(dict.fromkeys(checks.origin(item) for item in value))
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(checks.host_pattern(item) for item in value))
+
+    @model_validator(mode="after")
+    def _exposed_tokens(self) -> Settings:
+        """Beyond loopback, a token is all that stands between a stranger and the writes."""
+        if self.host_is_loopback:
+            return self
+        for index, token in enumerate(self.tokens):
+            try:
+                checks.exposed_token(token.secret, f"entry {index + 1}'s token")
+            except ValueError as exc:
+                raise SettingProblem("api_tokens", str(exc)) from None
+        metrics = self.metrics_token.get_secret_value()
+        if metrics:
+            try:
+                checks.exposed_token(metrics, "the token")
+            except ValueError as exc:
+                raise SettingProblem("metrics_token", str(exc)) from None
+        return self
 
     @property
     def tokens(self) -> tuple[ApiToken, ...]:
@@ -158,12 +240,16 @@ class Settings(BaseSettings):
     @property
     def host_is_loopback(self) -> bool:
         """True when the server only listens on this machine."""
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return checks.is_loopback(self.host)
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """`Host` names answered beside the loopback ones: HOST, the hosts of
+        CORS_ORIGINS and ALLOWED_HOSTS (`*` or `*.domain` patterns included)."""
+        names = [checks.split_host(self.host) or self.host]
+        names += [host for o in self.cors_origins if (host := checks.origin_host(o))]
+        names += self.allowed_hosts
+        return tuple(dict.fromkeys(names))
 
     @property
     def log_path(self) -> Path | None:
@@ -172,7 +258,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value, so log redaction can hide them wherever they appear."""
-        values = [self.ami_secret.get_secret_value()]
+        values = [self.ami_secret.get_secret_value(), self.metrics_token.get_secret_value()]
         values += [token.secret for token in self.tokens]
         for url in (self.redis_url, self.database_url):
             password = _url_password(url.get_secret_value())
@@ -197,13 +283,22 @@ class SettingsError(Exception):
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment and `.env`, plus explicit overrides.
 
-    Raises SettingsError with one line per bad setting, naming it.
+    Raises SettingsError with one line naming every bad setting (never a value).
     """
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for error in exc.errors(include_input=False, include_url=False):
-            name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
-            lines.append(f"Invalid setting {name}: {error['msg']}")
-        raise SettingsError("; ".join(lines)) from None
+            cause = (error.get("ctx") or {}).get("error")
+            parts = error["loc"] or ((cause.setting,) if isinstance(cause, SettingProblem) else ())
+            name = ".".join(str(part) for part in parts).upper() or "SETTINGS"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"Invalid setting {name}: {message}")
+        raise SettingsError("; ".join(problems)) from None
+    except SourceError as exc:
+        # A value pydantic-settings could not decode; its message names the field only.
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "SETTINGS"
+        raise SettingsError(f"Invalid setting {field.upper()}: cannot be parsed") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read the .env file: {type(exc).__name__}") from None

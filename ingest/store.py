@@ -29,6 +29,9 @@ from redis.commands.core import AsyncScript
 from ingest.keys import KINDS, KeySchema, Kind
 from ingest.patches import Change, JsonObject
 
+CLEAR_BATCH = 500
+"""Entities of each kind one step of `clear` deletes (one short script call)."""
+
 
 def now_ms() -> int:
     """Wall-clock time in milliseconds since the epoch."""
@@ -302,10 +305,24 @@ class StateStore:
         raw = await self.redis.get(self.keys.version)
         return int(raw or 0)
 
-    async def clear(self) -> dict[Kind, int]:
-        """Remove our keys (never anything else); report what was removed per kind."""
-        reply = await self._clear(keys=[], args=[self.keys.prefix])
-        return {kind: int(n) for kind, n in zip(KINDS, cast(list[Any], reply), strict=True)}
+    async def clear(self, batch: int = CLEAR_BATCH) -> dict[Kind, int]:
+        """Remove our entities and index sets (never anything else); report what was
+        removed per kind.
+
+        Only the keys our index sets name are deleted, `batch` ids per kind per
+        script call, so Redis is never blocked for longer than one small step
+        (a SCAN of the keyspace is O(database) and a pattern built from the
+        prefix could match another tenant's keys). Steps repeat until the sets
+        are empty; the last one publishes the clear. Entities written meanwhile
+        are in the sets, so they are removed by a later step.
+        """
+        totals = dict.fromkeys(KINDS, 0)
+        while True:
+            reply = cast(list[Any], await self._clear(keys=[], args=[self.keys.prefix, batch]))
+            for kind, removed in zip(KINDS, reply[:3], strict=True):
+                totals[kind] += int(removed)
+            if int(reply[3]) == 0:
+                return totals
 
     async def ping(self) -> bool:
         """True when Redis answers."""

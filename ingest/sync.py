@@ -34,6 +34,9 @@ from ingest.store import StateStore, now_ms
 
 log = get_logger("QueueDataSyncService")
 
+DATABASE_UNAVAILABLE = "database unavailable"
+"""What clients are told when the database fails (details go to the log only)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SyncReport:
@@ -160,7 +163,8 @@ class QueueDataSync:
             try:
                 config = await load_config(self.engine)
             except DatabaseUnavailable as exc:
-                self.last_error = str(exc)
+                # Shown to API clients (/sync/status): which database and why stay in the log.
+                self.last_error = DATABASE_UNAVAILABLE
                 log.error("Queue data synchronization failed: %s", exc)
                 self._count("failed")
                 raise

@@ -7,12 +7,15 @@ the options change limits and introspection, never the SDL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.graphql.access import ReadPolicy
 from api.graphql.compiled import CompiledQueries, PlanCache
 from api.graphql.errors import annotate
 from api.graphql.limits import GraphQLOptions, limit_extensions
@@ -35,7 +38,8 @@ class QueueStatusSchema(strawberry.Schema):
 def build_schema(options: GraphQLOptions | None = None) -> QueueStatusSchema:
     """A schema with the given limits (defaults when None)."""
     chosen = options or GraphQLOptions()
-    extensions = limit_extensions(chosen)
+    # The read rule first: a refused caller costs no parsing.
+    extensions: list[Callable[[], SchemaExtension]] = [ReadPolicy, *limit_extensions(chosen)]
     if chosen.compiled:
         plans = PlanCache(chosen.cache_size)
 

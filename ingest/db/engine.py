@@ -51,8 +51,13 @@ _HIDDEN = "***"
 class DatabaseUnavailable(Exception):
     """The database could not be reached or answered with an error.
 
-    The message names the database with its password hidden.
+    The message names the database with its password hidden; `reason` is the
+    driver's first line alone (no URL), for places that must not name the database.
     """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def normalize_url(url: str) -> URL:
@@ -120,7 +125,9 @@ async def database_errors(engine: AsyncEngine, action: str) -> AsyncIterator[Non
         yield
     except (SQLAlchemyError, OSError) as exc:
         reason = _scrub(_describe(exc), engine.url.password)
-        raise DatabaseUnavailable(f"cannot {action} at {redact_url(engine.url)}: {reason}") from exc
+        raise DatabaseUnavailable(
+            f"cannot {action} at {redact_url(engine.url)}: {reason}", reason
+        ) from exc
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,35 +1,37 @@
--- Remove every key of ours (entities and index sets), never anything else.
--- ARGV[1] key prefix. Publishes one "clear" change. Returns {operators, queues, channels}.
+-- One bounded step of `clear`: remove up to ARGV[2] entities of each kind, taken from our
+-- own index sets (SPOP), never found by a key pattern: a prefix is not a glob, and keys
+-- that are not named by our sets (another tenant's, another app's) are never touched.
+-- Entity keys come from set members, so they cannot be declared in KEYS (Redis Cluster
+-- would need every key of a PBX under one hash tag).
+-- ARGV[1] key prefix, ARGV[2] batch size per kind.
+-- Returns {operators, queues, channels, left}: keys deleted by this step per kind, and
+-- how many ids the sets still hold. The step that leaves them empty publishes one
+-- "clear" change, so subscribers drop their copy when the store is really empty.
 local prefix = ARGV[1]
+local batch = tonumber(ARGV[2])
 local ENTITY = {"queue:operator:", "queue:status:", "channel:"}
 local INDEX = {"queue:operators:all", "queues:all", "channels:all"}
-local KIND = {"operator", "queue", "channel"}
-local removed = {}
+local reply = {}
+local left = 0
 for n = 1, 3 do
-  local count = 0
-  local seen = {}
-  for _, id in ipairs(redis.call("SMEMBERS", prefix .. INDEX[n])) do
-    count = count + redis.call("DEL", prefix .. ENTITY[n] .. id)
-    seen[id] = true
-  end
-  -- Keys left behind by hand edits or an older version, not in the index.
-  local pattern = prefix .. ENTITY[n] .. "*"
-  local cursor = "0"
-  repeat
-    local reply = redis.call("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-    cursor = reply[1]
-    for _, key in ipairs(reply[2]) do
-      if redis.call("TYPE", key).ok == "string" then
-        count = count + redis.call("DEL", key)
-      end
+  local removed = 0
+  local ids = redis.call("SPOP", prefix .. INDEX[n], batch)
+  if #ids > 0 then
+    local keys = {}
+    for i, id in ipairs(ids) do
+      keys[i] = prefix .. ENTITY[n] .. id
     end
-  until cursor == "0"
-  redis.call("DEL", prefix .. INDEX[n])
-  removed[n] = count
+    removed = redis.call("DEL", unpack(keys))
+  end
+  reply[n] = removed
+  left = left + redis.call("SCARD", prefix .. INDEX[n])
 end
--- Internal fields kept apart from the entities (see apply.lua).
-redis.call("DEL", prefix .. "queue-status:staged:operator")
-local version = redis.call("INCR", prefix .. "queue-status:version")
-redis.call("PUBLISH", prefix .. "queue-status:changes",
-  cjson.encode({{version = version, kind = "all", op = "clear", id = "", data = cjson.null}}))
-return removed
+if left == 0 then
+  -- Internal fields kept apart from the entities (see apply.lua).
+  redis.call("DEL", prefix .. "queue-status:staged:operator")
+  local version = redis.call("INCR", prefix .. "queue-status:version")
+  redis.call("PUBLISH", prefix .. "queue-status:changes",
+    cjson.encode({{version = version, kind = "all", op = "clear", id = "", data = cjson.null}}))
+end
+reply[4] = left
+return reply

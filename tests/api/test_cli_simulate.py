@@ -234,7 +234,7 @@ def test_options_that_need_others(
 
 
 def test_a_missing_trace_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["simulate", "--port", "0", "--replay", str(tmp_path / "nope.jsonl")]) == 1
+    assert main(["simulate", "--port", "0", "--replay", str(tmp_path / "nope.jsonl")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("queue-status simulate: ") and err.count("\n") == 1
     assert "nope.jsonl" in err

@@ -36,10 +36,10 @@ async def test_non_loopback_without_tokens_refuses_writes_and_says_how(
 
 
 async def test_tokens_and_roles(live_app: AppFactory) -> None:
-    tokens = "supervisor:sup-token-1,admin:adm-token-2"
+    tokens = "supervisor:sup-token-1-0123456789,admin:adm-token-2-0123456789"
     async with live_app(host="0.0.0.0", api_tokens=tokens) as app:
-        sup = {"Authorization": "Bearer sup-token-1"}
-        adm = {"Authorization": "Bearer adm-token-2"}
+        sup = {"Authorization": "Bearer sup-token-1-0123456789"}
+        adm = {"Authorization": "Bearer adm-token-2-0123456789"}
         assert (await app.client.post(f"{BASE}/operators", json=POST)).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert (
@@ -63,7 +63,7 @@ async def test_tokens_and_roles(live_app: AppFactory) -> None:
         # Reads stay open while no viewer token is configured.
         assert (await app.client.get(f"{BASE}/operators")).status_code == 200
         # The token never shows in an error.
-        assert "sup-token-1" not in denied.text
+        assert "sup-token-1-0123456789" not in denied.text
 
 
 async def test_a_viewer_token_protects_reads(live_app: AppFactory) -> None:

@@ -165,14 +165,27 @@ async def test_clear_removes_our_keys_only(
 ) -> None:
     foreign = keys.prefix + "someone-else:key"
     await redis_client.set(foreign, "keep me")
-    await redis_client.set(keys.operator("stray/1"), orjson.dumps({"memberId": "stray/1"}))
+    # Shaped like ours but named by no index set of ours: not ours to delete (with an empty
+    # prefix it could be another application's key).
+    stray = keys.operator("stray/1")
+    await redis_client.set(stray, orjson.dumps({"memberId": "stray/1"}))
     await store.apply(
         [Patch("operator", "PJSIP/1", {}), Patch("queue", "q", {}), Patch("channel", "c", {})]
     )
     removed = await store.clear()
-    assert removed == {"operator": 2, "queue": 1, "channel": 1}
+    assert removed == {"operator": 1, "queue": 1, "channel": 1}
     assert await store.counts() == {"operator": 0, "queue": 0, "channel": 0}
     assert await redis_client.get(foreign) == b"keep me"
+    assert await redis_client.exists(stray) == 1
+
+
+async def test_clear_goes_in_bounded_steps_and_publishes_once(store: StateStore) -> None:
+    await store.apply([Patch("operator", f"PJSIP/{n}", {}) for n in range(25)])
+    before = await store.version()
+    removed = await store.clear(batch=4)
+    assert removed == {"operator": 25, "queue": 0, "channel": 0}
+    assert await store.counts() == {"operator": 0, "queue": 0, "channel": 0}
+    assert await store.version() == before + 1  # one "clear" change, at the end
 
 
 @pytest.mark.parametrize("prefix", ["", "pbx-1:"])
