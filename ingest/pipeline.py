@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ingest.ami.parser import EventParser, RawMessage
+from ingest.clock import now_ms
 from ingest.patches import Change
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.reducer import reduce
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 
 
 @dataclass(slots=True)

@@ -43,8 +43,8 @@ from ingest.ami.sources import (
     Refusal,
     SnapshotSources,
 )
+from ingest.clock import now_ms
 from ingest.logs import get_logger
-from ingest.store import now_ms
 from ingest.tasks import cancel_and_wait
 
 log = get_logger("AmiService")
