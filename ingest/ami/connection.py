@@ -6,7 +6,7 @@ panoramisk stays the AMI client, with three changes made here:
 - its pinger (which ignores the replies, so a dead peer is never noticed) is
   replaced by a heartbeat that closes the session when a Ping goes unanswered;
 - the protocol reports the first response of a watched action, so a snapshot's
-  place in the event stream is known exactly (see `ingest.ami.service`).
+  place in the event stream is known exactly (see `ingest.runners.ami_runner`).
 """
 
 from __future__ import annotations

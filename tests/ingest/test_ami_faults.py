@@ -30,9 +30,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ingest.ami.connection import AmiEndpoint
-from ingest.ami.service import AmiIngest, EventApplier
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from ingest.store import StateStore
 from tests.support.ami import SECRET, LiveIngest, running_ingest, until

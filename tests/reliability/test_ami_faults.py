@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ingest.ami.service import AmiIngest
 from ingest.clock import now_ms
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
+from ingest.runners.ami_runner import AmiIngest
 from ingest.simulator import AmiSimulator
 from ingest.store import StateStore
 from tests.reliability.chaos import ChaosProxy

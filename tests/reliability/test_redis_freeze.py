@@ -21,10 +21,10 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.ami.service import Batch
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import Batch
 from ingest.simulator import AmiSimulator
 from ingest.store import StateStore
 from tests.reliability.conftest import lab_database, simulator
