@@ -57,9 +57,7 @@ from ingest.ami.events import (
     Reload,
     Shutdown,
 )
-
-RawMessage = Mapping[str, str | list[str]]
-"""A framed AMI message (`Frame.headers`, a panoramisk ``Message``, a trace dict)."""
+from ingest.ami.message import AmiMessage
 
 # Bounded so a corrupted number cannot become a 4000-digit int downstream.
 _INT = re.compile(r"-?[0-9]{1,19}")
@@ -82,7 +80,7 @@ class MalformedEvent(ValueError):
         self.problem = problem
 
 
-def _lowered_items(message: RawMessage) -> Iterable[tuple[str, object]]:
+def _lowered_items(message: AmiMessage) -> Iterable[tuple[str, object]]:
     """(lowered name, value) of each header. A panoramisk ``Message`` keeps its headers
     by lowered name already: read them from there rather than lowering each again."""
     store = getattr(message, "_store", None)
@@ -96,7 +94,7 @@ class _Fields:
 
     __slots__ = ("_values", "event")
 
-    def __init__(self, message: RawMessage) -> None:
+    def __init__(self, message: AmiMessage) -> None:
         values: dict[str, list[object]] = {}
         for lowered, value in _lowered_items(message):
             bucket = values.setdefault(lowered, [])
@@ -508,7 +506,7 @@ def canonical_name(event: str) -> str | None:
     return entry[0] if entry else None
 
 
-def parse(message: RawMessage) -> AmiEvent | None:
+def parse(message: AmiMessage) -> AmiEvent | None:
     """The typed event of one AMI message; None for an event kind we do not track.
 
     Raises `MalformedEvent` when the message has no ``Event`` header or a tracked
@@ -572,7 +570,7 @@ class EventParser:
         """Messages of tracked kinds (or without a kind) that could not be parsed."""
         return sum(c.malformed for c in self._counts.values())
 
-    def parse(self, message: RawMessage) -> AmiEvent | None:
+    def parse(self, message: AmiMessage) -> AmiEvent | None:
         """The typed event, or None (untracked kind or malformed, both counted)."""
         kind = _kind_of(message)
         try:
@@ -615,7 +613,7 @@ class EventParser:
             self._log.debug("%s AMI event %r %s", outcome, kind, detail)
 
 
-def _kind_of(message: RawMessage) -> str:
+def _kind_of(message: AmiMessage) -> str:
     """The event name to count a message under, without trusting its shape."""
     try:
         value = next((v for k, v in message.items() if str(k).lower() == "event"), None)

@@ -20,13 +20,14 @@ import contextlib
 import itertools
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession
+from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats
 from ingest.ami.sources import LIST_ACTION_TIMEOUT, SnapshotSources
 from ingest.clock import now_ms
@@ -37,7 +38,6 @@ from ingest.tasks import cancel_and_wait
 log = get_logger("AmiService")
 event_log = get_logger("AmiEvents")
 
-Message = Mapping[str, Any]
 BATCH_SIZE = 500
 SNAPSHOT_RETRY_MIN = 1.0
 """Seconds before a failed snapshot is taken again; doubled per failure up to the max."""
@@ -93,7 +93,7 @@ class IngestStatus:
         }
 
 
-class Batch(list[Message]):
+class Batch(list[AmiMessage]):
     """Messages applied in one write, numbered among this ingest's batches.
 
     When a write times out, Redis may still run it (it was only slow, e.g.
@@ -111,8 +111,8 @@ class EventApplier:
 
     def __init__(
         self,
-        apply_events: Callable[[list[Message], int], Awaitable[int]],
-        apply_snapshot: Callable[[dict[str, list[Any]], int], Awaitable[int]],
+        apply_events: Callable[[list[AmiMessage], int], Awaitable[int]],
+        apply_snapshot: Callable[[dict[str, list[AmiMessage]], int], Awaitable[int]],
     ) -> None:
         self.apply_events = apply_events
         self.apply_snapshot = apply_snapshot
@@ -144,7 +144,7 @@ class AmiIngest:
         self._max_queue = max_queue
         self._stats_interval = stats_interval
         self._on_redis_recovered = on_redis_recovered
-        self._items: deque[Message | SnapshotPoint] = deque()
+        self._items: deque[AmiMessage | SnapshotPoint] = deque()
         self._wakeup = asyncio.Event()
         self._session: AmiSession | None = None
         self._snapshots = SnapshotCollector(
@@ -201,7 +201,7 @@ class AmiIngest:
 
     # --- connection callbacks (plain functions: they run inline, in order) ----
 
-    def _on_event(self, message: Message) -> None:
+    def _on_event(self, message: AmiMessage) -> None:
         self.status.events_received += 1
         self._window_received += 1
         self.status.last_event_at = now_ms()
@@ -286,7 +286,7 @@ class AmiIngest:
             self._watch_system_events(batch)
             await self._apply_with_retry(batch)
 
-    async def _apply_with_retry(self, batch: list[Message]) -> None:
+    async def _apply_with_retry(self, batch: list[AmiMessage]) -> None:
         delay = 0.05
         failed = False
         while True:
@@ -338,7 +338,7 @@ class AmiIngest:
         status.stale = not status.connected
         log.info("Reconciled with Asterisk: %d corrections", corrections)
 
-    def _watch_system_events(self, batch: list[Message]) -> None:
+    def _watch_system_events(self, batch: list[AmiMessage]) -> None:
         for message in batch:
             name = str(message.get("Event", ""))
             if event_log.isEnabledFor(10):

@@ -16,6 +16,7 @@ from typing import Any
 
 from ingest.ami.action_ids import new_action_id
 from ingest.ami.connection import AmiSession, SessionClosed
+from ingest.ami.message import AmiMessage
 from ingest.ami.sources import (
     QUEUE_STATUS,
     TIMED_OUT,
@@ -33,7 +34,7 @@ class SnapshotPoint:
     """Where in the stream a snapshot was taken; resolved with its collected lists."""
 
     action_id: str
-    collected: asyncio.Future[dict[str, list[Any]]]
+    collected: asyncio.Future[dict[str, list[AmiMessage]]]
 
 
 class SnapshotCollector:
@@ -90,7 +91,7 @@ class SnapshotCollector:
                 ),
                 return_exceptions=True,
             )
-            collected: dict[str, list[Any]] = {}
+            collected: dict[str, list[AmiMessage]] = {}
             for action, answer in zip(asked, answers, strict=True):
                 if isinstance(answer, BaseException):
                     raise answer
@@ -131,7 +132,7 @@ class SnapshotCollector:
 
 async def _ask(
     session: AmiSession, action: ListAction, action_id: str | None, timeout: float
-) -> list[Any] | Refusal:
+) -> list[AmiMessage] | Refusal:
     """The items of one list action, or how Asterisk refused it (no answer: timed out).
 
     Raises what ends the session (SessionClosed and the like).
@@ -152,6 +153,6 @@ def _is_list(answer: Any) -> bool:
     return isinstance(answer, list)
 
 
-def _list_items(answer: list[Any]) -> list[Any]:
+def _list_items(answer: list[Any]) -> list[AmiMessage]:
     """The items of an EventList answer (without its start and Complete messages)."""
     return [m for m in answer if m.get("Event") and not str(m.get("Event")).endswith("Complete")]
