@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from panoramisk.message import Message
 
 from ingest.ami import events as ev
+from ingest.ami.fields import MalformedEvent
 from ingest.ami.message import AmiMessageDict
 from ingest.ami.parser import (
     TRACKED_EVENTS,
     EventParser,
-    MalformedEvent,
     canonical_name,
     parse,
 )
