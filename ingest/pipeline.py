@@ -85,22 +85,24 @@ class EventPipeline:
                 changes.extend(patches)
         return changes, applied
 
-    async def apply(self, messages: Sequence[AmiMessage], now: int | None = None) -> int:
+    async def apply(
+        self,
+        messages: Sequence[AmiMessage],
+        now: int | None = None,
+        *,
+        writer: tuple[str, int] | None = None,
+    ) -> int:
         """Apply a batch in order, in one store round trip; the number of events applied.
 
         `now` (ms epoch) stamps the batch, the wall clock when None. Raises the
         store's Redis errors with nothing counted, so the caller may retry the
-        same batch. A batch with a `writer` attribute (the AMI consumer's
-        numbered batches) is applied once however often it is sent.
+        same batch. A batch given a `writer` (the AMI consumer numbers its
+        batches: see `StateStore.apply`) is applied once however often it is sent.
         """
         stamp = self._clock() if now is None else now
         changes, applied = self.plan(messages, stamp)
         if changes:
-            writer: tuple[str, int] | None = getattr(messages, "writer", None)
-            if writer is None:
-                await self.store.apply(changes, now=stamp)
-            else:
-                await self.store.apply(changes, now=stamp, writer=writer)
+            await self.store.apply(changes, now=stamp, writer=writer)
         counters = self.counters
         responses = sum(1 for message in messages if not _has_event(message))
         counters.received += len(messages)

@@ -22,7 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
@@ -93,17 +93,18 @@ class IngestStatus:
         }
 
 
-class Batch(list[AmiMessage]):
-    """Messages applied in one write, numbered among this ingest's batches.
+class ApplyEvents(Protocol):
+    """Applies one batch of messages at `now`; the number of events applied.
 
-    When a write times out, Redis may still run it (it was only slow, e.g.
-    stopped); the batch is then sent again. `writer` lets the store apply it
-    once (see `StateStore.apply`): counters are not counted twice.
+    `writer` numbers the batch among this ingest's batches: when a write times
+    out, Redis may still run it (it was only slow, e.g. stopped) and the batch
+    is then sent again; the store applies it once (see `StateStore.apply`),
+    so counters are not counted twice. `EventPipeline.apply` is one.
     """
 
-    def __init__(self, writer: tuple[str, int]) -> None:
-        super().__init__()
-        self.writer = writer
+    def __call__(
+        self, messages: list[AmiMessage], now: int, *, writer: tuple[str, int]
+    ) -> Awaitable[int]: ...
 
 
 class EventApplier:
@@ -111,7 +112,7 @@ class EventApplier:
 
     def __init__(
         self,
-        apply_events: Callable[[list[AmiMessage], int], Awaitable[int]],
+        apply_events: ApplyEvents,
         apply_snapshot: Callable[[dict[str, list[AmiMessage]], int], Awaitable[int]],
     ) -> None:
         self.apply_events = apply_events
@@ -158,7 +159,7 @@ class AmiIngest:
         self._tasks: list[asyncio.Task[Any]] = []
         self._window_received = 0
         self._window_applied = 0
-        self._writer = uuid.uuid4().hex
+        self._writer_id = uuid.uuid4().hex
         self._batches = itertools.count()
         self.connection = AmiConnection(
             endpoint,
@@ -273,7 +274,7 @@ class AmiIngest:
                 self._items.popleft()
                 await self._apply_snapshot(head)
                 continue
-            batch = Batch((self._writer, next(self._batches)))
+            batch: list[AmiMessage] = []
             while (
                 self._items
                 and len(batch) < BATCH_SIZE
@@ -284,14 +285,14 @@ class AmiIngest:
                 batch.append(item)
             self.status.queue_depth = len(self._items)
             self._watch_system_events(batch)
-            await self._apply_with_retry(batch)
+            await self._apply_with_retry(batch, (self._writer_id, next(self._batches)))
 
-    async def _apply_with_retry(self, batch: list[AmiMessage]) -> None:
+    async def _apply_with_retry(self, batch: list[AmiMessage], writer: tuple[str, int]) -> None:
         delay = 0.05
         failed = False
         while True:
             try:
-                applied = await self._applier.apply_events(batch, now_ms())
+                applied = await self._applier.apply_events(batch, now_ms(), writer=writer)
             except RedisError as exc:
                 # Keep the batch and its order: Redis comes back, nothing is lost.
                 self.status.redis_errors += 1

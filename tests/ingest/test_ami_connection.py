@@ -24,7 +24,9 @@ class Recorder:
     def __init__(self) -> None:
         self.log: list[tuple[str, Any]] = []
 
-    async def apply_events(self, messages: list[AmiMessage], now: int) -> int:
+    async def apply_events(
+        self, messages: list[AmiMessage], now: int, *, writer: tuple[str, int]
+    ) -> int:
         self.log.extend(("event", dict(m)) for m in messages)
         return len(messages)
 

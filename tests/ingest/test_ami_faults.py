@@ -294,7 +294,7 @@ class SwallowingApplier:
         self.writing = asyncio.Event()
         self.swallowed = 0
 
-    async def apply_events(self, messages: list[Any], now: int) -> int:
+    async def apply_events(self, messages: list[Any], now: int, *, writer: tuple[str, int]) -> int:
         self.writing.set()
         try:
             await asyncio.sleep(0.05)
