@@ -9,10 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone (empty packages stand in for the
-# code), so that a code change rebuilds only the last layers.
+# code), so that a code change rebuilds only the last layers. The image runs
+# serve, migrate, simulate and demo: `demo` needs the demo extra (fakeredis,
+# aiosqlite), so it is installed here; an image without it would use `pip install .`.
 COPY pyproject.toml README.md ./
 RUN mkdir api ingest \
- && pip install . \
+ && pip install '.[demo]' \
  && pip uninstall --yes queue-status
 
 COPY api ./api

@@ -7,8 +7,9 @@ PORT ?= 3000
 # Reinstall when the dependency list changes, not on every run.
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.dev-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DEMO_STAMP := $(VENV)/.demo-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo serve test lint format typecheck pytest services install install-dev clean
+.PHONY: demo serve test lint format typecheck pytest services install install-dev install-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,16 +19,24 @@ $(DEPS_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	rm -f $(VENV)/.deps-* && touch $@
 
+# The demo extra (fakeredis, aiosqlite): only `queue-status demo` needs it.
+$(DEMO_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[demo]'
+	rm -f $(VENV)/.demo-* $(VENV)/.deps-* && touch $@ $(DEPS_STAMP)
+
+# dev includes the demo extra.
 $(DEV_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.dev-* $(VENV)/.deps-* && touch $@ $(DEPS_STAMP)
+	rm -f $(VENV)/.dev-* $(VENV)/.demo-* $(VENV)/.deps-* && touch $@ $(DEMO_STAMP) $(DEPS_STAMP)
 
 install: $(DEPS_STAMP)
 
 install-dev: $(DEV_STAMP)
 
+install-demo: $(DEMO_STAMP)
+
 ## Start the embedded demo (fakeredis, SQLite, simulated Asterisk) on http://127.0.0.1:$(PORT)
-demo: install
+demo: install-demo
 	$(BIN)/queue-status demo --port $(PORT)
 
 serve: install
@@ -75,7 +84,7 @@ schema: install
 ## against a demo server started on a free port (stopped afterwards). Lockfiles decide versions.
 .PHONY: frontend browser-deps
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
-frontend: install
+frontend: install-demo
 	cd frontend-examples/angular && $(NPM_CI) && npm run build
 	cd frontend-examples/js && $(NPM_CI)
 	@port=$$($(BIN)/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \

@@ -37,12 +37,12 @@ from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.service import QueueStatusService
 from api.wallboard import mount_wallboard
-from ingest.ami.service import AmiIngest
 from ingest.config import Settings
 from ingest.db.engine import make_engine
 from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
+from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 from ingest.tasks import cancel_and_wait

@@ -6,13 +6,12 @@ from __future__ import annotations
 import secrets
 import socket
 import tempfile
+from importlib.util import find_spec
 from pathlib import Path
-
-import fakeredis
 
 from api.app import create_app
 from api.server import listening_socket, serve, setup_logging
-from ingest.config import Settings, load_settings
+from ingest.config import Settings, SettingsError, load_settings
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
 from ingest.db.repository import load_config
@@ -22,6 +21,18 @@ from ingest.simulator import AmiSimulator, CallCentre
 from ingest.simulator.from_db import centre_from_db
 
 log = get_logger("Demo")
+
+DEMO_EXTRA = ("fakeredis", "lupa", "aiosqlite")
+"""The modules `queue-status[demo]` adds: an in-process Redis with Lua, SQLite's driver."""
+
+
+def require_demo_extra() -> None:
+    """One line (SettingsError, exit 2) instead of a traceback when the extra is missing."""
+    missing = [name for name in DEMO_EXTRA if find_spec(name) is None]
+    if missing:
+        raise SettingsError(
+            f"the demo needs {', '.join(missing)}: pip install 'queue-status[demo]'"
+        )
 
 
 def demo_settings(port: int, workdir: Path, *, ami_port: int, ami_secret: str) -> Settings:
@@ -44,6 +55,7 @@ def demo_settings(port: int, workdir: Path, *, ami_port: int, ami_secret: str) -
 
 async def run_demo(port: int = 3000, workdir: Path | None = None) -> None:
     """Seed, start the simulated PBX, then serve the demo until interrupted."""
+    require_demo_extra()
     directory = workdir or Path(tempfile.mkdtemp(prefix="queue-status-demo-"))
     ami_secret = secrets.token_urlsafe(16)
     # Settings, logging and the port first (the environment still supplies e.g.
@@ -58,6 +70,8 @@ async def run_demo(port: int = 3000, workdir: Path | None = None) -> None:
 
 
 async def _seed_and_serve(settings: Settings, directory: Path, sock: socket.socket) -> None:
+    import fakeredis  # the demo extra (`require_demo_extra`)
+
     database_url = settings.database_url.get_secret_value()
     ami_secret = settings.ami_secret.get_secret_value()
     await migrate(database_url)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 
 from ingest.ami.connection import AmiEndpoint
-from ingest.ami.service import AmiIngest, EventApplier
 from ingest.config import Settings
 from ingest.logs import get_logger
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 

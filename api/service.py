@@ -16,6 +16,7 @@ import orjson
 from redis.exceptions import RedisError
 
 from api.errors import BadInput, NotFound, Unavailable
+from ingest.clock import now_ms
 from ingest.db.repository import DatabaseUnavailable, load_config
 from ingest.domain import OperatorStatus
 from ingest.logs import get_logger
@@ -23,7 +24,7 @@ from ingest.metrics import Metrics
 from ingest.patches import JsonObject
 from ingest.reducer import reduce
 from ingest.reducer.manual import OperatorStatusSet
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 from ingest.sync import DATABASE_UNAVAILABLE, QueueDataSync, SyncReport
 
 log = get_logger("RedisQueueStatusService")

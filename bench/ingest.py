@@ -40,10 +40,11 @@ from bench.centre import queue_count
 from bench.config import BenchConfig
 from bench.processes import project_path
 from ingest.ami.parser import EventParser
+from ingest.clock import now_ms
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.reducer import reduce
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 
 
 async def run_ingest(seconds: float, rate: float, operators: int, redis_url: str) -> dict[str, Any]:

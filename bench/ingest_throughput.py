@@ -34,9 +34,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from ingest.ami.connection import AmiEndpoint
-from ingest.ami.service import AmiIngest, EventApplier
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.store import StateStore
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -8,6 +8,7 @@ one line naming the setting.
 from __future__ import annotations
 
 import ipaddress
+from importlib.util import find_spec
 from urllib.parse import urlsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -174,6 +175,9 @@ def database_url(url: str) -> None:
         raise ValueError("names a database driver that is not installed") from None
     if not getattr(dialect, "is_async", False):
         raise ValueError("needs an asyncio driver (postgresql+asyncpg or sqlite+aiosqlite)")
+    if parsed.get_driver_name() == "aiosqlite" and find_spec("aiosqlite") is None:
+        # SQLAlchemy imports the driver only when an engine is made: say it now, in one line.
+        raise ValueError("needs aiosqlite for SQLite: pip install 'queue-status[demo]'")
 
 
 def exposed_token(secret: str, what: str) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ingest.ami.parser import EventParser, RawMessage
+from ingest.ami.message import AmiMessage
+from ingest.ami.parser import EventParser
+from ingest.clock import now_ms
 from ingest.patches import Change
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.reducer import reduce
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 
 
 @dataclass(slots=True)
@@ -64,7 +66,7 @@ class EventPipeline:
         """Events that changed (or re-stated) some entity so far."""
         return self.counters.applied
 
-    def plan(self, messages: Sequence[RawMessage], now: int) -> tuple[list[Change], int]:
+    def plan(self, messages: Sequence[AmiMessage], now: int) -> tuple[list[Change], int]:
         """Pure part of `apply`: the patches of a batch and how many events produced some.
 
         Parser counters move; pipeline counters do not (the store may still refuse).
@@ -83,22 +85,24 @@ class EventPipeline:
                 changes.extend(patches)
         return changes, applied
 
-    async def apply(self, messages: Sequence[RawMessage], now: int | None = None) -> int:
+    async def apply(
+        self,
+        messages: Sequence[AmiMessage],
+        now: int | None = None,
+        *,
+        writer: tuple[str, int] | None = None,
+    ) -> int:
         """Apply a batch in order, in one store round trip; the number of events applied.
 
         `now` (ms epoch) stamps the batch, the wall clock when None. Raises the
         store's Redis errors with nothing counted, so the caller may retry the
-        same batch. A batch with a `writer` attribute (the AMI consumer's
-        numbered batches) is applied once however often it is sent.
+        same batch. A batch given a `writer` (the AMI consumer numbers its
+        batches: see `StateStore.apply`) is applied once however often it is sent.
         """
         stamp = self._clock() if now is None else now
         changes, applied = self.plan(messages, stamp)
         if changes:
-            writer: tuple[str, int] | None = getattr(messages, "writer", None)
-            if writer is None:
-                await self.store.apply(changes, now=stamp)
-            else:
-                await self.store.apply(changes, now=stamp, writer=writer)
+            await self.store.apply(changes, now=stamp, writer=writer)
         counters = self.counters
         responses = sum(1 for message in messages if not _has_event(message))
         counters.received += len(messages)
@@ -120,7 +124,7 @@ class EventPipeline:
         return len(plan)
 
     async def apply_snapshot(
-        self, collected: Mapping[str, Sequence[RawMessage]], now: int | None = None
+        self, collected: Mapping[str, Sequence[AmiMessage]], now: int | None = None
     ) -> int:
         """Reconcile the raw lists the AMI connection collected; the corrections.
 
@@ -138,6 +142,6 @@ class EventPipeline:
         return await self.reconcile(snapshot, now)
 
 
-def _has_event(message: RawMessage) -> bool:
+def _has_event(message: AmiMessage) -> bool:
     """An event (not an action response): it has an ``Event`` header, any letter case."""
     return any(str(key).lower() == "event" for key in message)

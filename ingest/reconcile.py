@@ -39,7 +39,8 @@ from ingest.ami.events import (
     QueueMember,
     QueueParams,
 )
-from ingest.ami.parser import EventParser, RawMessage
+from ingest.ami.message import AmiMessage
+from ingest.ami.parser import EventParser
 from ingest.domain import DEVICE_STATE_NAMES, status_from_device_state
 from ingest.keys import Kind
 from ingest.patches import Change, JsonObject, Patch, Path, delete, merge
@@ -103,10 +104,10 @@ class AsteriskSnapshot:
     @classmethod
     def from_messages(
         cls,
-        queue_status: Iterable[RawMessage],
+        queue_status: Iterable[AmiMessage],
         *,
-        channels: Iterable[RawMessage] | None = None,
-        device_states: Iterable[RawMessage] | None = None,
+        channels: Iterable[AmiMessage] | None = None,
+        device_states: Iterable[AmiMessage] | None = None,
         queue: str | None = None,
         member: str | None = None,
         has_queue_status: bool = True,
@@ -118,7 +119,7 @@ class AsteriskSnapshot:
         """
         parse = (parser or EventParser()).parse
 
-        def typed(messages: Iterable[RawMessage]) -> list[AmiEvent]:
+        def typed(messages: Iterable[AmiMessage]) -> list[AmiEvent]:
             return [event for event in map(parse, messages) if event is not None]
 
         return cls.from_events(

@@ -15,7 +15,6 @@ caller that only forwards them (REST) never parses and re-encodes them.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -26,16 +25,12 @@ import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from ingest.clock import now_ms
 from ingest.keys import KINDS, KeySchema, Kind
 from ingest.patches import Change, JsonObject
 
 CLEAR_BATCH = 500
 """Entities of each kind one step of `clear` deletes (one short script call)."""
-
-
-def now_ms() -> int:
-    """Wall-clock time in milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
 
 
 def _script(name: str) -> str:

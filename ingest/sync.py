@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest.clock import now_ms
 from ingest.db.repository import (
     DatabaseUnavailable,
     DbConfig,
@@ -30,7 +31,7 @@ from ingest.db.repository import (
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.patches import Change, Patch, Retain
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 
 log = get_logger("QueueDataSyncService")
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import orjson
 
 from api.service import member_counts, queue_view
+from ingest.clock import now_ms
 from ingest.keys import Kind
 from ingest.patches import JsonObject
-from ingest.store import ChangeRecord, Snapshot, StateStore, now_ms
+from ingest.store import ChangeRecord, Snapshot, StateStore
 
 
 @dataclass(frozen=True, slots=True)

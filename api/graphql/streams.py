@@ -31,9 +31,9 @@ from api.graphql.updates import (
     QueueUpdate,
     Removal,
 )
+from ingest.clock import now_ms
 from ingest.keys import Kind
 from ingest.patches import JsonObject
-from ingest.store import now_ms
 
 U = TypeVar("U")
 U_co = TypeVar("U_co", covariant=True)

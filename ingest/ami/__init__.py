@@ -1,31 +1,14 @@
 """The AMI wire layer: bytes -> framed messages -> typed events, and safe actions.
 
+- `message`: `AmiMessage`, the one type of a raw AMI message (no dependencies).
 - `framing`: `AmiFramer`, the linear, size-capped stream framer.
 - `protocol`: `SafeAMIProtocol` for ``panoramisk.Manager(protocol_factory=...)``.
-- `events`: the frozen event dataclasses; `parser`: `parse` and `EventParser`.
+- `connection`: `AmiConnection`, login, reconnects and keep-alive pings.
+- `events`: the frozen event dataclasses; `fields`: typed access to a message's
+  fields; `parser`: `parse` and `EventParser`.
+- `sources`: the list actions a snapshot asks and what each answered.
 - `redact`: `SecretRedactor` / `install_redaction`, secrets out of logs.
+
+Import from the modules: this package imports none of them, so `message`
+loads without panoramisk.
 """
-
-from ingest.ami.events import AmiEvent, ChannelInfo, MemberInfo
-from ingest.ami.framing import AmiFramer, Frame, FramerStats
-from ingest.ami.parser import EventParser, MalformedEvent, parse
-from ingest.ami.protocol import ActionNotSent, ProtocolStats, SafeAMIProtocol, UnsafeActionValue
-from ingest.ami.redact import SecretRedactor, install_redaction
-
-__all__ = [
-    "ActionNotSent",
-    "AmiEvent",
-    "AmiFramer",
-    "ChannelInfo",
-    "EventParser",
-    "Frame",
-    "FramerStats",
-    "MalformedEvent",
-    "MemberInfo",
-    "ProtocolStats",
-    "SafeAMIProtocol",
-    "SecretRedactor",
-    "UnsafeActionValue",
-    "install_redaction",
-    "parse",
-]

@@ -6,7 +6,7 @@ panoramisk stays the AMI client, with three changes made here:
 - its pinger (which ignores the replies, so a dead peer is never noticed) is
   replaced by a heartbeat that closes the session when a Ping goes unanswered;
 - the protocol reports the first response of a watched action, so a snapshot's
-  place in the event stream is known exactly (see `ingest.ami.service`).
+  place in the event stream is known exactly (see `ingest.runners.ami_runner`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from panoramisk import Manager
 
 from ingest.ami.action_ids import new_action_id
+from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats, SafeAMIProtocol
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
@@ -141,7 +142,7 @@ class AmiConnection:
         self,
         endpoint: AmiEndpoint,
         *,
-        on_event: Callable[[Any], None],
+        on_event: Callable[[AmiMessage], None],
         on_session: Callable[[AmiSession], Coroutine[Any, Any, None]],
         on_state: Callable[[bool, str | None], None],
         stats: ProtocolStats | None = None,

@@ -26,12 +26,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ingest.ami.message import AmiMessageDict
+
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
 """1 MiB: the biggest real AMI messages (long CoreShowChannel lists are many
 messages, not one) stay far below it."""
-
-Headers = dict[str, str | list[str]]
-"""Header name (as on the wire) to value, or to all values of a repeated header."""
 
 # The empty line that ends a message: the newline of the last header line, an
 # optional CR, then the empty line's own newline. Bare `\n` endings match too.
@@ -50,7 +49,7 @@ class Frame:
     onto the recorded ``.jsonl`` traces.
     """
 
-    headers: Headers
+    headers: AmiMessageDict
     lines: tuple[str, ...] = ()
     """Lines without ``:``, in order (legacy ``Command`` output)."""
     banner: bool = False
@@ -198,7 +197,7 @@ class AmiFramer:
     def _decode(self, buffer: bytearray, start: int, stop: int) -> Frame | None:
         """Turn the bytes of one message (without its empty line) into a frame."""
         text = bytes(buffer[start:stop]).decode(self.encoding, "replace")
-        headers: Headers = {}
+        headers: AmiMessageDict = {}
         loose: list[str] = []
         for raw_line in text.split("\n"):
             line = raw_line.removesuffix("\r")

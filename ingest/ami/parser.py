@@ -1,9 +1,10 @@
 """Raw AMI message -> typed event, through a dispatch table keyed by event name.
 
 `parse` is strict: a missing required field or a bad number raises
-`MalformedEvent`; an event kind we do not track returns None. `EventParser`
-wraps it for the ingest loop: it never raises, counts per kind and logs each
-unknown or malformed kind once at WARNING (details at DEBUG).
+`MalformedEvent` (fields are read by `ingest.ami.fields`); an event kind we
+do not track returns None. `EventParser` wraps it for the ingest loop: it
+never raises, counts per kind and logs each unknown or malformed kind once
+at WARNING (details at DEBUG).
 
 Event names and field names are matched case-insensitively, and the field
 spellings of Asterisk 13 to 22 are accepted (Interface/Location,
@@ -15,8 +16,7 @@ no clock.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -57,154 +57,13 @@ from ingest.ami.events import (
     Reload,
     Shutdown,
 )
-
-RawMessage = Mapping[str, str | list[str]]
-"""A framed AMI message (`Frame.headers`, a panoramisk ``Message``, a trace dict)."""
-
-# Bounded so a corrupted number cannot become a 4000-digit int downstream.
-_INT = re.compile(r"-?[0-9]{1,19}")
-_FLOAT = re.compile(r"-?[0-9]{1,19}(?:\.[0-9]{1,19})?")
-_DURATION = re.compile(r"([0-9]{1,9}):([0-5][0-9]):([0-5][0-9])")
-_FLAGS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
-# What Asterisk prints when a channel has no caller id.
-_NO_CALLER_ID = frozenset({"", "<unknown>"})
-# QueueEntry uses its own placeholder.
-_NO_CALLER_ID_QUEUE_ENTRY = frozenset({"", "<unknown>", "unknown"})
-
-
-class MalformedEvent(ValueError):
-    """A tracked event with a missing or unusable field."""
-
-    def __init__(self, event: str, field: str, problem: str) -> None:
-        super().__init__(f"AMI event {event!r}: field {field!r} {problem}")
-        self.event = event
-        self.field = field
-        self.problem = problem
-
-
-def _lowered_items(message: RawMessage) -> Iterable[tuple[str, object]]:
-    """(lowered name, value) of each header. A panoramisk ``Message`` keeps its headers
-    by lowered name already: read them from there rather than lowering each again."""
-    store = getattr(message, "_store", None)
-    if isinstance(store, dict):
-        return ((lowered, value) for lowered, (_, value) in store.items())
-    return ((str(key).lower(), value) for key, value in message.items())
-
-
-class _Fields:
-    """Case-insensitive typed access to one message's fields."""
-
-    __slots__ = ("_values", "event")
-
-    def __init__(self, message: RawMessage) -> None:
-        values: dict[str, list[object]] = {}
-        for lowered, value in _lowered_items(message):
-            bucket = values.setdefault(lowered, [])
-            if isinstance(value, list):
-                bucket.extend(value)
-            else:
-                bucket.append(value)
-        self._values = values
-        self.event = ""
-        self.event = self.text("Event")
-
-    def _error(self, field: str, problem: str) -> MalformedEvent:
-        return MalformedEvent(self.event, field, problem)
-
-    def has(self, name: str) -> bool:
-        return bool(self._values.get(name.lower()))
-
-    def raw(self, *names: str) -> str | None:
-        """The value of the first of ``names`` present, None if none is."""
-        for name in names:
-            values = self._values.get(name.lower())
-            if not values:
-                continue
-            first = values[0]
-            if not isinstance(first, str):
-                raise self._error(name, "is not text")
-            # A header repeated with one value is harmless; with two it is ambiguous.
-            if any(other != first for other in values[1:]):
-                raise self._error(name, "is repeated with different values")
-            return first
-        return None
-
-    def text(self, *names: str) -> str:
-        value = self.raw(*names)
-        if value is None:
-            raise self._error(names[0], "is missing")
-        return value
-
-    def opt_text(self, *names: str) -> str | None:
-        """The value, None when missing or empty."""
-        return self.raw(*names) or None
-
-    def integer(self, *names: str) -> int:
-        value = self.opt_integer(*names)
-        if value is None:
-            raise self._error(names[0], "is missing")
-        return value
-
-    def opt_integer(self, *names: str) -> int | None:
-        value = self.raw(*names)
-        if value is None:
-            return None
-        if not _INT.fullmatch(value.strip()):
-            raise self._error(_present(self, names), f"is not an integer: {value[:40]!r}")
-        return int(value)
-
-    def opt_float(self, *names: str) -> float | None:
-        value = self.raw(*names)
-        if value is None:
-            return None
-        if not _FLOAT.fullmatch(value.strip()):
-            raise self._error(_present(self, names), f"is not a number: {value[:40]!r}")
-        return float(value)
-
-    def number(self, *names: str) -> float:
-        value = self.opt_float(*names)
-        if value is None:
-            raise self._error(names[0], "is missing")
-        return value
-
-    def flag(self, *names: str) -> bool:
-        value = self.opt_flag(*names)
-        if value is None:
-            raise self._error(names[0], "is missing")
-        return value
-
-    def opt_flag(self, *names: str) -> bool | None:
-        value = self.raw(*names)
-        if value is None:
-            return None
-        flag = _FLAGS.get(value.strip().lower())
-        if flag is None:
-            raise self._error(_present(self, names), f"is not a 0/1 flag: {value[:40]!r}")
-        return flag
-
-    def duration(self, name: str) -> int:
-        """``hh:mm:ss`` in seconds."""
-        value = self.text(name)
-        match = _DURATION.fullmatch(value.strip())
-        if match is None:
-            raise self._error(name, f"is not hh:mm:ss: {value[:40]!r}")
-        hours, minutes, seconds = (int(part) for part in match.groups())
-        return hours * 3600 + minutes * 60 + seconds
-
-    def caller_id(self, name: str, placeholders: frozenset[str] = _NO_CALLER_ID) -> str | None:
-        value = self.raw(name)
-        return None if value is None or value in placeholders else value
-
-
-def _present(fields: _Fields, names: tuple[str, ...]) -> str:
-    """The name (of several spellings) that the message actually used."""
-    return next((name for name in names if fields.has(name)), names[0])
-
+from ingest.ami.fields import NO_CALLER_ID_QUEUE_ENTRY, Fields, MalformedEvent
+from ingest.ami.message import AmiMessage
 
 # --- field groups -----------------------------------------------------------
 
 
-def _channel(f: _Fields, prefix: str = "") -> ChannelInfo | None:
+def _channel(f: Fields, prefix: str = "") -> ChannelInfo | None:
     """The channel snapshot with this prefix (``""`` or ``"Dest"``), None if absent."""
     p = prefix
     if not (f.has(p + "Channel") or f.has(p + "Uniqueid") or f.has(p + "ChannelState")):
@@ -225,14 +84,14 @@ def _channel(f: _Fields, prefix: str = "") -> ChannelInfo | None:
     )
 
 
-def _required_channel(f: _Fields) -> ChannelInfo:
+def _required_channel(f: Fields) -> ChannelInfo:
     channel = _channel(f)
     if channel is None:
-        raise f._error("Channel", "is missing")
+        raise f.error("Channel", "is missing")
     return channel
 
 
-def _member(f: _Fields, names: tuple[str, str], interfaces: tuple[str, str]) -> MemberInfo:
+def _member(f: Fields, names: tuple[str, str], interfaces: tuple[str, str]) -> MemberInfo:
     interface = f.text(*interfaces)
     return MemberInfo(
         queue=f.text("Queue"),
@@ -262,21 +121,21 @@ _LIST_MEMBER = (("Name", "MemberName"), ("Location", "Interface"))
 
 # --- handlers -----------------------------------------------------------------
 
-Handler = Callable[[_Fields], AmiEvent]
+Handler = Callable[[Fields], AmiEvent]
 
 
 def _member_event(cls: type[MemberEvent]) -> Handler:
-    def build(f: _Fields) -> AmiEvent:
+    def build(f: Fields) -> AmiEvent:
         return cls(member=_member(f, *_EVENT_MEMBER))
 
     return build
 
 
-def _queue_member(f: _Fields) -> AmiEvent:
+def _queue_member(f: Fields) -> AmiEvent:
     return QueueMember(member=_member(f, *_LIST_MEMBER), action_id=f.raw("ActionID"))
 
 
-def _caller_join(f: _Fields) -> AmiEvent:
+def _caller_join(f: Fields) -> AmiEvent:
     return QueueCallerJoin(
         queue=f.text("Queue"),
         position=f.integer("Position"),
@@ -285,7 +144,7 @@ def _caller_join(f: _Fields) -> AmiEvent:
     )
 
 
-def _caller_leave(f: _Fields) -> AmiEvent:
+def _caller_leave(f: Fields) -> AmiEvent:
     return QueueCallerLeave(
         queue=f.text("Queue"),
         position=f.integer("Position"),
@@ -294,7 +153,7 @@ def _caller_leave(f: _Fields) -> AmiEvent:
     )
 
 
-def _caller_abandon(f: _Fields) -> AmiEvent:
+def _caller_abandon(f: Fields) -> AmiEvent:
     return QueueCallerAbandon(
         queue=f.text("Queue"),
         position=f.integer("Position"),
@@ -304,15 +163,15 @@ def _caller_abandon(f: _Fields) -> AmiEvent:
     )
 
 
-def _agent_called(f: _Fields) -> AmiEvent:
+def _agent_called(f: Fields) -> AmiEvent:
     return AgentCalled(**_agent(f))
 
 
-def _agent_dump(f: _Fields) -> AmiEvent:
+def _agent_dump(f: Fields) -> AmiEvent:
     return AgentDump(**_agent(f))
 
 
-def _agent_connect(f: _Fields) -> AmiEvent:
+def _agent_connect(f: Fields) -> AmiEvent:
     return AgentConnect(
         **_agent(f),
         hold_time=f.integer("HoldTime", "Holdtime"),
@@ -320,7 +179,7 @@ def _agent_connect(f: _Fields) -> AmiEvent:
     )
 
 
-def _agent_complete(f: _Fields) -> AmiEvent:
+def _agent_complete(f: Fields) -> AmiEvent:
     return AgentComplete(
         **_agent(f),
         hold_time=f.integer("HoldTime", "Holdtime"),
@@ -329,7 +188,7 @@ def _agent_complete(f: _Fields) -> AmiEvent:
     )
 
 
-def _agent_ring_no_answer(f: _Fields) -> AmiEvent:
+def _agent_ring_no_answer(f: Fields) -> AmiEvent:
     return AgentRingNoAnswer(**_agent(f), ring_time_ms=f.integer("RingTime", "Ringtime"))
 
 
@@ -341,7 +200,7 @@ class _AgentFields(TypedDict):
     dest: ChannelInfo | None
 
 
-def _agent(f: _Fields) -> _AgentFields:
+def _agent(f: Fields) -> _AgentFields:
     return {
         "queue": f.text("Queue"),
         "interface": f.text("Interface", "Location"),
@@ -352,17 +211,17 @@ def _agent(f: _Fields) -> _AgentFields:
 
 
 def _channel_event(cls: type[ChannelEvent]) -> Handler:
-    def build(f: _Fields) -> AmiEvent:
+    def build(f: Fields) -> AmiEvent:
         return cls(channel=_required_channel(f))
 
     return build
 
 
-def _new_callerid(f: _Fields) -> AmiEvent:
+def _new_callerid(f: Fields) -> AmiEvent:
     return NewCallerid(channel=_required_channel(f), cid_calling_pres=f.opt_text("CID-CallingPres"))
 
 
-def _hangup(f: _Fields) -> AmiEvent:
+def _hangup(f: Fields) -> AmiEvent:
     return Hangup(
         channel=_required_channel(f),
         cause=f.integer("Cause"),
@@ -370,7 +229,7 @@ def _hangup(f: _Fields) -> AmiEvent:
     )
 
 
-def _core_show_channel(f: _Fields) -> AmiEvent:
+def _core_show_channel(f: Fields) -> AmiEvent:
     return CoreShowChannel(
         channel=_required_channel(f),
         application=f.raw("Application") or "",
@@ -381,13 +240,13 @@ def _core_show_channel(f: _Fields) -> AmiEvent:
     )
 
 
-def _device_state(f: _Fields) -> AmiEvent:
+def _device_state(f: Fields) -> AmiEvent:
     return DeviceStateChange(
         device=f.text("Device"), state=f.text("State"), action_id=f.raw("ActionID")
     )
 
 
-def _queue_params(f: _Fields) -> AmiEvent:
+def _queue_params(f: Fields) -> AmiEvent:
     return QueueParams(
         queue=f.text("Queue"),
         max_callers=f.integer("Max"),
@@ -405,8 +264,8 @@ def _queue_params(f: _Fields) -> AmiEvent:
     )
 
 
-def _queue_entry(f: _Fields) -> AmiEvent:
-    placeholders = _NO_CALLER_ID_QUEUE_ENTRY
+def _queue_entry(f: Fields) -> AmiEvent:
+    placeholders = NO_CALLER_ID_QUEUE_ENTRY
     return QueueEntry(
         queue=f.text("Queue"),
         position=f.integer("Position"),
@@ -422,7 +281,7 @@ def _queue_entry(f: _Fields) -> AmiEvent:
     )
 
 
-def _queue_summary(f: _Fields) -> AmiEvent:
+def _queue_summary(f: Fields) -> AmiEvent:
     return QueueSummary(
         queue=f.text("Queue"),
         logged_in=f.integer("LoggedIn"),
@@ -436,7 +295,7 @@ def _queue_summary(f: _Fields) -> AmiEvent:
 
 
 def _list_complete(name: str) -> Handler:
-    def build(f: _Fields) -> AmiEvent:
+    def build(f: Fields) -> AmiEvent:
         return ListComplete(
             name=name, list_items=f.opt_integer("ListItems"), action_id=f.raw("ActionID")
         )
@@ -444,7 +303,7 @@ def _list_complete(name: str) -> Handler:
     return build
 
 
-def _fully_booted(f: _Fields) -> AmiEvent:
+def _fully_booted(f: Fields) -> AmiEvent:
     return FullyBooted(
         status=f.raw("Status") or "",
         uptime=f.opt_integer("Uptime"),
@@ -452,11 +311,11 @@ def _fully_booted(f: _Fields) -> AmiEvent:
     )
 
 
-def _shutdown(f: _Fields) -> AmiEvent:
+def _shutdown(f: Fields) -> AmiEvent:
     return Shutdown(shutdown=f.opt_text("Shutdown"), restart=f.opt_flag("Restart"))
 
 
-def _reload(f: _Fields) -> AmiEvent:
+def _reload(f: Fields) -> AmiEvent:
     return Reload(
         module=f.opt_text("Module"), status=f.opt_text("Status"), message=f.opt_text("Message")
     )
@@ -508,13 +367,13 @@ def canonical_name(event: str) -> str | None:
     return entry[0] if entry else None
 
 
-def parse(message: RawMessage) -> AmiEvent | None:
+def parse(message: AmiMessage) -> AmiEvent | None:
     """The typed event of one AMI message; None for an event kind we do not track.
 
     Raises `MalformedEvent` when the message has no ``Event`` header or a tracked
     event lacks a required field or has a bad value.
     """
-    fields = _Fields(message)
+    fields = Fields(message)
     entry = _DISPATCH.get(fields.event.lower())
     if entry is None:
         return None
@@ -572,7 +431,7 @@ class EventParser:
         """Messages of tracked kinds (or without a kind) that could not be parsed."""
         return sum(c.malformed for c in self._counts.values())
 
-    def parse(self, message: RawMessage) -> AmiEvent | None:
+    def parse(self, message: AmiMessage) -> AmiEvent | None:
         """The typed event, or None (untracked kind or malformed, both counted)."""
         kind = _kind_of(message)
         try:
@@ -615,7 +474,7 @@ class EventParser:
             self._log.debug("%s AMI event %r %s", outcome, kind, detail)
 
 
-def _kind_of(message: RawMessage) -> str:
+def _kind_of(message: AmiMessage) -> str:
     """The event name to count a message under, without trusting its shape."""
     try:
         value = next((v for k, v in message.items() if str(k).lower() == "event"), None)

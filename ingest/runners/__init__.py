@@ -1,1 +1,2 @@
-"""Thin runners feeding the event pipeline: a recorded file (`file_runner`)."""
+"""Runners feeding the event pipeline: the live AMI connection (`ami_runner`), a recorded
+file (`file_runner`)."""

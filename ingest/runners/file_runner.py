@@ -22,29 +22,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ingest import traces
-from ingest.ami.parser import RawMessage
+from ingest.ami.message import AmiMessage
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot
-
-TimedMessage = tuple[float, RawMessage]
 
 # The list answers that carry a snapshot, by their terminating event.
 _QUEUE_STATUS_COMPLETE = "QueueStatusComplete"
 _CHANNELS_COMPLETE = "CoreShowChannelsComplete"
 
 
-def read_recording(path: str | Path) -> list[TimedMessage]:
+def read_recording(path: str | Path) -> list[traces.TimedMessage]:
     """The ``[recv_ts, message]`` lines of a ``.jsonl`` recording, in order."""
     return list(traces.read_jsonl(path))
 
 
-def _header(message: RawMessage, name: str) -> str | None:
+def _header(message: AmiMessage, name: str) -> str | None:
     """A header's value, any letter case; the first one when repeated."""
     for key, value in message.items():
         if str(key).lower() == name.lower():
@@ -52,7 +49,7 @@ def _header(message: RawMessage, name: str) -> str | None:
     return None
 
 
-def is_unsolicited(message: RawMessage) -> bool:
+def is_unsolicited(message: AmiMessage) -> bool:
     """An event Asterisk sent on its own: it has an Event and no ActionID."""
     return _header(message, "Event") is not None and _header(message, "ActionID") is None
 
@@ -70,8 +67,8 @@ class ListAnswer:
     complete: str
     """The terminating event, e.g. ``QueueStatusComplete``."""
     complete_index: int
-    items: tuple[RawMessage, ...]
-    action: Mapping[str, Any] = field(default_factory=dict)
+    items: tuple[AmiMessage, ...]
+    action: AmiMessage = field(default_factory=dict)
     """The action as sent, when known (its filters)."""
 
     def snapshot(self) -> AsteriskSnapshot | None:
@@ -88,11 +85,11 @@ class ListAnswer:
 
 
 def list_answers(
-    messages: Sequence[TimedMessage], sent: Iterable[TimedMessage] = ()
+    messages: Sequence[traces.TimedMessage], sent: Iterable[traces.TimedMessage] = ()
 ) -> list[ListAnswer]:
     """Every list answer of a recording, in the order they completed."""
     actions = {_header(action, "ActionID"): action for _, action in sent}
-    pending: dict[str, list[RawMessage]] = {}
+    pending: dict[str, list[AmiMessage]] = {}
     answers: list[ListAnswer] = []
     for index, (_, message) in enumerate(messages):
         action_id = _header(message, "ActionID")
@@ -129,9 +126,9 @@ class FileRunResult:
 
 async def run_recording(
     pipeline: EventPipeline,
-    messages: Sequence[TimedMessage],
+    messages: Sequence[traces.TimedMessage],
     *,
-    sent: Iterable[TimedMessage] = (),
+    sent: Iterable[traces.TimedMessage] = (),
     snapshots: bool = False,
     start: int = 0,
     stop: int | None = None,
@@ -144,7 +141,7 @@ async def run_recording(
         else {}
     )
     result = FileRunResult()
-    batch: list[RawMessage] = []
+    batch: list[AmiMessage] = []
     batch_ts: float | None = None
 
     async def flush() -> None:

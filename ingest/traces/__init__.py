@@ -13,8 +13,8 @@ recordings, or a whole lab directory: its files win over the packaged ones
 of the same name), then this package, then any ``extra`` directories the
 caller names (the tests name their fixtures directory).
 
-Plain standard library: the AMI simulator uses this module and must not
-import the ingest's AMI client.
+Plain standard library (and `ingest.ami.message`, which is too): the AMI
+simulator uses this module and must not import the ingest's AMI client.
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ingest.ami.message import AmiMessageDict
+
 TRACES_ENV = "QS_AMI_TRACES_DIR"
 PACKAGED_DIR = Path(__file__).resolve().parent
 """The recordings shipped with the package."""
 
-Headers = dict[str, str | list[str]]
-TimedMessage = tuple[float, Headers]
+TimedMessage = tuple[float, AmiMessageDict]
+"""A recorded message and when it was received (or sent), in seconds."""
 
 _SUFFIXES = (".sent.jsonl", ".expected.json", ".notes.json", ".jsonl", ".ami")
 

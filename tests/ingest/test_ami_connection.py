@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from ingest.ami.action_ids import PROCESS_TOKEN, is_ours, new_action_id
 from ingest.ami.connection import AmiEndpoint
-from ingest.ami.service import AmiIngest, EventApplier
+from ingest.ami.message import AmiMessage
+from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.simulator import AmiSimulator
 from tests.support.proxy import FaultProxy
 
@@ -23,7 +24,9 @@ class Recorder:
     def __init__(self) -> None:
         self.log: list[tuple[str, Any]] = []
 
-    async def apply_events(self, messages: list[Mapping[str, Any]], now: int) -> int:
+    async def apply_events(
+        self, messages: list[AmiMessage], now: int, *, writer: tuple[str, int]
+    ) -> int:
         self.log.extend(("event", dict(m)) for m in messages)
         return len(messages)
 

@@ -30,9 +30,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from ingest.ami.connection import AmiEndpoint
-from ingest.ami.service import AmiIngest, EventApplier
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from ingest.store import StateStore
 from tests.support.ami import SECRET, LiveIngest, running_ingest, until
@@ -294,7 +294,7 @@ class SwallowingApplier:
         self.writing = asyncio.Event()
         self.swallowed = 0
 
-    async def apply_events(self, messages: list[Any], now: int) -> int:
+    async def apply_events(self, messages: list[Any], now: int, *, writer: tuple[str, int]) -> int:
         self.writing.set()
         try:
             await asyncio.sleep(0.05)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ingest.clock import now_ms
 from ingest.patches import JsonObject, Patch
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.simulator import AmiSimulator
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 
 
 def asterisk_snapshot(sim: AmiSimulator) -> AsteriskSnapshot:

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ingest.ami.service import AmiIngest
+from ingest.clock import now_ms
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
+from ingest.runners.ami_runner import AmiIngest
 from ingest.simulator import AmiSimulator
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 from tests.reliability.chaos import ChaosProxy
 from tests.reliability.conftest import AppFactory, RunningApp, simulator
 from tests.reliability.drift import describe, drift_details

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 
-from ingest.ami.service import Batch
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
@@ -190,10 +189,9 @@ async def test_a_batch_sent_again_is_applied_once(store: StateStore) -> None:
 
     # The AMI consumer's batches carry their number: the pipeline passes it on.
     pipeline = EventPipeline(store)
-    batch = Batch(("w3", 0))
-    batch.append({"Event": "QueueCallerAbandon", **_caller_fields()})
-    await pipeline.apply(batch)
-    await pipeline.apply(batch)
+    batch = [{"Event": "QueueCallerAbandon", **_caller_fields()}]
+    await pipeline.apply(batch, writer=("w3", 0))
+    await pipeline.apply(batch, writer=("w3", 0))
     queue = await store.get("queue", "sales")
     assert queue is not None and queue["abandoned"] == 4
 

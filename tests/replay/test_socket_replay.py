@@ -42,6 +42,7 @@ from functools import cache
 import pytest
 from redis.asyncio import Redis
 
+from ingest.clock import now_ms
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
@@ -56,7 +57,7 @@ from ingest.simulator import (
     queue_status_points,
 )
 from ingest.simulator.wire import Message
-from ingest.store import StateStore, now_ms
+from ingest.store import StateStore
 from ingest.traces import trace_names
 from tests.support.ami import SECRET, LiveIngest, running_ingest
 from tests.support.expected import (

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.ami.connection import AmiEndpoint
-from ingest.ami.service import AmiIngest, EventApplier, IngestStatus
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import AmiIngest, EventApplier, IngestStatus
 from ingest.store import StateStore
 
 SECRET = "sim-secret"

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.ami.framing import AmiFramer, Frame, Headers
+from ingest.ami.framing import AmiFramer, Frame
+from ingest.ami.message import AmiMessageDict
 from ingest.traces import load_jsonl, trace_names
 from tests.support.traces import load_raw
 
@@ -37,11 +38,11 @@ def random_sizes(rng: random.Random, total: int, max_chunk: int) -> list[int]:
     return sizes
 
 
-def headers(frames: list[Frame]) -> list[Headers]:
+def headers(frames: list[Frame]) -> list[AmiMessageDict]:
     return [frame.headers for frame in frames]
 
 
-def recorded(name: str) -> list[Headers]:
+def recorded(name: str) -> list[AmiMessageDict]:
     return [message for _, message in load_jsonl(name)]
 
 
@@ -330,9 +331,9 @@ def test_serialized_messages_round_trip(
     messages: list[list[tuple[str, str]]], eol: bytes, seed: int
 ) -> None:
     stream = b"Asterisk Call Manager/5.0.0" + eol
-    expected: list[Headers] = [{"Banner": "Asterisk Call Manager/5.0.0"}]
+    expected: list[AmiMessageDict] = [{"Banner": "Asterisk Call Manager/5.0.0"}]
     for pairs in messages:
-        block: Headers = {}
+        block: AmiMessageDict = {}
         for key, value in pairs:
             stream += f"{key}: {value}".encode() + eol
             previous = block.get(key)

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from panoramisk.message import Message
 
 from ingest.ami import events as ev
-from ingest.ami.framing import Headers
+from ingest.ami.fields import MalformedEvent
+from ingest.ami.message import AmiMessageDict
 from ingest.ami.parser import (
     TRACKED_EVENTS,
     EventParser,
-    MalformedEvent,
     canonical_name,
     parse,
 )
@@ -30,7 +30,7 @@ TRACES = trace_names()
 # --- the recorded events, as a parametrize table ------------------------------------
 
 
-def _recorded_events() -> list[tuple[str, Headers, tuple[float, float]]]:
+def _recorded_events() -> list[tuple[str, AmiMessageDict, tuple[float, float]]]:
     """(id, message, plausible epoch span) of every tracked event in every trace."""
     found = []
     for name in TRACES:
@@ -193,7 +193,9 @@ CHANNEL_STATE_NAMES = [
 ]
 
 
-def _check_mapped(obj: object, mapping: dict[str, tuple[str, Conv]], message: Headers) -> set[str]:
+def _check_mapped(
+    obj: object, mapping: dict[str, tuple[str, Conv]], message: AmiMessageDict
+) -> set[str]:
     used = set()
     for field, (attr, conv) in mapping.items():
         if field in message:
@@ -204,7 +206,7 @@ def _check_mapped(obj: object, mapping: dict[str, tuple[str, Conv]], message: He
     return used
 
 
-def _check_channel(info: ev.ChannelInfo | None, message: Headers, prefix: str) -> set[str]:
+def _check_channel(info: ev.ChannelInfo | None, message: AmiMessageDict, prefix: str) -> set[str]:
     fields = {prefix + f: spec for f, spec in CHANNEL_FIELDS.items()}
     if not any(f in message for f in fields):
         assert info is None
@@ -217,7 +219,9 @@ def _check_channel(info: ev.ChannelInfo | None, message: Headers, prefix: str) -
 
 
 @pytest.mark.parametrize(("message", "span"), RECORDED)
-def test_recorded_event_parses_to_its_class(message: Headers, span: tuple[float, float]) -> None:
+def test_recorded_event_parses_to_its_class(
+    message: AmiMessageDict, span: tuple[float, float]
+) -> None:
     raw_name = message["Event"]
     assert isinstance(raw_name, str)
     event = parse(message)
@@ -347,7 +351,7 @@ def test_final_queue_status_matches_expected_state(name: str) -> None:
 
 # --- field-name variants of other Asterisk versions ----------------------------------
 
-MEMBER_13: Headers = {
+MEMBER_13: AmiMessageDict = {
     # Asterisk 13/16 shape: no LoginTime/LastPause/InCall/Wrapuptime, `Reason`.
     "Event": "QueueMemberPaused",
     "Queue": "sales",
@@ -437,7 +441,7 @@ def test_queue_params_capital_l_and_no_perf2() -> None:
     )
 
 
-def _channel_fields(prefix: str = "", cid: str = "<unknown>") -> Headers:
+def _channel_fields(prefix: str = "", cid: str = "<unknown>") -> AmiMessageDict:
     return {
         f"{prefix}Channel": "PJSIP/1001-00000001",
         f"{prefix}ChannelState": "4",
@@ -533,7 +537,7 @@ def test_core_show_channel_duration_in_seconds() -> None:
         ),
     ],
 )
-def test_system_events(message: Headers, expected: ev.AmiEvent) -> None:
+def test_system_events(message: AmiMessageDict, expected: ev.AmiEvent) -> None:
     assert parse(message) == expected
 
 
@@ -607,9 +611,9 @@ def test_malformed_names_event_and_field(message: dict[str, Any], field: str, pr
     assert field in str(info.value)
 
 
-def _samples() -> dict[str, Headers]:
+def _samples() -> dict[str, AmiMessageDict]:
     """One recorded message per tracked kind (and per AgentComplete shape)."""
-    seen: dict[str, Headers] = {}
+    seen: dict[str, AmiMessageDict] = {}
     for _, message, _ in RECORDED_EVENTS:
         shape = "" if "Channel" in message else "-bare"
         seen.setdefault(f"{message['Event']}{shape}", message)
@@ -620,7 +624,7 @@ SAMPLES = _samples()
 SAMPLE_PARAMS = [pytest.param(m, id=k) for k, m in SAMPLES.items()]
 
 
-def _malformed(message: Headers) -> MalformedEvent | None:
+def _malformed(message: AmiMessageDict) -> MalformedEvent | None:
     """The MalformedEvent parse raises, None when it parses."""
     try:
         assert parse(message) is not None
@@ -630,7 +634,7 @@ def _malformed(message: Headers) -> MalformedEvent | None:
 
 
 @pytest.mark.parametrize("message", SAMPLE_PARAMS)
-def test_dropping_any_field_parses_or_blames_that_field(message: Headers) -> None:
+def test_dropping_any_field_parses_or_blames_that_field(message: AmiMessageDict) -> None:
     for key in message:
         if key == "Event":
             continue
@@ -641,7 +645,7 @@ def test_dropping_any_field_parses_or_blames_that_field(message: Headers) -> Non
 
 
 @pytest.mark.parametrize("message", SAMPLE_PARAMS)
-def test_corrupting_any_number_parses_or_blames_that_field(message: Headers) -> None:
+def test_corrupting_any_number_parses_or_blames_that_field(message: AmiMessageDict) -> None:
     blamed = 0
     for key, value in message.items():
         if not (isinstance(value, str) and value.isdigit()):
@@ -746,7 +750,7 @@ def test_arbitrary_values_in_real_messages_never_crash(data: st.DataObject) -> N
     fields=st.dictionaries(st.text(max_size=12), _VALUES, max_size=12),
 )
 def test_arbitrary_messages_never_crash_the_event_parser(
-    event: str, fields: dict[str, str | list[str]]
+    event: str, fields: AmiMessageDict
 ) -> None:
     parser = EventParser(logger=logging.getLogger("test.fuzz"))
     result = parser.parse({**fields, "Event": event})

@@ -19,7 +19,8 @@ from panoramisk.message import Message
 
 import ingest.ami.protocol as protocol_module
 from ingest.ami import events as ev
-from ingest.ami.framing import AmiFramer, Frame, Headers
+from ingest.ami.framing import AmiFramer, Frame
+from ingest.ami.message import AmiMessageDict
 from ingest.ami.parser import parse
 from ingest.ami.protocol import ActionNotSent, ProtocolStats, SafeAMIProtocol, UnsafeActionValue
 from ingest.traces import load_jsonl, trace_names
@@ -28,7 +29,7 @@ BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 TIMEOUT = 5.0
 
 
-def wire(message: Headers) -> bytes:
+def wire(message: AmiMessageDict) -> bytes:
     """One AMI message as Asterisk writes it."""
     lines = []
     for key, value in message.items():
@@ -37,7 +38,7 @@ def wire(message: Headers) -> bytes:
     return ("".join(lines) + "\r\n").encode()
 
 
-def recorded(name: str, event: str) -> Headers:
+def recorded(name: str, event: str) -> AmiMessageDict:
     return next(m for _, m in load_jsonl(name) if m.get("Event") == event)
 
 
@@ -194,7 +195,7 @@ async def test_event_list_is_collected_until_complete() -> None:
     assert kinds == {ev.QueueParams, ev.QueueMember, ev.ListComplete}
 
 
-def foreign_originate_response(action_id: str) -> Headers:
+def foreign_originate_response(action_id: str) -> AmiMessageDict:
     """Another manager session's OriginateResponse (every session with read=call gets it)."""
     return {**recorded("b_single_call", "OriginateResponse"), "ActionID": action_id}
 
@@ -330,7 +331,7 @@ class FakeAsterisk:
         self.after_login = after_login
         self.replies = replies or {}
         self.received = bytearray()
-        self.actions: list[Headers] = []
+        self.actions: list[AmiMessageDict] = []
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -369,7 +370,7 @@ class FakeAsterisk:
                         return
                 await writer.drain()
 
-    def _answer(self, action: Headers, writer: asyncio.StreamWriter) -> bool:
+    def _answer(self, action: AmiMessageDict, writer: asyncio.StreamWriter) -> bool:
         self.actions.append(action)
         name = str(action.get("Action", "")).lower()
         action_id = str(action.get("ActionID", ""))

@@ -4,8 +4,7 @@ panoramisk runs coroutine callbacks as separate tasks, so their order is lost.
 Our callback is plain: it appends the message to one queue. One consumer task
 applies the queue strictly in order, in batches (one Redis round trip each).
 
-Reconciliation asks Asterisk for QueueStatus, and CoreShowChannels and
-DeviceStateList when the manager user may ask them (`ingest.ami.sources`),
+Reconciliation takes a snapshot of Asterisk's lists (`ingest.runners.ami_snapshots`)
 and makes Redis equal to what it reports. Its place in the event stream is
 exact: the protocol reports the first answer to the QueueStatus action, and a
 marker goes into the queue at that point. Events before the marker are
@@ -21,36 +20,24 @@ import contextlib
 import itertools
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
-from ingest.ami.action_ids import new_action_id
-from ingest.ami.connection import (
-    AmiConnection,
-    AmiEndpoint,
-    AmiSession,
-    SessionClosed,
-)
+from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession
+from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats
-from ingest.ami.sources import (
-    LIST_ACTION_TIMEOUT,
-    QUEUE_STATUS,
-    TIMED_OUT,
-    ListAction,
-    Refusal,
-    SnapshotSources,
-)
+from ingest.ami.sources import LIST_ACTION_TIMEOUT, SnapshotSources
+from ingest.clock import now_ms
 from ingest.logs import get_logger
-from ingest.store import now_ms
+from ingest.runners.ami_snapshots import SnapshotCollector, SnapshotPoint
 from ingest.tasks import cancel_and_wait
 
 log = get_logger("AmiService")
 event_log = get_logger("AmiEvents")
 
-Message = Mapping[str, Any]
 BATCH_SIZE = 500
 SNAPSHOT_RETRY_MIN = 1.0
 """Seconds before a failed snapshot is taken again; doubled per failure up to the max."""
@@ -106,25 +93,18 @@ class IngestStatus:
         }
 
 
-class Batch(list[Message]):
-    """Messages applied in one write, numbered among this ingest's batches.
+class ApplyEvents(Protocol):
+    """Applies one batch of messages at `now`; the number of events applied.
 
-    When a write times out, Redis may still run it (it was only slow, e.g.
-    stopped); the batch is then sent again. `writer` lets the store apply it
-    once (see `StateStore.apply`): counters are not counted twice.
+    `writer` numbers the batch among this ingest's batches: when a write times
+    out, Redis may still run it (it was only slow, e.g. stopped) and the batch
+    is then sent again; the store applies it once (see `StateStore.apply`),
+    so counters are not counted twice. `EventPipeline.apply` is one.
     """
 
-    def __init__(self, writer: tuple[str, int]) -> None:
-        super().__init__()
-        self.writer = writer
-
-
-@dataclass
-class SnapshotPoint:
-    """Where in the stream a snapshot was taken; resolved with its collected lists."""
-
-    action_id: str
-    collected: asyncio.Future[dict[str, list[Any]]]
+    def __call__(
+        self, messages: list[AmiMessage], now: int, *, writer: tuple[str, int]
+    ) -> Awaitable[int]: ...
 
 
 class EventApplier:
@@ -132,8 +112,8 @@ class EventApplier:
 
     def __init__(
         self,
-        apply_events: Callable[[list[Message], int], Awaitable[int]],
-        apply_snapshot: Callable[[dict[str, list[Any]], int], Awaitable[int]],
+        apply_events: ApplyEvents,
+        apply_snapshot: Callable[[dict[str, list[AmiMessage]], int], Awaitable[int]],
     ) -> None:
         self.apply_events = apply_events
         self.apply_snapshot = apply_snapshot
@@ -160,23 +140,26 @@ class AmiIngest:
             port=endpoint.port,
             sources=SnapshotSources(retry_after=reconcile_interval, timeout=list_timeout),
         )
-        self._list_timeout = list_timeout
         self._applier = applier
-        self._known_queues = known_queues
         self._reconcile_interval = reconcile_interval
         self._max_queue = max_queue
         self._stats_interval = stats_interval
         self._on_redis_recovered = on_redis_recovered
-        self._items: deque[Message | SnapshotPoint] = deque()
+        self._items: deque[AmiMessage | SnapshotPoint] = deque()
         self._wakeup = asyncio.Event()
         self._session: AmiSession | None = None
-        self._watched: dict[str, SnapshotPoint] = {}
+        self._snapshots = SnapshotCollector(
+            self.status.sources,
+            known_queues=known_queues,
+            list_timeout=list_timeout,
+            at_marker=self._at_marker,
+        )
         self._reconcile_wanted = asyncio.Event()
         self._last_uptime: int | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._window_received = 0
         self._window_applied = 0
-        self._writer = uuid.uuid4().hex
+        self._writer_id = uuid.uuid4().hex
         self._batches = itertools.count()
         self.connection = AmiConnection(
             endpoint,
@@ -219,7 +202,7 @@ class AmiIngest:
 
     # --- connection callbacks (plain functions: they run inline, in order) ----
 
-    def _on_event(self, message: Message) -> None:
+    def _on_event(self, message: AmiMessage) -> None:
         self.status.events_received += 1
         self._window_received += 1
         self.status.last_event_at = now_ms()
@@ -236,12 +219,10 @@ class AmiIngest:
         self._items.append(message)
         self._wakeup.set()
 
-    def _on_action_message(self, message: Any) -> None:
-        point = self._watched.pop(str(message.action_id), None)
-        if point is not None:
-            # The snapshot's exact place in the stream: after everything received so far.
-            self._items.append(point)
-            self._wakeup.set()
+    def _at_marker(self, point: SnapshotPoint) -> None:
+        # The snapshot's exact place in the stream: after everything received so far.
+        self._items.append(point)
+        self._wakeup.set()
 
     def _on_state(self, connected: bool, error: str | None) -> None:
         status = self.status
@@ -258,7 +239,7 @@ class AmiIngest:
     async def _on_session(self, session: AmiSession) -> None:
         """Runs while a session lives: the startup snapshot, then periodic ones."""
         self._session = session
-        session.watch_action_messages(self._on_action_message)
+        session.watch_action_messages(self._snapshots.on_action_message)
         try:
             self._reconcile_wanted.set()
             wait = self._reconcile_interval
@@ -268,7 +249,7 @@ class AmiIngest:
                     async with asyncio.timeout(wait):
                         await self._reconcile_wanted.wait()
                 self._reconcile_wanted.clear()
-                if await self._collect_snapshot(session, retry):
+                if await self._snapshots.collect(session, retry):
                     wait, retry = self._reconcile_interval, SNAPSHOT_RETRY_MIN
                 else:
                     # A missed reconciliation (e.g. the one after Redis recovered) is
@@ -277,72 +258,7 @@ class AmiIngest:
                     retry = min(retry * 2, SNAPSHOT_RETRY_MAX)
         finally:
             self._session = None
-            for point in self._watched.values():
-                if not point.collected.done():
-                    point.collected.set_exception(SessionClosed("session ended"))
-            self._watched.clear()
-
-    async def _collect_snapshot(self, session: AmiSession, retry_in: float) -> bool:
-        """Take one snapshot for the consumer to apply at its marker; False if it failed."""
-        loop = asyncio.get_running_loop()
-        action_id = new_action_id("snapshot")
-        point = SnapshotPoint(action_id, loop.create_future())
-        self._watched[action_id] = point
-        sources = self.status.sources
-        asked = sources.due()
-        try:
-            # Sent together, so Asterisk answers them back to back: the channel and
-            # device lists describe the moment of the marker, not a later one (events
-            # that arrive meanwhile would show as corrections, although none is due).
-            answers = await asyncio.gather(
-                *(
-                    _ask(
-                        session,
-                        action,
-                        action_id if action is QUEUE_STATUS else None,
-                        self._list_timeout,
-                    )
-                    for action in asked
-                ),
-                return_exceptions=True,
-            )
-            collected: dict[str, list[Any]] = {}
-            for action, answer in zip(asked, answers, strict=True):
-                if isinstance(answer, BaseException):
-                    raise answer
-                if isinstance(answer, Refusal):
-                    sources.refused(action, answer)
-                    if action.required:
-                        raise RuntimeError(f"{action.action} failed: {answer.outcome}")
-                    continue
-                sources.answered(action)
-                collected[action.collected] = answer
-            items = collected[QUEUE_STATUS.collected]
-            reported = {str(m.get("Queue")) for m in items if m.get("Event") == "QueueParams"}
-            # Realtime queues are loaded on demand: ask for the ones we know by name.
-            for name in sorted(await self._known_queues() - reported):
-                if "\r" in name or "\n" in name:
-                    # A line break would end the action: the protocol refuses it, and
-                    # one such name (from the database) must not stop every snapshot.
-                    log.warning("Queue %r cannot be named in an AMI action; skipped", name)
-                    continue
-                answer = await session.send(
-                    {"Action": "QueueStatus", "Queue": name}, timeout=self._list_timeout
-                )
-                if _is_list(answer):
-                    items.extend(_list_items(answer))
-        except Exception as exc:  # an error answer, a timeout, or the session ended
-            self._watched.pop(action_id, None)
-            if not point.collected.done():
-                point.collected.set_exception(exc)
-            log.warning(
-                "Snapshot not taken: %s; trying again in %.0f s",
-                type(exc).__name__ if not str(exc) else exc,
-                retry_in,
-            )
-            return False
-        point.collected.set_result(collected)
-        return True
+            self._snapshots.session_ended()
 
     # --- the consumer ------------------------------------------------------------
 
@@ -358,7 +274,7 @@ class AmiIngest:
                 self._items.popleft()
                 await self._apply_snapshot(head)
                 continue
-            batch = Batch((self._writer, next(self._batches)))
+            batch: list[AmiMessage] = []
             while (
                 self._items
                 and len(batch) < BATCH_SIZE
@@ -369,14 +285,14 @@ class AmiIngest:
                 batch.append(item)
             self.status.queue_depth = len(self._items)
             self._watch_system_events(batch)
-            await self._apply_with_retry(batch)
+            await self._apply_with_retry(batch, (self._writer_id, next(self._batches)))
 
-    async def _apply_with_retry(self, batch: list[Message]) -> None:
+    async def _apply_with_retry(self, batch: list[AmiMessage], writer: tuple[str, int]) -> None:
         delay = 0.05
         failed = False
         while True:
             try:
-                applied = await self._applier.apply_events(batch, now_ms())
+                applied = await self._applier.apply_events(batch, now_ms(), writer=writer)
             except RedisError as exc:
                 # Keep the batch and its order: Redis comes back, nothing is lost.
                 self.status.redis_errors += 1
@@ -423,7 +339,7 @@ class AmiIngest:
         status.stale = not status.connected
         log.info("Reconciled with Asterisk: %d corrections", corrections)
 
-    def _watch_system_events(self, batch: list[Message]) -> None:
+    def _watch_system_events(self, batch: list[AmiMessage]) -> None:
         for message in batch:
             name = str(message.get("Event", ""))
             if event_log.isEnabledFor(10):
@@ -451,34 +367,6 @@ class AmiIngest:
             )
             self._window_received = 0
             self._window_applied = 0
-
-
-async def _ask(
-    session: AmiSession, action: ListAction, action_id: str | None, timeout: float
-) -> list[Any] | Refusal:
-    """The items of one list action, or how Asterisk refused it (no answer: timed out).
-
-    Raises what ends the session (SessionClosed and the like).
-    """
-    request = {"Action": action.action}
-    if action_id is not None:
-        request["ActionID"] = action_id
-    try:
-        answer = await session.send(request, timeout=timeout)
-    except TimeoutError:
-        return Refusal(TIMED_OUT)
-    if not _is_list(answer):
-        return Refusal.of_answer(answer)
-    return _list_items(answer)
-
-
-def _is_list(answer: Any) -> bool:
-    return isinstance(answer, list)
-
-
-def _list_items(answer: list[Any]) -> list[Any]:
-    """The items of an EventList answer (without its start and Complete messages)."""
-    return [m for m in answer if m.get("Event") and not str(m.get("Event")).endswith("Complete")]
 
 
 def _int(value: Any) -> int | None:

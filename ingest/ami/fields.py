@@ -1,0 +1,154 @@
+"""Typed, case-insensitive access to the fields of one AMI message, for the parser.
+
+`Fields` reads a header under any of its spellings and letter cases and
+converts it (text, integer, number, 0/1 flag, ``hh:mm:ss``, caller id); a
+missing required field or a bad value raises `MalformedEvent`, which names
+the event and the field. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ingest.ami.message import AmiMessage
+
+# Bounded so a corrupted number cannot become a 4000-digit int downstream.
+_INT = re.compile(r"-?[0-9]{1,19}")
+_FLOAT = re.compile(r"-?[0-9]{1,19}(?:\.[0-9]{1,19})?")
+_DURATION = re.compile(r"([0-9]{1,9}):([0-5][0-9]):([0-5][0-9])")
+_FLAGS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
+# What Asterisk prints when a channel has no caller id.
+NO_CALLER_ID = frozenset({"", "<unknown>"})
+# QueueEntry uses its own placeholder.
+NO_CALLER_ID_QUEUE_ENTRY = frozenset({"", "<unknown>", "unknown"})
+
+
+class MalformedEvent(ValueError):
+    """A tracked event with a missing or unusable field."""
+
+    def __init__(self, event: str, field: str, problem: str) -> None:
+        super().__init__(f"AMI event {event!r}: field {field!r} {problem}")
+        self.event = event
+        self.field = field
+        self.problem = problem
+
+
+def _lowered_items(message: AmiMessage) -> Iterable[tuple[str, object]]:
+    """(lowered name, value) of each header. A panoramisk ``Message`` keeps its headers
+    by lowered name already: read them from there rather than lowering each again."""
+    store = getattr(message, "_store", None)
+    if isinstance(store, dict):
+        return ((lowered, value) for lowered, (_, value) in store.items())
+    return ((str(key).lower(), value) for key, value in message.items())
+
+
+class Fields:
+    """Case-insensitive typed access to one message's fields."""
+
+    __slots__ = ("_values", "event")
+
+    def __init__(self, message: AmiMessage) -> None:
+        values: dict[str, list[object]] = {}
+        for lowered, value in _lowered_items(message):
+            bucket = values.setdefault(lowered, [])
+            if isinstance(value, list):
+                bucket.extend(value)
+            else:
+                bucket.append(value)
+        self._values = values
+        self.event = ""
+        self.event = self.text("Event")
+
+    def error(self, field: str, problem: str) -> MalformedEvent:
+        """The error naming this event and `field`, for the caller to raise."""
+        return MalformedEvent(self.event, field, problem)
+
+    def has(self, name: str) -> bool:
+        return bool(self._values.get(name.lower()))
+
+    def raw(self, *names: str) -> str | None:
+        """The value of the first of ``names`` present, None if none is."""
+        for name in names:
+            values = self._values.get(name.lower())
+            if not values:
+                continue
+            first = values[0]
+            if not isinstance(first, str):
+                raise self.error(name, "is not text")
+            # A header repeated with one value is harmless; with two it is ambiguous.
+            if any(other != first for other in values[1:]):
+                raise self.error(name, "is repeated with different values")
+            return first
+        return None
+
+    def text(self, *names: str) -> str:
+        value = self.raw(*names)
+        if value is None:
+            raise self.error(names[0], "is missing")
+        return value
+
+    def opt_text(self, *names: str) -> str | None:
+        """The value, None when missing or empty."""
+        return self.raw(*names) or None
+
+    def integer(self, *names: str) -> int:
+        value = self.opt_integer(*names)
+        if value is None:
+            raise self.error(names[0], "is missing")
+        return value
+
+    def opt_integer(self, *names: str) -> int | None:
+        value = self.raw(*names)
+        if value is None:
+            return None
+        if not _INT.fullmatch(value.strip()):
+            raise self.error(_present(self, names), f"is not an integer: {value[:40]!r}")
+        return int(value)
+
+    def opt_float(self, *names: str) -> float | None:
+        value = self.raw(*names)
+        if value is None:
+            return None
+        if not _FLOAT.fullmatch(value.strip()):
+            raise self.error(_present(self, names), f"is not a number: {value[:40]!r}")
+        return float(value)
+
+    def number(self, *names: str) -> float:
+        value = self.opt_float(*names)
+        if value is None:
+            raise self.error(names[0], "is missing")
+        return value
+
+    def flag(self, *names: str) -> bool:
+        value = self.opt_flag(*names)
+        if value is None:
+            raise self.error(names[0], "is missing")
+        return value
+
+    def opt_flag(self, *names: str) -> bool | None:
+        value = self.raw(*names)
+        if value is None:
+            return None
+        flag = _FLAGS.get(value.strip().lower())
+        if flag is None:
+            raise self.error(_present(self, names), f"is not a 0/1 flag: {value[:40]!r}")
+        return flag
+
+    def duration(self, name: str) -> int:
+        """``hh:mm:ss`` in seconds."""
+        value = self.text(name)
+        match = _DURATION.fullmatch(value.strip())
+        if match is None:
+            raise self.error(name, f"is not hh:mm:ss: {value[:40]!r}")
+        hours, minutes, seconds = (int(part) for part in match.groups())
+        return hours * 3600 + minutes * 60 + seconds
+
+    def caller_id(self, name: str, placeholders: frozenset[str] = NO_CALLER_ID) -> str | None:
+        value = self.raw(name)
+        return None if value is None or value in placeholders else value
+
+
+def _present(fields: Fields, names: tuple[str, ...]) -> str:
+    """The name (of several spellings) that the message actually used."""
+    return next((name for name in names if fields.has(name)), names[0])
