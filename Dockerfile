@@ -11,12 +11,13 @@ WORKDIR /src
 # Dependencies first, from pyproject.toml alone (empty packages stand in for the
 # code), so that a code change rebuilds only the last layers.
 COPY pyproject.toml README.md ./
-RUN mkdir api ingest \
+RUN mkdir api ingest simulator \
  && pip install . \
  && pip uninstall --yes queue-status
 
 COPY api ./api
 COPY ingest ./ingest
+COPY simulator ./simulator
 RUN pip install --no-deps . \
  && rm -rf /src
 

@@ -13,7 +13,7 @@ import pytest
 from ingest.ami.action_ids import PROCESS_TOKEN, is_ours, new_action_id
 from ingest.ami.connection import AmiEndpoint
 from ingest.ami.service import AmiIngest, EventApplier
-from ingest.simulator import AmiSimulator
+from simulator import AmiSimulator
 from tests.support.proxy import FaultProxy
 
 

@@ -18,8 +18,8 @@ from collections import Counter
 
 from ingest.patches import JsonObject, Patch
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
-from ingest.simulator import AmiSimulator
 from ingest.store import StateStore, now_ms
+from simulator import AmiSimulator
 
 
 def asterisk_snapshot(sim: AmiSimulator) -> AsteriskSnapshot:

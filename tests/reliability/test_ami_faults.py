@@ -21,8 +21,8 @@ from ingest.ami.service import AmiIngest
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
-from ingest.simulator import AmiSimulator
 from ingest.store import StateStore, now_ms
+from simulator import AmiSimulator
 from tests.reliability.chaos import ChaosProxy
 from tests.reliability.conftest import AppFactory, RunningApp, simulator
 from tests.reliability.drift import describe, drift_details

@@ -25,8 +25,8 @@ from ingest.ami.service import Batch
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
-from ingest.simulator import AmiSimulator
 from ingest.store import StateStore
+from simulator import AmiSimulator
 from tests.reliability.conftest import lab_database, simulator
 from tests.reliability.drift import describe, drift_details
 from tests.reliability.env import record, timing_goal

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from ingest.simulator.model import CallCentre, CentreConfig, TrafficConfig
-from ingest.simulator.server import AmiSimulator
-from ingest.simulator.wire import BANNER, read_message, serialize
+from simulator.model import CallCentre, CentreConfig, TrafficConfig
+from simulator.server import AmiSimulator
+from simulator.wire import BANNER, read_message, serialize
 
 MEASURE_SECONDS = 1.5
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ingest.simulator.model import (
+from simulator.model import (
     CallCentre,
     CentreConfig,
     DeviceState,
@@ -22,8 +22,8 @@ from ingest.simulator.model import (
     QueueConfig,
     TrafficConfig,
 )
-from ingest.simulator.replay import Trace, load_trace
-from ingest.simulator.wire import Message
+from simulator.replay import Trace, load_trace
+from simulator.wire import Message
 
 START = 1795696000.0
 """A whole second, so int() of model times behaves like the lab's time_t maths."""

@@ -2,16 +2,16 @@
 
 Used by the demo, the tests and the benchmarks. Three parts:
 
-* :mod:`~ingest.simulator.model` — the call centre (queues, operators,
+* :mod:`~simulator.model` — the call centre (queues, operators,
   callers, channels) as a deterministic, seeded state machine;
-* :mod:`~ingest.simulator.replay` — recorded Asterisk sessions replayed;
-* :mod:`~ingest.simulator.server` — the TCP server over either of them.
+* :mod:`~simulator.replay` — recorded Asterisk sessions replayed;
+* :mod:`~simulator.server` — the TCP server over either of them.
 
-:mod:`~ingest.simulator.wire` holds the framing. Nothing here imports the
+:mod:`~simulator.wire` holds the framing. Nothing here imports the
 ingest's own AMI client: the simulator must stay an independent peer.
 """
 
-from ingest.simulator.model import (
+from simulator.model import (
     CallCentre,
     CentreConfig,
     DeviceState,
@@ -21,8 +21,8 @@ from ingest.simulator.model import (
     QueueConfig,
     TrafficConfig,
 )
-from ingest.simulator.privileges import LEAST_PRIVILEGE, Privileges
-from ingest.simulator.replay import (
+from simulator.privileges import LEAST_PRIVILEGE, Privileges
+from simulator.replay import (
     RecordedList,
     Replay,
     ReplayOptions,
@@ -33,7 +33,7 @@ from ingest.simulator.replay import (
     queue_status_at,
     queue_status_points,
 )
-from ingest.simulator.server import AmiSimulator, serve
+from simulator.server import AmiSimulator, serve
 
 __all__ = [
     "LEAST_PRIVILEGE",

@@ -1,8 +1,8 @@
 """The AMI simulator: a real asyncio TCP server speaking the Asterisk Manager Interface.
 
 It answers actions the way Asterisk 22 did in the recorded traces and
-broadcasts the events of a :class:`~ingest.simulator.model.CallCentre` (live
-mode) or of a recorded trace (:class:`~ingest.simulator.replay.Replay`).
+broadcasts the events of a :class:`~simulator.model.CallCentre` (live
+mode) or of a recorded trace (:class:`~simulator.replay.Replay`).
 
 Time in live mode:
 
@@ -14,7 +14,7 @@ Time in live mode:
   (load tests). Timestamps in the events are then virtual.
 
 ``privileges`` serves a manager user with fewer rights than ``all``
-(:mod:`~ingest.simulator.privileges`): refused actions are answered as
+(:mod:`~simulator.privileges`): refused actions are answered as
 Asterisk answers them, and events the user may not read are not sent.
 
 Writes never block the loop. A client that reads too slowly is disconnected,
@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from ingest.simulator.model import (
+from simulator.model import (
     CallCentre,
     CentreConfig,
     InterfaceNotFound,
@@ -51,9 +51,9 @@ from ingest.simulator.model import (
     NotDynamic,
     TrafficConfig,
 )
-from ingest.simulator.privileges import Privileges
-from ingest.simulator.replay import SNAPSHOT_ACTIONS, Replay, ReplaySession, Trace
-from ingest.simulator.wire import (
+from simulator.privileges import Privileges
+from simulator.replay import SNAPSHOT_ACTIONS, Replay, ReplaySession, Trace
+from simulator.wire import (
     BANNER,
     Message,
     MessageLike,

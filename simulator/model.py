@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from ingest.simulator.wire import CHANNEL_KEYS
+from simulator.wire import CHANNEL_KEYS
 
 Event = dict[str, str]
 """One AMI message built by the model, keys in wire order."""
