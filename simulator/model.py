@@ -73,7 +73,7 @@ _DEST_KEYS = tuple("Dest" + key for key in CHANNEL_KEYS)
 
 
 @dataclass(frozen=True)
-class MemberConfig:
+class MemberSetup:
     """A member present at start: ``member =>`` in queues.conf, or a realtime row."""
 
     interface: str
@@ -94,7 +94,7 @@ class MemberConfig:
 
 
 @dataclass(frozen=True)
-class QueueConfig:
+class QueueSetup:
     """One queue, with the queues.conf settings the model honours."""
 
     name: str
@@ -108,7 +108,7 @@ class QueueConfig:
     servicelevel: int = 60
     weight: int = 0
     maxlen: int = 0
-    members: tuple[MemberConfig, ...] = ()
+    members: tuple[MemberSetup, ...] = ()
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -148,7 +148,7 @@ class TrafficConfig:
 class CentreConfig:
     """Queues, phones and traffic of one simulated call centre."""
 
-    queues: tuple[QueueConfig, ...]
+    queues: tuple[QueueSetup, ...]
     phones: Mapping[str, PhoneConfig] = field(default_factory=dict)
     """Keyed by state interface; unknown ones get ``PhoneConfig()``."""
     join_delay: float = 0.5
@@ -168,12 +168,12 @@ class CentreConfig:
         (billing, support, sales): QueueStatus and per-queue events use it.
         """
 
-        def agent(ext: str, name: str, penalty: int = 0) -> MemberConfig:
-            return MemberConfig(f"Local/{ext}@agents/n", name, f"Custom:{ext}", penalty)
+        def agent(ext: str, name: str, penalty: int = 0) -> MemberSetup:
+            return MemberSetup(f"Local/{ext}@agents/n", name, f"Custom:{ext}", penalty)
 
         queues = (
-            QueueConfig("billing", "ringall", timeout=10, retry=1, servicelevel=60),
-            QueueConfig(
+            QueueSetup("billing", "ringall", timeout=10, retry=1, servicelevel=60),
+            QueueSetup(
                 "support",
                 "linear",
                 timeout=5,
@@ -182,7 +182,7 @@ class CentreConfig:
                 servicelevel=30,
                 members=(agent("1005", "Eve"), agent("1004", "Dave"), agent("1002", "Bob", 1)),
             ),
-            QueueConfig(
+            QueueSetup(
                 "sales",
                 "rrmemory",
                 timeout=8,
@@ -222,11 +222,11 @@ class CentreConfig:
             raise ValueError("need at least one operator and one queue")
         rng = random.Random(seed)
         strategies = ("ringall", "linear", "rrmemory", "leastrecent", "fewestcalls")
-        members: list[list[MemberConfig]] = [[] for _ in range(queues)]
+        members: list[list[MemberSetup]] = [[] for _ in range(queues)]
         phones: dict[str, PhoneConfig] = {}
         for i in range(operators):
             ext = str(20000 + i)
-            member = MemberConfig(f"Local/{ext}@agents/n", f"Operator {i}", f"Custom:{ext}")
+            member = MemberSetup(f"Local/{ext}@agents/n", f"Operator {i}", f"Custom:{ext}")
             members[i % queues].append(member)
             if queues > 1 and i % 3 == 0:
                 members[(i + 1) % queues].append(member)
@@ -234,7 +234,7 @@ class CentreConfig:
                 ring_delay=round(rng.uniform(1.0, 6.0), 1), talk_time=30.0, no_answer=0.05
             )
         configs = tuple(
-            QueueConfig(
+            QueueSetup(
                 f"q{n:02d}",
                 strategies[n % len(strategies)],
                 timeout=8,
@@ -367,7 +367,7 @@ class _Entry:
 
 @dataclass(eq=False)
 class _Queue:
-    config: QueueConfig
+    config: QueueSetup
     members: dict[str, _Member] = field(default_factory=dict)
     callers: list[_Entry] = field(default_factory=list)
     completed: int = 0

@@ -14,12 +14,12 @@ from simulator.model import (
     DeviceState,
     Event,
     InterfaceNotFound,
-    MemberConfig,
     MemberExists,
+    MemberSetup,
     NoSuchQueue,
     NotAMember,
     NotDynamic,
-    QueueConfig,
+    QueueSetup,
     TrafficConfig,
 )
 from simulator.replay import Trace, load_trace
@@ -386,16 +386,16 @@ def test_snapshots_list_waiting_callers_and_channels() -> None:
 
 def test_unknown_strategy_is_rejected() -> None:
     with pytest.raises(ValueError, match="strategy"):
-        QueueConfig("x", "sometimes")
+        QueueSetup("x", "sometimes")
 
 
 def test_realtime_members_like_h_realtime() -> None:
-    def agent(ext: str, name: str, penalty: int = 0, **extra: Any) -> MemberConfig:
-        return MemberConfig(
+    def agent(ext: str, name: str, penalty: int = 0, **extra: Any) -> MemberSetup:
+        return MemberSetup(
             f"Local/{ext}@agents/n", name, f"Custom:{ext}", penalty, "realtime", **extra
         )
 
-    rtq = QueueConfig(
+    rtq = QueueSetup(
         "rtq",
         "rrmemory",
         timeout=8,
