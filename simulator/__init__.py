@@ -11,16 +11,16 @@ Used by the demo, the tests and the benchmarks. Three parts:
 ingest's own AMI client: the simulator must stay an independent peer.
 """
 
-from simulator.model import (
-    CallCentre,
+from simulator.centre import CallCentre
+from simulator.config import (
     CentreConfig,
     DeviceState,
     MemberSetup,
-    ModelError,
     PhoneConfig,
     QueueSetup,
     TrafficConfig,
 )
+from simulator.errors import ModelError
 from simulator.privileges import LEAST_PRIVILEGE, Privileges
 from simulator.replay import (
     RecordedList,

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ingest.db import repository as db
-from simulator import model as sim
+from simulator import config as sim
 
 # Enough for a lively wallboard: a caller every ~3 s, pauses now and then.
 DEMO_TRAFFIC = sim.TrafficConfig(

@@ -1,7 +1,7 @@
 """The AMI simulator: a real asyncio TCP server speaking the Asterisk Manager Interface.
 
 It answers actions the way Asterisk 22 did in the recorded traces and
-broadcasts the events of a :class:`~simulator.model.CallCentre` (live
+broadcasts the events of a :class:`~simulator.centre.CallCentre` (live
 mode) or of a recorded trace (:class:`~simulator.replay.Replay`).
 
 Time in live mode:
@@ -39,9 +39,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
-from simulator.model import (
-    CallCentre,
-    CentreConfig,
+from simulator.centre import CallCentre
+from simulator.config import CentreConfig, TrafficConfig
+from simulator.errors import (
     InterfaceNotFound,
     InvalidArgument,
     MemberExists,
@@ -49,7 +49,6 @@ from simulator.model import (
     NoSuchQueue,
     NotAMember,
     NotDynamic,
-    TrafficConfig,
 )
 from simulator.privileges import Privileges
 from simulator.replay import SNAPSHOT_ACTIONS, Replay, ReplaySession, Trace

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from simulator.model import CallCentre, CentreConfig, TrafficConfig
+from simulator.centre import CallCentre
+from simulator.config import CentreConfig, TrafficConfig
 from simulator.server import AmiSimulator
 from simulator.wire import BANNER, read_message, serialize
 

@@ -8,20 +8,16 @@ from typing import Any
 
 import pytest
 
-from simulator.model import (
-    CallCentre,
-    CentreConfig,
-    DeviceState,
-    Event,
+from simulator.centre import CallCentre
+from simulator.config import CentreConfig, DeviceState, MemberSetup, QueueSetup, TrafficConfig
+from simulator.errors import (
     InterfaceNotFound,
     MemberExists,
-    MemberSetup,
     NoSuchQueue,
     NotAMember,
     NotDynamic,
-    QueueSetup,
-    TrafficConfig,
 )
+from simulator.events import Event
 from simulator.replay import Trace, load_trace
 from simulator.wire import Message
 

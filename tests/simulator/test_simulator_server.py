@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import pytest
 from panoramisk import Manager
 
-from simulator.model import CallCentre
+from simulator.centre import CallCentre
 from simulator.privileges import LEAST_PRIVILEGE, Privileges
 from simulator.replay import load_trace
 from simulator.server import AmiSimulator, serve
