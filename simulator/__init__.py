@@ -1,11 +1,20 @@
 """AMI simulator: a real TCP server speaking the Asterisk Manager Interface.
 
-Used by the demo, the tests and the benchmarks. Three parts:
+Used by the demo, the tests and the benchmarks; a peer of the ingest, not part
+of it (it imports only ingest's public trace loader and realtime rows). Parts:
 
-* :mod:`~simulator.model` — the call centre (queues, operators,
-  callers, channels) as a deterministic, seeded state machine;
+* the call centre, a deterministic, seeded state machine:
+  :mod:`~simulator.centre` (:class:`CallCentre`, composing the rest),
+  :mod:`~simulator.config` (what it starts with), :mod:`~simulator.clock`,
+  :mod:`~simulator.state`, :mod:`~simulator.records`, :mod:`~simulator.events`,
+  :mod:`~simulator.calls`, :mod:`~simulator.members`, :mod:`~simulator.traffic`,
+  :mod:`~simulator.snapshots`, :mod:`~simulator.errors`;
 * :mod:`~simulator.replay` — recorded Asterisk sessions replayed;
-* :mod:`~simulator.server` — the TCP server over either of them.
+* the TCP server over either of them: :mod:`~simulator.server` (listening,
+  broadcast), :mod:`~simulator.connection` (one client session),
+  :mod:`~simulator.actions` (the live actions and their answers),
+  :mod:`~simulator.privileges` (the manager user's rights);
+* :mod:`~simulator.from_db` — a centre configured from the realtime tables (the demo).
 
 :mod:`~simulator.wire` holds the framing. Nothing here imports the
 ingest's own AMI client: the simulator must stay an independent peer.

@@ -256,8 +256,10 @@ async def test_redis_back_empty_is_rebuilt_from_queue_status_alone(
 class SilentOnDevices(AmiSimulator):
     """An Asterisk that never answers DeviceStateList (a module stuck, a lost answer)."""
 
-    def _device_state_list(self, message: Any, action_id: str | None) -> list[Any]:
-        return []
+    def answer(self, name: str, message: Any, action_id: str | None) -> list[Any] | None:
+        if name == "devicestatelist":
+            return []
+        return super().answer(name, message, action_id)
 
 
 @pytest.mark.parametrize(
