@@ -53,17 +53,15 @@ class CallFlow:
         self,
         queue: str,
         *,
+        patience: float,
+        talk: float | None,
         caller_num: str | None = None,
         caller_name: str | None = None,
-        patience: float = 60.0,
-        talk: float | None = None,
     ) -> str:
-        """A customer calls ``queue`` (the lab's ``Originate Local/<queue>@callers/n``).
+        """A caller's Local pair now; joining the queue and hanging up scheduled.
 
-        The customer hangs up after ``patience`` seconds: an abandon if still
-        waiting, ``Reason: caller`` if connected. ``talk`` is the agent's talk
-        time (the ``TALK`` variable), else the phone's default. Returns the
-        name of the caller's channel in the queue (``…;2``).
+        :meth:`CallCentre.originate <simulator.centre.CallCentre.originate>`
+        says what the caller then does.
         """
         if queue not in self._state.queues:
             raise NoSuchQueue(queue)

@@ -30,13 +30,16 @@ class MemberAdmin:
         queue: str,
         interface: str,
         *,
-        name: str = "",
-        state_interface: str = "",
-        penalty: int = 0,
-        paused: bool = False,
-        reason: str = "",
+        penalty: int,
+        paused: bool,
+        reason: str,
+        name: str,
+        state_interface: str,
     ) -> None:
-        """QueueAdd: a dynamic member joins ``queue`` at the end of its member list."""
+        """QueueAdd: a dynamic member joins ``queue`` at the end of its member list.
+
+        An empty ``name`` or ``state_interface`` is the interface.
+        """
         state = self._state
         q = state.queue(queue)
         if interface in q.members:
