@@ -13,12 +13,13 @@ WORKDIR /src
 # serve, migrate, simulate and demo: `demo` needs the demo extra (fakeredis,
 # aiosqlite), so it is installed here; an image without it would use `pip install .`.
 COPY pyproject.toml README.md ./
-RUN mkdir api ingest \
+RUN mkdir api ingest simulator \
  && pip install '.[demo]' \
  && pip uninstall --yes queue-status
 
 COPY api ./api
 COPY ingest ./ingest
+COPY simulator ./simulator
 RUN pip install --no-deps . \
  && rm -rf /src
 

@@ -97,7 +97,7 @@ def _add_simulate(commands: Any) -> None:
 
 def _simulate(args: argparse.Namespace) -> int:
     """Run the AMI simulator until interrupted (Ctrl-C or SIGTERM)."""
-    from ingest.simulator import AmiSimulator, Privileges, serve
+    from simulator import AmiSimulator, Privileges, serve
 
     if args.replay is not None and (args.operators is not None or args.queues is not None):
         print(

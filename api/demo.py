@@ -17,8 +17,8 @@ from ingest.db.migrate import migrate
 from ingest.db.repository import load_config
 from ingest.db.seed import seed_demo
 from ingest.logs import get_logger
-from ingest.simulator import AmiSimulator, CallCentre
-from ingest.simulator.from_db import centre_from_db
+from simulator import AmiSimulator, CallCentre
+from simulator.from_db import centre_from_db
 
 log = get_logger("Demo")
 

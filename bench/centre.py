@@ -18,8 +18,8 @@ import asyncpg
 from ingest.db.migrate import migrate
 from ingest.db.models import QueueStrategy
 from ingest.db.repository import MemberConfig, QueueConfig
-from ingest.simulator import CallCentre, TrafficConfig
-from ingest.simulator.from_db import centre_from_db
+from simulator import CallCentre, TrafficConfig
+from simulator.from_db import centre_from_db
 
 OPERATORS_PER_QUEUE = 20
 FIRST_EXTENSION = 20000

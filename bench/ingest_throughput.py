@@ -63,7 +63,7 @@ def _simulator_process(
 async def _serve_simulator(
     conn: Connection, rate: float, operators: int, queues: int, seed: int, secret: str
 ) -> None:
-    from ingest.simulator import AmiSimulator, serve
+    from simulator import AmiSimulator, serve
 
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()

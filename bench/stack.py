@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 from bench.centre import Layout, build_model, create_database, drop_database, make_layout
 from bench.processes import Child, free_port, start_child, wait_http
 from ingest.keys import KeySchema
-from ingest.simulator import AmiSimulator, CallCentre
 from ingest.store import StateStore
+from simulator import AmiSimulator, CallCentre
 
 REST = "/api/queue-status"
 

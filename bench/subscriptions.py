@@ -36,7 +36,7 @@ import orjson
 from bench.processes import Child, box_busy_seconds, project_path
 from bench.stack import Stack
 from bench.ws_client import read_records
-from ingest.simulator.wire import Message
+from simulator.wire import Message
 
 _OPERATOR = (
     "memberId memberName status paused pausedReason statusSince updatedAt currentChannel "

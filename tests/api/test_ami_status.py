@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from ingest.simulator import LEAST_PRIVILEGE, AmiSimulator, CallCentre, CentreConfig
+from simulator import LEAST_PRIVILEGE, AmiSimulator, CallCentre, CentreConfig
 from tests.api.conftest import AppFactory, LiveApp
 from tests.support.ami import SECRET
 

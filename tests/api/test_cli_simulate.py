@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from ingest.simulator.wire import BANNER, Message, read_message, serialize
+from simulator.wire import BANNER, Message, read_message, serialize
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0

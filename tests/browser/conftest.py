@@ -20,9 +20,9 @@ from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
 from ingest.db.seed import seed_demo
 from ingest.keys import KeySchema
-from ingest.simulator import AmiSimulator, TrafficConfig
-from ingest.simulator.from_db import DEMO_TRAFFIC
 from ingest.store import StateStore
+from simulator import AmiSimulator, TrafficConfig
+from simulator.from_db import DEMO_TRAFFIC
 from tests.browser.live import (
     SIMULATOR_SECRET,
     AppServer,

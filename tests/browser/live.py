@@ -25,8 +25,8 @@ from api.wallboard import mount_wallboard
 from ingest.config import Settings
 from ingest.db.engine import make_engine
 from ingest.db.repository import load_config
-from ingest.simulator import AmiSimulator, CallCentre, TrafficConfig
-from ingest.simulator.from_db import DEMO_TRAFFIC, centre_from_db
+from simulator import AmiSimulator, CallCentre, TrafficConfig
+from simulator.from_db import DEMO_TRAFFIC, centre_from_db
 
 SIMULATOR_SECRET = "wallboard-sim-secret"  # a test PBX on loopback
 

@@ -18,7 +18,7 @@ import pytest
 import api.graphql.fanout
 from bench.browser import PAGE_AT_VERSION_JS, page_version, tiles, wait_live
 from ingest.patches import Patch
-from ingest.simulator import TrafficConfig
+from simulator import TrafficConfig
 from tests.browser.conftest import OpenPage, StartCentre
 
 pytestmark = pytest.mark.timeout(120)

@@ -14,7 +14,7 @@ from ingest.ami.action_ids import PROCESS_TOKEN, is_ours, new_action_id
 from ingest.ami.connection import AmiEndpoint
 from ingest.ami.message import AmiMessage
 from ingest.runners.ami_runner import AmiIngest, EventApplier
-from ingest.simulator import AmiSimulator
+from simulator import AmiSimulator
 from tests.support.proxy import FaultProxy
 
 
@@ -185,7 +185,9 @@ class CrowdedAsterisk(AmiSimulator):
         super().__init__(**kwargs)
         self.queue_status_ids: list[str | None] = []
 
-    def _queue_status(self, message: dict[str, Any], action_id: str | None) -> list[Any]:
+    def answer(self, name: str, message: Any, action_id: str | None) -> list[Any] | None:
+        if name != "queuestatus":
+            return super().answer(name, message, action_id)
         self.queue_status_ids.append(action_id)
         foreign = {
             "Event": "OriginateResponse",
@@ -198,7 +200,7 @@ class CrowdedAsterisk(AmiSimulator):
         self.emit([{**foreign, "ActionID": foreign_id} for foreign_id in ids])
         self.model.queue_pause("Local/1001@agents/n", True, queue="sales", reason="crowded")
         self.flush()
-        return super()._queue_status(message, action_id)
+        return super().answer(name, message, action_id)
 
 
 async def test_another_sessions_action_ids_neither_answer_nor_place_the_snapshot() -> None:

@@ -33,8 +33,8 @@ from ingest.ami.connection import AmiEndpoint
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
 from ingest.runners.ami_runner import AmiIngest, EventApplier
-from ingest.simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from ingest.store import StateStore
+from simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from tests.support.ami import SECRET, LiveIngest, running_ingest, until
 from tests.support.expected import (
     channel_view,

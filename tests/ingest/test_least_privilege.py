@@ -26,7 +26,8 @@ from redis.retry import Retry
 
 from ingest.ami.sources import NOT_AVAILABLE, PERMISSION_DENIED, TIMED_OUT
 from ingest.keys import KeySchema
-from ingest.simulator import (
+from ingest.store import StateStore
+from simulator import (
     LEAST_PRIVILEGE,
     AmiSimulator,
     CallCentre,
@@ -34,7 +35,6 @@ from ingest.simulator import (
     Privileges,
     TrafficConfig,
 )
-from ingest.store import StateStore
 from tests.support.ami import SECRET, running_ingest, until
 from tests.support.expected import state_view, truth_view
 from tests.support.proxy import FaultProxy
@@ -256,8 +256,10 @@ async def test_redis_back_empty_is_rebuilt_from_queue_status_alone(
 class SilentOnDevices(AmiSimulator):
     """An Asterisk that never answers DeviceStateList (a module stuck, a lost answer)."""
 
-    def _device_state_list(self, message: Any, action_id: str | None) -> list[Any]:
-        return []
+    def answer(self, name: str, message: Any, action_id: str | None) -> list[Any] | None:
+        if name == "devicestatelist":
+            return []
+        return super().answer(name, message, action_id)
 
 
 @pytest.mark.parametrize(

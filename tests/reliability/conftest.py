@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 from api.app import Runtime, create_app
 from ingest.config import Settings, load_settings
 from ingest.db.migrate import migrate
-from ingest.simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from ingest.store import StateStore
+from simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from tests.reliability.env import FULL
 from tests.reliability.procs import PostgresCluster, RedisServer
 from tests.support.server import run_server

@@ -19,8 +19,8 @@ from collections import Counter
 from ingest.clock import now_ms
 from ingest.patches import JsonObject, Patch
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
-from ingest.simulator import AmiSimulator
 from ingest.store import StateStore
+from simulator import AmiSimulator
 
 
 def asterisk_snapshot(sim: AmiSimulator) -> AsteriskSnapshot:

@@ -22,8 +22,8 @@ from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
 from ingest.runners.ami_runner import AmiIngest
-from ingest.simulator import AmiSimulator
 from ingest.store import StateStore
+from simulator import AmiSimulator
 from tests.reliability.chaos import ChaosProxy
 from tests.reliability.conftest import AppFactory, RunningApp, simulator
 from tests.reliability.drift import describe, drift_details

@@ -24,8 +24,8 @@ import pytest
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.pipeline import EventPipeline
-from ingest.simulator import AmiSimulator
 from ingest.store import StateStore
+from simulator import AmiSimulator
 from tests.reliability.conftest import lab_database, simulator
 from tests.reliability.drift import describe, drift_details
 from tests.reliability.env import record, timing_goal

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from ingest.simulator import AmiSimulator
+from simulator import AmiSimulator
 from tests.reliability.conftest import AMI_SECRET, AppFactory, simulator
 from tests.reliability.env import record, timing_goal
 from tests.reliability.load import BASE, RestLoad

@@ -1,6 +1,6 @@
 """Recorded Asterisk 22 sessions through a real socket into the real ingest and real Redis.
 
-The simulator replays each trace (`ingest.simulator.replay`): the ingest's
+The simulator replays each trace (`simulator.replay`): the ingest's
 startup snapshot requests are answered as the freshly started lab Asterisk
 answered them (a_startup's lists; h_realtime its own first QueueStatus),
 then the trace's unsolicited events stream as fast as the ingest reads, and
@@ -46,7 +46,9 @@ from ingest.clock import now_ms
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
-from ingest.simulator import (
+from ingest.store import StateStore
+from ingest.traces import trace_names
+from simulator import (
     LEAST_PRIVILEGE,
     AmiSimulator,
     Privileges,
@@ -56,9 +58,7 @@ from ingest.simulator import (
     final_queue_status,
     queue_status_points,
 )
-from ingest.simulator.wire import Message
-from ingest.store import StateStore
-from ingest.traces import trace_names
+from simulator.wire import Message
 from tests.support.ami import SECRET, LiveIngest, running_ingest
 from tests.support.expected import (
     NO_EVENT_TELLS,

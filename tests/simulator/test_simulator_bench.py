@@ -12,9 +12,10 @@ import time
 
 import pytest
 
-from ingest.simulator.model import CallCentre, CentreConfig, TrafficConfig
-from ingest.simulator.server import AmiSimulator
-from ingest.simulator.wire import BANNER, read_message, serialize
+from simulator.centre import CallCentre
+from simulator.config import CentreConfig, TrafficConfig
+from simulator.server import AmiSimulator
+from simulator.wire import BANNER, read_message, serialize
 
 MEASURE_SECONDS = 1.5
 

@@ -8,22 +8,18 @@ from typing import Any
 
 import pytest
 
-from ingest.simulator.model import (
-    CallCentre,
-    CentreConfig,
-    DeviceState,
-    Event,
+from simulator.centre import CallCentre
+from simulator.config import CentreConfig, DeviceState, MemberSetup, QueueSetup, TrafficConfig
+from simulator.errors import (
     InterfaceNotFound,
-    MemberConfig,
     MemberExists,
     NoSuchQueue,
     NotAMember,
     NotDynamic,
-    QueueConfig,
-    TrafficConfig,
 )
-from ingest.simulator.replay import Trace, load_trace
-from ingest.simulator.wire import Message
+from simulator.events import Event
+from simulator.replay import Trace, load_trace
+from simulator.wire import Message
 
 START = 1795696000.0
 """A whole second, so int() of model times behaves like the lab's time_t maths."""
@@ -386,16 +382,16 @@ def test_snapshots_list_waiting_callers_and_channels() -> None:
 
 def test_unknown_strategy_is_rejected() -> None:
     with pytest.raises(ValueError, match="strategy"):
-        QueueConfig("x", "sometimes")
+        QueueSetup("x", "sometimes")
 
 
 def test_realtime_members_like_h_realtime() -> None:
-    def agent(ext: str, name: str, penalty: int = 0, **extra: Any) -> MemberConfig:
-        return MemberConfig(
+    def agent(ext: str, name: str, penalty: int = 0, **extra: Any) -> MemberSetup:
+        return MemberSetup(
             f"Local/{ext}@agents/n", name, f"Custom:{ext}", penalty, "realtime", **extra
         )
 
-    rtq = QueueConfig(
+    rtq = QueueSetup(
         "rtq",
         "rrmemory",
         timeout=8,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
-from ingest.simulator.replay import (
+from simulator.replay import (
     NO_SNAPSHOT,
     Replay,
     ReplayOptions,
@@ -18,8 +18,8 @@ from ingest.simulator.replay import (
     queue_status_at,
     queue_status_points,
 )
-from ingest.simulator.server import AmiSimulator
-from ingest.simulator.wire import BANNER, Message, read_message, serialize
+from simulator.server import AmiSimulator
+from simulator.wire import BANNER, Message, read_message, serialize
 from tests.support.traces import load_expected
 
 TRACES = (

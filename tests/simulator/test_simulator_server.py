@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import pytest
 from panoramisk import Manager
 
-from ingest.simulator.model import CallCentre
-from ingest.simulator.privileges import LEAST_PRIVILEGE, Privileges
-from ingest.simulator.replay import load_trace
-from ingest.simulator.server import AmiSimulator, serve
-from ingest.simulator.wire import BANNER, Message, read_message, serialize
+from simulator.centre import CallCentre
+from simulator.privileges import LEAST_PRIVILEGE, Privileges
+from simulator.replay import load_trace
+from simulator.server import AmiSimulator, serve
+from simulator.wire import BANNER, Message, read_message, serialize
 
 START = 1795696000.0
 TIMEOUT = 5.0

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.simulator.replay import load_trace
-from ingest.simulator.wire import (
+from simulator.replay import load_trace
+from simulator.wire import (
     MessageParser,
     WireError,
     header,

@@ -21,9 +21,9 @@ from typing import Any
 
 from ingest.domain import channel_state, status_from_device_state
 from ingest.reconcile import AsteriskSnapshot
-from ingest.simulator.replay import RecordedList
-from ingest.simulator.wire import header
 from ingest.store import Snapshot
+from simulator.replay import RecordedList
+from simulator.wire import header
 from tests.support.traces import load_expected
 
 View = dict[str, dict[str, Any]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest import traces
-from ingest.simulator.replay import Replay, Trace
+from simulator.replay import Replay, Trace
 from tests.support.traces import FIXTURES_DIR, fixture_path, load_expected, load_raw
 
 LAB = [

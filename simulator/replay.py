@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import traces
-from ingest.simulator.wire import CHANNEL_KEYS, Message, MessageLike, header
+from simulator.wire import CHANNEL_KEYS, Message, MessageLike, header
 
 SNAPSHOT_ACTIONS = ("QueueStatus", "QueueSummary", "CoreShowChannels", "DeviceStateList")
 """The list actions a replay answers from recorded data."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ingest.simulator.wire import MessageLike, header
+from simulator.wire import MessageLike, header
 
 _NONE: frozenset[str] = frozenset()
 ACTION_CLASSES: dict[str, frozenset[str]] = {

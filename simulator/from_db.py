@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ingest.db import repository as db
-from ingest.simulator import model as sim
+from simulator import config as sim
 
 # Enough for a lively wallboard: a caller every ~3 s, pauses now and then.
 DEMO_TRAFFIC = sim.TrafficConfig(
@@ -28,11 +28,11 @@ def centre_from_db(
 ) -> sim.CentreConfig:
     """The simulator's call centre for these rows (realtime members, as Asterisk loads them)."""
     rng = random.Random(seed)
-    by_queue: dict[str, list[sim.MemberConfig]] = defaultdict(list)
+    by_queue: dict[str, list[sim.MemberSetup]] = defaultdict(list)
     phones: dict[str, sim.PhoneConfig] = {}
     for member in members:
         by_queue[member.queue_name].append(
-            sim.MemberConfig(
+            sim.MemberSetup(
                 interface=member.interface,
                 name=member.member_name,
                 state_interface=member.state_interface,
@@ -53,7 +53,7 @@ def centre_from_db(
             ),
         )
     configs = tuple(
-        sim.QueueConfig(
+        sim.QueueSetup(
             name=queue.name,
             strategy=queue.strategy if queue.strategy in sim.STRATEGIES else "ringall",
             timeout=float(queue.timeout),
