@@ -15,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import AccessPolicy, Action
 from api.responses import OrjsonResponse, RawJsonResponse
-from api.service import QueueStatusService, Replica, StatusCommand, parse_status
+from api.service import QueueStatusService, Replica, StatusCommand
+from api.views import parse_status
 
 PREFIX = "/api/queue-status"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from api.service import member_counts, queue_view
+from api.views import member_counts, queue_view
 from ingest.keys import Kind
 from ingest.patches import JsonObject
 from ingest.store import ChangeRecord, Snapshot, StateStore, now_ms
@@ -30,7 +30,7 @@ from ingest.store import ChangeRecord, Snapshot, StateStore, now_ms
 class EntityChange:
     """One entity after a change: `data` None means deleted, `previous` None means new.
 
-    Queues carry their client view (`service.queue_view`) as `data`.
+    Queues carry their client view (`api.views.queue_view`) as `data`.
     """
 
     version: int

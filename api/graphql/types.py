@@ -211,7 +211,7 @@ class Caller:
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Caller:
-        """Build from one caller of `service.queue_view`."""
+        """Build from one caller of `views.queue_view`."""
         return cls(
             position=as_int(data.get("position")) or 0,
             unique_id=str(data.get("uniqueId", "")),
@@ -225,7 +225,7 @@ class Caller:
 
 @strawberry.type(description="How many members of a queue are in each state (derived live).")
 class MemberCounts:
-    """`service.member_counts`."""
+    """`views.member_counts`."""
 
     total: int = strawberry.field(description="Members of the queue.")
     available: int = strawberry.field(description="Idle and not paused in this queue.")
@@ -254,7 +254,7 @@ class MemberCounts:
     )
 )
 class Queue:
-    """A queue, from `service.queue_view`."""
+    """A queue, from `views.queue_view`."""
 
     name: str = strawberry.field(description="The queue name (the id).")
     strategy: str | None = strawberry.field(
@@ -323,7 +323,7 @@ class Queue:
 
     @classmethod
     def from_view(cls, view: JsonObject) -> Queue:
-        """Build from `service.queue_view` (callers listed with wait times, member counts)."""
+        """Build from `views.queue_view` (callers listed with wait times, member counts)."""
         return cls(
             name=str(view.get("name", "")),
             strategy=_str(view.get("strategy")),
