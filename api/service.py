@@ -50,7 +50,7 @@ class IngestStatus(Protocol):
 @runtime_checkable
 class Replica(Protocol):
     """An in-process copy of the live state, kept current from the change stream (the
-    GraphQL live mirror, `api.graphql.live.LiveState`).
+    live mirror, `api.live.LiveState`).
 
     Collection reads use it instead of Redis when it is provably current: its
     version equals the store's (one GET of the counter). Versions are global

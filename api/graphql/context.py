@@ -16,8 +16,8 @@ from strawberry.fastapi import BaseContext
 from api.auth import AccessPolicy, Action
 from api.broadcast import Broadcaster
 from api.errors import Unavailable
-from api.graphql.live import LiveEvent, LiveState
 from api.graphql.loaders import Loaders, make_loaders
+from api.live import LiveEvent, LiveState
 from api.service import QueueStatusService
 
 if TYPE_CHECKING:

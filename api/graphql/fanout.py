@@ -63,9 +63,9 @@ from strawberry.schema.schema import validate_document
 from api.broadcast import SubscriberOverflow
 from api.graphql.enums import UpdateKind
 from api.graphql.limits import GraphQLOptions, validation_rules
-from api.graphql.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
 from api.graphql.streams import Frame, Selector
 from api.graphql.subscriptions import SELECTORS
+from api.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
 

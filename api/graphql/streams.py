@@ -19,7 +19,6 @@ from typing import Protocol, TypeVar
 
 from api.broadcast import Broadcaster
 from api.graphql.enums import ChangeOp, EntityKind, UpdateKind
-from api.graphql.live import EntityChange, LiveBatch, LiveEvent, LiveReset, LiveState
 from api.graphql.scalars import Timestamp, Version
 from api.graphql.types import Channel, Operator, Queue, Snapshot
 from api.graphql.updates import (
@@ -30,6 +29,7 @@ from api.graphql.updates import (
     QueueUpdate,
     Removal,
 )
+from api.live import EntityChange, LiveBatch, LiveEvent, LiveReset, LiveState
 from api.views import in_queue
 from ingest.keys import Kind
 from ingest.patches import JsonObject

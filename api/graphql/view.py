@@ -32,9 +32,9 @@ from api.graphql.connections import WebSocketLimits
 from api.graphql.context import GraphQLContext, LiveBroadcaster, get_context
 from api.graphql.fanout import Fanout, SubscriptionPlanner
 from api.graphql.limits import GraphQLOptions
-from api.graphql.live import LiveState
 from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
 from api.graphql.schema import build_schema
+from api.live import LiveState
 from ingest.config import Settings
 from ingest.store import StateStore
 

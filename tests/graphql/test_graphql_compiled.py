@@ -27,8 +27,8 @@ from api.broadcast import Broadcaster
 from api.graphql.compiled import CompiledQueries, PlanCache
 from api.graphql.context import GraphQLContext, LiveBroadcaster
 from api.graphql.limits import GraphQLOptions
-from api.graphql.live import LiveState
 from api.graphql.schema import QueueStatusSchema, build_schema
+from api.live import LiveState
 from api.service import QueueStatusService
 from bench.http import GRAPHQL_6, GRAPHQL_ALL
 from bench.subscriptions import WALLBOARD_SNAPSHOT

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from api.graphql.enums import ChangeOp, UpdateKind
-from api.graphql.live import LiveBatch, LiveReset, LiveState
 from api.graphql.streams import (
     ChangesSelector,
     ChannelSelector,
@@ -15,6 +14,7 @@ from api.graphql.streams import (
     OperatorSelector,
     QueueSelector,
 )
+from api.live import LiveBatch, LiveReset, LiveState
 from ingest.store import ChangeRecord, Snapshot, StateStore
 
 NOW = 1_703_337_660_000

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import api.service
-from api.graphql.live import LiveState
+from api.live import LiveState
 from api.service import QueueStatusService
 from ingest.patches import Patch
 from tests.graphql.live_server import LiveServer, seed, wait_for
