@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import orjson
 
+from api.broadcast import Broadcaster
 from api.views import member_counts, queue_view
 from ingest.keys import Kind
 from ingest.patches import JsonObject
@@ -61,6 +63,8 @@ class LiveReset:
 
 
 LiveEvent = LiveBatch | LiveReset
+LiveBroadcaster: TypeAlias = Broadcaster[LiveEvent]
+"""The broadcaster whose feed is the live mirror."""
 
 
 def merge_batches(batches: Sequence[LiveBatch]) -> LiveBatch:

@@ -13,8 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.auth import AccessPolicy, Action
+from api.auth import Action
 from api.responses import OrjsonResponse, RawJsonResponse
+from api.runtime import runtime_of
 from api.service import QueueStatusService, Replica, StatusCommand
 from api.views import parse_status
 
@@ -80,8 +81,7 @@ class OperatorStatusBody(BaseModel):
 
 async def get_service(request: Request) -> QueueStatusService:
     """The app's domain service."""
-    service: QueueStatusService = request.app.state.service
-    return service
+    return runtime_of(request.app).service
 
 
 def require(action: Action) -> Any:
@@ -91,8 +91,7 @@ def require(action: Action) -> Any:
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
     ) -> None:
-        policy: AccessPolicy = request.app.state.policy
-        policy.check(action, authorization)
+        runtime_of(request.app).policy.check(action, authorization)
 
     check.action = action  # type: ignore[attr-defined]  # read by api.openapi
     return Depends(check)
@@ -100,13 +99,7 @@ def require(action: Action) -> Any:
 
 async def get_replica(request: Request) -> Replica | None:
     """The process' live mirror, which collection reads use when it is current."""
-    return replica_of(request.app.state)
-
-
-def replica_of(state: Any) -> Replica | None:
-    """The live mirror the app's broadcaster keeps (none before startup or without one)."""
-    feed = getattr(getattr(state, "broadcaster", None), "feed", None)
-    return feed if isinstance(feed, Replica) else None
+    return runtime_of(request.app).mirror
 
 
 Service = Annotated[QueueStatusService, Depends(get_service)]
@@ -143,10 +136,9 @@ class StoredBytes:
         if scope["method"] != "GET" or scope["query_string"]:
             await route.handle(scope, receive, send)
             return
-        state = scope["app"].state
-        policy: AccessPolicy = state.policy
-        policy.check(Action.READ, Headers(scope=scope).get("authorization"))
-        body = await self._read(state.service, replica_of(state))
+        runtime = runtime_of(scope["app"])
+        runtime.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
+        body = await self._read(runtime.service, runtime.mirror)
         await RawJsonResponse(body)(scope, receive, send)
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import orjson
 from redis.exceptions import RedisError
@@ -47,7 +47,6 @@ class IngestStatus(Protocol):
         ...
 
 
-@runtime_checkable
 class Replica(Protocol):
     """An in-process copy of the live state, kept current from the change stream (the
     live mirror, `api.live.LiveState`).

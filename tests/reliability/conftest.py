@@ -21,7 +21,8 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api.app import Runtime, create_app
+from api.app import create_app
+from api.runtime import Runtime
 from ingest.config import Settings, load_settings
 from ingest.db.migrate import migrate
 from ingest.simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig

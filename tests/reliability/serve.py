@@ -50,8 +50,8 @@ def add_stats_route(app: FastAPI) -> None:
         if request.query_params.get("gc") == "1":
             gc.collect()
         state = request.app.state
-        broadcaster = getattr(state, "broadcaster", None)
         runtime = getattr(state, "runtime", None)
+        broadcaster = getattr(runtime, "broadcaster", None)
         ingest = getattr(runtime, "ingest", None)
         limits = _ws_limits(request.app)
         body: dict[str, Any] = {
