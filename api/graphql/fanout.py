@@ -6,7 +6,7 @@ sent every batch on its own — beyond what one core does in Python. So:
 
 - **Groups.** Subscriptions with the same document, operation name and
   variables form one group. A selector's message depends only on (batch,
-  arguments) (see `streams`), so the group executes the document once per
+  arguments) (see `selectors`), so the group executes the document once per
   message and serializes it once; each member only wraps the shared payload in
   its own protocol envelope (its operation id) and sends it.
 - **Coalescing.** Batches are not sent as they arrive: the fan-out flushes at
@@ -63,8 +63,7 @@ from strawberry.schema.schema import validate_document
 from api.broadcast import SubscriberOverflow
 from api.graphql.enums import UpdateKind
 from api.graphql.limits import GraphQLOptions, validation_rules
-from api.graphql.streams import Frame, Selector
-from api.graphql.subscriptions import SELECTORS
+from api.graphql.selectors import SELECTORS, Frame, Selector
 from api.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait

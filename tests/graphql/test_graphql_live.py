@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from api.graphql.enums import ChangeOp, UpdateKind
-from api.graphql.streams import (
+from api.graphql.selectors import (
     ChangesSelector,
     ChannelSelector,
     Frame,
