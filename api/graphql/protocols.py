@@ -48,8 +48,10 @@ from api.auth import Action
 from api.errors import ApiError
 from api.graphql.connections import SERVER_SEND
 from api.graphql.context import GraphQLContext
-from api.graphql.fanout import Envelope, Fanout, Member, Send, SubscriptionPlanner
+from api.graphql.fanout import Fanout
 from api.graphql.limits import is_token_limit_error
+from api.graphql.members import Envelope, Member, Send
+from api.graphql.planner import SubscriptionPlanner
 
 
 class TextWebSocketLike(Protocol):

@@ -33,8 +33,9 @@ from api.auth import Action
 from api.errors import ApiError
 from api.graphql.connections import WebSocketLimits
 from api.graphql.context import GraphQLContext
-from api.graphql.fanout import Fanout, SubscriptionPlanner
+from api.graphql.fanout import Fanout
 from api.graphql.limits import GraphQLOptions
+from api.graphql.planner import SubscriptionPlanner
 from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
 from api.graphql.schema import build_schema
 from api.live import LiveBroadcaster, LiveState
