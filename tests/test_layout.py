@@ -19,6 +19,8 @@ PACKAGES = tuple(
 # The AMI simulator is a peer of the ingest, not part of it (while it still lives in
 # ingest/simulator/, the rest of ingest must not import it either).
 SIMULATOR = ("simulator", "ingest.simulator")
+MAX_LINES = 500
+"""No module of `api` is longer (one job each)."""
 
 
 def _modules() -> dict[str, Path]:
@@ -126,3 +128,13 @@ def test_ingest_imports_neither_the_api_nor_the_simulator() -> None:
         if _within(target, ("api", *SIMULATOR))
     }
     assert outward == set()
+
+
+def test_no_api_module_is_longer_than_the_limit() -> None:
+    long = {
+        name: lines
+        for name, path in MODULES.items()
+        if _within(name, ("api",))
+        and (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
