@@ -39,8 +39,9 @@ from ingest.sync import DATABASE_UNAVAILABLE, QueueDataSync, SyncReport
 log = get_logger("RedisQueueStatusService")
 
 
-class IngestStatus(Protocol):
-    """What the AMI ingest reports about itself (absent when AMI is disabled)."""
+class IngestReporter(Protocol):
+    """What the AMI ingest reports about itself (absent when AMI is disabled): its
+    status (`ingest`'s `IngestStatus`), as far as the service reads it."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready status: amiConnected, lastEventAt, counters, drift."""
@@ -108,7 +109,7 @@ class QueueStatusService:
         store: StateStore,
         sync: QueueDataSync,
         *,
-        ingest_status: Callable[[], IngestStatus | None] = lambda: None,
+        ingest_status: Callable[[], IngestReporter | None] = lambda: None,
         request_reconcile: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:

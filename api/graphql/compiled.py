@@ -173,7 +173,7 @@ class _Root:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class QueryPlan:
     """A compiled query: its root fields and their projections."""
 
     schema: GraphQLSchema
@@ -339,7 +339,7 @@ def _named(type_: Any) -> Any:
 
 def compile_query(
     schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
-) -> Plan | None:
+) -> QueryPlan | None:
     """The plan of a validated document's query operation, or None when not compiled."""
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
@@ -352,15 +352,15 @@ def compile_query(
         if isinstance(definition, FragmentDefinitionNode)
     }
     roots = _Compiler(schema, fragments).compile(operation)
-    return None if roots is None else Plan(schema, operation, roots)
+    return None if roots is None else QueryPlan(schema, operation, roots)
 
 
 class PlanCache:
-    """Plans by (query text, operation name), least recently used dropped first."""
+    """Query plans by (query text, operation name), least recently used dropped first."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str | None], QueryPlan | None] = OrderedDict()
         self.compiled = 0
         """Documents compiled so far."""
         self.answered = 0
@@ -368,7 +368,7 @@ class PlanCache:
 
     def get(
         self, schema: GraphQLSchema, query: str, document: DocumentNode, operation: str | None
-    ) -> Plan | None:
+    ) -> QueryPlan | None:
         """The plan for a validated document (compiled on first use; None when not compiled)."""
         key = (query, operation)
         try:

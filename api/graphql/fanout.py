@@ -41,8 +41,8 @@ from strawberry.execution import optimized_is_awaitable
 from api.broadcast import SubscriberOverflow
 from api.graphql.enums import UpdateKind
 from api.graphql.members import Envelope, Member, Payload, Send
-from api.graphql.planner import Plan
-from api.graphql.selectors import SELECTORS, Frame, Selector
+from api.graphql.planner import SubscriptionPlan
+from api.graphql.selectors import SELECTORS, Selector, UpdateHeader
 from api.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
@@ -68,7 +68,7 @@ class _Group:
     def __init__(
         self,
         fanout: Fanout,
-        plan: Plan,
+        plan: SubscriptionPlan,
         executor: Executor[Any],
         selector: Selector[Any],
         initial: bool,
@@ -124,7 +124,9 @@ class _Group:
         cached = self._initial_cache
         if cached is not None and cached[0] == version and now - cached[1] < 1.0:
             return cached[2]
-        payload = self.execute(self.selector.state(live, Frame(UpdateKind.INITIAL, 0, version)))
+        payload = self.execute(
+            self.selector.state(live, UpdateHeader(UpdateKind.INITIAL, 0, version))
+        )
         self._initial_cache = (version, now, payload)
         return payload
 
@@ -196,7 +198,12 @@ class Fanout:
             del self._groups[group.plan.key]
 
     def join(
-        self, plan: Plan, context: Any, envelope: Envelope, send: Send, on_end: Callable[[], None]
+        self,
+        plan: SubscriptionPlan,
+        context: Any,
+        envelope: Envelope,
+        send: Send,
+        on_end: Callable[[], None],
     ) -> Member | None:
         """Add a subscription to its group (made on first use); None when the group cannot
         be made (its variables do not coerce): the caller takes Strawberry's path."""
@@ -214,7 +221,7 @@ class Fanout:
                 self._deliver(group, member, group.initial_payload(live, live.version))
         return member
 
-    def _make_group(self, plan: Plan, context: Any) -> _Group | None:
+    def _make_group(self, plan: SubscriptionPlan, context: Any) -> _Group | None:
         schema = plan.schema
         built = schema.execution_context_class.build(
             schema._schema,
@@ -313,7 +320,7 @@ class Fanout:
                     continue
                 merged = merge_batches(relevant[: last + 1])
                 update = group.selector.delta(
-                    merged, Frame(UpdateKind.CHANGES, sent, merged.to_version)
+                    merged, UpdateHeader(UpdateKind.CHANGES, sent, merged.to_version)
                 )
                 if update is None:
                     continue
@@ -341,7 +348,7 @@ class Fanout:
     ) -> None:
         version = self._live.version
         payload = group.execute(
-            group.selector.state(self._live, Frame(kind, sent, version, reason))
+            group.selector.state(self._live, UpdateHeader(kind, sent, version, reason))
         )
         for member in list(members):
             member.at = member.sent = version

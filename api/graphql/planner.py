@@ -45,7 +45,7 @@ class PreparedSubscription:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class SubscriptionPlan:
     """A groupable subscription: its group key and what a group needs to run it."""
 
     key: tuple[str, str | None, bytes]
@@ -67,7 +67,7 @@ class SubscriptionPlanner:
             OrderedDict()
         )
 
-    def plan(self, query: Any, operation_name: Any, variables: Any) -> Plan | None:
+    def plan(self, query: Any, operation_name: Any, variables: Any) -> SubscriptionPlan | None:
         """The plan of a subscribe message's payload, or None (Strawberry's path)."""
         if not isinstance(query, str) or not isinstance(operation_name, str | None):
             return None
@@ -80,7 +80,7 @@ class SubscriptionPlanner:
             canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             return None
-        return Plan(
+        return SubscriptionPlan(
             (query, operation_name, canonical), self._schema, prepared, operation_name, variables
         )
 

@@ -37,8 +37,9 @@ U_co = TypeVar("U_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
-    """The envelope of one message: its kind and the versions it covers."""
+class UpdateHeader:
+    """The header fields of one subscription message: its kind, the versions it covers
+    and (RESYNC) why. Not the protocol's envelope (`members.Envelope`)."""
 
     kind: UpdateKind
     from_version: int
@@ -49,11 +50,11 @@ class Frame:
 class Selector(Protocol[U_co]):
     """Turns the mirror or a batch into one message for given arguments."""
 
-    def state(self, live: LiveState, frame: Frame) -> U_co:
+    def state(self, live: LiveState, header: UpdateHeader) -> U_co:
         """The whole matching state (INITIAL or RESYNC)."""
         ...
 
-    def delta(self, batch: LiveBatch, frame: Frame) -> U_co | None:
+    def delta(self, batch: LiveBatch, header: UpdateHeader) -> U_co | None:
         """What of the batch matches (CHANGES), or None when nothing does."""
         ...
 
@@ -119,7 +120,7 @@ class OperatorSelector:
             self.queue is None or in_queue(operator, self.queue)
         )
 
-    def state(self, live: LiveState, frame: Frame) -> OperatorUpdate:
+    def state(self, live: LiveState, header: UpdateHeader) -> OperatorUpdate:
         """Every matching operator."""
         if self.member_id is not None:
             found = live.operator(self.member_id)
@@ -128,10 +129,10 @@ class OperatorSelector:
             candidates = live.operators()
         operators = [op for op in candidates if self.matches(op)]
         return OperatorUpdate(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
-            reason=frame.reason,
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
+            reason=header.reason,
             operators=Operator.many(operators),
             removed=[],
         )
@@ -140,15 +141,15 @@ class OperatorSelector:
         """Whether the batch changes a matching operator."""
         return _touched(batch.changes, "operator", self.matches)
 
-    def delta(self, batch: LiveBatch, frame: Frame) -> OperatorUpdate | None:
+    def delta(self, batch: LiveBatch, header: UpdateHeader) -> OperatorUpdate | None:
         """The batch's matching operator changes."""
         upserts, removed = _select(batch.changes, "operator", self.matches)
         if not upserts and not removed:
             return None
         return OperatorUpdate(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
             reason=None,
             operators=Operator.many(upserts),
             removed=removed,
@@ -161,7 +162,7 @@ class QueueSelector:
 
     name: str | None = None
 
-    def state(self, live: LiveState, frame: Frame) -> QueueUpdate:
+    def state(self, live: LiveState, header: UpdateHeader) -> QueueUpdate:
         """Every matching queue, with fresh wait times and member counts."""
         if self.name is not None:
             found = live.queue_view(self.name)
@@ -169,10 +170,10 @@ class QueueSelector:
         else:
             views = live.queue_views()
         return QueueUpdate(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
-            reason=frame.reason,
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
+            reason=header.reason,
             queues=Queue.many(views),
             removed=[],
         )
@@ -181,7 +182,7 @@ class QueueSelector:
         """Whether the batch changes a matching queue."""
         return any(self.name is None or change.id == self.name for change in batch.queues)
 
-    def delta(self, batch: LiveBatch, frame: Frame) -> QueueUpdate | None:
+    def delta(self, batch: LiveBatch, header: UpdateHeader) -> QueueUpdate | None:
         """Matching queues that changed, directly or through their members' states."""
         queues: list[JsonObject] = []
         removed: list[Removal] = []
@@ -195,9 +196,9 @@ class QueueSelector:
         if not queues and not removed:
             return None
         return QueueUpdate(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
             reason=None,
             queues=Queue.many(queues),
             removed=removed,
@@ -214,13 +215,13 @@ class ChannelSelector:
         """Whether a channel is one the subscription asked for."""
         return self.queue is None or channel.get("queueName") == self.queue
 
-    def state(self, live: LiveState, frame: Frame) -> ChannelUpdate:
+    def state(self, live: LiveState, header: UpdateHeader) -> ChannelUpdate:
         """Every matching channel."""
         return ChannelUpdate(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
-            reason=frame.reason,
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
+            reason=header.reason,
             channels=Channel.many([c for c in live.channels() if self.matches(c)]),
             removed=[],
         )
@@ -229,15 +230,15 @@ class ChannelSelector:
         """Whether the batch changes a matching channel."""
         return _touched(batch.changes, "channel", self.matches)
 
-    def delta(self, batch: LiveBatch, frame: Frame) -> ChannelUpdate | None:
+    def delta(self, batch: LiveBatch, header: UpdateHeader) -> ChannelUpdate | None:
         """The batch's matching channel changes."""
         upserts, removed = _select(batch.changes, "channel", self.matches)
         if not upserts and not removed:
             return None
         return ChannelUpdate(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
             reason=None,
             channels=Channel.many(upserts),
             removed=removed,
@@ -270,21 +271,21 @@ def _change(change: EntityChange) -> Change:
 class ChangesSelector:
     """changes: every change of every kind."""
 
-    def state(self, live: LiveState, frame: Frame) -> ChangeBatch:
+    def state(self, live: LiveState, header: UpdateHeader) -> ChangeBatch:
         """The whole state as a snapshot."""
         now = now_ms()
         snapshot = Snapshot(
             operators=Operator.many(live.operators()),
             queues=Queue.many(live.queue_views(now)),
             channels=Channel.many(live.channels()),
-            version=Version(frame.to_version),
+            version=Version(header.to_version),
             generated_at=Timestamp(now),
         )
         return ChangeBatch(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
-            reason=frame.reason,
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
+            reason=header.reason,
             snapshot=snapshot,
             changes=[],
         )
@@ -293,12 +294,12 @@ class ChangesSelector:
         """Always: every batch is a message."""
         return True
 
-    def delta(self, batch: LiveBatch, frame: Frame) -> ChangeBatch:
+    def delta(self, batch: LiveBatch, header: UpdateHeader) -> ChangeBatch:
         """Every change of the batch, in order."""
         return ChangeBatch(
-            kind=frame.kind,
-            from_version=Version(frame.from_version),
-            to_version=Version(frame.to_version),
+            kind=header.kind,
+            from_version=Version(header.from_version),
+            to_version=Version(header.to_version),
             reason=None,
             snapshot=None,
             changes=[_change(change) for change in batch.changes],

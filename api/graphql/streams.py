@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator
 from typing import TypeVar
 
 from api.graphql.enums import UpdateKind
-from api.graphql.selectors import Frame, Selector
+from api.graphql.selectors import Selector, UpdateHeader
 from api.live import LiveBroadcaster, LiveReset, LiveState
 
 U = TypeVar("U")
@@ -37,28 +37,28 @@ async def follow(
         if live.loaded:
             at = sent = live.version
             if initial:
-                yield selector.state(live, Frame(UpdateKind.INITIAL, 0, at))
+                yield selector.state(live, UpdateHeader(UpdateKind.INITIAL, 0, at))
         async for event in subscriber:
             if isinstance(event, LiveReset):
                 now = live.version
                 if at is None:  # the mirror's first load: this is the first state
                     at = sent = now
                     if initial:
-                        yield selector.state(live, Frame(UpdateKind.INITIAL, 0, now))
+                        yield selector.state(live, UpdateHeader(UpdateKind.INITIAL, 0, now))
                     continue
-                frame = Frame(UpdateKind.RESYNC, sent, now, event.reason)
+                header = UpdateHeader(UpdateKind.RESYNC, sent, now, event.reason)
                 at = sent = now
-                yield selector.state(live, frame)
+                yield selector.state(live, header)
                 continue
             if at is None or event.to_version <= at:
                 continue  # already part of the state this subscriber sent
             if event.from_version != at:  # pragma: no cover - the broadcaster reloads first
-                frame = Frame(UpdateKind.RESYNC, sent, live.version, "missed changes")
+                header = UpdateHeader(UpdateKind.RESYNC, sent, live.version, "missed changes")
                 at = sent = live.version
-                yield selector.state(live, frame)
+                yield selector.state(live, header)
                 continue
             at = event.to_version
-            update = selector.delta(event, Frame(UpdateKind.CHANGES, sent, at))
+            update = selector.delta(event, UpdateHeader(UpdateKind.CHANGES, sent, at))
             if update is not None:
                 sent = at
                 yield update
