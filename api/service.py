@@ -6,10 +6,10 @@ through the reducer and the store, like an AMI event.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -27,7 +27,6 @@ from api.views import (
     sync_differences,
 )
 from ingest.db.repository import DatabaseUnavailable, load_config
-from ingest.domain import OperatorStatus
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.patches import JsonObject
@@ -86,19 +85,6 @@ class Replica(Protocol):
     def queue_views(self, now: int | None = None) -> list[JsonObject]:
         """Every queue as `queue_view` builds it, sorted by name."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class StatusCommand:
-    """Validated input of POST /operators and setOperatorStatus."""
-
-    member_id: str
-    status: OperatorStatus
-    queue_name: str | None = None
-    member_name: str | None = None
-    paused: bool | None = None
-    paused_reason: str | None = None
-    current_call_id: str | None = None
 
 
 class QueueStatusService:
@@ -260,23 +246,18 @@ class QueueStatusService:
             )
         )
 
-    async def set_operator_status(self, command: StatusCommand) -> JsonObject:
-        """State an operator's status; it goes through the reducer like an AMI event."""
+    async def set_operator_status(self, command: OperatorStatusSet) -> JsonObject:
+        """State an operator's status; it goes through the reducer like an AMI event.
+
+        A pause that names no queue applies to all of the operator's queues: they are
+        read here, into the command's `pause_queues`.
+        """
         async with self._redis():
-            pause_queues: tuple[str, ...] = ()
+            event = command
             if command.paused is not None and not command.queue_name:
                 current = await self.store.get("operator", command.member_id)
                 pause_queues = tuple(sorted((current or {}).get("queues") or {}))
-            event = OperatorStatusSet(
-                member_id=command.member_id,
-                status=command.status,
-                queue_name=command.queue_name,
-                member_name=command.member_name,
-                paused=command.paused,
-                paused_reason=command.paused_reason,
-                current_call_id=command.current_call_id,
-                pause_queues=pause_queues,
-            )
+                event = dataclasses.replace(command, pause_queues=pause_queues)
             now = now_ms()
             applied = await self.store.apply(reduce(event, now), now=now, return_changes=True)
             for change in applied:
