@@ -44,8 +44,8 @@ from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
+from api.settings import Settings
 from api.wallboard import mount_wallboard
-from ingest.config import Settings
 from ingest.db.engine import make_engine
 from ingest.keys import KeySchema
 from ingest.logs import get_logger

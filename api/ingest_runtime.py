@@ -6,7 +6,7 @@ import contextlib
 
 from ingest.ami.connection import AmiEndpoint
 from ingest.ami.service import AmiIngest, EventApplier
-from ingest.config import Settings
+from ingest.config import IngestSettings
 from ingest.logs import get_logger
 from ingest.pipeline import EventPipeline
 from ingest.store import StateStore
@@ -15,7 +15,7 @@ from ingest.sync import QueueDataSync
 log = get_logger("AmiService")
 
 
-def build_ingest(settings: Settings, store: StateStore, sync: QueueDataSync) -> AmiIngest:
+def build_ingest(settings: IngestSettings, store: StateStore, sync: QueueDataSync) -> AmiIngest:
     """The AMI ingest over the same store and the same pipeline every writer uses."""
     pipeline = EventPipeline(store)
 

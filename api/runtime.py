@@ -19,8 +19,8 @@ from starlette.applications import Starlette
 from api.auth import AccessPolicy
 from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
+from api.settings import Settings
 from ingest.ami.service import AmiIngest
-from ingest.config import Settings
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 

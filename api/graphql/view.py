@@ -40,7 +40,7 @@ from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
 from api.graphql.schema import build_schema
 from api.live import LiveBroadcaster, LiveState
 from api.runtime import runtime_of
-from ingest.config import Settings
+from api.settings import Settings
 
 GRAPHQL_PATH = "/graphql"
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api.graphql.connections import WebSocketLimits
 from api.live import LiveBroadcaster
 from api.runtime import runtime_of
-from ingest.config import Settings, load_settings
+from api.settings import Settings, load_settings
 from ingest.patches import Patch
 from ingest.store import StateStore
 

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from api.app import create_app
 from api.runtime import Runtime
-from ingest.config import Settings, load_settings
+from api.settings import Settings, load_settings
 from ingest.db.migrate import migrate
 from ingest.simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
 from ingest.store import StateStore

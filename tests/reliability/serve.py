@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from api.app import create_app
 from api.graphql.connections import WebSocketLimits
 from api.server import serve
-from ingest.config import load_settings
+from api.settings import load_settings
 from ingest.logs import configure_logging
 
 STATS_PATH = "/__reliability__/stats"
