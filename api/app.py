@@ -1,4 +1,10 @@
-"""The application factory: settings in, a FastAPI app out; resources live in the lifespan."""
+"""The application factory: settings in, a FastAPI app out; resources live in the lifespan.
+
+The composition root: the lifespan opens Redis, the database, the store, the
+service, the live mirror and its broadcaster (and the AMI ingest) as one
+`api.runtime.Runtime`, attaches the GraphQL fan-out to the broadcaster, and
+closes them all in reverse.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,25 +29,27 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from api.auth import AccessPolicy
+from api.broadcast import Broadcaster
 from api.errors import ApiError, Unavailable
-from api.graphql.view import GRAPHQL_PATH, live_broadcaster, mount_graphql
+from api.graphql.view import GRAPHQL_PATH, attach_fanout, mount_graphql
 from api.head import HeadAsGet
 from api.health import database_ping
 from api.host_guard import HostAllowList, HostGuard
 from api.ingest_runtime import build_ingest
+from api.live import LiveBroadcaster, LiveState
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
+from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
+from api.settings import Settings
 from api.wallboard import mount_wallboard
-from ingest.config import Settings
 from ingest.db.engine import make_engine
 from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
-from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 from ingest.tasks import cancel_and_wait
@@ -50,20 +57,6 @@ from ingest.watch import RedisWatch
 
 log = get_logger("Application")
 errors_log = get_logger("HttpErrors")
-
-
-@dataclass
-class Runtime:
-    """Everything the lifespan opened, for handlers and for a clean shutdown."""
-
-    settings: Settings
-    redis: Redis
-    engine: AsyncEngine
-    store: StateStore
-    sync: QueueDataSync
-    service: QueueStatusService
-    ingest: AmiIngest | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
 def make_redis(settings: Settings) -> Redis:
@@ -85,16 +78,20 @@ def create_app(
 ) -> FastAPI:
     """Build the app. `redis`/`engine` may be injected (the demo's fakeredis, tests)."""
     metrics = Metrics()
+    policy = AccessPolicy.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = _open_runtime(settings, metrics, redis=redis, engine=engine)
+        runtime = _open_runtime(settings, policy, metrics, redis=redis, engine=engine)
         app.state.runtime = runtime
-        app.state.service = runtime.service
-        broadcaster = live_broadcaster(runtime.store, settings)
-        app.state.broadcaster = broadcaster
+        attach_fanout(
+            view,
+            runtime.broadcaster,
+            runtime.mirror,
+            buffer_size=settings.graphql_subscriber_buffer,
+        )
         try:
-            await broadcaster.start()
+            await runtime.broadcaster.start()
             await _startup_sync(runtime)
             if runtime.ingest is not None:
                 runtime.ingest.start()
@@ -105,7 +102,8 @@ def create_app(
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
-            await broadcaster.stop()
+            await runtime.broadcaster.stop()
+            view.fanout = None
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
 
     app = FastAPI(
@@ -114,10 +112,7 @@ def create_app(
         description="Live operators, queues and calls of an Asterisk call centre.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.policy = AccessPolicy.from_settings(settings)
-    install_openapi(app, app.state.policy)
+    install_openapi(app, policy)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # HTTP only: Starlette's CORS does not see WebSockets; GraphQL checks their Origin itself.
     app.add_middleware(
@@ -130,21 +125,21 @@ def create_app(
     app.add_middleware(RepeatedQueryGuard, path_prefix="/api/")
     _install_error_handlers(app)
     app.include_router(rest_router)
-    mount_graphql(app, settings)
+    view = mount_graphql(app, settings)
     _add_operational_routes(app, metrics)
     mount_wallboard(app)
-    _install_front_guards(app, settings)
+    _install_front_guards(app, settings, policy)
     return app
 
 
-def _install_front_guards(app: FastAPI, settings: Settings) -> None:
+def _install_front_guards(app: FastAPI, settings: Settings, policy: AccessPolicy) -> None:
     """The outermost middlewares, in the order a request meets them: the `Host` check
     (DNS rebinding), HEAD as GET, then the body cap and credentials before the body.
     Added last, so they run before everything else (GraphQL's WebSocket limits too)."""
     app.add_middleware(
         RequestGuard,
         max_body=settings.max_body_bytes,
-        policy=app.state.policy,
+        policy=policy,
         graphql_path=GRAPHQL_PATH,
     )
     app.add_middleware(HeadAsGet)
@@ -153,6 +148,7 @@ def _install_front_guards(app: FastAPI, settings: Settings) -> None:
 
 def _open_runtime(
     settings: Settings,
+    policy: AccessPolicy,
     metrics: Metrics,
     *,
     redis: Redis | None,
@@ -177,7 +173,18 @@ def _open_runtime(
         ingest_status=lambda: ingest.status if ingest else None,
         request_reconcile=ingest.request_reconcile if ingest else None,
     )
-    return Runtime(settings, client, database, store, sync, service, ingest)
+    # One pub/sub connection per process keeps the live mirror current.
+    mirror = LiveState(store)
+    broadcaster: LiveBroadcaster = Broadcaster(
+        store.redis,
+        store.keys.changes,
+        mirror,
+        buffer_size=settings.graphql_subscriber_buffer,
+        current_version=store.version,
+    )
+    return Runtime(
+        settings, policy, client, database, store, sync, service, mirror, broadcaster, ingest
+    )
 
 
 async def _startup_sync(runtime: Runtime) -> None:
@@ -287,7 +294,7 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:
         """Redis, database and AMI state: 200 while serving, 503 when Redis is down."""
-        runtime: Runtime = request.app.state.runtime
+        runtime = runtime_of(request.app)
         serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
         body = {"success": serving, "data": details}
         headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
@@ -296,6 +303,5 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
     @app.get("/metrics", tags=["operations"])
     async def prometheus_metrics(request: Request) -> Response:
         """Prometheus exposition format (a bearer token when METRICS_TOKEN is set)."""
-        policy: AccessPolicy = request.app.state.policy
-        policy.check_metrics(request.headers.get("authorization"))
+        runtime_of(request.app).policy.check_metrics(request.headers.get("authorization"))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -18,7 +18,7 @@ import hmac
 from enum import Enum
 
 from api.errors import Forbidden, Unauthenticated
-from ingest.config import ApiToken, Role, Settings
+from api.settings import ApiToken, Role, Settings
 
 
 class Action(Enum):

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.config import Settings, SettingsError, load_settings
+from api.settings import Settings, SettingsError, load_settings
 from ingest.config_checks import no_line_breaks
 from ingest.logs import configure_logging, get_logger
 

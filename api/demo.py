@@ -11,7 +11,7 @@ from pathlib import Path
 
 from api.app import create_app
 from api.server import listening_socket, serve, setup_logging
-from ingest.config import Settings, SettingsError, load_settings
+from api.settings import Settings, SettingsError, load_settings
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
 from ingest.db.repository import load_config

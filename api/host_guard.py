@@ -23,7 +23,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.responses import OrjsonResponse, error_body
-from ingest.config_checks import is_loopback, split_host
+from api.settings_checks import is_loopback, split_host
 
 POLICY_VIOLATION = 1008
 

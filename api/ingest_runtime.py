@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from ingest.ami.connection import AmiEndpoint
-from ingest.config import Settings
+from ingest.config import IngestSettings
 from ingest.logs import get_logger
 from ingest.pipeline import EventPipeline
 from ingest.runners.ami_runner import AmiIngest, EventApplier
@@ -15,7 +15,7 @@ from ingest.sync import QueueDataSync
 log = get_logger("AmiService")
 
 
-def build_ingest(settings: Settings, store: StateStore, sync: QueueDataSync) -> AmiIngest:
+def build_ingest(settings: IngestSettings, store: StateStore, sync: QueueDataSync) -> AmiIngest:
     """The AMI ingest over the same store and the same pipeline every writer uses."""
     pipeline = EventPipeline(store)
 

@@ -7,24 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.auth import AccessPolicy, Action
+from api.auth import Action
+from api.commands import OperatorStatusBody
 from api.responses import OrjsonResponse, RawJsonResponse
-from api.service import QueueStatusService, Replica, StatusCommand, parse_status
+from api.runtime import runtime_of
+from api.service import QueueStatusService, Replica
 
 PREFIX = "/api/queue-status"
-
-
-def _no_control_characters(value: str | None) -> str | None:
-    # CR/LF could split an AMI action or a log line further down: refuse them here.
-    if value is not None and any(ch in value for ch in "\r\n\x00"):
-        raise ValueError("must not contain CR, LF or NUL characters")
-    return value
 
 
 def _empty_is_absent(value: object) -> object:
@@ -39,48 +34,13 @@ StatusFilter = Annotated[str | None, Query(max_length=32), EmptyIsAbsent]
 PausedFilter = Annotated[bool | None, EmptyIsAbsent]
 
 
-class OperatorStatusBody(BaseModel):
-    """The runbook's "imitate an AMI event" body. `updatedAt` is accepted and ignored:
-    the server stamps its own time."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    member_id: str = Field(alias="memberId", min_length=1, max_length=256)
-    status: str = Field(min_length=1, max_length=32)
-    member_name: str | None = Field(default=None, alias="memberName", max_length=256)
-    queue_name: str | None = Field(default=None, alias="queueName", max_length=128)
-    # Strict: JSON's own types only (a string "true" or a boolean updatedAt is refused,
-    # as the OpenAPI document says; found by schemathesis, reliability item 7).
-    paused: bool | None = Field(default=None, strict=True)
-    paused_reason: str | None = Field(default=None, alias="pausedReason", max_length=256)
-    current_call_id: str | None = Field(default=None, alias="currentCallId", max_length=256)
-    updated_at: int | None = Field(default=None, alias="updatedAt", strict=True)
-
-    _clean = field_validator(
-        "member_id", "status", "member_name", "queue_name", "paused_reason", "current_call_id"
-    )(_no_control_characters)
-
-    def command(self) -> StatusCommand:
-        """The validated command (unknown status → BadInput)."""
-        return StatusCommand(
-            member_id=self.member_id,
-            status=parse_status(self.status),
-            queue_name=self.queue_name or None,
-            member_name=self.member_name or None,
-            paused=self.paused,
-            paused_reason=self.paused_reason,
-            current_call_id=self.current_call_id or None,
-        )
-
-
 # Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread,
 # a thread hop per request for what is an attribute lookup.
 
 
 async def get_service(request: Request) -> QueueStatusService:
     """The app's domain service."""
-    service: QueueStatusService = request.app.state.service
-    return service
+    return runtime_of(request.app).service
 
 
 def require(action: Action) -> Any:
@@ -90,8 +50,7 @@ def require(action: Action) -> Any:
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
     ) -> None:
-        policy: AccessPolicy = request.app.state.policy
-        policy.check(action, authorization)
+        runtime_of(request.app).policy.check(action, authorization)
 
     check.action = action  # type: ignore[attr-defined]  # read by api.openapi
     return Depends(check)
@@ -99,13 +58,7 @@ def require(action: Action) -> Any:
 
 async def get_replica(request: Request) -> Replica | None:
     """The process' live mirror, which collection reads use when it is current."""
-    return replica_of(request.app.state)
-
-
-def replica_of(state: Any) -> Replica | None:
-    """The live mirror the app's broadcaster keeps (none before startup or without one)."""
-    feed = getattr(getattr(state, "broadcaster", None), "feed", None)
-    return feed if isinstance(feed, Replica) else None
+    return runtime_of(request.app).mirror
 
 
 Service = Annotated[QueueStatusService, Depends(get_service)]
@@ -142,10 +95,9 @@ class StoredBytes:
         if scope["method"] != "GET" or scope["query_string"]:
             await route.handle(scope, receive, send)
             return
-        state = scope["app"].state
-        policy: AccessPolicy = state.policy
-        policy.check(Action.READ, Headers(scope=scope).get("authorization"))
-        body = await self._read(state.service, replica_of(state))
+        runtime = runtime_of(scope["app"])
+        runtime.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
+        body = await self._read(runtime.service, runtime.mirror)
         await RawJsonResponse(body)(scope, receive, send)
 
 

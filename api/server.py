@@ -8,7 +8,7 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
-from ingest.config import Settings, SettingsError
+from api.settings import Settings, SettingsError
 from ingest.logs import configure_logging
 
 

@@ -6,19 +6,28 @@ through the reducer and the store, like an AMI event.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import orjson
 from redis.exceptions import RedisError
 
-from api.errors import BadInput, NotFound, Unavailable
+from api.errors import NotFound, Unavailable
+from api.views import (
+    parse_status,
+    queue_view,
+    queue_views,
+    removed_counts,
+    select_channels,
+    select_operators,
+    snapshot_view,
+    sync_differences,
+)
 from ingest.clock import now_ms
 from ingest.db.repository import DatabaseUnavailable, load_config
-from ingest.domain import OperatorStatus
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.patches import JsonObject
@@ -30,18 +39,18 @@ from ingest.sync import DATABASE_UNAVAILABLE, QueueDataSync, SyncReport
 log = get_logger("RedisQueueStatusService")
 
 
-class IngestStatus(Protocol):
-    """What the AMI ingest reports about itself (absent when AMI is disabled)."""
+class IngestReporter(Protocol):
+    """What the AMI ingest reports about itself (absent when AMI is disabled): its
+    status (`ingest`'s `IngestStatus`), as far as the service reads it."""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready status: amiConnected, lastEventAt, counters, drift."""
         ...
 
 
-@runtime_checkable
 class Replica(Protocol):
     """An in-process copy of the live state, kept current from the change stream (the
-    GraphQL live mirror, `api.graphql.live.LiveState`).
+    live mirror, `api.live.LiveState`).
 
     Collection reads use it instead of Redis when it is provably current: its
     version equals the store's (one GET of the counter). Versions are global
@@ -79,119 +88,6 @@ class Replica(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class StatusCommand:
-    """Validated input of POST /operators and setOperatorStatus."""
-
-    member_id: str
-    status: OperatorStatus
-    queue_name: str | None = None
-    member_name: str | None = None
-    paused: bool | None = None
-    paused_reason: str | None = None
-    current_call_id: str | None = None
-
-
-def parse_status(value: str) -> OperatorStatus:
-    """An OperatorStatus from its name, or BadInput listing the allowed names."""
-    try:
-        return OperatorStatus(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in OperatorStatus)
-        raise BadInput(f"unknown status {value!r}; expected one of: {allowed}") from None
-
-
-MEMBER_STATE_COUNTS = ("total", "available", "inCall", "ringing", "paused", "unavailable")
-
-
-def member_counts(queue_name: str, operators: Iterable[JsonObject]) -> dict[str, int]:
-    """How many members of a queue are in each state (derived, never stored)."""
-    counts = dict.fromkeys(MEMBER_STATE_COUNTS, 0)
-    for op in operators:
-        membership = (op.get("queues") or {}).get(queue_name)
-        if membership is not None:
-            _count_member(counts, op.get("status"), membership)
-    return counts
-
-
-def member_counts_by_queue(operators: Iterable[JsonObject]) -> dict[str, dict[str, int]]:
-    """`member_counts` of every queue at once, in one pass over the memberships."""
-    counts: dict[str, dict[str, int]] = {}
-    for op in operators:
-        status = op.get("status")
-        for queue_name, membership in (op.get("queues") or {}).items():
-            if membership is None:
-                continue
-            queue_counts = counts.get(queue_name)
-            if queue_counts is None:
-                queue_counts = counts[queue_name] = dict.fromkeys(MEMBER_STATE_COUNTS, 0)
-            _count_member(queue_counts, status, membership)
-    return counts
-
-
-def _count_member(counts: dict[str, int], status: object, membership: JsonObject) -> None:
-    """Add one member of a queue, in its device status and membership, to `counts`."""
-    counts["total"] += 1
-    if membership.get("paused"):
-        counts["paused"] += 1
-    elif status == OperatorStatus.IDLE:
-        counts["available"] += 1
-    if status in (OperatorStatus.IN_CALL, OperatorStatus.BUSY, OperatorStatus.ON_HOLD):
-        counts["inCall"] += 1
-    elif status == OperatorStatus.RINGING:
-        counts["ringing"] += 1
-    elif status in (OperatorStatus.UNAVAILABLE, OperatorStatus.INVALID):
-        counts["unavailable"] += 1
-
-
-def queue_views(
-    queues: Iterable[JsonObject], operators: Iterable[JsonObject], now: int
-) -> list[JsonObject]:
-    """`queue_view` of each queue, the member counts taken in one pass."""
-    counts = member_counts_by_queue(operators)
-    return [
-        queue_view(
-            queue,
-            (),
-            now,
-            counts=counts.get(str(queue.get("name"))) or dict.fromkeys(MEMBER_STATE_COUNTS, 0),
-        )
-        for queue in queues
-    ]
-
-
-def queue_view(
-    queue: JsonObject,
-    operators: Iterable[JsonObject],
-    now: int,
-    *,
-    counts: dict[str, int] | None = None,
-) -> JsonObject:
-    """A queue as clients see it: callers as an ordered list with wait times, member counts.
-
-    The counts come from `operators`, unless given (see `queue_views`).
-    """
-    view = dict(queue)
-    callers = sorted(
-        (
-            dict(caller, uniqueId=caller.get("uniqueId", uid))
-            for uid, caller in (queue.get("callers") or {}).items()
-        ),
-        key=lambda c: (c.get("position", 0), c.get("joinedAt", 0)),
-    )
-    for position, caller in enumerate(callers, start=1):
-        caller["position"] = position
-        joined = caller.get("joinedAt")
-        caller["waitSeconds"] = max(0, (now - int(joined)) // 1000) if joined else 0
-    view["callers"] = callers
-    view["callsWaiting"] = len(callers)
-    view["longestWaitSeconds"] = max((c["waitSeconds"] for c in callers), default=0)
-    view["members"] = (
-        counts if counts is not None else member_counts(str(queue.get("name")), operators)
-    )
-    return view
-
-
 class QueueStatusService:
     """Reads and writes of the live state, with the API's error model."""
 
@@ -200,7 +96,7 @@ class QueueStatusService:
         store: StateStore,
         sync: QueueDataSync,
         *,
-        ingest_status: Callable[[], IngestStatus | None] = lambda: None,
+        ingest_status: Callable[[], IngestReporter | None] = lambda: None,
         request_reconcile: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -244,13 +140,7 @@ class QueueStatusService:
         else:
             async with self._redis():
                 operators = await self.store.all("operator")
-        return [
-            op
-            for op in operators
-            if (queue is None or queue in (op.get("queues") or {}) or op.get("queueName") == queue)
-            and (wanted is None or op.get("status") == wanted)
-            and (paused is None or bool(op.get("paused")) is paused)
-        ]
+        return select_operators(operators, queue=queue, status=wanted, paused=paused)
 
     async def operators_json(self, replica: Replica | None = None) -> bytes:
         """Every operator as the REST body `{"success": true, "data": [...], "count": n}`,
@@ -300,30 +190,25 @@ class QueueStatusService:
         else:
             async with self._redis():
                 channels = await self.store.all("channel")
-        return [c for c in channels if queue is None or c.get("queueName") == queue]
+        return select_channels(channels, queue=queue)
 
     async def snapshot(self, replica: Replica | None = None) -> JsonObject:
         """Everything at one version."""
         current = await self.current(replica)
         now = now_ms()
         if current is not None:
-            return {
-                "operators": current.operators(),
-                "queues": current.queue_views(now),
-                "channels": current.channels(),
-                "version": current.version,
-                "generatedAt": now,
-            }
+            return snapshot_view(
+                current.operators(),
+                current.queue_views(now),
+                current.channels(),
+                current.version,
+                now,
+            )
         async with self._redis():
             snap = await self.store.snapshot()
         now = now_ms()
-        return {
-            "operators": snap.operators,
-            "queues": queue_views(snap.queues, snap.operators, now),
-            "channels": snap.channels,
-            "version": snap.version,
-            "generatedAt": now,
-        }
+        queues = queue_views(snap.queues, snap.operators, now)
+        return snapshot_view(snap.operators, queues, snap.channels, snap.version, now)
 
     async def snapshot_json(self, replica: Replica | None = None) -> bytes:
         """`snapshot()` as the REST body `{"success": true, "data": …}`, already encoded.
@@ -362,23 +247,18 @@ class QueueStatusService:
             )
         )
 
-    async def set_operator_status(self, command: StatusCommand) -> JsonObject:
-        """State an operator's status; it goes through the reducer like an AMI event."""
+    async def set_operator_status(self, command: OperatorStatusSet) -> JsonObject:
+        """State an operator's status; it goes through the reducer like an AMI event.
+
+        A pause that names no queue applies to all of the operator's queues: they are
+        read here, into the command's `pause_queues`.
+        """
         async with self._redis():
-            pause_queues: tuple[str, ...] = ()
+            event = command
             if command.paused is not None and not command.queue_name:
                 current = await self.store.get("operator", command.member_id)
                 pause_queues = tuple(sorted((current or {}).get("queues") or {}))
-            event = OperatorStatusSet(
-                member_id=command.member_id,
-                status=command.status,
-                queue_name=command.queue_name,
-                member_name=command.member_name,
-                paused=command.paused,
-                paused_reason=command.paused_reason,
-                current_call_id=command.current_call_id,
-                pause_queues=pause_queues,
-            )
+                event = dataclasses.replace(command, pause_queues=pause_queues)
             now = now_ms()
             applied = await self.store.apply(reduce(event, now), now=now, return_changes=True)
             for change in applied:
@@ -416,11 +296,7 @@ class QueueStatusService:
             removed["queue"],
             removed["channel"],
         )
-        return {
-            "operators": removed["operator"],
-            "queues": removed["queue"],
-            "channels": removed["channel"],
-        }
+        return removed_counts(removed)
 
     async def sync_status(self) -> JsonObject:
         """Database vs Redis: the runbook's five counts, plus what differs."""
@@ -441,14 +317,7 @@ class QueueStatusService:
             log.warning("Sync status without the database: %s", exc)
             data.update(inSync=False, databaseError=DATABASE_UNAVAILABLE)
         else:
-            db_interfaces = {m.interface for m in config.members}
-            db_queues = {q.name for q in config.queues} | {m.queue_name for m in config.members}
-            differences = {
-                "operatorsMissingInRedis": sorted(db_interfaces - operator_ids),
-                "operatorsNotInDb": sorted(operator_ids - db_interfaces),
-                "queuesMissingInRedis": sorted(db_queues - queue_ids),
-                "queuesNotInDb": sorted(queue_ids - db_queues),
-            }
+            differences = sync_differences(config, operator_ids, queue_ids)
             data.update(
                 dbMembers=len(config.members),
                 dbQueues=len(config.queues),

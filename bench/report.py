@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 
 from bench import wallboard
+from bench.chart import chart
 from bench.config import BenchConfig
-
-Results = dict[str, Any]
+from bench.figures import Results, figure_at, subscription_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,34 +34,17 @@ class Goal:
         return {"name": self.name, "target": self.target, "value": self.value, "met": self.met}
 
 
-def _get(results: Results, *path: str | int) -> Any:
-    node: Any = results
-    for step in path:
-        if isinstance(node, dict) and str(step) in node:
-            node = node[str(step)]
-        elif isinstance(node, dict) and step in node:
-            node = node[step]
-        else:
-            return None
-    return node
-
-
-def _subscription(results: Results, size: int, subscribers: int, rate: float) -> Any:
-    for run in _get(results, "sizes", size, "subscriptions") or []:
-        if run["subscribers"] == subscribers and run["rate"] == rate:
-            return run
-    return None
-
-
 def goals(results: Results) -> list[Goal]:
     """Every goal of the issue, met or not, from the figures at the goal size."""
     size = results["config"]["goal_size"]
     top = max(results["config"]["connections"])
     out: list[Goal] = []
 
-    rest = _get(results, "sizes", size, "http", "rest_operators", f"c{top}", "rps")
-    limit = _get(results, "sizes", size, "http", "limit_operators", f"c{top}", "rps")
-    changing = _get(results, "sizes", size, "http", "rest_operators_changing", f"c{top}", "rps")
+    rest = figure_at(results, "sizes", size, "http", "rest_operators", f"c{top}", "rps")
+    limit = figure_at(results, "sizes", size, "http", "limit_operators", f"c{top}", "rps")
+    changing = figure_at(
+        results, "sizes", size, "http", "rest_operators_changing", f"c{top}", "rps"
+    )
     ratio = rest / limit if rest and limit else None
     value = "—" if ratio is None else f"{ratio:.2f}× ({rest:,.0f} vs {limit:,.0f} req/s)"
     if ratio is not None and changing:
@@ -76,8 +59,8 @@ def goals(results: Results) -> list[Goal]:
         )
     )
 
-    graphql = _get(results, "sizes", size, "http", "graphql_6", "c1", "ms_per_request")
-    rest_ms = _get(results, "sizes", size, "http", "rest_operators", "c1", "ms_per_request")
+    graphql = figure_at(results, "sizes", size, "http", "graphql_6", "c1", "ms_per_request")
+    rest_ms = figure_at(results, "sizes", size, "http", "rest_operators", "c1", "ms_per_request")
     times = graphql / rest_ms if graphql and rest_ms else None
     out.append(
         Goal(
@@ -88,7 +71,7 @@ def goals(results: Results) -> list[Goal]:
         )
     )
 
-    database = _get(results, "sizes", size, "db_vs_redis")
+    database = figure_at(results, "sizes", size, "db_vs_redis")
     db_ratio = database.get("ratio") if database else None
     out.append(
         Goal(
@@ -101,11 +84,11 @@ def goals(results: Results) -> list[Goal]:
         )
     )
 
-    ingest = _get(results, "sizes", size, "ingest")
+    ingest = figure_at(results, "sizes", size, "ingest")
     if ingest:
         events = ingest["ingest"]["processed_per_s"]
         share = ingest.get("ratio_to_ceiling")
-        ceiling = _get(ingest, "ceiling", "evalsha_per_s")
+        ceiling = figure_at(ingest, "ceiling", "evalsha_per_s")
         value = f"{events:,} events/s sustained 30 s"
         if share is not None:
             value += f", {share:.0%} of the EVALSHA ceiling ({ceiling:,.0f}/s)"
@@ -126,7 +109,7 @@ def goals(results: Results) -> list[Goal]:
 
     wanted_subscribers = max(results["config"]["subscriber_counts"])
     wanted_rate = max(results["config"]["change_rates"])
-    run = _subscription(results, size, wanted_subscribers, wanted_rate)
+    run = subscription_run(results, size, wanted_subscribers, wanted_rate)
     if run:
         ok = (
             run["p99_ms"] is not None
@@ -226,31 +209,31 @@ def _http_rows(results: Results) -> list[Row]:
         for label, name in targets:
 
             def rps(r: Results, size: int, name: str = name, key: str = key) -> Any:
-                return _get(r, "sizes", size, "http", name, key, "rps")
+                return figure_at(r, "sizes", size, "http", name, key, "rps")
 
             def p50(r: Results, size: int, name: str = name, key: str = key) -> Any:
-                return _get(r, "sizes", size, "http", name, key, "p50_ms")
+                return figure_at(r, "sizes", size, "http", name, key, "p50_ms")
 
             def p99(r: Results, size: int, name: str = name, key: str = key) -> Any:
-                return _get(r, "sizes", size, "http", name, key, "p99_ms")
+                return figure_at(r, "sizes", size, "http", name, key, "p99_ms")
 
             rows.append((f"{label}, c={connections}: req/s", rps, 0))
             rows.append((f"{label}, c={connections}: p50 ms", p50, 2))
             rows.append((f"{label}, c={connections}: p99 ms", p99, 2))
 
         def ratio(r: Results, size: int, key: str = key) -> Any:
-            rest = _get(r, "sizes", size, "http", "rest_operators", key, "rps")
-            limit = _get(r, "sizes", size, "http", "limit_operators", key, "rps")
+            rest = figure_at(r, "sizes", size, "http", "rest_operators", key, "rps")
+            limit = figure_at(r, "sizes", size, "http", "limit_operators", key, "rps")
             return rest / limit if rest and limit else None
 
         def times(r: Results, size: int, key: str = key) -> Any:
-            graphql = _get(r, "sizes", size, "http", "graphql_6", key, "ms_per_request")
-            rest = _get(r, "sizes", size, "http", "rest_operators", key, "ms_per_request")
+            graphql = figure_at(r, "sizes", size, "http", "graphql_6", key, "ms_per_request")
+            rest = figure_at(r, "sizes", size, "http", "rest_operators", key, "ms_per_request")
             return graphql / rest if graphql and rest else None
 
         def bare(r: Results, size: int, key: str = key) -> Any:
-            read = _get(r, "sizes", size, "http", "bare_store_operators", key, "rps")
-            limit = _get(r, "sizes", size, "http", "limit_operators", key, "rps")
+            read = figure_at(r, "sizes", size, "http", "bare_store_operators", key, "rps")
+            limit = figure_at(r, "sizes", size, "http", "limit_operators", key, "rps")
             return read / limit if read and limit else None
 
         rows.append((f"REST/limit req/s ratio, c={connections}", ratio, 2))
@@ -260,11 +243,11 @@ def _http_rows(results: Results) -> list[Row]:
     rate = results["config"]["churn_rate"]
 
     def changing(r: Results, size: int, field: str = "rps") -> Any:
-        return _get(r, "sizes", size, "http", "rest_operators_changing", top_key, field)
+        return figure_at(r, "sizes", size, "http", "rest_operators_changing", top_key, field)
 
     def changing_ratio(r: Results, size: int) -> Any:
         rest = changing(r, size)
-        limit = _get(r, "sizes", size, "http", "limit_operators", top_key, "rps")
+        limit = figure_at(r, "sizes", size, "http", "limit_operators", top_key, "rps")
         return rest / limit if rest and limit else None
 
     rows.append((f"REST /operators at {rate:.0f} changes/s, {top_key}: req/s", changing, 0))
@@ -284,10 +267,10 @@ def _http_rows(results: Results) -> list[Row]:
         top = f"c{max(results['config']['connections'])}"
 
         def server_cpu(r: Results, size: int, name: str = name, top: str = top) -> Any:
-            return _get(r, "sizes", size, "http", name, top, "server_cpu_ms_per_request")
+            return figure_at(r, "sizes", size, "http", name, top, "server_cpu_ms_per_request")
 
         def redis_cpu(r: Results, size: int, name: str = name, top: str = top) -> Any:
-            return _get(r, "sizes", size, "http", name, top, "redis_cpu_ms_per_request")
+            return figure_at(r, "sizes", size, "http", name, top, "redis_cpu_ms_per_request")
 
         rows.append((f"{label}: server CPU ms/request", server_cpu, 3))
         rows.append((f"{label}: Redis CPU ms/request", redis_cpu, 3))
@@ -296,10 +279,14 @@ def _http_rows(results: Results) -> list[Row]:
 
 def _other_rows(results: Results) -> list[Row]:
     def field(*path: str) -> Callable[[Results, int], Any]:
-        return lambda r, size: _get(r, "sizes", size, *path)
+        return lambda r, size: figure_at(r, "sizes", size, *path)
 
     rows: list[Row] = [
-        ("operators / queues / channels", lambda r, s: _get(r, "sizes", s, "dataset", "label"), 0),
+        (
+            "operators / queues / channels",
+            lambda r, s: figure_at(r, "sizes", s, "dataset", "label"),
+            0,
+        ),
         ("/operators body, bytes", field("http", "sizes", "operators_bytes"), 0),
         ("Redis: all operators as JSON, ms", field("db_vs_redis", "redis_ms"), 2),
         ("Redis: all operators parsed, ms", field("db_vs_redis", "redis_parsed_ms"), 2),
@@ -318,7 +305,9 @@ def _other_rows(results: Results) -> list[Row]:
             label = f"{subscribers} subs @ {rate:.0f}/s"
 
             def pick(name: str, subscribers: int = subscribers, rate: float = rate) -> Any:
-                return lambda r, size: (_subscription(r, size, subscribers, rate) or {}).get(name)
+                return lambda r, size: (subscription_run(r, size, subscribers, rate) or {}).get(
+                    name
+                )
 
             rows += [
                 (f"{label}: p50 ms", pick("p50_ms"), 1),
@@ -375,132 +364,6 @@ def markdown_table(results: Results) -> str:
         mark = {True: "met", False: "**not met**", None: "not measured"}[goal.met]
         lines.append(f"| {goal.name} | {goal.value} | {goal.target} | {mark} |")
     return "\n".join(lines)
-
-
-def chart(results: Results, path: Path) -> str | None:
-    """A PNG of each figure across sizes; the reason when it cannot be drawn."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed (pip install '.[bench]')"
-    sizes = results["config"]["sizes"]
-    top = f"c{max(results['config']['connections'])}"
-    figure, axes = plt.subplots(2, 3, figsize=(16, 9))
-    figure.suptitle("Queue Status benchmark (same machine, same run)")
-
-    def series(*path: str) -> list[float]:
-        return [float(_get(results, "sizes", size, *path) or 0) for size in sizes]
-
-    def panel(
-        index: int,
-        title: str,
-        unit: str,
-        lines: dict[str, list[float]],
-        *,
-        log: bool = False,
-        goals: dict[str, float] | None = None,
-    ) -> None:
-        axis = axes.flat[index]
-        for label, values in lines.items():
-            axis.plot(sizes, values, marker="o", label=label)
-        for label, value in (goals or {}).items():
-            axis.axhline(value, linestyle="--", linewidth=1, color="grey")
-            axis.annotate(label, (sizes[0], value), fontsize=7, color="grey", va="bottom")
-        axis.set_xscale("log")
-        if log:
-            axis.set_yscale("log")
-        axis.set_xticks(sizes, [f"{size:,}" for size in sizes])
-        axis.set_title(title)
-        axis.set_xlabel("operators")
-        axis.set_ylabel(unit)
-        axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8)
-
-    def ratio(top_path: tuple[str, ...], bottom_path: tuple[str, ...]) -> list[float]:
-        tops, bottoms = series(*top_path), series(*bottom_path)
-        return [t / b if b else 0.0 for t, b in zip(tops, bottoms, strict=True)]
-
-    panel(
-        0,
-        f"Requests per second ({top[1:]} connections)",
-        "req/s",
-        {
-            "REST /operators": series("http", "rest_operators", top, "rps"),
-            "limit /operators": series("http", "limit_operators", top, "rps"),
-            "bare ASGI + store read": series("http", "bare_store_operators", top, "rps"),
-            "GraphQL 6 fields": series("http", "graphql_6", top, "rps"),
-            "REST /snapshot": series("http", "rest_snapshot", top, "rps"),
-            "limit /snapshot": series("http", "limit_snapshot", top, "rps"),
-        },
-        log=True,
-    )
-    panel(
-        1,
-        "Ratios to the same-run ceilings (goal lines dashed)",
-        "ratio",
-        {
-            "REST / limit req/s": ratio(
-                ("http", "rest_operators", top, "rps"), ("http", "limit_operators", top, "rps")
-            ),
-            "GraphQL 6 / REST time (c=1)": ratio(
-                ("http", "graphql_6", "c1", "ms_per_request"),
-                ("http", "rest_operators", "c1", "ms_per_request"),
-            ),
-            "PostgreSQL / Redis time": series("db_vs_redis", "ratio"),
-            "ingest / EVALSHA ceiling": series("ingest", "ratio_to_ceiling"),
-        },
-        log=True,
-        goals={"0.7": 0.7, "5": 5.0, "0.25": 0.25},
-    )
-    panel(
-        2,
-        "Time per request (1 connection)",
-        "ms",
-        {
-            "REST /operators": series("http", "rest_operators", "c1", "ms_per_request"),
-            "GraphQL 6 fields": series("http", "graphql_6", "c1", "ms_per_request"),
-            "GraphQL all fields": series("http", "graphql_all", "c1", "ms_per_request"),
-            "limit /operators": series("http", "limit_operators", "c1", "ms_per_request"),
-            "Redis read (in process)": series("db_vs_redis", "redis_ms"),
-            "PostgreSQL read (in process)": series("db_vs_redis", "postgres_ms"),
-        },
-        log=True,
-    )
-    panel(
-        3,
-        "Ingest vs Redis' EVALSHA ceiling",
-        "events/s",
-        {
-            "ingest (sustained)": series("ingest", "ingest", "processed_per_s"),
-            "ingest per CPU-second": series("ingest", "ingest", "events_per_cpu_second"),
-            "EVALSHA ceiling": series("ingest", "ceiling", "evalsha_per_s"),
-        },
-        goals={"20,000": 20_000.0},
-    )
-    latency: dict[str, list[float]] = {}
-    memory: dict[str, list[float]] = {}
-    for subscribers in results["config"]["subscriber_counts"]:
-        for rate in results["config"]["change_rates"]:
-            runs = [_subscription(results, size, subscribers, rate) or {} for size in sizes]
-            latency[f"p99, {subscribers} subs @ {rate:.0f}/s"] = [
-                float(run.get("p99_ms") or 0) for run in runs
-            ]
-        runs = [
-            _subscription(results, size, subscribers, results["config"]["change_rates"][0]) or {}
-            for size in sizes
-        ]
-        memory[f"{subscribers} subscribers"] = [
-            float(run.get("rss_per_idle_subscriber_kb") or 0) for run in runs
-        ]
-    panel(4, "Subscriptions: event → frame latency", "ms", latency, goals={"100 ms": 100.0})
-    panel(5, "RSS per idle subscriber", "KB", memory, goals={"50 KB": 50.0})
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return None
 
 
 def write(results: Results, directory: Path) -> list[Path]:

@@ -31,8 +31,9 @@ from typing import Any
 
 from bench import db_vs_redis, http, ingest, subscriptions, wallboard
 from bench.config import BenchConfig
+from bench.figures import Results
 from bench.http_load import wrk_available
-from bench.report import Results, table, write
+from bench.report import table, write
 from bench.stack import running_stack
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent

@@ -7,10 +7,11 @@ REST route that returns the same data. Most queries here need none of that:
 they read a collection through the domain service and pick fields out of the
 stored JSON. For those, the validated document is compiled once (as
 graphql-jit does for JavaScript) into Python source: one function per
-selection set that builds the response dict from a stored entity directly,
-with each field converted exactly as the types in `api.graphql.types` and the
-scalars and enums convert it (the same `str`/`bool`/`as_int` calls, enum
-values upper-cased through the same enums, Asterisk's seconds to ms).
+selection set that builds the response dict from a stored entity directly.
+Each field is read by the reader the types in `api.graphql.types` are built
+with (`api.graphql.stored`, one table for both), then serialized as
+graphql-core would: an enum as its name, an Int checked against 32 bits, a
+Float checked to be finite.
 
 What is compiled: query operations whose root fields are `operators`,
 `operator`, `channels`, `queues`, `queue`, `snapshot` and `__typename`, with
@@ -40,6 +41,9 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
+    GraphQLFloat,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -57,8 +61,7 @@ from strawberry.extensions import SchemaExtension
 
 from api.auth import Action
 from api.graphql.context import GraphQLContext
-from api.graphql.enums import ChannelState, MembershipType, OperatorStatus
-from api.graphql.scalars import as_int
+from api.graphql.stored import STORED, Nested, Source
 from api.service import QueueStatusService, Replica
 from ingest.patches import JsonObject
 
@@ -69,15 +72,7 @@ class Fallback(Exception):
     """The compiled plan cannot answer exactly as the executor would: use the executor."""
 
 
-# --- the converters the generated code calls (the same as types.py) -------------
-
-
-def _s(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _b(value: Any) -> bool | None:
-    return None if value is None else bool(value)
+# --- serialization: what graphql-core does with a field's value on its way out -------
 
 
 def _i32(value: int | None) -> int | None:
@@ -87,187 +82,27 @@ def _i32(value: int | None) -> int | None:
     return value
 
 
-def _f(value: Any) -> float | None:
-    try:
-        number = None if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        return None
-    if number is not None and not math.isfinite(number):
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
         raise Fallback  # graphql-core refuses to serialize it
-    return number
+    return value
 
 
-def _ts_s(value: Any) -> int | None:
-    number = as_int(value)
-    return None if not number else number * 1000
+def _name(value: Enum | None) -> str | None:
+    return None if value is None else value.name
 
 
-def _enum_names(enum: type[Enum]) -> dict[Any, str]:
-    return {member.value: member.name for member in enum}
-
-
-_STATUS = _enum_names(OperatorStatus)
-_MEMBERSHIP = _enum_names(MembershipType)
-_CHANNEL_STATE = _enum_names(ChannelState)
-
-
-def _enum(names: dict[Any, str], value: Any, default: str) -> str:
-    try:
-        return names.get(value, default)
-    except TypeError:  # unhashable: no member has it
-        return default
-
-
-def _status(value: Any) -> str:
-    return _enum(_STATUS, value, OperatorStatus.UNKNOWN.name)
-
-
-def _membership(value: Any) -> str | None:
-    return None if value is None else _enum(_MEMBERSHIP, value, MembershipType.STATIC.name)
-
-
-def _state(value: Any) -> str | None:
-    return None if value is None else _enum(_CHANNEL_STATE, value, ChannelState.UNKNOWN.name)
-
-
-def _operator_guard(entity: JsonObject) -> None:
-    # Operator.from_json reads `queues` whatever the selection; only an object (or
-    # nothing) surely reads without an error.
-    if not isinstance(entity.get("queues") or {}, dict):
-        raise Fallback
-
-
-def _operator_guards(operators: Any) -> None:
-    for operator in operators or []:
-        _operator_guard(operator)
-
-
-def _memberships(value: Any, project: Callable[[str, JsonObject], JsonObject]) -> list[JsonObject]:
-    memberships = value or {}
-    return [
-        project(name, memberships[name])
-        for name in sorted(memberships)
-        if isinstance(memberships[name], dict)
-    ]
-
-
-_HELPERS: dict[str, Any] = {
-    "_s": _s,
-    "_b": _b,
-    "_i": as_int,
-    "_i32": _i32,
-    "_f": _f,
-    "_ts_s": _ts_s,
-    "_status": _status,
-    "_membership": _membership,
-    "_state": _state,
-    "_operator_guard": _operator_guard,
-    "_operator_guards": _operator_guards,
-    "_memberships": _memberships,
-}
-
-# --- what each type's fields are, as expressions over the stored JSON `g` (d.get) ---
-
-# An expression per field; "{sub}" stands for the projector of the field's own
-# selection. Types as `api.graphql.types` builds them from the stored JSON.
-_FIELDS: dict[str, dict[str, str]] = {
-    "Operator": {
-        "memberId": "mid",
-        "memberName": "str(g('memberName') or mid)",
-        "stateInterface": "_s(g('stateInterface'))",
-        "status": "_status(g('status'))",
-        "paused": "bool(g('paused'))",
-        "pausedReason": "_s(g('pausedReason'))",
-        "queueName": "_s(g('queueName') or None)",
-        "queues": "_memberships(g('queues'), {sub})",
-        "currentCallId": "_s(g('currentCallId'))",
-        "currentChannel": "_s(g('currentChannel'))",
-        "statusSince": "_i(g('statusSince'))",
-        "updatedAt": "_i(g('updatedAt'))",
-        "version": "_i(g('version'))",
-    },
-    "QueueMembership": {
-        "queueName": "str(g('queueName') or name)",
-        "penalty": "_i32(_i(g('penalty')))",
-        "paused": "bool(g('paused'))",
-        "pausedReason": "_s(g('pausedReason'))",
-        "callsTaken": "_i32(_i(g('callsTaken')))",
-        "lastCall": "_ts_s(g('lastCall'))",
-        "lastPause": "_ts_s(g('lastPause'))",
-        "loginTime": "_ts_s(g('loginTime'))",
-        "wrapupTime": "_i32(_i(g('wrapupTime')))",
-        "wrapupUntil": "_ts_s(g('wrapupUntil'))",
-        "membership": "_membership(g('membership'))",
-        "inCall": "_b(g('inCall'))",
-        "ringinuse": "_b(g('ringinuse'))",
-    },
-    "Caller": {
-        "position": "_i32(_i(g('position')) or 0)",
-        "uniqueId": "str(g('uniqueId', ''))",
-        "channel": "_s(g('channel'))",
-        "callerIdNum": "_s(g('callerIdNum'))",
-        "callerIdName": "_s(g('callerIdName'))",
-        "joinedAt": "_i(g('joinedAt'))",
-        "waitSeconds": "_i32(_i(g('waitSeconds')) or 0)",
-    },
-    "MemberCounts": {
-        name: f"_i32(_i(g({name!r})) or 0)"
-        for name in ("total", "available", "inCall", "ringing", "paused", "unavailable")
-    },
-    "Queue": {
-        "name": "str(g('name', ''))",
-        "strategy": "_s(g('strategy'))",
-        "callsWaiting": "_i32(_i(g('callsWaiting')) or 0)",
-        "callers": "[{sub}(c) for c in g('callers') or ()]",
-        "longestWaitSeconds": "_i32(_i(g('longestWaitSeconds')) or 0)",
-        "holdTime": "_i32(_i(g('holdTime')))",
-        "talkTime": "_i32(_i(g('talkTime')))",
-        "completed": "_i32(_i(g('completed')) or 0)",
-        "abandoned": "_i32(_i(g('abandoned')) or 0)",
-        "serviceLevel": "_i32(_i(g('serviceLevel')))",
-        "serviceLevelPerf": "_f(g('serviceLevelPerf'))",
-        "wrapupTime": "_i32(_i(g('wrapupTime')))",
-        "timeout": "_i32(_i(g('timeout')))",
-        "maxLen": "_i32(_i(g('maxLen')))",
-        "weight": "_i32(_i(g('weight')))",
-        "members": "{sub}(g('members') or {{}})",
-        "updatedAt": "_i(g('updatedAt'))",
-        "version": "_i(g('version'))",
-    },
-    "Channel": {
-        "name": "str(g('name', ''))",
-        "uniqueId": "_s(g('uniqueId'))",
-        "linkedId": "_s(g('linkedId'))",
-        "state": "_state(g('state'))",
-        "callerIdNum": "_s(g('callerIdNum'))",
-        "callerIdName": "_s(g('callerIdName'))",
-        "connectedLineNum": "_s(g('connectedLineNum'))",
-        "connectedLineName": "_s(g('connectedLineName'))",
-        "context": "_s(g('context'))",
-        "exten": "_s(g('exten'))",
-        "queueName": "_s(g('queueName'))",
-        "memberId": "_s(g('memberId'))",
-        "createdAt": "_i(g('createdAt'))",
-        "answeredAt": "_i(g('answeredAt'))",
-        "updatedAt": "_i(g('updatedAt'))",
-        "version": "_i(g('version'))",
-    },
-    "Snapshot": {
-        "operators": "[{sub}(o) for o in g('operators') or []]",
-        "queues": "[{sub}(q) for q in g('queues') or []]",
-        "channels": "[{sub}(c) for c in g('channels') or []]",
-        "version": "_i(g('version')) or 0",
-        "generatedAt": "_i(g('generatedAt')) or 0",
-    },
-}
-
-# The arguments of each projector function, and what it sets up first.
-_SIGNATURE: dict[str, tuple[str, str]] = {
-    "Operator": ("d", "_operator_guard(d)\n    mid = str(g('memberId', ''))"),
-    "QueueMembership": ("name, d", ""),
-    # Snapshot.from_json builds every operator, whatever the selection.
-    "Snapshot": ("d", "_operator_guards(g('operators'))"),
-}
+def _serializer(field_type: Any) -> Callable[[Any], Any] | None:
+    """What graphql-core's serialization of a field's type does to the value the type
+    holds, where it is not the value itself (Timestamp and Version are ints already)."""
+    named = _named(field_type)
+    if isinstance(named, GraphQLEnumType):
+        return _name
+    if named is GraphQLInt:
+        return _i32
+    if named is GraphQLFloat:
+        return _finite
+    return None
 
 
 # --- root fields: the service call whose result the projection reads ------------
@@ -338,7 +173,7 @@ class _Root:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class QueryPlan:
     """A compiled query: its root fields and their projections."""
 
     schema: GraphQLSchema
@@ -374,8 +209,8 @@ class _Compiler:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self._schema = schema
         self._fragments = fragments
-        self._source: list[str] = []
-        self._count = 0
+        self._code = Source()
+        self._functions: list[str] = []
 
     def compile(self, operation: OperationDefinitionNode) -> tuple[_Root, ...] | None:
         query_type = self._schema.query_type
@@ -399,8 +234,8 @@ class _Compiler:
             if projector is None:
                 return None
             planned.append((key, name, nodes[0], is_list, projector))
-        namespace = dict(_HELPERS)
-        exec(compile("\n".join(self._source), "<compiled query>", "exec"), namespace)  # noqa: S102  # our own generated code (names and literals only)
+        namespace = self._code.namespace
+        exec(compile("\n".join(self._functions), "<compiled query>", "exec"), namespace)  # noqa: S102  # our own generated code (names and literals only)
         return tuple(
             _Root(key, name, node, is_list, None if projector is None else namespace[projector])
             for key, name, node, is_list, projector in planned
@@ -410,9 +245,9 @@ class _Compiler:
         self, object_type: GraphQLObjectType, selections: Sequence[SelectionSetNode | None]
     ) -> str | None:
         """The name of the generated function projecting `object_type`, or None."""
-        table = _FIELDS.get(object_type.name)
+        stored = STORED.get(object_type.name)
         fields = self._collect(object_type, selections)
-        if table is None or fields is None:
+        if stored is None or fields is None:
             return None
         entries: list[str] = []
         for key, nodes in fields.items():
@@ -420,27 +255,31 @@ class _Compiler:
             if name == "__typename":
                 entries.append(f"{key!r}: {object_type.name!r}")
                 continue
-            template = table.get(name)
-            if template is None or any(node.arguments for node in nodes):
+            found = stored.fields.get(name)
+            if found is None or any(node.arguments for node in nodes):
                 return None  # a nested lookup (resolver) or arguments: the executor's job
-            sub = ""
-            if "{sub}" in template:
-                child = _named(object_type.fields[name].type)
+            field_type = object_type.fields[name].type
+            make = None
+            if isinstance(found, Nested):
+                child = _named(field_type)
                 if not isinstance(child, GraphQLObjectType):
                     return None
-                found = self._projector(child, [node.selection_set for node in nodes])
-                if found is None:
+                make = self._projector(child, [node.selection_set for node in nodes])
+                if make is None:
                     return None
-                sub = found
             elif any(node.selection_set for node in nodes):
                 return None
-            entries.append(f"{key!r}: {template.format(sub=sub)}")
-        self._count += 1
-        function = f"_project_{self._count}"
-        arguments, setup = _SIGNATURE.get(object_type.name, ("d", ""))
-        body = ", ".join(entries)
-        self._source.append(
-            f"def {function}({arguments}):\n    g = d.get\n    {setup}\n    return {{{body}}}\n"
+            value = self._code.value(stored, name, make)
+            serialize = None if make else _serializer(field_type)
+            if serialize is not None:
+                value = f"{self._code.bind(serialize, '_s')}({value})"
+            entries.append(f"{key!r}: {value}")
+        function = f"_project_{len(self._functions)}"
+        check = self._code.check(stored)
+        self._functions.append(
+            f"def {function}({stored.arguments}):\n"
+            + (f"    {check}\n" if check else "")
+            + f"    return {{{', '.join(entries)}}}\n"
         )
         return function
 
@@ -500,7 +339,7 @@ def _named(type_: Any) -> Any:
 
 def compile_query(
     schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
-) -> Plan | None:
+) -> QueryPlan | None:
     """The plan of a validated document's query operation, or None when not compiled."""
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
@@ -513,15 +352,15 @@ def compile_query(
         if isinstance(definition, FragmentDefinitionNode)
     }
     roots = _Compiler(schema, fragments).compile(operation)
-    return None if roots is None else Plan(schema, operation, roots)
+    return None if roots is None else QueryPlan(schema, operation, roots)
 
 
 class PlanCache:
-    """Plans by (query text, operation name), least recently used dropped first."""
+    """Query plans by (query text, operation name), least recently used dropped first."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str | None], QueryPlan | None] = OrderedDict()
         self.compiled = 0
         """Documents compiled so far."""
         self.answered = 0
@@ -529,7 +368,7 @@ class PlanCache:
 
     def get(
         self, schema: GraphQLSchema, query: str, document: DocumentNode, operation: str | None
-    ) -> Plan | None:
+    ) -> QueryPlan | None:
         """The plan for a validated document (compiled on first use; None when not compiled)."""
         key = (query, operation)
         try:

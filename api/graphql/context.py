@@ -1,29 +1,23 @@
-"""The GraphQL context: the domain service, the access policy, loaders, the broadcaster.
+"""The GraphQL context: the domain service, the access policy, loaders, the live mirror.
 
 One context per HTTP request, one per WebSocket connection (shared by its
 operations). Credentials come from the `Authorization` header, or for a
 WebSocket from the connection_init payload `{"authorization": "Bearer …"}`.
+The view (`api.graphql.view.get_context`) builds it from the app's runtime.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import strawberry
-from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from api.auth import AccessPolicy, Action
-from api.broadcast import Broadcaster
 from api.errors import Unavailable
-from api.graphql.live import LiveEvent, LiveState
 from api.graphql.loaders import Loaders, make_loaders
+from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
-
-if TYPE_CHECKING:
-    from api.graphql.fanout import Fanout
-
-LiveBroadcaster: TypeAlias = Broadcaster[LiveEvent]
 
 
 class GraphQLContext(BaseContext):
@@ -34,13 +28,15 @@ class GraphQLContext(BaseContext):
         *,
         service: QueueStatusService,
         policy: AccessPolicy,
-        broadcaster: LiveBroadcaster | None,
+        broadcaster: LiveBroadcaster | None = None,
+        mirror: LiveState | None = None,
         authorization: str | None = None,
     ) -> None:
         super().__init__()
         self.service = service
         self.policy = policy
         self._broadcaster = broadcaster
+        self._mirror = mirror
         self._header = authorization
         self._loaders: Loaders | None = None
 
@@ -69,38 +65,14 @@ class GraphQLContext(BaseContext):
 
     def live(self) -> tuple[LiveBroadcaster, LiveState]:
         """The broadcaster and its live mirror, for subscriptions."""
-        broadcaster = self._broadcaster
-        if broadcaster is None or not isinstance(broadcaster.feed, LiveState):
+        if self._broadcaster is None or self._mirror is None:
             raise Unavailable("subscriptions are not running in this process")
-        return broadcaster, broadcaster.feed
+        return self._broadcaster, self._mirror
 
     def replica(self) -> LiveState | None:
         """The live mirror, which collection reads use when it is current (None when
-        subscriptions do not run here)."""
-        broadcaster = self._broadcaster
-        if broadcaster is None or not isinstance(broadcaster.feed, LiveState):
-            return None
-        return broadcaster.feed
-
-    def fanout(self) -> Fanout | None:
-        """The process' subscription fan-out (grouped subscriptions), if it runs."""
-        from api.graphql.fanout import Fanout  # the fan-out's types import this module
-
-        broadcaster = self._broadcaster
-        if broadcaster is None:
-            return None
-        return next((x for x in broadcaster.listeners if isinstance(x, Fanout)), None)
+        there is none)."""
+        return self._mirror
 
 
 Info: TypeAlias = strawberry.Info[GraphQLContext, None]
-
-
-async def get_context(connection: HTTPConnection) -> GraphQLContext:
-    """FastAPI dependency building the context from the app's lifespan state."""
-    state = connection.app.state
-    return GraphQLContext(
-        service=state.service,
-        policy=state.policy,
-        broadcaster=getattr(state, "broadcaster", None),
-        authorization=connection.headers.get("authorization"),
-    )

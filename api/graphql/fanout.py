@@ -6,7 +6,7 @@ sent every batch on its own — beyond what one core does in Python. So:
 
 - **Groups.** Subscriptions with the same document, operation name and
   variables form one group. A selector's message depends only on (batch,
-  arguments) (see `streams`), so the group executes the document once per
+  arguments) (see `selectors`), so the group executes the document once per
   message and serializes it once; each member only wraps the shared payload in
   its own protocol envelope (its operation id) and sends it.
 - **Coalescing.** Batches are not sent as they arrive: the fan-out flushes at
@@ -16,56 +16,34 @@ sent every batch on its own — beyond what one core does in Python. So:
   whose `changes` keep every version in order (`merge_batches`), so nothing is
   lost or reordered — a CHANGES message always says `fromVersion`/`toVersion`,
   and for `changes` lists each version between them.
-- **Sends that do not wait.** A send to a healthy socket completes without
-  waiting (the transport takes the bytes); it is started inline, and only a
-  send that has to wait for a slow socket becomes a task, behind which that
-  member's later messages queue (`Member`). A member with more than
-  `buffer_size` messages queued is cut off with SUBSCRIBER_TOO_SLOW, as the
-  broadcaster cuts off its own subscribers.
+- **Sends that do not wait.** Each member sends without waiting for its socket
+  (`api.graphql.members`). A member with more than `buffer_size` messages
+  queued is cut off with SUBSCRIBER_TOO_SLOW, as the broadcaster cuts off its
+  own subscribers.
 
 Per idle subscription the fan-out holds one small `Member` — no task, no
-generator, no queue.
-
-Only subscriptions it can serve exactly as the per-subscription stream would
-are grouped: a subscription operation whose one root field is one of ours,
-with a document that parses and validates under the schema's rules and
-variables that coerce, on a connection the policy lets read. Anything else
-takes Strawberry's path (`streams.follow`), which reports the errors.
+generator, no queue. Which subscriptions are grouped, and under which key, is
+the planner's decision (`api.graphql.planner`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, cast
 
 import orjson
-from graphql import (
-    DocumentNode,
-    ExecutionResult,
-    FieldNode,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    get_argument_values,
-    get_operation_ast,
-    parse,
-    specified_rules,
-)
+from graphql import ExecutionResult, GraphQLError, get_argument_values
 from graphql.execution import Executor
 from strawberry.execution import optimized_is_awaitable
-from strawberry.schema import Schema
-from strawberry.schema.schema import validate_document
 
 from api.broadcast import SubscriberOverflow
 from api.graphql.enums import UpdateKind
-from api.graphql.limits import GraphQLOptions, validation_rules
-from api.graphql.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
-from api.graphql.streams import Frame, Selector
-from api.graphql.subscriptions import SELECTORS
+from api.graphql.members import Envelope, Member, Payload, Send
+from api.graphql.planner import SubscriptionPlan
+from api.graphql.selectors import SELECTORS, Selector, UpdateHeader
+from api.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
 
@@ -81,291 +59,6 @@ allows — the number of grouped subscriptions over this rate, at most `WINDOW` 
 handful of subscribers get every batch at once and a thousand get one message per
 40 ms."""
 
-Send = Callable[[str], Coroutine[Any, Any, None]]
-Payload = str | asyncio.Future[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A protocol's framing of one operation's messages."""
-
-    head: str
-    tail: str
-    complete: str
-
-    @classmethod
-    def transport_ws(cls, operation_id: str) -> Envelope:
-        """graphql-transport-ws: `next` and `complete`."""
-        quoted = orjson.dumps(operation_id).decode()
-        return cls(
-            f'{{"id":{quoted},"type":"next","payload":',
-            "}",
-            f'{{"id":{quoted},"type":"complete"}}',
-        )
-
-    @classmethod
-    def legacy_ws(cls, operation_id: str) -> Envelope:
-        """The legacy graphql-ws: `data` and `complete`."""
-        quoted = orjson.dumps(operation_id).decode()
-        return cls(
-            f'{{"type":"data","id":{quoted},"payload":',
-            "}",
-            f'{{"type":"complete","id":{quoted}}}',
-        )
-
-
-# --- planning: which subscriptions are grouped, under which key ---------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    document: DocumentNode
-    operation: OperationDefinitionNode
-    field: FieldNode
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A groupable subscription: its group key and what a group needs to run it."""
-
-    key: tuple[str, str | None, bytes]
-    schema: Schema
-    prepared: _Prepared
-    operation_name: str | None
-    variables: dict[str, Any] | None
-
-
-class SubscriptionPlanner:
-    """Parses and validates subscription documents (cached) as Strawberry would."""
-
-    def __init__(self, schema: Schema, options: GraphQLOptions) -> None:
-        self._schema = schema
-        self._max_tokens = options.max_tokens
-        self._rules = (*specified_rules, *validation_rules(options))
-        self._cache_size = options.cache_size
-        self._prepared: OrderedDict[tuple[str, str | None], _Prepared | None] = OrderedDict()
-
-    def plan(self, query: Any, operation_name: Any, variables: Any) -> Plan | None:
-        """The plan of a subscribe message's payload, or None (Strawberry's path)."""
-        if not isinstance(query, str) or not isinstance(operation_name, str | None):
-            return None
-        if variables is not None and not isinstance(variables, dict):
-            return None
-        prepared = self._prepare(query, operation_name)
-        if prepared is None:
-            return None
-        try:
-            canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
-        except TypeError:
-            return None
-        return Plan(
-            (query, operation_name, canonical), self._schema, prepared, operation_name, variables
-        )
-
-    def _prepare(self, query: str, operation_name: str | None) -> _Prepared | None:
-        key = (query, operation_name)
-        if key in self._prepared:
-            self._prepared.move_to_end(key)
-            return self._prepared[key]
-        prepared = self._compile(query, operation_name)
-        self._prepared[key] = prepared
-        if len(self._prepared) > self._cache_size:
-            self._prepared.popitem(last=False)
-        return prepared
-
-    def _compile(self, query: str, operation_name: str | None) -> _Prepared | None:
-        try:
-            document = parse(query, max_tokens=self._max_tokens)
-        except GraphQLError:
-            return None
-        operation = get_operation_ast(document, operation_name)
-        if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
-            return None
-        if validate_document(self._schema._schema, document, self._rules):
-            return None
-        selections = operation.selection_set.selections
-        if operation.directives or len(selections) != 1:
-            return None
-        (field,) = selections
-        if not isinstance(field, FieldNode) or field.directives:
-            return None
-        if field.name.value not in SELECTORS:
-            return None
-        return _Prepared(document, operation, field)
-
-
-# --- members: one subscription on one socket -----------------------------------------
-
-
-class _Resume:
-    """Finishes a coroutine that was started by hand and is waiting on `first`.
-
-    The expansion of ``yield from`` (PEP 380) after its first step: the task
-    awaiting this drives the rest of the coroutine exactly as if it had
-    awaited the coroutine from the start.
-    """
-
-    __slots__ = ("_coroutine", "_first")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, None], first: Any) -> None:
-        self._coroutine = coroutine
-        self._first = first
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coroutine, waiting = self._coroutine, self._first
-        while True:
-            try:
-                sent = yield waiting
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # delivered into the coroutine
-                try:
-                    waiting = coroutine.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    waiting = coroutine.send(sent)
-                except StopIteration:
-                    return
-
-
-class Member:
-    """One grouped subscription: where its messages go, and how far it is."""
-
-    __slots__ = (
-        "_backlog",
-        "_limit",
-        "_on_end",
-        "_send",
-        "at",
-        "ended",
-        "envelope",
-        "group",
-        "sent",
-        "writer",
-    )
-
-    def __init__(
-        self,
-        envelope: Envelope,
-        send: Send,
-        *,
-        limit: int,
-        on_end: Callable[[], None],
-    ) -> None:
-        self.envelope = envelope
-        self._send = send
-        self._limit = limit
-        self._on_end = on_end
-        self._backlog: deque[Payload | None] | None = None
-        self.writer: asyncio.Task[None] | None = None
-        self.group: _Group | None = None
-        self.at: int | None = None  # the version the client's state is at
-        self.sent = 0  # the toVersion of the last message sent
-        self.ended = False
-
-    def deliver(self, payload: Payload) -> bool:
-        """Send a message (in order, never waiting); False once the member is cut off."""
-        if self.ended:
-            return False
-        if self.writer is not None:
-            backlog = self._backlog
-            assert backlog is not None
-            if len(backlog) >= self._limit:
-                return False
-            backlog.append(payload)
-            return True
-        if isinstance(payload, str):
-            self._start(self.envelope.head + payload + self.envelope.tail)
-        else:
-            self._queue_first(payload)
-        return True
-
-    def finish(self, last: str | None) -> None:
-        """End the subscription: drop what waits, send `last` (a payload) and `complete`."""
-        if self.ended:
-            return
-        self.ended = True
-        self.group = None
-        if self._backlog:
-            self._backlog.clear()
-        if self.writer is not None:
-            assert self._backlog is not None
-            if last is not None:
-                self._backlog.append(last)
-            self._backlog.append(None)  # then `complete`
-        else:
-            frames = [] if last is None else [self.envelope.head + last + self.envelope.tail]
-            frames.append(self.envelope.complete)
-            self._queue_text(frames)
-        self._on_end()
-
-    def leave(self) -> None:
-        """The client completed the subscription (or went away): stop sending."""
-        self.ended = True
-        if self.group is not None:
-            self.group.remove(self)
-            self.group = None
-        if self._backlog:
-            self._backlog.clear()
-
-    def _start(self, text: str) -> None:
-        # Run the send inline; only if it has to wait does it become a task.
-        coroutine = self._send(text)
-        try:
-            waiting = coroutine.send(None)
-        except StopIteration:
-            return
-        except Exception:  # the socket is gone
-            self._gone()
-            return
-        self._backlog = self._backlog if self._backlog is not None else deque()
-        self.writer = asyncio.get_running_loop().create_task(
-            self._drain(_Resume(coroutine, waiting))
-        )
-
-    def _queue_first(self, payload: asyncio.Future[str]) -> None:
-        self._backlog = deque([payload])
-        self.writer = asyncio.get_running_loop().create_task(self._drain(None))
-
-    def _queue_text(self, frames: list[str]) -> None:
-        async def send_all() -> None:
-            for frame in frames:
-                await self._send(frame)
-
-        self._backlog = deque()
-        self.writer = asyncio.get_running_loop().create_task(self._drain(send_all()))
-
-    async def _drain(self, first: Awaitable[None] | None) -> None:
-        backlog = self._backlog
-        assert backlog is not None
-        envelope = self.envelope
-        try:
-            if first is not None:
-                await first
-            while backlog:
-                item = backlog.popleft()
-                if item is None:
-                    await self._send(envelope.complete)
-                    return
-                text = item if isinstance(item, str) else await item
-                await self._send(envelope.head + text + envelope.tail)
-        except Exception:  # the socket is gone
-            self._gone()
-        finally:
-            self.writer = None
-
-    def _gone(self) -> None:
-        self.ended = True
-        if self._backlog:
-            self._backlog.clear()
-        if self.group is not None:
-            self.group.remove(self)
-            self.group = None
-
-
 # --- groups ---------------------------------------------------------------------------
 
 
@@ -375,7 +68,7 @@ class _Group:
     def __init__(
         self,
         fanout: Fanout,
-        plan: Plan,
+        plan: SubscriptionPlan,
         executor: Executor[Any],
         selector: Selector[Any],
         initial: bool,
@@ -431,7 +124,9 @@ class _Group:
         cached = self._initial_cache
         if cached is not None and cached[0] == version and now - cached[1] < 1.0:
             return cached[2]
-        payload = self.execute(self.selector.state(live, Frame(UpdateKind.INITIAL, 0, version)))
+        payload = self.execute(
+            self.selector.state(live, UpdateHeader(UpdateKind.INITIAL, 0, version))
+        )
         self._initial_cache = (version, now, payload)
         return payload
 
@@ -503,7 +198,12 @@ class Fanout:
             del self._groups[group.plan.key]
 
     def join(
-        self, plan: Plan, context: Any, envelope: Envelope, send: Send, on_end: Callable[[], None]
+        self,
+        plan: SubscriptionPlan,
+        context: Any,
+        envelope: Envelope,
+        send: Send,
+        on_end: Callable[[], None],
     ) -> Member | None:
         """Add a subscription to its group (made on first use); None when the group cannot
         be made (its variables do not coerce): the caller takes Strawberry's path."""
@@ -518,10 +218,10 @@ class Fanout:
             # Nothing awaits between reading the mirror and joining: no change is missed.
             member.at = member.sent = live.version
             if group.initial:
-                self._deliver(member, group.initial_payload(live, live.version))
+                self._deliver(group, member, group.initial_payload(live, live.version))
         return member
 
-    def _make_group(self, plan: Plan, context: Any) -> _Group | None:
+    def _make_group(self, plan: SubscriptionPlan, context: Any) -> _Group | None:
         schema = plan.schema
         built = schema.execution_context_class.build(
             schema._schema,
@@ -547,11 +247,10 @@ class Fanout:
         self._groups[plan.key] = group
         return group
 
-    def _deliver(self, member: Member, payload: Payload) -> None:
+    def _deliver(self, group: _Group, member: Member, payload: Payload) -> None:
         if member.deliver(payload):
             return
-        group = member.group
-        if not member.ended and group is not None:  # too far behind: cut off
+        if not member.ended and member.group is group:  # too far behind: cut off
             self._on_overflow()
             log.warning("Subscriber cut off: more than %d updates waiting", self._limit)
             group.remove(member)
@@ -621,14 +320,14 @@ class Fanout:
                     continue
                 merged = merge_batches(relevant[: last + 1])
                 update = group.selector.delta(
-                    merged, Frame(UpdateKind.CHANGES, sent, merged.to_version)
+                    merged, UpdateHeader(UpdateKind.CHANGES, sent, merged.to_version)
                 )
                 if update is None:
                     continue
                 payload = group.execute(update)
                 for member in members:
                     member.sent = merged.to_version
-                    self._deliver(member, payload)
+                    self._deliver(group, member, payload)
 
     def _reset(self, event: LiveReset) -> None:
         for group in list(self._groups.values()):
@@ -640,7 +339,7 @@ class Fanout:
                     if group.initial:
                         payload = group.initial_payload(self._live, version)
                         for member in members:
-                            self._deliver(member, payload)
+                            self._deliver(group, member, payload)
                     continue
                 self._state(group, members, UpdateKind.RESYNC, sent, event.reason)
 
@@ -649,11 +348,11 @@ class Fanout:
     ) -> None:
         version = self._live.version
         payload = group.execute(
-            group.selector.state(self._live, Frame(kind, sent, version, reason))
+            group.selector.state(self._live, UpdateHeader(kind, sent, version, reason))
         )
         for member in list(members):
             member.at = member.sent = version
-            self._deliver(member, payload)
+            self._deliver(group, member, payload)
 
 
 def _last_touched(selector: Selector[Any], batches: Sequence[LiveBatch]) -> int | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import strawberry
 from pydantic import ValidationError
 
+from api.commands import OperatorStatusBody
 from api.errors import BadInput
 from api.graphql.enums import OperatorStatus
-from api.rest import OperatorStatusBody
-from api.service import StatusCommand
+from ingest.reducer.manual import OperatorStatusSet
 
 
 @strawberry.input(
@@ -35,8 +35,9 @@ class SetOperatorStatusInput:
         default=None, description="Unique id of the call it is on."
     )
 
-    def command(self) -> StatusCommand:
-        """The validated command; BadInput (nothing written) when a field is invalid."""
+    def command(self) -> OperatorStatusSet:
+        """The command, validated as the REST body; BadInput (nothing written) when a
+        field is invalid."""
         body = {
             "memberId": self.member_id,
             "status": self.status.value,

@@ -28,7 +28,7 @@ from strawberry.extensions import SchemaExtension, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
-from ingest.config import Settings
+from api.settings import Settings
 
 _TOKEN_LIMIT = re.compile(r"Document contains more than \d+ tokens")
 

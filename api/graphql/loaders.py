@@ -16,14 +16,10 @@ from redis.exceptions import RedisError
 from strawberry.dataloader import DataLoader
 
 from api.errors import Unavailable
+from api.views import in_queue
 from ingest.keys import Kind
 from ingest.patches import JsonObject
 from ingest.store import StateStore
-
-
-def in_queue(operator: JsonObject, queue: str) -> bool:
-    """Whether an operator belongs to `queue` (as `service.operators(queue=...)` decides)."""
-    return queue in (operator.get("queues") or {}) or operator.get("queueName") == queue
 
 
 @asynccontextmanager

@@ -10,7 +10,8 @@ from api.auth import Action
 from api.graphql import fields as resolver
 from api.graphql.context import Info
 from api.graphql.inputs import SetOperatorStatusInput
-from api.graphql.types import ClearResult, Operator, SyncReport
+from api.graphql.reports import ClearResult, SyncReport
+from api.graphql.types import Operator
 
 
 @strawberry.type(

@@ -48,8 +48,10 @@ from api.auth import Action
 from api.errors import ApiError
 from api.graphql.connections import SERVER_SEND
 from api.graphql.context import GraphQLContext
-from api.graphql.fanout import Envelope, Member, Send, SubscriptionPlanner
+from api.graphql.fanout import Fanout
 from api.graphql.limits import is_token_limit_error
+from api.graphql.members import Envelope, Member, Send
+from api.graphql.planner import SubscriptionPlanner
 
 
 class TextWebSocketLike(Protocol):
@@ -91,8 +93,8 @@ def _join(
     """The subscription as a member of its fan-out group, or None (Strawberry's path:
     not groupable, refused by the policy, subscriptions not running)."""
     planner = getattr(view, "subscription_planner", None)
-    fanout = context.fanout()
-    if not isinstance(planner, SubscriptionPlanner) or fanout is None:
+    fanout = getattr(view, "fanout", None)
+    if not isinstance(planner, SubscriptionPlanner) or not isinstance(fanout, Fanout):
         return None
     if not isinstance(payload, dict):
         return None

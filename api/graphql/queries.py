@@ -10,7 +10,8 @@ from api.auth import Action
 from api.graphql import fields as resolver
 from api.graphql.context import Info
 from api.graphql.enums import OperatorStatus
-from api.graphql.types import Channel, Operator, Queue, Snapshot, SyncStatus
+from api.graphql.reports import SyncStatus
+from api.graphql.types import Channel, Operator, Queue, Snapshot
 
 
 @strawberry.type(

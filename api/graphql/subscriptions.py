@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import AsyncGenerator
+from typing import Annotated, TypeVar
 
 import strawberry
 
 from api.auth import Action
 from api.graphql import fields as resolver
 from api.graphql.context import Info
-from api.graphql.streams import (
+from api.graphql.selectors import (
     ChangesSelector,
     ChannelSelector,
     OperatorSelector,
     QueueSelector,
     Selector,
-    follow,
 )
+from api.graphql.streams import follow
 from api.graphql.updates import ChangeBatch, ChannelUpdate, OperatorUpdate, QueueUpdate
 
 U = TypeVar("U")
@@ -28,22 +28,6 @@ Initial = Annotated[
         description="Send the current state first (true, the default) or only changes (false)."
     ),
 ]
-
-
-SelectorFactory = Callable[[dict[str, Any]], tuple[Selector[Any], bool]]
-
-SELECTORS: dict[str, SelectorFactory] = {
-    "operatorUpdated": lambda args: (
-        OperatorSelector(args.get("memberId"), args.get("queue")),
-        args.get("initial", True),
-    ),
-    "queueUpdated": lambda args: (QueueSelector(args.get("name")), args.get("initial", True)),
-    "channelUpdated": lambda args: (ChannelSelector(args.get("queue")), args.get("initial", True)),
-    "changes": lambda args: (ChangesSelector(), args.get("initial", True)),
-}
-"""Each root field's selector and `initial` from its (coerced, GraphQL-named) arguments:
-what the resolvers below build, for the fan-out that serves identical subscriptions as
-one group (`api.graphql.fanout`)."""
 
 
 def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[U, None]:

@@ -1,50 +1,28 @@
-"""Entity types: operators, queues, channels, and the service's reports.
+"""Entity types: operators, queues, channels, and a snapshot of them all.
 
 Each type is built once from the stored camelCase JSON (`from_json`) into plain
 attributes, so graphql-core's default resolver reads them without a Python
 call per field; only nested lookups (queue → operators, operator → channel,
 channel → operator) have resolvers, and they go through the DataLoaders.
-Fields the stored data may lack are nullable.
+Fields the stored data may lack are nullable. How each field is read from the
+stored JSON is `api.graphql.stored`'s table, which the compiled queries read too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.scalars import JSON
+from strawberry.schema.name_converter import NameConverter
+from strawberry.types.base import get_object_definition
 
 from api.graphql import fields as resolver
 from api.graphql.context import Info
-from api.graphql.enums import ChannelState, MembershipType, OperatorStatus, parse_enum
-from api.graphql.scalars import (
-    Timestamp,
-    Version,
-    as_int,
-    as_timestamp,
-    as_timestamp_from_seconds,
-    as_version,
-)
+from api.graphql.enums import ChannelState, MembershipType, OperatorStatus
+from api.graphql.scalars import Timestamp, Version
+from api.graphql.stored import STORED, Nested, Source
 from ingest.patches import JsonObject
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _bool(value: Any) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return None if value is None or isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _strings(value: Any) -> list[str]:
-    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 @strawberry.type(description="An operator's membership of one queue, with its per-queue state.")
@@ -92,25 +70,9 @@ class QueueMembership:
 
     @classmethod
     def from_json(cls, name: str, data: JsonObject) -> QueueMembership:
-        """Build from one value of an operator's `queues` object."""
-        membership = data.get("membership")
-        return cls(
-            queue_name=str(data.get("queueName") or name),
-            penalty=as_int(data.get("penalty")),
-            paused=bool(data.get("paused")),
-            paused_reason=_str(data.get("pausedReason")),
-            calls_taken=as_int(data.get("callsTaken")),
-            last_call=as_timestamp_from_seconds(data.get("lastCall")),
-            last_pause=as_timestamp_from_seconds(data.get("lastPause")),
-            login_time=as_timestamp_from_seconds(data.get("loginTime")),
-            wrapup_time=as_int(data.get("wrapupTime")),
-            wrapup_until=as_timestamp_from_seconds(data.get("wrapupUntil")),
-            membership=None
-            if membership is None
-            else parse_enum(MembershipType, membership, MembershipType.STATIC),
-            in_call=_bool(data.get("inCall")),
-            ringinuse=_bool(data.get("ringinuse")),
-        )
+        """Build from one value (`data`, under key `name`) of an operator's `queues` object."""
+        built: QueueMembership = _BUILD["QueueMembership"](name, data)
+        return built
 
 
 @strawberry.type(
@@ -166,28 +128,8 @@ class Operator:
     @classmethod
     def from_json(cls, data: JsonObject) -> Operator:
         """Build from the stored JSON."""
-        memberships = data.get("queues") or {}
-        member_id = str(data.get("memberId", ""))
-        return cls(
-            member_id=member_id,
-            member_name=str(data.get("memberName") or member_id),
-            state_interface=_str(data.get("stateInterface")),
-            status=parse_enum(OperatorStatus, data.get("status"), OperatorStatus.UNKNOWN),
-            paused=bool(data.get("paused")),
-            paused_reason=_str(data.get("pausedReason")),
-            # Stored empty when in no queue (the REST shape); null here, as documented.
-            queue_name=_str(data.get("queueName") or None),
-            queues=[
-                QueueMembership.from_json(name, memberships[name])
-                for name in sorted(memberships)
-                if isinstance(memberships[name], dict)
-            ],
-            current_call_id=_str(data.get("currentCallId")),
-            current_channel=_str(data.get("currentChannel")),
-            status_since=as_timestamp(data.get("statusSince")),
-            updated_at=as_timestamp(data.get("updatedAt")),
-            version=as_version(data.get("version")),
-        )
+        built: Operator = _BUILD["Operator"](data)
+        return built
 
     @classmethod
     def many(cls, items: list[JsonObject]) -> list[Operator]:
@@ -211,21 +153,14 @@ class Caller:
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Caller:
-        """Build from one caller of `service.queue_view`."""
-        return cls(
-            position=as_int(data.get("position")) or 0,
-            unique_id=str(data.get("uniqueId", "")),
-            channel=_str(data.get("channel")),
-            caller_id_num=_str(data.get("callerIdNum")),
-            caller_id_name=_str(data.get("callerIdName")),
-            joined_at=as_timestamp(data.get("joinedAt")),
-            wait_seconds=as_int(data.get("waitSeconds")) or 0,
-        )
+        """Build from one caller of `views.queue_view`."""
+        built: Caller = _BUILD["Caller"](data)
+        return built
 
 
 @strawberry.type(description="How many members of a queue are in each state (derived live).")
 class MemberCounts:
-    """`service.member_counts`."""
+    """`views.member_counts`."""
 
     total: int = strawberry.field(description="Members of the queue.")
     available: int = strawberry.field(description="Idle and not paused in this queue.")
@@ -237,14 +172,8 @@ class MemberCounts:
     @classmethod
     def from_json(cls, data: JsonObject) -> MemberCounts:
         """Build from the `members` object of a queue view."""
-        return cls(
-            total=as_int(data.get("total")) or 0,
-            available=as_int(data.get("available")) or 0,
-            in_call=as_int(data.get("inCall")) or 0,
-            ringing=as_int(data.get("ringing")) or 0,
-            paused=as_int(data.get("paused")) or 0,
-            unavailable=as_int(data.get("unavailable")) or 0,
-        )
+        built: MemberCounts = _BUILD["MemberCounts"](data)
+        return built
 
 
 @strawberry.type(
@@ -254,7 +183,7 @@ class MemberCounts:
     )
 )
 class Queue:
-    """A queue, from `service.queue_view`."""
+    """A queue, from `views.queue_view`."""
 
     name: str = strawberry.field(description="The queue name (the id).")
     strategy: str | None = strawberry.field(
@@ -323,27 +252,9 @@ class Queue:
 
     @classmethod
     def from_view(cls, view: JsonObject) -> Queue:
-        """Build from `service.queue_view` (callers listed with wait times, member counts)."""
-        return cls(
-            name=str(view.get("name", "")),
-            strategy=_str(view.get("strategy")),
-            calls_waiting=as_int(view.get("callsWaiting")) or 0,
-            callers=[Caller.from_json(c) for c in view.get("callers") or ()],
-            longest_wait_seconds=as_int(view.get("longestWaitSeconds")) or 0,
-            hold_time=as_int(view.get("holdTime")),
-            talk_time=as_int(view.get("talkTime")),
-            completed=as_int(view.get("completed")) or 0,
-            abandoned=as_int(view.get("abandoned")) or 0,
-            service_level=as_int(view.get("serviceLevel")),
-            service_level_perf=_float(view.get("serviceLevelPerf")),
-            wrapup_time=as_int(view.get("wrapupTime")),
-            timeout=as_int(view.get("timeout")),
-            max_len=as_int(view.get("maxLen")),
-            weight=as_int(view.get("weight")),
-            members=MemberCounts.from_json(view.get("members") or {}),
-            updated_at=as_timestamp(view.get("updatedAt")),
-            version=as_version(view.get("version")),
-        )
+        """Build from `views.queue_view` (callers listed with wait times, member counts)."""
+        built: Queue = _BUILD["Queue"](view)
+        return built
 
     @classmethod
     def many(cls, views: list[JsonObject]) -> list[Queue]:
@@ -403,25 +314,8 @@ class Channel:
     @classmethod
     def from_json(cls, data: JsonObject) -> Channel:
         """Build from the stored JSON."""
-        state = data.get("state")
-        return cls(
-            name=str(data.get("name", "")),
-            unique_id=_str(data.get("uniqueId")),
-            linked_id=_str(data.get("linkedId")),
-            state=None if state is None else parse_enum(ChannelState, state, ChannelState.UNKNOWN),
-            caller_id_num=_str(data.get("callerIdNum")),
-            caller_id_name=_str(data.get("callerIdName")),
-            connected_line_num=_str(data.get("connectedLineNum")),
-            connected_line_name=_str(data.get("connectedLineName")),
-            context=_str(data.get("context")),
-            exten=_str(data.get("exten")),
-            queue_name=_str(data.get("queueName")),
-            member_id=_str(data.get("memberId")),
-            created_at=as_timestamp(data.get("createdAt")),
-            answered_at=as_timestamp(data.get("answeredAt")),
-            updated_at=as_timestamp(data.get("updatedAt")),
-            version=as_version(data.get("version")),
-        )
+        built: Channel = _BUILD["Channel"](data)
+        return built
 
     @classmethod
     def many(cls, items: list[JsonObject]) -> list[Channel]:
@@ -446,176 +340,39 @@ class Snapshot:
     @classmethod
     def from_json(cls, data: JsonObject) -> Snapshot:
         """Build from `service.snapshot()`."""
-        return cls(
-            operators=Operator.many(data.get("operators") or []),
-            queues=Queue.many(data.get("queues") or []),
-            channels=Channel.many(data.get("channels") or []),
-            version=as_version(data.get("version")) or Version(0),
-            generated_at=as_timestamp(data.get("generatedAt")) or Timestamp(0),
+        built: Snapshot = _BUILD["Snapshot"](data)
+        return built
+
+
+def _builders(types: tuple[type, ...]) -> dict[str, Callable[..., Any]]:
+    """The `from_json` of each type, generated from `api.graphql.stored.STORED`: one
+    keyword per stored field. Raises TypeError when the table and a type disagree on
+    which fields are stored (every field without a resolver is)."""
+    names = NameConverter()
+    source = Source()
+    functions: list[str] = []
+    built: list[str] = []
+    for cls in types:
+        definition = get_object_definition(cls, strict=True)
+        built.append(definition.name)
+        stored = STORED[definition.name]
+        attributes = {
+            names.from_field(f): f.python_name for f in definition.fields if f.base_resolver is None
+        }
+        if attributes.keys() != stored.fields.keys():
+            raise TypeError(f"{definition.name}: its stored fields and STORED's differ")
+        values = []
+        for name, found in stored.fields.items():
+            make = f"_build_{found.of}" if isinstance(found, Nested) else None
+            values.append(f"{attributes[name]}={source.value(stored, name, make)}")
+        functions.append(
+            f"def _build_{definition.name}({stored.arguments}):\n"
+            f"    return {source.bind(cls, '_type')}({', '.join(values)})\n"
         )
+    namespace = source.namespace
+    exec(compile("\n".join(functions), "<stored types>", "exec"), namespace)  # noqa: S102  # our own generated code (names only)
+    return {name: namespace[f"_build_{name}"] for name in built}
 
 
-@strawberry.type(description="What one database → Redis synchronization did.")
-class SyncReport:
-    """`ingest.sync.SyncReport`."""
-
-    members: int = strawberry.field(description="queue_members rows read.")
-    queues: int = strawberry.field(description="queues rows read.")
-    operators: int = strawberry.field(description="Distinct interfaces (operators) configured.")
-    removed_operators: list[str] = strawberry.field(
-        description="Operators removed because the database no longer has them."
-    )
-    removed_queues: list[str] = strawberry.field(description="Queues removed likewise.")
-    removed_memberships: list[str] = strawberry.field(
-        description="Memberships removed likewise, as `interface@queue`."
-    )
-    changes: int = strawberry.field(description="Changes the sync applied to the live state.")
-    version: Version = strawberry.field(description="The store version after the sync.")
-    duration_ms: float = strawberry.field(description="How long it took, in milliseconds.")
-    finished_at: Timestamp | None = strawberry.field(description="When it finished.")
-    authoritative: bool = strawberry.field(
-        description=(
-            "True when the database decided membership (AMI disabled); false while AMI "
-            "is connected and only adds and updates were applied."
-        )
-    )
-
-    @classmethod
-    def from_json(cls, data: JsonObject) -> SyncReport:
-        """Build from `SyncReport.as_json()`."""
-        return cls(
-            members=as_int(data.get("members")) or 0,
-            queues=as_int(data.get("queues")) or 0,
-            operators=as_int(data.get("operators")) or 0,
-            removed_operators=_strings(data.get("removedOperators")),
-            removed_queues=_strings(data.get("removedQueues")),
-            removed_memberships=_strings(data.get("removedMemberships")),
-            changes=as_int(data.get("changes")) or 0,
-            version=as_version(data.get("version")) or Version(0),
-            duration_ms=_float(data.get("durationMs")) or 0.0,
-            finished_at=as_timestamp(data.get("finishedAt")),
-            authoritative=bool(data.get("authoritative")),
-        )
-
-
-@strawberry.type(description="What differs between the database and Redis.")
-class SyncDifferences:
-    """The four id lists of `syncStatus.differences`."""
-
-    operators_missing_in_redis: list[str] = strawberry.field(
-        description="Configured interfaces with no operator in Redis."
-    )
-    operators_not_in_db: list[str] = strawberry.field(
-        description="Operators in Redis the database does not configure."
-    )
-    queues_missing_in_redis: list[str] = strawberry.field(
-        description="Configured queues missing in Redis."
-    )
-    queues_not_in_db: list[str] = strawberry.field(
-        description="Queues in Redis the database does not configure."
-    )
-
-    @classmethod
-    def from_json(cls, data: JsonObject) -> SyncDifferences:
-        """Build from the `differences` object."""
-        return cls(
-            operators_missing_in_redis=_strings(data.get("operatorsMissingInRedis")),
-            operators_not_in_db=_strings(data.get("operatorsNotInDb")),
-            queues_missing_in_redis=_strings(data.get("queuesMissingInRedis")),
-            queues_not_in_db=_strings(data.get("queuesNotInDb")),
-        )
-
-
-_SYNC_STATUS_FIELDS = frozenset(
-    {
-        "dbMembers",
-        "dbQueues",
-        "redisOperators",
-        "redisQueues",
-        "redisChannels",
-        "inSync",
-        "databaseError",
-        "differences",
-        "lastSync",
-        "lastSyncError",
-    }
-)
-
-
-@strawberry.type(
-    description=(
-        "Database vs Redis: the runbook's five counts, what differs, the last sync, and "
-        "the AMI ingest's own status. The same data as REST `GET /api/queue-status/sync/status`."
-    )
-)
-class SyncStatus:
-    """`service.sync_status()`."""
-
-    db_members: int | None = strawberry.field(
-        description="queue_members rows; null when the database is unreachable."
-    )
-    db_queues: int | None = strawberry.field(
-        description="queues rows; null when the database is unreachable."
-    )
-    redis_operators: int = strawberry.field(description="Operators in Redis.")
-    redis_queues: int = strawberry.field(description="Queues in Redis.")
-    redis_channels: int = strawberry.field(description="Active channels in Redis.")
-    in_sync: bool = strawberry.field(description="True when nothing differs.")
-    database_error: str | None = strawberry.field(
-        description="Why the database could not be read, when it could not."
-    )
-    differences: SyncDifferences | None = strawberry.field(
-        description="What differs; null when the database could not be read."
-    )
-    last_sync: SyncReport | None = strawberry.field(
-        description="The last successful synchronization, null before the first."
-    )
-    last_sync_error: str | None = strawberry.field(
-        description="Why the last synchronization failed, null when it did not."
-    )
-    ingest: JSON | None = strawberry.field(
-        description=(
-            "What the AMI ingest reports about itself (amiConnected, lastEventAt, "
-            "counters, drift), as REST merges it into this object; null when AMI is off."
-        )
-    )
-
-    @classmethod
-    def from_json(cls, data: JsonObject) -> SyncStatus:
-        """Build from `service.sync_status()`; unknown keys are the ingest's."""
-        differences = data.get("differences")
-        last_sync = data.get("lastSync")
-        ingest = {k: v for k, v in data.items() if k not in _SYNC_STATUS_FIELDS}
-        return cls(
-            db_members=as_int(data.get("dbMembers")),
-            db_queues=as_int(data.get("dbQueues")),
-            redis_operators=as_int(data.get("redisOperators")) or 0,
-            redis_queues=as_int(data.get("redisQueues")) or 0,
-            redis_channels=as_int(data.get("redisChannels")) or 0,
-            in_sync=bool(data.get("inSync")),
-            database_error=_str(data.get("databaseError")),
-            differences=SyncDifferences.from_json(differences)
-            if isinstance(differences, dict)
-            else None,
-            last_sync=SyncReport.from_json(last_sync) if isinstance(last_sync, dict) else None,
-            last_sync_error=_str(data.get("lastSyncError")),
-            ingest=JSON(ingest) if ingest else None,
-        )
-
-
-@strawberry.type(description="What `clear` removed from Redis.")
-class ClearResult:
-    """Counts per kind; the same data as REST `DELETE /api/queue-status/clear`."""
-
-    operators: int = strawberry.field(description="Operators removed.")
-    queues: int = strawberry.field(description="Queues removed.")
-    channels: int = strawberry.field(description="Channels removed.")
-
-    @classmethod
-    def from_json(cls, data: JsonObject) -> ClearResult:
-        """Build from `service.clear()`."""
-        return cls(
-            operators=as_int(data.get("operators")) or 0,
-            queues=as_int(data.get("queues")) or 0,
-            channels=as_int(data.get("channels")) or 0,
-        )
+_BUILD = _builders((QueueMembership, Operator, Caller, MemberCounts, Queue, Channel, Snapshot))
+"""`from_json` of the entity types, by name."""

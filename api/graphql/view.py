@@ -1,4 +1,4 @@
-"""Mounting /graphql: the Strawberry router, its WebSocket handling, and the broadcaster.
+"""Mounting /graphql: the Strawberry router, its WebSocket handling, and the fan-out.
 
 - POST and GET queries; GraphiQL for browsers (GRAPHIQL); WebSocket
   subscriptions over graphql-transport-ws and, unless GRAPHQL_LEGACY_PROTOCOL is
@@ -8,6 +8,9 @@
 - Cross-origin WebSockets only from CORS_ORIGINS (the same list as HTTP CORS).
 - WebSocket auth at connection_init: `{"authorization": "Bearer …"}`; when the
   policy refuses reads the socket is closed with 4403.
+- The context comes from the app's runtime (`api.runtime`); the subscription
+  planner (made here) and the fan-out (attached by the app's lifespan) live on
+  the view, where its protocol handlers find them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import timedelta
 
 import orjson
 from fastapi import FastAPI
+from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
@@ -26,17 +30,17 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.types.unset import UnsetType
 
 from api.auth import Action
-from api.broadcast import Broadcaster
 from api.errors import ApiError
 from api.graphql.connections import WebSocketLimits
-from api.graphql.context import GraphQLContext, LiveBroadcaster, get_context
-from api.graphql.fanout import Fanout, SubscriptionPlanner
+from api.graphql.context import GraphQLContext
+from api.graphql.fanout import Fanout
 from api.graphql.limits import GraphQLOptions
-from api.graphql.live import LiveState
+from api.graphql.planner import SubscriptionPlanner
 from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
 from api.graphql.schema import build_schema
-from ingest.config import Settings
-from ingest.store import StateStore
+from api.live import LiveBroadcaster, LiveState
+from api.runtime import runtime_of
+from api.settings import Settings
 
 GRAPHQL_PATH = "/graphql"
 
@@ -60,6 +64,8 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
     websocket_adapter_class = TextWebSocketAdapter
     subscription_planner: SubscriptionPlanner | None = None
     """Which subscriptions the fan-out serves as groups (set by `mount_graphql`)."""
+    fanout: Fanout | None = None
+    """The process' fan-out while the app runs (set by `attach_fanout`)."""
 
     def encode_json(self, data: object) -> bytes:
         """orjson: HTTP answers go out as the bytes it produces."""
@@ -80,25 +86,27 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
         return UnsetType()  # no payload in connection_ack
 
 
-def live_broadcaster(store: StateStore, settings: Settings) -> LiveBroadcaster:
-    """The process' broadcaster: one pub/sub connection feeding the live mirror, and the
-    fan-out that serves identical subscriptions as one group."""
-    live = LiveState(store)
-    broadcaster: LiveBroadcaster = Broadcaster(
-        store.redis,
-        store.keys.changes,
-        live,
-        buffer_size=settings.graphql_subscriber_buffer,
-        current_version=store.version,
+async def get_context(connection: HTTPConnection) -> GraphQLContext:
+    """The context of a request or a WebSocket connection, from the app's runtime."""
+    runtime = runtime_of(connection.app)
+    return GraphQLContext(
+        service=runtime.service,
+        policy=runtime.policy,
+        broadcaster=runtime.broadcaster,
+        mirror=runtime.mirror,
+        authorization=connection.headers.get("authorization"),
     )
-    broadcaster.attach(
-        Fanout(
-            live,
-            buffer_size=settings.graphql_subscriber_buffer,
-            on_overflow=broadcaster.record_overflow,
-        )
-    )
-    return broadcaster
+
+
+def attach_fanout(
+    view: GraphQLView, broadcaster: LiveBroadcaster, mirror: LiveState, *, buffer_size: int
+) -> Fanout:
+    """The fan-out that serves identical subscriptions as one group: fed by `broadcaster`
+    (attached as its listener), reached by the view's protocol handlers."""
+    fanout = Fanout(mirror, buffer_size=buffer_size, on_overflow=broadcaster.record_overflow)
+    broadcaster.attach(fanout)
+    view.fanout = fanout
+    return fanout
 
 
 def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:

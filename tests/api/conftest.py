@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from ingest.config import Settings
+from api.settings import Settings
 from ingest.db.migrate import migrate
 from tests.support.server import run_server
 from tests.support.settings import test_settings

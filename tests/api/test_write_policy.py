@@ -6,7 +6,7 @@ import pytest
 
 from api.auth import AccessPolicy, Action
 from api.errors import Forbidden, Unauthenticated
-from ingest.config import parse_api_tokens
+from api.settings import parse_api_tokens
 from tests.api.conftest import AppFactory
 
 BASE = "/api/queue-status"

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.server import uvicorn_config
+from api.settings import Settings
 from api.wallboard import mount_wallboard
-from ingest.config import Settings
 from ingest.db.engine import make_engine
 from ingest.db.repository import load_config
 from simulator import AmiSimulator, CallCentre, TrafficConfig

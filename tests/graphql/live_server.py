@@ -13,8 +13,9 @@ import httpx
 from fastapi import FastAPI
 
 from api.graphql.connections import WebSocketLimits
-from api.graphql.context import LiveBroadcaster
-from ingest.config import Settings, load_settings
+from api.live import LiveBroadcaster
+from api.runtime import runtime_of
+from api.settings import Settings, load_settings
 from ingest.patches import Patch
 from ingest.store import StateStore
 
@@ -41,8 +42,7 @@ class LiveServer:
     @property
     def broadcaster(self) -> LiveBroadcaster:
         """The app's broadcaster."""
-        broadcaster: LiveBroadcaster = self.app.state.broadcaster
-        return broadcaster
+        return runtime_of(self.app).broadcaster
 
     def ws_limits(self) -> WebSocketLimits:
         """The WebSocket connection limiter inside the app's middleware stack."""

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from api.broadcast import Broadcaster, Subscriber, SubscriberOverflow
-from api.graphql.live import LiveBatch, LiveEvent, LiveReset, LiveState
+from api.live import LiveBatch, LiveEvent, LiveReset, LiveState
 from ingest.patches import Patch
 from ingest.store import StateStore
 from tests.graphql.live_server import REDIS_URL, wait_for

@@ -23,12 +23,11 @@ from redis.asyncio import Redis
 
 import api.service
 from api.auth import AccessPolicy
-from api.broadcast import Broadcaster
 from api.graphql.compiled import CompiledQueries, PlanCache
-from api.graphql.context import GraphQLContext, LiveBroadcaster
+from api.graphql.context import GraphQLContext
 from api.graphql.limits import GraphQLOptions
-from api.graphql.live import LiveState
 from api.graphql.schema import QueueStatusSchema, build_schema
+from api.live import LiveState
 from api.service import QueueStatusService
 from bench.http import GRAPHQL_6, GRAPHQL_ALL
 from bench.subscriptions import WALLBOARD_SNAPSHOT
@@ -187,19 +186,19 @@ async def _not_an_object(redis: Redis, keys: KeySchema) -> None:
     await redis.sadd(keys.index("operator"), "SIP/hand")
 
 
-def _context(store: StateStore, mirror: LiveBroadcaster | None = None) -> GraphQLContext:
+def _context(store: StateStore, mirror: LiveState | None = None) -> GraphQLContext:
     return GraphQLContext(
         service=QueueStatusService(store, sync=None),  # type: ignore[arg-type]  # reads only
         policy=AccessPolicy((), host_is_loopback=True),
-        broadcaster=mirror,
+        mirror=mirror,
     )
 
 
-async def _mirror(store: StateStore) -> LiveBroadcaster:
-    """A broadcaster (not started) whose live mirror is loaded from `store`: current."""
+async def _mirror(store: StateStore) -> LiveState:
+    """A live mirror loaded from `store`: current."""
     live = LiveState(store)
     await live.reload("test")
-    return Broadcaster(store.redis, store.keys.changes, live)
+    return live
 
 
 def _compiled_plans(schema: QueueStatusSchema) -> PlanCache:
@@ -212,7 +211,7 @@ async def _both(
     store: StateStore,
     query: str,
     variables: dict[str, Any] | None,
-    mirror: LiveBroadcaster | None = None,
+    mirror: LiveState | None = None,
 ) -> tuple[bytes, bytes, bool]:
     """(compiled, plain executor on Redis, whether the compiled plan answered); the
     compiled one reads the live mirror when one is given."""

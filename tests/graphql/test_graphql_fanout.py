@@ -14,8 +14,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 import api.graphql.fanout
-from api.graphql.fanout import Envelope, Fanout, Member, _Resume
-from api.graphql.live import EntityChange, LiveBatch, merge_batches
+from api.graphql.fanout import Fanout
+from api.graphql.members import Envelope, Member, _Resume
+from api.live import EntityChange, LiveBatch, merge_batches
 from ingest.patches import Patch
 from tests.graphql.live_server import LiveServer, Serve, seed, wait_for
 

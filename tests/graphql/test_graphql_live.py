@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 
 from api.graphql.enums import ChangeOp, UpdateKind
-from api.graphql.live import LiveBatch, LiveReset, LiveState
-from api.graphql.streams import (
+from api.graphql.selectors import (
     ChangesSelector,
     ChannelSelector,
-    Frame,
     OperatorSelector,
     QueueSelector,
+    UpdateHeader,
 )
+from api.live import LiveBatch, LiveReset, LiveState
 from ingest.store import ChangeRecord, Snapshot, StateStore
 
 NOW = 1_703_337_660_000
@@ -114,8 +114,8 @@ def test_clear_is_a_reset(live: LiveState) -> None:
     assert live.operators() == [] and live.channels() == [] and live.queue_views() == []
 
 
-def _frame(live: LiveState) -> Frame:
-    return Frame(UpdateKind.CHANGES, 3, live.version)
+def _frame(live: LiveState) -> UpdateHeader:
+    return UpdateHeader(UpdateKind.CHANGES, 3, live.version)
 
 
 def test_operator_filter_by_queue_sends_leavers_as_removals(live: LiveState) -> None:
@@ -160,7 +160,7 @@ def test_created_then_deleted_in_one_batch_sends_nothing(live: LiveState) -> Non
 
 def test_channel_filter_by_queue(live: LiveState) -> None:
     selector = ChannelSelector(queue="sales")
-    state = selector.state(live, Frame(UpdateKind.INITIAL, 0, 3))
+    state = selector.state(live, UpdateHeader(UpdateKind.INITIAL, 0, 3))
     assert [c.name for c in state.channels] == ["SIP/a-1"]
     event = live.apply([upsert(4, "channel", "SIP/b-2", {"name": "SIP/b-2", "queueName": "x"})])
     assert isinstance(event, LiveBatch)
@@ -168,8 +168,10 @@ def test_channel_filter_by_queue(live: LiveState) -> None:
 
 
 def test_queue_selector_by_name(live: LiveState) -> None:
-    assert QueueSelector(name="nope").state(live, Frame(UpdateKind.INITIAL, 0, 3)).queues == []
-    state = QueueSelector(name="sales").state(live, Frame(UpdateKind.INITIAL, 0, 3))
+    assert (
+        QueueSelector(name="nope").state(live, UpdateHeader(UpdateKind.INITIAL, 0, 3)).queues == []
+    )
+    state = QueueSelector(name="sales").state(live, UpdateHeader(UpdateKind.INITIAL, 0, 3))
     assert [q.name for q in state.queues] == ["sales"]
     assert state.queues[0].members.total == 2
 

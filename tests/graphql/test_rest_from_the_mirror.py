@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import api.service
-from api.graphql.live import LiveState
+from api.live import LiveState
+from api.runtime import runtime_of
 from api.service import QueueStatusService
 from ingest.patches import Patch
 from tests.graphql.live_server import LiveServer, seed, wait_for
@@ -35,8 +36,7 @@ def mirror_of(server: LiveServer) -> LiveState:
 
 def service(server: LiveServer) -> QueueStatusService:
     """The app's domain service."""
-    found: QueueStatusService = server.app.state.service
-    return found
+    return runtime_of(server.app).service
 
 
 @pytest.mark.parametrize(
@@ -68,12 +68,9 @@ async def test_reads_from_the_mirror_are_the_bytes_of_reads_from_redis(
     served = await current.rest("GET", path)
     assert reads, "the mirror was not read"
     # The same request with no mirror: the read goes to Redis.
-    broadcaster = current.app.state.broadcaster
-    current.app.state.broadcaster = None
-    try:
+    with monkeypatch.context() as without_mirror:
+        without_mirror.setattr(runtime_of(current.app), "mirror", None)
         from_redis = await current.rest("GET", path)
-    finally:
-        current.app.state.broadcaster = broadcaster
     assert served.status_code == from_redis.status_code == 200
     assert served.content == from_redis.content
 

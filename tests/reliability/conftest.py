@@ -21,8 +21,9 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from api.app import Runtime, create_app
-from ingest.config import Settings, load_settings
+from api.app import create_app
+from api.runtime import Runtime
+from api.settings import Settings, load_settings
 from ingest.db.migrate import migrate
 from ingest.store import StateStore
 from simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from api.app import create_app
 from api.graphql.connections import WebSocketLimits
 from api.server import serve
-from ingest.config import load_settings
+from api.settings import load_settings
 from ingest.logs import configure_logging
 
 STATS_PATH = "/__reliability__/stats"
@@ -50,8 +50,8 @@ def add_stats_route(app: FastAPI) -> None:
         if request.query_params.get("gc") == "1":
             gc.collect()
         state = request.app.state
-        broadcaster = getattr(state, "broadcaster", None)
         runtime = getattr(state, "runtime", None)
+        broadcaster = getattr(runtime, "broadcaster", None)
         ingest = getattr(runtime, "ingest", None)
         limits = _ws_limits(request.app)
         body: dict[str, Any] = {

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ingest.config import SettingsError, load_settings
+from api.settings import SettingsError, load_settings
 from tests.reliability.env import record
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"

@@ -168,7 +168,7 @@ async def test_crlf_is_refused_and_never_reaches_the_ami_wire(
 def test_any_value_with_a_line_break_is_refused(
     field: str, head: str, breaker: str, tail: str
 ) -> None:
-    from api.rest import OperatorStatusBody
+    from api.commands import OperatorStatusBody
 
     try:
         OperatorStatusBody.model_validate(body(field, head + breaker + tail))

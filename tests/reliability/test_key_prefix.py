@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from ingest.config import SettingsError
+from api.settings import SettingsError
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.store import StateStore

@@ -151,7 +151,7 @@ async def run_faults(
                 assert not follower.violations, follower.violations
                 assert follower.state == state, f"{follower.name} differs from the store"
                 assert follower.resyncs >= 1, f"{follower.name} never resynced"
-            broadcaster = running.app.state.broadcaster
+            broadcaster = running.runtime.broadcaster
             latencies = sorted(lat for f in followers for lat in f.latencies)
             figures: dict[str, float | int] = {
                 "subscribers": subscribers,

@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.server import uvicorn_config
-from ingest.config import Settings
+from api.settings import Settings
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.config import Settings, load_settings
+from api.settings import Settings, load_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

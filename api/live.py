@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import orjson
 
-from api.service import member_counts, queue_view
+from api.broadcast import Broadcaster
+from api.views import member_counts, queue_view
 from ingest.clock import now_ms
 from ingest.keys import Kind
 from ingest.patches import JsonObject
@@ -31,7 +33,7 @@ from ingest.store import ChangeRecord, Snapshot, StateStore
 class EntityChange:
     """One entity after a change: `data` None means deleted, `previous` None means new.
 
-    Queues carry their client view (`service.queue_view`) as `data`.
+    Queues carry their client view (`api.views.queue_view`) as `data`.
     """
 
     version: int
@@ -62,6 +64,8 @@ class LiveReset:
 
 
 LiveEvent = LiveBatch | LiveReset
+LiveBroadcaster: TypeAlias = Broadcaster[LiveEvent]
+"""The broadcaster whose feed is the live mirror."""
 
 
 def merge_batches(batches: Sequence[LiveBatch]) -> LiveBatch:

@@ -1,0 +1,50 @@
+"""What a running app holds: everything its lifespan opened, typed.
+
+The composition root (`api.app`) builds one `Runtime` per lifespan and keeps
+it as the app's only state; REST routes, the GraphQL context and the
+operational routes reach the service, the policy and the live mirror through
+`runtime_of(app)`, never by looking for attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+from api.auth import AccessPolicy
+from api.live import LiveBroadcaster, LiveState
+from api.service import QueueStatusService
+from api.settings import Settings
+from ingest.runners.ami_runner import AmiIngest
+from ingest.store import StateStore
+from ingest.sync import QueueDataSync
+
+
+@dataclass
+class Runtime:
+    """Everything the lifespan opened, for handlers and for a clean shutdown."""
+
+    settings: Settings
+    policy: AccessPolicy
+    redis: Redis
+    engine: AsyncEngine
+    store: StateStore
+    sync: QueueDataSync
+    service: QueueStatusService
+    mirror: LiveState
+    """The live mirror: collection reads use it when it is current, subscriptions always."""
+    broadcaster: LiveBroadcaster
+    """The one pub/sub connection that keeps `mirror` current and feeds the subscriptions."""
+    ingest: AmiIngest | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def runtime_of(app: Starlette) -> Runtime:
+    """The runtime of a running app (its lifespan set it)."""
+    runtime: Runtime = app.state.runtime
+    return runtime

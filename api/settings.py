@@ -1,0 +1,231 @@
+"""The service's settings: the ingest's (`ingest.config`) and the API's own, read once
+from the environment and `.env`, then injected.
+
+`load_settings` builds the one validated `Settings` every subcommand uses and
+reports every bad setting on one line naming it (never its value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import NoDecode
+from pydantic_settings import SettingsError as SourceError
+
+from api import settings_checks as checks
+from ingest.config import IngestSettings
+from ingest.config_checks import host_name
+
+
+class Role(IntEnum):
+    """What a token may do; a higher role includes the lower ones."""
+
+    VIEWER = 1
+    SUPERVISOR = 2
+    ADMIN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """One bearer token and the role it grants (the token itself is secret)."""
+
+    secret: str
+    role: Role
+
+    def __repr__(self) -> str:  # never show the token itself
+        return f"ApiToken(role={self.role.name.lower()})"
+
+
+def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
+    """Parse `role:token,role:token` (roles: viewer, supervisor, admin).
+
+    Raises ValueError with a message that names the bad role but never echoes
+    a token.
+    """
+    tokens: list[ApiToken] = []
+    for index, item in enumerate(part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        role_name, sep, secret = item.partition(":")
+        if not sep or not secret.strip():
+            raise ValueError(f"entry {index + 1} must look like role:token")
+        try:
+            role = Role[role_name.strip().upper()]
+        except KeyError:
+            raise ValueError(
+                f"entry {index + 1} has unknown role {role_name.strip()[:20]!r} "
+                "(use viewer, supervisor or admin)"
+            ) from None
+        secret = secret.strip()
+        # A token travels in an Authorization header: it cannot hold spaces or controls.
+        if not secret.isprintable() or any(ch.isspace() for ch in secret):
+            raise ValueError(f"entry {index + 1} has a space or control character in its token")
+        if any(secret == seen.secret for seen in tokens):
+            raise ValueError(f"entry {index + 1} repeats the token of another entry")
+        tokens.append(ApiToken(secret=secret, role=role))
+    return tuple(tokens)
+
+
+class SettingProblem(ValueError):
+    """A check across settings failed; `setting` is the one to change."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class Settings(IngestSettings):
+    """Every knob of the service. Names match the environment variables."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=0, le=65535)
+    # Seconds a client may leave what we send unread (a wallboard that stopped reading,
+    # a dead path) before its connection is cut: it never holds a socket forever.
+    client_write_timeout: float = Field(default=30.0, gt=0)
+
+    api_tokens: SecretStr = SecretStr("")
+    # Browser origins (scheme://host[:port]), normalised as browsers send them.
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:4200"]
+    # Host names the server answers to, beside loopback names, HOST and the hosts of
+    # CORS_ORIGINS (DNS rebinding: a foreign name pointed at this address is refused).
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Bearer token /metrics asks for (empty: /metrics is open).
+    metrics_token: SecretStr = SecretStr("")
+    # Largest request body accepted (bytes); larger ones get 413 before they are read.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+    # GraphQL: documentation surfaces (turn both off in production).
+    graphql_introspection: bool = True
+    graphiql: bool = True
+    # The legacy subscriptions-transport-ws protocol ("graphql-ws"), beside graphql-transport-ws.
+    graphql_legacy_protocol: bool = True
+    # Query limits: nesting depth, lexical tokens (comments included), aliases.
+    graphql_max_depth: int = Field(default=10, ge=1, le=100)
+    graphql_max_tokens: int = Field(default=2000, ge=10)
+    graphql_max_aliases: int = Field(default=30, ge=0)
+    # Parsed and validated documents kept in memory (LRU, per process).
+    graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
+    # WebSockets: open connections per process and per client address.
+    graphql_ws_max_connections: int = Field(default=1000, ge=1)
+    graphql_ws_max_connections_per_client: int = Field(default=20, ge=1)
+    graphql_ws_max_subscriptions: int = Field(default=20, ge=1)
+    graphql_ws_init_timeout: float = Field(default=10.0, gt=0)
+    # Seconds between "ka" keep-alive messages of the legacy protocol.
+    graphql_ws_keepalive: float = Field(default=15.0, gt=0)
+    # Updates one subscriber may have waiting; more and it is closed as too slow.
+    graphql_subscriber_buffer: int = Field(default=500, ge=1)
+    # Identical subscriptions served as one group, their batches coalesced in a short
+    # window (api/graphql/fanout.py); off: every subscription runs its own stream.
+    graphql_subscription_fanout: bool = True
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return host_name(value)
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_parse(cls, value: SecretStr) -> SecretStr:
+        parse_api_tokens(value.get_secret_value())
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if not token.isprintable() or any(ch.isspace() for ch in token):
+            raise ValueError("must not contain spaces or control characters")
+        return value
+
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # One spelling (browsers': no trailing slash, no default port) for CORS, the
+        # write guard and the WebSocket origin check alike.
+        return list(dict.fromkeys(checks.origin(item) for item in value))
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(checks.host_pattern(item) for item in value))
+
+    @model_validator(mode="after")
+    def _exposed_tokens(self) -> Settings:
+        """Beyond loopback, a token is all that stands between a stranger and the writes."""
+        if self.host_is_loopback:
+            return self
+        for index, token in enumerate(self.tokens):
+            try:
+                checks.exposed_token(token.secret, f"entry {index + 1}'s token")
+            except ValueError as exc:
+                raise SettingProblem("api_tokens", str(exc)) from None
+        metrics = self.metrics_token.get_secret_value()
+        if metrics:
+            try:
+                checks.exposed_token(metrics, "the token")
+            except ValueError as exc:
+                raise SettingProblem("metrics_token", str(exc)) from None
+        return self
+
+    @property
+    def tokens(self) -> tuple[ApiToken, ...]:
+        """The parsed API tokens."""
+        return parse_api_tokens(self.api_tokens.get_secret_value())
+
+    @property
+    def host_is_loopback(self) -> bool:
+        """True when the server only listens on this machine."""
+        return checks.is_loopback(self.host)
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """`Host` names answered beside the loopback ones: HOST, the hosts of
+        CORS_ORIGINS and ALLOWED_HOSTS (`*` or `*.domain` patterns included)."""
+        names = [checks.split_host(self.host) or self.host]
+        names += [host for o in self.cors_origins if (host := checks.origin_host(o))]
+        names += self.allowed_hosts
+        return tuple(dict.fromkeys(names))
+
+    def secrets(self) -> list[str]:
+        """Every secret value, so log redaction can hide them wherever they appear."""
+        values = [self.metrics_token.get_secret_value()]
+        values += [token.secret for token in self.tokens]
+        return super().secrets() + [value for value in values if value]
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; the message names the setting, never its value."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and `.env`, plus explicit overrides.
+
+    Raises SettingsError with one line naming every bad setting (never a value).
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            cause = (error.get("ctx") or {}).get("error")
+            parts = error["loc"] or ((cause.setting,) if isinstance(cause, SettingProblem) else ())
+            name = ".".join(str(part) for part in parts).upper() or "SETTINGS"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"Invalid setting {name}: {message}")
+        raise SettingsError("; ".join(problems)) from None
+    except SourceError as exc:
+        # A value pydantic-settings could not decode; its message names the field only.
+        field = str(exc).split('"')[1] if str(exc).count('"') >= 2 else "SETTINGS"
+        raise SettingsError(f"Invalid setting {field.upper()}: cannot be parsed") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read the .env file: {type(exc).__name__}") from None
