@@ -1,4 +1,4 @@
-# The single entry points: `make demo`, `make test`, `make lint`.
+# The single entry points: `make demo`, `make test`, `make check` (the inner loop), `make lint`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +9,7 @@ DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.dev-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 DEMO_STAMP := $(VENV)/.demo-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo serve test lint format typecheck pytest services install install-dev install-demo clean
+.PHONY: demo serve test check lint format typecheck pytest services install install-dev install-demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ typecheck: install-dev
 
 pytest: install-dev
 	$(BIN)/pytest
+
+## The inner loop, under a minute: lint, types and the in-process tests of ingest and the
+## simulator. Left out (`make test` runs them): the app on a socket (tests/api), the ingest's
+## runners over TCP (tests/ingest/runners), the bench smoke run, and the kinds marked browser,
+## reliability, standalone (by folder) and slow.
+check: install-dev services lint typecheck
+	$(BIN)/pytest -q -m "not slow" tests/ingest tests/simulator --ignore=tests/ingest/runners
 
 ## The benchmark suite (not part of `make test`; a smoke run of it is): every scenario at 100,
 ## 1,000 and 5,000 operators on real Redis, PostgreSQL and uvicorn, as ratios to same-run

@@ -2,6 +2,7 @@
 
 Redis: a unique key prefix per test (the product's own REDIS_KEY_PREFIX), all
 its keys removed afterwards. PostgreSQL: a database per test, dropped afterwards.
+And the kinds that need their own runs carry a marker by folder (`-m "not browser"`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -22,6 +24,22 @@ from tests.support.proxy import FaultProxy
 
 REDIS_URL = os.environ.get("QS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_URL = os.environ.get("QS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+TESTS = Path(__file__).resolve().parent
+# The kinds that need their own runs are folders, and each folder's tests carry its marker.
+KINDS = ("browser", "reliability", "standalone")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Mark a test of tests/browser, tests/reliability or tests/standalone with its kind.
+
+    Done as each item is collected, so `-m` and every conftest's
+    `pytest_collection_modifyitems` (the reliability suite's switch) see the marker.
+    """
+    if item.path.is_relative_to(TESTS):
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in KINDS:
+            item.add_marker(folder)
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """Fixtures of the reliability suite, and the switch between its fast and full runs.
 
-Tests marked `reliability` are slow (minutes, real processes killed and
+Every test here carries the `reliability` marker (tests/conftest.py marks it
+by folder). Those also marked `slow` take minutes (real processes killed and
 restarted, the soak): they are deselected unless ``QS_RELIABILITY=1``, which
 `make reliability` sets. Everything else here runs in `make test` in seconds.
 """
@@ -41,10 +42,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Outside `make reliability`, leave the slow items out (deselected, not skipped)."""
     if FULL:
         return
-    slow = [item for item in items if item.get_closest_marker("reliability") is not None]
+    slow = [item for item in items if _full_run_only(item)]
     if slow:
         config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if item.get_closest_marker("reliability") is None]
+        items[:] = [item for item in items if not _full_run_only(item)]
+
+
+def _full_run_only(item: pytest.Item) -> bool:
+    """A slow item of this suite (the hook sees every item of the session, not only ours)."""
+    return item.get_closest_marker("reliability") is not None and (
+        item.get_closest_marker("slow") is not None
+    )
 
 
 def lab_traffic(arrival_rate: float = 2.0) -> CentreConfig:

@@ -239,7 +239,7 @@ async def test_a_failure_at_start_is_one_line(held_port: int) -> None:
     await processes([run for run in RUNS if run[0].runtime], held_port)
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(900)
 async def test_every_bad_setting_of_every_subcommand(held_port: int) -> None:
     """All of them as real processes."""

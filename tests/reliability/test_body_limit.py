@@ -167,7 +167,7 @@ async def test_a_body_a_little_too_big_gets_its_413_on_a_live_connection(
             assert answer.headers.get("connection") != "close"
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_150_mb_against_the_real_service(empty_db: str, key_prefix: str) -> None:
     service = ServiceProcess(

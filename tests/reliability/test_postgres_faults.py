@@ -65,7 +65,7 @@ async def test_terminated_connections_give_a_clear_answer_then_work(
     )
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_postgres_restarted_in_the_middle_of_a_resync(
     app_factory: AppFactory, own_pg: PostgresCluster

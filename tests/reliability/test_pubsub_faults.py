@@ -196,7 +196,7 @@ async def test_pubsub_reset_and_blackhole_quick(
         )
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_pubsub_resets_and_blackholes_under_changes(
     app_factory: AppFactory, store: StateStore, empty_db: str

@@ -90,7 +90,7 @@ async def quiesce(service: ServiceProcess, client: httpx.AsyncClient, store: Sta
             last = version
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("seconds", [3.0, 7.0], ids=["3s", "7s-past-the-socket-timeout"])
 async def test_redis_frozen_at_1000_events_per_second(

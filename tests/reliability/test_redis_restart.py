@@ -122,7 +122,7 @@ async def kill_and_restart(
     return figures
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_redis_kill_restart_under_load_with_busy_ami(
     own_redis: RedisServer, lab_db: str, busy_sim: AmiSimulator
@@ -139,7 +139,7 @@ async def test_redis_kill_restart_under_load_with_busy_ami(
     )
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_redis_kill_restart_under_load_with_quiet_ami(
     own_redis: RedisServer, lab_db: str, busy_sim: AmiSimulator

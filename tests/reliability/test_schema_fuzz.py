@@ -87,7 +87,7 @@ def prefix(redis_client: object, key_prefix: str) -> str:
     return key_prefix
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("mode", ["tokens", "open loopback"])
 async def test_schemathesis_rest_all_phases(pg_url: str, prefix: str, mode: str) -> None:
@@ -174,7 +174,7 @@ def _hypothesis_documents(count: int) -> list[str]:
     return found
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(1800)
 async def test_graphql_fuzz_never_shows_an_internal_error(pg_url: str, prefix: str) -> None:
     database = await lab_database(pg_url)

@@ -105,7 +105,7 @@ async def exercise(
                 seen.ws(repr(exc))
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_no_secret_ever_shows(own_pg: PostgresCluster) -> None:
     tokens = {role: canary(f"tok{role}") for role in ("viewer", "supervisor", "admin")}

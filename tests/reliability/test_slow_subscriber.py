@@ -54,7 +54,7 @@ def slope_kib_per_min(samples: list[tuple[float, int]]) -> float:
     return 60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_a_subscriber_that_never_reads_is_dropped_alone(empty_db: str) -> None:
     prefix = f"qs-rel-{uuid.uuid4().hex[:10]}:"

@@ -119,7 +119,7 @@ class Watcher:
             await asyncio.wait_for(self.socket.close(), timeout=5)
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(int(SECONDS) + 600)
 async def test_soak(empty_db: str) -> None:
     prefix = f"qs-rel-soak-{uuid.uuid4().hex[:8]}:"

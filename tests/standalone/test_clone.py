@@ -22,10 +22,11 @@ REPO = Path(__file__).resolve().parents[2]
 # Every test that reads a recording or its fixtures: replays into Redis and over
 # TCP, the simulator's replay, the framer on the raw bytes, the loader.
 REPLAY_TESTS = (
-    "tests/replay",
+    "tests/ingest/runners/test_file_replay.py",
+    "tests/ingest/runners/test_socket_replay.py",
     "tests/simulator/test_simulator_replay.py",
-    "tests/unit/test_ami_framing.py",
-    "tests/unit/test_traces.py",
+    "tests/ingest/ami/test_framing.py",
+    "tests/ingest/test_traces.py",
 )
 
 

@@ -24,7 +24,7 @@ from ingest.db.repository import (
 )
 from ingest.db.seed import demo_layout, demo_seed_sql, seed_demo
 
-DEMO_SEED_SQL = Path(__file__).resolve().parents[2] / "docker" / "postgres" / "02-demo-seed.sql"
+DEMO_SEED_SQL = Path(__file__).resolve().parents[3] / "docker" / "postgres" / "02-demo-seed.sql"
 
 
 def _member(**columns: Any) -> QueueMember:

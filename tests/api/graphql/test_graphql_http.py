@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from tests.graphql.live_server import JsonObject, LiveServer, Serve, seed
+from tests.api.live_server import JsonObject, LiveServer, Serve, seed
 
 MEMBERSHIP_FIELDS = (
     "queueName penalty paused pausedReason callsTaken lastCall lastPause loginTime "

@@ -19,7 +19,7 @@ from api.graphql.export import main, schema_sdl
 from api.graphql.schema import schema
 from ingest import domain
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_schema_graphql_matches_the_code() -> None:

@@ -11,7 +11,7 @@ from api.live import LiveState
 from api.runtime import runtime_of
 from api.service import QueueStatusService
 from ingest.patches import Patch
-from tests.graphql.live_server import LiveServer, seed, wait_for
+from tests.api.live_server import LiveServer, seed, wait_for
 
 NOW = 1_703_337_700_000
 BASE = "/api/queue-status"

@@ -1,7 +1,7 @@
 """Compiled queries answer byte for byte as the executor does.
 
 Every query of the suites — the benchmark's, every query string of
-tests/graphql, and a set written to reach each corner (aliases, fragments,
+tests/api/graphql, and a set written to reach each corner (aliases, fragments,
 repeats, `__typename`, variables, arguments, lookups it must leave to the
 executor, stored data a converter would choke on) — runs through a schema
 with compiled queries and through one without, on the same data at the same
@@ -34,12 +34,12 @@ from bench.subscriptions import WALLBOARD_SNAPSHOT
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.store import StateStore
-from tests.graphql.live_server import LiveServer, seed
-from tests.graphql.test_graphql_http import (
+from tests.api.graphql.test_graphql_http import (
     CHANNEL_FIELDS,
     OPERATOR_FIELDS,
     QUEUE_FIELDS,
 )
+from tests.api.live_server import LiveServer, seed
 
 NOW = 1_703_337_700_000
 HERE = Path(__file__).parent
@@ -122,11 +122,11 @@ WRITTEN: list[tuple[str, dict[str, Any] | None, bool]] = [
 
 
 def _suite_queries() -> list[tuple[str, dict[str, Any] | None]]:
-    """Every string (plain or f-string over module constants) of tests/graphql that is a
+    """Every string (plain or f-string over module constants) of tests/api/graphql that is a
     GraphQL query operation, with variables for the ones it declares."""
     found: dict[str, dict[str, Any] | None] = {}
     for path in sorted(HERE.glob("test_*.py")):
-        module = importlib.import_module(f"tests.graphql.{path.stem}")
+        module = importlib.import_module(f"tests.api.graphql.{path.stem}")
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Constant | ast.JoinedStr):
                 continue

@@ -193,7 +193,7 @@ async def test_ami_reset_and_blackhole_quick(app_factory: AppFactory, lab_db: st
         )
 
 
-@pytest.mark.reliability
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_ami_resets_and_blackholes_under_load(app_factory: AppFactory, lab_db: str) -> None:
     """Full: 1,000 events/s, ten resets at random bytes and three blackholes past the ping."""

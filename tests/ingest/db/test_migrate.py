@@ -21,7 +21,7 @@ Schema = dict[str, list[tuple[Any, ...]]]
 SchemaOf = Callable[[str], Awaitable[Schema]]
 RunScript = Callable[[str, str], Awaitable[None]]
 
-DOCKER_POSTGRES = Path(__file__).resolve().parents[2] / "docker" / "postgres"
+DOCKER_POSTGRES = Path(__file__).resolve().parents[3] / "docker" / "postgres"
 ENUM_TYPES = [
     "type ast_bool_values",
     "type queue_autopause_values",

@@ -14,7 +14,7 @@ from api.broadcast import Broadcaster, Subscriber, SubscriberOverflow
 from api.live import LiveBatch, LiveEvent, LiveReset, LiveState
 from ingest.patches import Patch
 from ingest.store import StateStore
-from tests.graphql.live_server import REDIS_URL, wait_for
+from tests.api.live_server import REDIS_URL, wait_for
 
 
 async def next_event(subscriber: Subscriber[LiveEvent]) -> LiveEvent:

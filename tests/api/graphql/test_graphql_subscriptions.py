@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from ingest.patches import Patch
-from tests.graphql.live_server import REDIS_URL, JsonObject, LiveServer, Serve, seed, wait_for
+from tests.api.live_server import REDIS_URL, JsonObject, LiveServer, Serve, seed, wait_for
 
 PROTOCOLS = [
     pytest.param(WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, id="graphql-transport-ws"),

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 # A verbatim copy of Asterisk's PostgreSQL realtime schema for the queue tables
 # (the recording lab's asterisk-realtime.sql); docker-compose loads the same file.
 ASTERISK_SQL = REPO_ROOT / "docker" / "postgres" / "01-asterisk-realtime.sql"

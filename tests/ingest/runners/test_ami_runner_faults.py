@@ -11,7 +11,7 @@ penalty…; every queue's waiting callers, completed, abandoned, hold and talk
 time; every live channel — within ONE reconciliation of the reconnect.
 
 LastCall is left out only where events alone are compared (see
-`tests.replay.test_socket_replay`): the ingest stamps a call's end with its
+`tests.ingest.runners.test_socket_replay`): the ingest stamps a call's end with its
 own clock, which is not the simulator's.
 """
 

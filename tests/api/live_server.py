@@ -1,4 +1,4 @@
-"""The GraphQL tests' toolkit: a handle on a running app, settings, seed data, polling."""
+"""The served-app tests' toolkit: a handle on a running app, settings, seed data, polling."""
 
 from __future__ import annotations
 

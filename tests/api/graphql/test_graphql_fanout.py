@@ -18,7 +18,7 @@ from api.graphql.fanout import Fanout
 from api.graphql.members import Envelope, Member, _Resume
 from api.live import EntityChange, LiveBatch, merge_batches
 from ingest.patches import Patch
-from tests.graphql.live_server import LiveServer, Serve, seed, wait_for
+from tests.api.live_server import LiveServer, Serve, seed, wait_for
 
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 LEGACY_WS = Subprotocol("graphql-ws")

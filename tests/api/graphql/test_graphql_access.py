@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
-from tests.graphql.live_server import JsonObject, LiveServer, Serve
+from tests.api.live_server import JsonObject, LiveServer, Serve
 
 TOKENS = "viewer:v-token,supervisor:s-token,admin:a-token"
 SET_STATUS = 'mutation { setOperatorStatus(input: {memberId: "PJSIP/7", status: IDLE}) { status } }'
