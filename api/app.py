@@ -42,6 +42,7 @@ from api.openapi import install_openapi
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
+from api.routing import every_route
 from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
 from api.settings import Settings
@@ -276,13 +277,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _allowed_methods(routes: Sequence[Any], scope: Scope) -> set[str]:
     """Every method some route accepts for this path (included routers too)."""
     methods: set[str] = set()
-    pending = list(routes)
-    while pending:
-        route = pending.pop()
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            pending.extend(included.routes)
-            continue
+    for route in every_route(routes):
         if isinstance(route, BaseRoute) and getattr(route, "methods", None):
             match, _ = route.matches({**scope, "method": "GET"})
             if match is not Match.NONE:

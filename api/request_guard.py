@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import AccessPolicy, Action
 from api.errors import ApiError
 from api.responses import OrjsonResponse, error_body
+from api.routing import every_route
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CLOSE = {"Connection": "close"}
@@ -206,13 +207,7 @@ async def _discard_body(receive: Receive, limit: int) -> bool:
 def write_routes(routes: Sequence[Any]) -> list[tuple[BaseRoute, Action]]:
     """Every route with a policy dependency (`api.rest.require`) and a method that writes."""
     found: list[tuple[BaseRoute, Action]] = []
-    pending = list(routes)
-    while pending:
-        route = pending.pop()
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            pending.extend(included.routes)
-            continue
+    for route in every_route(routes):
         if not isinstance(route, APIRoute) or not (route.methods or set()) - _SAFE_METHODS:
             continue
         for dependency in route.dependant.dependencies:

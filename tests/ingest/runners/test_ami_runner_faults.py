@@ -34,8 +34,9 @@ from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
 from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.store import StateStore
-from simulator import AmiSimulator, CallCentre, CentreConfig, TrafficConfig
+from simulator import AmiSimulator
 from tests.support.ami import SECRET, LiveIngest, running_ingest, until
+from tests.support.busy_lab import STEP, lab, traffic
 from tests.support.expected import (
     channel_view,
     state_view,
@@ -45,13 +46,6 @@ from tests.support.expected import (
 )
 from tests.support.proxy import FaultProxy
 
-# A fixed start for the model's clock: the same traffic, the same timestamps, every run.
-START = 1_795_000_000.0
-# Busy: a call every ~3 s, impatient callers, operators pausing and unpausing.
-TRAFFIC = TrafficConfig(
-    arrival_rate=0.35, mean_patience=40, mean_talk=15, pause_rate=30, mean_pause=30
-)
-STEP = 5.0
 SHUTDOWN = {
     "Event": "Shutdown",
     "Privilege": "system,all",
@@ -63,26 +57,8 @@ SHUTDOWN = {
 @pytest.fixture
 async def simulator() -> AsyncIterator[AmiSimulator]:
     """The lab with traffic; model time moves only with `advance`."""
-    model = CallCentre(CentreConfig.lab(TRAFFIC), seed=7, clock=lambda: START)
-    async with AmiSimulator(secret=SECRET, model=model, realtime=False) as sim:
+    async with AmiSimulator(secret=SECRET, model=lab(), realtime=False) as sim:
         yield sim
-
-
-@pytest.fixture
-async def ami_proxy(simulator: AmiSimulator) -> AsyncIterator[FaultProxy]:
-    proxy = FaultProxy("127.0.0.1", simulator.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop()
-
-
-async def traffic(sim: AmiSimulator, seconds: float) -> None:
-    """`seconds` of model time in steps, the event loop running between them."""
-    for _ in range(round(seconds / STEP)):
-        sim.advance(STEP)
-        await asyncio.sleep(0)
 
 
 async def _compared(

@@ -14,7 +14,6 @@ events alone keep them: without CoreShowChannels they are never reconciled.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,20 +29,13 @@ from ingest.store import StateStore
 from simulator import (
     LEAST_PRIVILEGE,
     AmiSimulator,
-    CallCentre,
-    CentreConfig,
     Privileges,
-    TrafficConfig,
 )
 from tests.support.ami import SECRET, running_ingest, until
+from tests.support.busy_lab import lab, traffic
 from tests.support.expected import state_view, truth_view
 from tests.support.proxy import FaultProxy
 
-START = 1_795_000_000.0
-TRAFFIC = TrafficConfig(
-    arrival_rate=0.35, mean_patience=40, mean_talk=15, pause_rate=30, mean_pause=30
-)
-STEP = 5.0
 # Reads everything (FullyBooted, Reload), may still not ask for the lists.
 LISTS_REFUSED = Privileges.parse(write="agent")
 REFUSED = {
@@ -53,33 +45,12 @@ REFUSED = {
 }
 
 
-def lab(seed: int = 7) -> CallCentre:
-    return CallCentre(CentreConfig.lab(TRAFFIC), seed=seed, clock=lambda: START)
-
-
 @pytest.fixture
 async def simulator() -> AsyncIterator[AmiSimulator]:
     async with AmiSimulator(
         secret=SECRET, model=lab(), realtime=False, privileges=LEAST_PRIVILEGE
     ) as sim:
         yield sim
-
-
-@pytest.fixture
-async def ami_proxy(simulator: AmiSimulator) -> AsyncIterator[FaultProxy]:
-    proxy = FaultProxy("127.0.0.1", simulator.port)
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop()
-
-
-async def traffic(sim: AmiSimulator, seconds: float) -> None:
-    """`seconds` of model time in steps, the event loop running between them."""
-    for _ in range(round(seconds / STEP)):
-        sim.advance(STEP)
-        await asyncio.sleep(0)
 
 
 async def assert_equals_truth(store: StateStore, sim: AmiSimulator) -> None:
