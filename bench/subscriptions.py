@@ -36,7 +36,7 @@ import orjson
 from bench.processes import Child, box_busy_seconds, project_path
 from bench.stack import Stack
 from bench.ws_client import read_records
-from simulator.wire import Message
+from ingest.ami.message import AmiMessageDict
 
 _OPERATOR = (
     "memberId memberName status paused pausedReason statusSince updatedAt currentChannel "
@@ -73,7 +73,7 @@ class Markers:
     """QueueMemberStatus events, each raising one operator's CallsTaken and LastCall."""
 
     def __init__(self, stack: Stack) -> None:
-        members: dict[str, Message] = {}
+        members: dict[str, AmiMessageDict] = {}
         for item in stack.model.queue_status():
             if item.get("Event") == "QueueMember":
                 location = str(item["Location"])
@@ -81,9 +81,9 @@ class Markers:
         self._templates = [members[key] for key in sorted(members)]
         self._seq = 0
 
-    def next(self, count: int) -> list[Message]:
+    def next(self, count: int) -> list[AmiMessageDict]:
         """The next `count` events, one operator after the other."""
-        out: list[Message] = []
+        out: list[AmiMessageDict] = []
         for _ in range(count):
             self._seq += 1
             template = self._templates[self._seq % len(self._templates)]

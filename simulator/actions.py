@@ -13,6 +13,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable
 
+from ingest.ami.message import AmiMessage, AmiMessageDict
 from simulator.centre import CallCentre
 from simulator.errors import (
     InterfaceNotFound,
@@ -23,7 +24,7 @@ from simulator.errors import (
     NotAMember,
     NotDynamic,
 )
-from simulator.wire import Message, MessageLike, header
+from simulator.wire import header
 
 _TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
 _FALSE = frozenset({"no", "false", "n", "f", "0", "off"})
@@ -36,7 +37,7 @@ _LIST_MESSAGES = {
 _ORIGINATE_CHANNEL = re.compile(r"^Local/(?P<queue>[^@/]+)@callers(?:/n)?$")
 _CALLER_ID = re.compile(r'^\s*"?(?P<name>[^"<]*?)"?\s*<(?P<num>[^>]*)>\s*$')
 
-Handler = Callable[[CallCentre, Message, str | None], list[Message]]
+Handler = Callable[[CallCentre, AmiMessageDict, str | None], list[AmiMessageDict]]
 """An action's handler: (centre, action, ActionID) → the messages answering it."""
 
 
@@ -50,26 +51,26 @@ def ast_false(value: str) -> bool:
     return value.strip().lower() in _FALSE
 
 
-def reply(action_id: str | None, response: str, **fields: str) -> Message:
+def reply(action_id: str | None, response: str, **fields: str) -> AmiMessageDict:
     """A ``Response`` (with the request's ActionID, when it had one) and ``fields``."""
-    message: Message = {"Response": response}
+    message: AmiMessageDict = {"Response": response}
     if action_id is not None:
         message["ActionID"] = action_id
     message.update(fields)
     return message
 
 
-def error(action_id: str | None, text: str) -> list[Message]:
+def error(action_id: str | None, text: str) -> list[AmiMessageDict]:
     """``Response: Error`` with ``text``."""
     return [reply(action_id, "Error", Message=text)]
 
 
-def ok(action_id: str | None, text: str) -> list[Message]:
+def ok(action_id: str | None, text: str) -> list[AmiMessageDict]:
     """``Response: Success`` with ``text``."""
     return [reply(action_id, "Success", Message=text)]
 
 
-def action_id_of(message: MessageLike) -> str | None:
+def action_id_of(message: AmiMessage) -> str | None:
     """The ActionID of a request (any case), or None without one."""
     value = message.get("ActionID")
     if value is None:
@@ -82,10 +83,10 @@ def action_id_of(message: MessageLike) -> str | None:
 def _list_reply(
     action: str,
     action_id: str | None,
-    items: Iterable[MessageLike],
+    items: Iterable[AmiMessage],
     *,
     id_first: bool = False,
-) -> list[Message]:
+) -> list[AmiMessageDict]:
     """Response + items + ``<action>Complete``, ActionID where Asterisk puts it.
 
     app_queue's lists carry ActionID last; manager.c's lists (CoreShowChannel,
@@ -93,7 +94,7 @@ def _list_reply(
     """
     out = [reply(action_id, "Success", EventList="start", Message=_LIST_MESSAGES[action])]
     for item in items:
-        entry: Message = {}
+        entry: AmiMessageDict = {}
         for key, value in item.items():
             entry[key] = value if isinstance(value, str) else list(value)
             if id_first and key == "Event" and action_id is not None:
@@ -101,7 +102,7 @@ def _list_reply(
         if not id_first and action_id is not None:
             entry["ActionID"] = action_id
         out.append(entry)
-    complete: Message = {"Event": f"{action}Complete"}
+    complete: AmiMessageDict = {"Event": f"{action}Complete"}
     if action_id is not None:
         complete["ActionID"] = action_id
     complete["EventList"] = "Complete"
@@ -110,24 +111,30 @@ def _list_reply(
     return out
 
 
-def _queue_status(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_status(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     items = model.queue_status(header(message, "Queue"), header(message, "Member"))
     return _list_reply("QueueStatus", action_id, items)
 
 
-def _queue_summary(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_summary(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     items = model.queue_summary(header(message, "Queue"))
     return _list_reply("QueueSummary", action_id, items)
 
 
 def _core_show_channels(
-    model: CallCentre, message: Message, action_id: str | None
-) -> list[Message]:
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     items = model.core_show_channels()
     return _list_reply("CoreShowChannels", action_id, items, id_first=True)
 
 
-def _device_state_list(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _device_state_list(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     items = [
         {"Event": "DeviceStateChange", "Device": device, "State": state}
         for device, state in model.device_states()
@@ -135,7 +142,9 @@ def _device_state_list(model: CallCentre, message: Message, action_id: str | Non
     return _list_reply("DeviceStateList", action_id, items, id_first=True)
 
 
-def _queue_add(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_add(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     queue, interface = header(message, "Queue"), header(message, "Interface")
     if not queue:
         return error(action_id, "'Queue' not specified.")
@@ -162,7 +171,9 @@ def _queue_add(model: CallCentre, message: Message, action_id: str | None) -> li
     return ok(action_id, "Added interface to queue")
 
 
-def _queue_remove(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_remove(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     queue, interface = header(message, "Queue"), header(message, "Interface")
     if not queue or not interface:
         return error(action_id, "Need 'Queue' and 'Interface' parameters.")
@@ -178,7 +189,9 @@ def _queue_remove(model: CallCentre, message: Message, action_id: str | None) ->
     return ok(action_id, "Removed interface from queue")
 
 
-def _queue_pause(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_pause(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     interface, paused_text = header(message, "Interface"), header(message, "Paused")
     if not interface or not paused_text:
         return error(action_id, "Need 'Interface' and 'Paused' parameters.")
@@ -196,7 +209,9 @@ def _queue_pause(model: CallCentre, message: Message, action_id: str | None) -> 
     return ok(action_id, f"Interface {state} successfully")
 
 
-def _queue_penalty(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_penalty(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     interface, penalty_text = header(message, "Interface"), header(message, "Penalty")
     if not interface or not penalty_text:
         return error(action_id, "Need 'Interface' and 'Penalty' parameters.")
@@ -207,7 +222,9 @@ def _queue_penalty(model: CallCentre, message: Message, action_id: str | None) -
     return ok(action_id, "Interface penalty set successfully")
 
 
-def _queue_ringinuse(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _queue_ringinuse(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     interface, value = header(message, "Interface"), header(message, "RingInUse")
     if not interface or not value:
         return error(action_id, "Need 'Interface' and 'RingInUse' parameters.")
@@ -219,7 +236,9 @@ def _queue_ringinuse(model: CallCentre, message: Message, action_id: str | None)
     return ok(action_id, "Interface ringinuse set successfully")
 
 
-def _setvar(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _setvar(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     variable = header(message, "Variable")
     if not variable:
         return error(action_id, "No variable specified")
@@ -232,7 +251,9 @@ def _setvar(model: CallCentre, message: Message, action_id: str | None) -> list[
     return ok(action_id, "Variable Set")
 
 
-def _originate(model: CallCentre, message: Message, action_id: str | None) -> list[Message]:
+def _originate(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
     match = _ORIGINATE_CHANNEL.match(header(message, "Channel"))
     if match is None or match["queue"] not in model.queue_names:
         return error(action_id, "Originate failed")

@@ -22,14 +22,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
+from ingest.ami.message import AmiMessage, AmiMessageDict
 from simulator.actions import action_id_of, ast_false, ast_true, error, reply
 from simulator.centre import CallCentre
 from simulator.privileges import Privileges
 from simulator.replay import SNAPSHOT_ACTIONS, Replay, ReplaySession
 from simulator.wire import (
     BANNER,
-    Message,
-    MessageLike,
     MessageParser,
     WireError,
     header,
@@ -52,7 +51,7 @@ def event_mask(value: str) -> frozenset[str] | None:
     return frozenset(part.strip() for part in text.split(",") if part.strip())
 
 
-def wanted(event: MessageLike, mask: frozenset[str] | None) -> bool:
+def wanted(event: AmiMessage, mask: frozenset[str] | None) -> bool:
     """Whether a session with event mask ``mask`` gets ``event``."""
     if mask is None:
         return True
@@ -94,7 +93,9 @@ class SessionHost(Protocol):
         """A connection is gone."""
         ...
 
-    def answer(self, name: str, message: Message, action_id: str | None) -> list[Message] | None:
+    def answer(
+        self, name: str, message: AmiMessageDict, action_id: str | None
+    ) -> list[AmiMessageDict] | None:
         """The answer to live action ``name`` (lower case); None for an unknown action."""
         ...
 
@@ -170,7 +171,7 @@ class Connection(asyncio.Protocol):
 
     # -- output -------------------------------------------------------------
 
-    def send(self, messages: Sequence[MessageLike], *, events: int = 0) -> None:
+    def send(self, messages: Sequence[AmiMessage], *, events: int = 0) -> None:
         if messages:
             self.send_bytes(serialize_many(messages), events=events)
 
@@ -207,7 +208,7 @@ class Connection(asyncio.Protocol):
 
     # -- actions --------------------------------------------------------------
 
-    def _handle(self, message: Message) -> None:
+    def _handle(self, message: AmiMessageDict) -> None:
         host = self._host
         action = header(message, "Action")
         action_id = action_id_of(message)
@@ -246,7 +247,7 @@ class Connection(asyncio.Protocol):
             )
             self.send([reply(action_id, "Error", Message=text)])
 
-    def _login(self, message: Message, action_id: str | None) -> None:
+    def _login(self, message: AmiMessageDict, action_id: str | None) -> None:
         host = self._host
         user_ok = header(message, "Username").lower() == host.username.lower()
         secret_ok = hmac.compare_digest(header(message, "Secret").encode(), host.secret.encode())
@@ -262,7 +263,7 @@ class Connection(asyncio.Protocol):
             self._replay_login(host.replay)
             return
         uptime = str(host.model.uptime())
-        booted: Message = {
+        booted: AmiMessageDict = {
             "Event": "FullyBooted",
             "Privilege": "system,all",
             "Uptime": uptime,
@@ -282,7 +283,7 @@ class Connection(asyncio.Protocol):
             self.send(events, events=len(events))
         self._replay_next()
 
-    def _replay_action(self, name: str, message: Message, action_id: str | None) -> None:
+    def _replay_action(self, name: str, message: AmiMessageDict, action_id: str | None) -> None:
         session = self.replay
         assert session is not None
         if name in (a.lower() for a in SNAPSHOT_ACTIONS):

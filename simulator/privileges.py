@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from simulator.wire import MessageLike, header
+from ingest.ami.message import AmiMessage
+from simulator.wire import header
 
 _NONE: frozenset[str] = frozenset()
 ACTION_CLASSES: dict[str, frozenset[str]] = {
@@ -74,7 +75,7 @@ class Privileges:
             return None
         return "Permission denied"
 
-    def may_read(self, event: MessageLike) -> bool:
+    def may_read(self, event: AmiMessage) -> bool:
         """Whether the user gets `event`."""
         if self.read is None:
             return True

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest import traces
-from simulator.wire import CHANNEL_KEYS, Message, MessageLike, header
+from ingest.ami.message import AmiMessage, AmiMessageDict
+from simulator.wire import CHANNEL_KEYS, header
 
 SNAPSHOT_ACTIONS = ("QueueStatus", "QueueSummary", "CoreShowChannels", "DeviceStateList")
 """The list actions a replay answers from recorded data."""
@@ -45,7 +46,7 @@ STARTUP_TRACE = "a_startup"
 NO_SNAPSHOT = "Replay: no snapshot available"
 
 
-def _read_jsonl(path: Path) -> list[Message]:
+def _read_jsonl(path: Path) -> list[AmiMessageDict]:
     return [message for _ts, message in traces.read_jsonl(path)]
 
 
@@ -55,22 +56,22 @@ class RecordedList:
 
     action: str
     """Canonical action name, e.g. ``QueueStatus``."""
-    request: Message
+    request: AmiMessageDict
     """The action the driver sent (with its filters)."""
     line: int
     """Line of the ``Response`` in the ``.jsonl`` (line 0 is the banner)."""
     events_before: int
     """Unsolicited events the stream had delivered before it: ``stop_after`` for this point."""
-    response: Message
-    items: tuple[Message, ...]
-    complete: Message
+    response: AmiMessageDict
+    items: tuple[AmiMessageDict, ...]
+    complete: AmiMessageDict
 
     @property
     def action_id(self) -> str:
         """The ActionID the driver used."""
         return header(self.request, "ActionID")
 
-    def plain_items(self) -> list[Message]:
+    def plain_items(self) -> list[AmiMessageDict]:
         """The items without their ActionID, for comparing with a tracker's state."""
         return [{k: v for k, v in item.items() if k != "ActionID"} for item in self.items]
 
@@ -79,8 +80,8 @@ class RecordedList:
 class _OpenList:
     action: str
     line: int
-    response: Message
-    items: list[Message] = field(default_factory=list)
+    response: AmiMessageDict
+    items: list[AmiMessageDict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,10 @@ class Trace:
 
     name: str
     path: Path
-    messages: tuple[Message, ...]
+    messages: tuple[AmiMessageDict, ...]
     """Every received message; index = line number of the ``.jsonl`` (0 = banner)."""
-    sent: tuple[Message, ...]
-    events: tuple[Message, ...]
+    sent: tuple[AmiMessageDict, ...]
+    events: tuple[AmiMessageDict, ...]
     """The unsolicited events (no ActionID), in wire order: what a replay streams."""
     event_lines: tuple[int, ...]
     """Line number of each of :attr:`events`."""
@@ -115,11 +116,13 @@ class Trace:
         return cls._build(name, path, messages, sent)
 
     @classmethod
-    def _build(cls, name: str, path: Path, messages: list[Message], sent: list[Message]) -> Trace:
+    def _build(
+        cls, name: str, path: Path, messages: list[AmiMessageDict], sent: list[AmiMessageDict]
+    ) -> Trace:
         actions = {header(a, "ActionID"): a for a in sent}
         canonical = {a.lower(): a for a in SNAPSHOT_ACTIONS}
         login_ids = {aid for aid, a in actions.items() if header(a, "Action").lower() == "login"}
-        events: list[Message] = []
+        events: list[AmiMessageDict] = []
         event_lines: list[int] = []
         first_reply: int | None = None
         open_lists: dict[str, _OpenList] = {}
@@ -225,8 +228,8 @@ class ReplayOptions:
     """Events per write while streaming."""
 
 
-def _with_action_id(message: MessageLike, action_id: str | None) -> Message:
-    out: Message = {}
+def _with_action_id(message: AmiMessage, action_id: str | None) -> AmiMessageDict:
+    out: AmiMessageDict = {}
     for key, value in message.items():
         if key == "ActionID":
             if action_id is not None:
@@ -236,7 +239,7 @@ def _with_action_id(message: MessageLike, action_id: str | None) -> Message:
     return out
 
 
-def _keep(action: str, item: MessageLike, request: MessageLike) -> bool:
+def _keep(action: str, item: AmiMessage, request: AmiMessage) -> bool:
     queue = header(request, "Queue")
     if queue and action in ("QueueStatus", "QueueSummary") and header(item, "Queue") != queue:
         return False
@@ -246,7 +249,7 @@ def _keep(action: str, item: MessageLike, request: MessageLike) -> bool:
     return True
 
 
-def answer_from(recorded: RecordedList, request: MessageLike) -> list[Message]:
+def answer_from(recorded: RecordedList, request: AmiMessage) -> list[AmiMessageDict]:
     """``recorded`` re-addressed to ``request``: its ActionID, its filters, recounted."""
     action_id = request.get("ActionID")
     aid = action_id if isinstance(action_id, str) else None
@@ -260,7 +263,7 @@ def answer_from(recorded: RecordedList, request: MessageLike) -> list[Message]:
     return [_with_action_id(recorded.response, aid), *items, complete]
 
 
-def _computed(template: RecordedList, items: Iterable[Message], events: int) -> RecordedList:
+def _computed(template: RecordedList, items: Iterable[AmiMessageDict], events: int) -> RecordedList:
     return RecordedList(
         template.action,
         {"Action": template.action},
@@ -272,7 +275,7 @@ def _computed(template: RecordedList, items: Iterable[Message], events: int) -> 
     )
 
 
-def _final_devices(trace: Trace, startup: RecordedList) -> list[Message]:
+def _final_devices(trace: Trace, startup: RecordedList) -> list[AmiMessageDict]:
     states: dict[str, str] = {
         header(i, "Device"): header(i, "State") for i in startup.items if header(i, "Device")
     }
@@ -285,8 +288,8 @@ def _final_devices(trace: Trace, startup: RecordedList) -> list[Message]:
     ]
 
 
-def _final_channels(trace: Trace) -> list[Message]:
-    live: dict[str, Message] = {}
+def _final_channels(trace: Trace) -> list[AmiMessageDict]:
+    live: dict[str, AmiMessageDict] = {}
     for event in trace.events:
         name = event.get("Channel")
         if not isinstance(name, str) or "Uniqueid" not in event:
@@ -295,9 +298,9 @@ def _final_channels(trace: Trace) -> list[Message]:
             live.pop(name, None)
         elif event.get("Event") == "Newchannel" or name in live:
             live[name] = {k: event[k] for k in CHANNEL_KEYS if k in event}
-    items: list[Message] = []
+    items: list[AmiMessageDict] = []
     for fields in live.values():
-        item: Message = {"Event": "CoreShowChannel", "ActionID": ""}
+        item: AmiMessageDict = {"Event": "CoreShowChannel", "ActionID": ""}
         item.update(fields)
         item.update({"Application": "", "ApplicationData": "", "Duration": "00:00:00"})
         item["BridgeId"] = ""
@@ -387,7 +390,7 @@ class ReplaySession:
             bounds.append(options.drop_after)
         return max(0, min(bounds))
 
-    def login_events(self) -> list[Message]:
+    def login_events(self) -> list[AmiMessageDict]:
         """The events that came with the login; counted in the stream unless final."""
         trace = self.replay.trace
         if self.final:
@@ -397,12 +400,12 @@ class ReplaySession:
         self.replay.streamed = max(self.replay.streamed, end)
         return list(trace.events[:end])
 
-    def answer(self, action: str, request: MessageLike) -> list[Message]:
+    def answer(self, action: str, request: AmiMessage) -> list[AmiMessageDict]:
         """Reply to a snapshot action (``action`` must be one of :data:`SNAPSHOT_ACTIONS`)."""
         canonical = next(a for a in SNAPSHOT_ACTIONS if a.lower() == action.lower())
         if self.streaming and not self.final:
             aid = request.get("ActionID")
-            reply: Message = {"Response": "Error"}
+            reply: AmiMessageDict = {"Response": "Error"}
             if isinstance(aid, str):
                 reply["ActionID"] = aid
             reply["Message"] = NO_SNAPSHOT
@@ -423,7 +426,7 @@ class ReplaySession:
         if not self.final:
             self.streaming = True
 
-    def next_batch(self) -> list[Message]:
+    def next_batch(self) -> list[AmiMessageDict]:
         """The next events to send; empty when this connection's stream is over."""
         if not self.streaming:
             return []

@@ -40,13 +40,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ingest.ami.message import AmiMessage, AmiMessageDict
 from simulator.actions import LIVE_ACTIONS
 from simulator.centre import CallCentre
 from simulator.config import CentreConfig, TrafficConfig
 from simulator.connection import Connection, wanted
 from simulator.privileges import Privileges
 from simulator.replay import Replay, Trace
-from simulator.wire import Message, MessageLike, serialize_many
+from simulator.wire import serialize_many
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class AmiSimulator:
         self._wake = asyncio.Event()
         self._flush_scheduled = False
         self._events_paused = False
-        self._held: list[MessageLike] = []
+        self._held: list[AmiMessage] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -178,7 +179,9 @@ class AmiSimulator:
 
     # -- what a connection asks of its server (connection.SessionHost) -------
 
-    def answer(self, name: str, message: Message, action_id: str | None) -> list[Message] | None:
+    def answer(
+        self, name: str, message: AmiMessageDict, action_id: str | None
+    ) -> list[AmiMessageDict] | None:
         """The answer to live action ``name`` (lower case); None for an unknown action.
 
         The handlers are :data:`~simulator.actions.LIVE_ACTIONS`; a test's
@@ -222,7 +225,7 @@ class AmiSimulator:
             if conn.replay is not None and conn.replay.streaming:
                 conn.pump_replay()
 
-    def emit(self, events: Iterable[MessageLike]) -> None:
+    def emit(self, events: Iterable[AmiMessage]) -> None:
         """Broadcast arbitrary events to the clients that receive events."""
         self._broadcast(list(events))
 
@@ -282,7 +285,7 @@ class AmiSimulator:
 
     # -- output -------------------------------------------------------------
 
-    def _broadcast(self, events: Sequence[MessageLike]) -> None:
+    def _broadcast(self, events: Sequence[AmiMessage]) -> None:
         if not events:
             return
         if self._events_paused:

@@ -10,15 +10,15 @@ and silently inject headers into the stream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+
+from ingest.ami.message import AmiMessage, AmiMessageDict
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 """The greeting Asterisk 12+ sends first (AMI protocol version, not Asterisk's)."""
 
 Value = str | list[str]
-Message = dict[str, Value]
-"""One AMI message, keys in wire order; a repeated key holds a list."""
-MessageLike = Mapping[str, Value]
+"""A header's value; a repeated header holds the list of its values, in order."""
 
 CHANNEL_KEYS = (
     "Channel",
@@ -59,7 +59,7 @@ def _check_key(key: str) -> None:
         _known_keys.add(key)
 
 
-def serialize(message: MessageLike) -> bytes:
+def serialize(message: AmiMessage) -> bytes:
     """Encode one message, terminated by its blank line."""
     parts: list[str] = []
     for key, value in message.items():
@@ -79,12 +79,12 @@ def serialize(message: MessageLike) -> bytes:
     return text.encode()
 
 
-def serialize_many(messages: Iterable[MessageLike]) -> bytes:
+def serialize_many(messages: Iterable[AmiMessage]) -> bytes:
     """Encode several messages into one buffer, ready for a single write."""
     return b"".join(serialize(message) for message in messages)
 
 
-def _add(message: Message, key: str, value: str) -> None:
+def _add(message: AmiMessageDict, key: str, value: str) -> None:
     previous = message.get(key)
     if previous is None:
         message[key] = value
@@ -94,13 +94,13 @@ def _add(message: Message, key: str, value: str) -> None:
         message[key] = [previous, value]
 
 
-def parse_lines(lines: Iterable[str]) -> Message:
+def parse_lines(lines: Iterable[str]) -> AmiMessageDict:
     """Build a message from its ``Key: Value`` lines (no blank line).
 
     Like Asterisk, a line without a colon is ignored and the value loses its
     leading blanks.
     """
-    message: Message = {}
+    message: AmiMessageDict = {}
     for line in lines:
         key, sep, value = line.partition(":")
         if not sep or not key.strip():
@@ -109,7 +109,7 @@ def parse_lines(lines: Iterable[str]) -> Message:
     return message
 
 
-def parse(block: bytes | str) -> Message:
+def parse(block: bytes | str) -> AmiMessageDict:
     """Parse one message; a trailing blank line is allowed."""
     text = block.decode(errors="replace") if isinstance(block, bytes) else block
     return parse_lines(text.replace("\r\n", "\n").split("\n"))
@@ -130,9 +130,9 @@ class MessageParser:
         self._lines: list[str] = []
         self._size = 0
 
-    def feed(self, data: bytes) -> list[Message]:
+    def feed(self, data: bytes) -> list[AmiMessageDict]:
         """Consume ``data`` and return the messages it completed."""
-        done: list[Message] = []
+        done: list[AmiMessageDict] = []
         chunks = (self._partial + data).split(b"\n")
         self._partial = chunks.pop()
         for raw in chunks:
@@ -149,13 +149,13 @@ class MessageParser:
         return done
 
 
-async def read_message(reader: asyncio.StreamReader) -> Message:
+async def read_message(reader: asyncio.StreamReader) -> AmiMessageDict:
     """Read the next CRLF-framed message from a stream (client side of a test)."""
     block = await reader.readuntil(_TERMINATOR)
     return parse(block)
 
 
-def header(message: MessageLike, name: str) -> str:
+def header(message: AmiMessage, name: str) -> str:
     """Value of header ``name``, case-insensitively as Asterisk reads it; ``""`` when absent.
 
     A repeated header yields its first value.

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from simulator.wire import BANNER, Message, read_message, serialize
+from ingest.ami.message import AmiMessageDict
+from simulator.wire import BANNER, read_message, serialize
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 20.0
@@ -93,17 +94,17 @@ class Client:
         self.writer.write(serialize(message))
         await self.writer.drain()
 
-    async def read(self) -> Message:
+    async def read(self) -> AmiMessageDict:
         return await asyncio.wait_for(read_message(self.reader), TIMEOUT)
 
-    async def login(self, secret: str, username: str = "admin") -> Message:
+    async def login(self, secret: str, username: str = "admin") -> AmiMessageDict:
         await self.send(
             {"Action": "Login", "ActionID": "login", "Username": username, "Secret": secret}
         )
         return await self.read()
 
-    async def events(self, count: int) -> list[Message]:
-        found: list[Message] = []
+    async def events(self, count: int) -> list[AmiMessageDict]:
+        found: list[AmiMessageDict] = []
         while len(found) < count:
             message = await self.read()
             if "Event" in message and "ActionID" not in message:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ingest.ami.message import AmiMessageDict
 from simulator.centre import CallCentre
 from simulator.config import CentreConfig, DeviceState, MemberSetup, QueueSetup, TrafficConfig
 from simulator.errors import (
@@ -19,7 +20,6 @@ from simulator.errors import (
 )
 from simulator.events import Event
 from simulator.replay import Trace, load_trace
-from simulator.wire import Message
 
 START = 1795696000.0
 """A whole second, so int() of model times behaves like the lab's time_t maths."""
@@ -77,7 +77,7 @@ def lab(**kwargs: Any) -> CallCentre:
     return CallCentre(clock=Clock(), seed=7, **kwargs)
 
 
-def queue_sequence(messages: list[Event] | list[Message]) -> list[dict[str, Any]]:
+def queue_sequence(messages: list[Event] | list[AmiMessageDict]) -> list[dict[str, Any]]:
     """The queue events with the fields that do not depend on wall-clock time."""
     return [
         {"Event": m["Event"], **{k: m[k] for k in COMPARED if k in m}}
@@ -86,7 +86,7 @@ def queue_sequence(messages: list[Event] | list[Message]) -> list[dict[str, Any]
     ]
 
 
-def trace_events(name: str, first: int = 0, last: int | None = None) -> list[Message]:
+def trace_events(name: str, first: int = 0, last: int | None = None) -> list[AmiMessageDict]:
     """Unsolicited events of a trace recorded between two ``.jsonl`` lines (inclusive)."""
     trace = load_trace(name)
     end = last if last is not None else len(trace.messages)
@@ -415,7 +415,7 @@ def test_realtime_members_like_h_realtime() -> None:
     assert [e["MemberName"] for e in statuses] == ["Alice RT"] * 3
 
 
-def without_times(items: list[Event] | list[Message]) -> list[dict[str, Any]]:
+def without_times(items: list[Event] | list[AmiMessageDict]) -> list[dict[str, Any]]:
     return [{k: v for k, v in i.items() if k not in ("LoginTime", "LastPause")} for i in items]
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
+from ingest.ami.message import AmiMessageDict
 from simulator.replay import (
     NO_SNAPSHOT,
     Replay,
@@ -19,7 +20,7 @@ from simulator.replay import (
     queue_status_points,
 )
 from simulator.server import AmiSimulator
-from simulator.wire import BANNER, Message, read_message, serialize
+from simulator.wire import BANNER, read_message, serialize
 from tests.support.traces import load_expected
 
 TRACES = (
@@ -44,19 +45,19 @@ class Client:
         self.writer.write(serialize(message))
         await self.writer.drain()
 
-    async def read(self) -> Message:
+    async def read(self) -> AmiMessageDict:
         return await asyncio.wait_for(read_message(self.reader), TIMEOUT)
 
-    async def until(self, done: Callable[[Message], bool]) -> list[Message]:
-        out: list[Message] = []
+    async def until(self, done: Callable[[AmiMessageDict], bool]) -> list[AmiMessageDict]:
+        out: list[AmiMessageDict] = []
         while not out or not done(out[-1]):
             out.append(await self.read())
         return out
 
-    async def read_events(self, count: int) -> list[Message]:
+    async def read_events(self, count: int) -> list[AmiMessageDict]:
         return [await self.read() for _ in range(count)]
 
-    async def listing(self, message: Mapping[str, str]) -> list[Message]:
+    async def listing(self, message: Mapping[str, str]) -> list[AmiMessageDict]:
         await self.send(message)
         aid = message.get("ActionID")
         return await self.until(lambda m: m.get("ActionID") == aid and "ListItems" in m)
@@ -74,7 +75,7 @@ class Session:
         self.sim = sim
         self.clients: list[Client] = []
 
-    async def connect(self, *, events: str = "on") -> tuple[Client, list[Message]]:
+    async def connect(self, *, events: str = "on") -> tuple[Client, list[AmiMessageDict]]:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.sim.port)
         client = Client(reader, writer)
         self.clients.append(client)
@@ -166,7 +167,11 @@ async def test_a_later_snapshot_request_is_an_error() -> None:
         await client.read_events(1)  # the stream has begun
         await client.send({"Action": "QueueStatus", "ActionID": "again"})
         reply = await client.until(lambda m: m.get("ActionID") == "again")
-        assert reply[-1] == {"Response": "Error", "ActionID": "again", "Message": NO_SNAPSHOT}
+        assert reply[-1] == {
+            "Response": "Error",
+            "ActionID": "again",
+            "Message": NO_SNAPSHOT,
+        }
         assert all("ActionID" not in m for m in reply[:-1])  # only stream events before it
 
 

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import pytest
 from panoramisk import Manager
 
+from ingest.ami.message import AmiMessageDict
 from simulator.centre import CallCentre
 from simulator.privileges import LEAST_PRIVILEGE, Privileges
 from simulator.replay import load_trace
 from simulator.server import AmiSimulator, serve
-from simulator.wire import BANNER, Message, read_message, serialize
+from simulator.wire import BANNER, read_message, serialize
 
 START = 1795696000.0
 TIMEOUT = 5.0
@@ -40,17 +41,17 @@ class Client:
         self.writer.write(serialize(message))
         await self.writer.drain()
 
-    async def read(self) -> Message:
+    async def read(self) -> AmiMessageDict:
         return await asyncio.wait_for(read_message(self.reader), TIMEOUT)
 
-    async def until(self, done: Callable[[Message], bool]) -> list[Message]:
+    async def until(self, done: Callable[[AmiMessageDict], bool]) -> list[AmiMessageDict]:
         """Messages up to and including the first one for which ``done`` is true."""
-        out: list[Message] = []
+        out: list[AmiMessageDict] = []
         while not out or not done(out[-1]):
             out.append(await self.read())
         return out
 
-    async def login(self, secret: str = "secret", events: str = "on") -> list[Message]:
+    async def login(self, secret: str = "secret", events: str = "on") -> list[AmiMessageDict]:
         login = {"Action": "Login", "ActionID": "drv-1", "Username": "admin", "Secret": secret}
         await self.send({**login, "Events": events})
         reply = await self.read()
@@ -58,13 +59,13 @@ class Client:
             return [reply]
         return [reply, await self.read()]
 
-    async def action(self, message: Mapping[str, str | list[str]]) -> list[Message]:
+    async def action(self, message: Mapping[str, str | list[str]]) -> list[AmiMessageDict]:
         """Send; return what arrives up to its response (events first, response last)."""
         await self.send(message)
         aid = message.get("ActionID")
         return await self.until(lambda m: "Response" in m and m.get("ActionID") == aid)
 
-    async def listing(self, message: Mapping[str, str | list[str]]) -> list[Message]:
+    async def listing(self, message: Mapping[str, str | list[str]]) -> list[AmiMessageDict]:
         """Send a list action; return its response, items and Complete event."""
         await self.send(message)
         aid = message.get("ActionID")
@@ -80,7 +81,7 @@ class Client:
             await self.writer.wait_closed()
 
 
-def recorded(trace: str, action_id: str) -> list[Message]:
+def recorded(trace: str, action_id: str) -> list[AmiMessageDict]:
     """The recorded list response with that ActionID (response … Complete)."""
     for item in load_trace(trace).lists:
         if item.action_id == action_id:
@@ -88,7 +89,7 @@ def recorded(trace: str, action_id: str) -> list[Message]:
     raise LookupError(action_id)
 
 
-def without(messages: list[Message], *keys: str) -> list[Message]:
+def without(messages: list[AmiMessageDict], *keys: str) -> list[AmiMessageDict]:
     return [{k: v for k, v in m.items() if k not in keys} for m in messages]
 
 
@@ -138,14 +139,22 @@ async def test_login_accepted_then_fully_booted(sim: AmiSimulator, clients: Clie
 async def test_bad_login_is_refused_and_hung_up(sim: AmiSimulator, clients: Clients) -> None:
     client = await clients.connect(sim.port)
     [reply] = await client.login(secret="wrong")
-    assert reply == {"Response": "Error", "ActionID": "drv-1", "Message": "Authentication failed"}
+    assert reply == {
+        "Response": "Error",
+        "ActionID": "drv-1",
+        "Message": "Authentication failed",
+    }
     assert await asyncio.wait_for(client.reader.read(), TIMEOUT) == b""
 
 
 async def test_actions_before_login_are_denied(sim: AmiSimulator, clients: Clients) -> None:
     client = await clients.connect(sim.port)
     [reply] = await client.action({"Action": "QueueStatus", "ActionID": "early"})
-    assert reply == {"Response": "Error", "ActionID": "early", "Message": "Permission denied"}
+    assert reply == {
+        "Response": "Error",
+        "ActionID": "early",
+        "Message": "Permission denied",
+    }
 
 
 async def test_queue_status_at_rest_has_a_startups_shape(client: Client) -> None:
@@ -198,7 +207,7 @@ async def test_action_id_is_echoed_and_omitted_when_absent(client: Client) -> No
 
 async def test_member_admin_like_e_member_admin(client: Client) -> None:
     trace = load_trace("e_member_admin")
-    replies: dict[str, list[Message]] = {}
+    replies: dict[str, list[AmiMessageDict]] = {}
     for sent in trace.sent[1:8]:
         action = dict(sent)
         if action["Action"] == "QueueStatus":

@@ -42,6 +42,7 @@ from functools import cache
 import pytest
 from redis.asyncio import Redis
 
+from ingest.ami.message import AmiMessageDict
 from ingest.clock import now_ms
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
@@ -58,7 +59,6 @@ from simulator import (
     final_queue_status,
     queue_status_points,
 )
-from simulator.wire import Message
 from tests.support.ami import SECRET, LiveIngest, running_ingest
 from tests.support.expected import (
     NO_EVENT_TELLS,
@@ -199,7 +199,7 @@ async def _corrections_due(
     replay = Replay(trace(name))
     reference = EventPipeline(StateStore(redis, KeySchema(prefix)))
 
-    def answers(final: bool) -> dict[str, list[Message]]:
+    def answers(final: bool) -> dict[str, list[AmiMessageDict]]:
         return {
             key: replay.snapshot(action, final=final).plain_items()
             for key, action in (
