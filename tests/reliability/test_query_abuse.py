@@ -27,6 +27,7 @@ _REQUEST_PATHS = tuple(
     f"*/{package}/*"
     for package in ("api", "ingest", "strawberry", "graphql", "starlette", "fastapi", "uvicorn")
 )
+_ONE_OFF_PATHS = ("<frozen importlib._bootstrap*>", "*/importlib/*")
 _STACK_DEPTH = 16
 """Frames kept per allocation: enough to reach a server frame from any allocation site."""
 
@@ -34,6 +35,10 @@ _STACK_DEPTH = 16
 def _request_held_bytes(snapshot: tracemalloc.Snapshot) -> int:
     """Bytes held by live allocations made through the request-handling packages."""
     filters = [tracemalloc.Filter(True, path, all_frames=True) for path in _REQUEST_PATHS]
+    # A first import or package-metadata read (redis-py reads its version when it opens a
+    # connection) happens once, and may resize the interpreter's interned-string table by
+    # megabytes: not what a request holds on to.
+    filters += [tracemalloc.Filter(False, path, all_frames=True) for path in _ONE_OFF_PATHS]
     return sum(stat.size for stat in snapshot.filter_traces(filters).statistics("filename"))
 
 
