@@ -4,7 +4,7 @@ The clone is of the committed HEAD of the repository these tests run from
 (uncommitted changes are not in it), put in an empty directory, and tested
 with this interpreter but the clone's own code (PYTHONPATH) and without any
 ``QS_*TRACES*`` variable: a recording read from outside the repository, e.g.
-a ``../shared`` beside it, fails here.
+a folder of recordings beside the repository, fails here.
 """
 
 from __future__ import annotations
