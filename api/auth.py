@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from dataclasses import dataclass
 from enum import Enum
 
 from api.errors import Forbidden, Unauthenticated
@@ -27,6 +29,52 @@ class Action(Enum):
     READ = Role.VIEWER
     SET_STATUS = Role.SUPERVISOR
     ADMIN = Role.ADMIN
+    # Supervisor actions on Asterisk: pause, unpause, penalty, listen in.
+    SUPERVISE = Role.SUPERVISOR
+    # Adding and removing queue members (on Asterisk or in its realtime table).
+    MANAGE_MEMBERS = Role.ADMIN
+
+
+def fingerprint(secret: str) -> str:
+    """What audit rows name a token by: the first 8 hex digits of its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one request may see and do: its role, queue scope and extension.
+
+    `role` is None when no token was presented (open reads, or loopback writes
+    without tokens); `queues` is None for every queue. A scoped grant sees only
+    its queues' operators (with those memberships only), queues, callers,
+    channels and changes, and may act only on members of its queues.
+    """
+
+    role: Role | None = None
+    queues: frozenset[str] | None = None
+    extension: str | None = None
+    token_fingerprint: str | None = None
+
+    @property
+    def scoped(self) -> bool:
+        """True when the grant is limited to some queues."""
+        return self.queues is not None
+
+    def sees_queue(self, name: str | None) -> bool:
+        """Whether the grant covers queue `name` (None: an entity of no queue, which
+        only an unscoped grant sees)."""
+        if self.queues is None:
+            return True
+        return name is not None and name in self.queues
+
+    @property
+    def scope_label(self) -> str:
+        """The scope as written in API_TOKENS (`*` for every queue), for the audit."""
+        return "*" if self.queues is None else "+".join(sorted(self.queues))
+
+
+OPEN = Grant()
+"""The grant of a request when no token applies (open reads, loopback without tokens)."""
 
 
 TOKEN_HELP = (
@@ -69,8 +117,8 @@ class AccessPolicy:
         if not hmac.compare_digest(self._metrics_token.encode(), presented):
             raise Unauthenticated("/metrics needs 'Authorization: Bearer <METRICS_TOKEN>'")
 
-    def role_of(self, authorization: str | None) -> Role | None:
-        """The role a bearer header grants; None for no header.
+    def token_of(self, authorization: str | None) -> ApiToken | None:
+        """The token a bearer header presents; None for no header.
 
         Raises Unauthenticated for a malformed header or an unknown token.
         """
@@ -80,27 +128,55 @@ class AccessPolicy:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("Authorization must be 'Bearer <token>'")
         presented = token.strip().encode()
+        found: ApiToken | None = None
         for candidate in self._tokens:
-            # Constant-time comparison: timing must not reveal a token's prefix.
+            # Constant-time comparison, every token compared: timing must not reveal
+            # a token's prefix nor its place in the list.
             if hmac.compare_digest(candidate.secret.encode(), presented):
-                return candidate.role
-        raise Unauthenticated("unknown token")
+                found = candidate
+        if found is None:
+            raise Unauthenticated("unknown token")
+        return found
 
-    def check(self, action: Action, authorization: str | None) -> None:
-        """Raise Unauthenticated/Forbidden unless the request may do `action`."""
+    def role_of(self, authorization: str | None) -> Role | None:
+        """The role a bearer header grants; None for no header."""
+        token = self.token_of(authorization)
+        return None if token is None else token.role
+
+    def grant(self, authorization: str | None) -> Grant:
+        """What the presented token (if any) grants, without checking any action.
+
+        A token presented where none is needed still scopes what is seen: a
+        `sales` token sees `sales` even while reads are open.
+        """
+        if not self._tokens:
+            return OPEN
+        token = self.token_of(authorization)
+        if token is None:
+            return OPEN
+        return Grant(
+            role=token.role,
+            queues=token.queues,
+            extension=token.extension,
+            token_fingerprint=fingerprint(token.secret),
+        )
+
+    def check(self, action: Action, authorization: str | None) -> Grant:
+        """The request's grant; raises Unauthenticated/Forbidden unless it may do `action`."""
         required: Role = action.value
         if not self._tokens:
             if action is Action.READ or self._loopback:
-                return
+                return OPEN
             raise Forbidden(
                 f"writes are disabled on a non-loopback address without tokens: {TOKEN_HELP}"
             )
+        grant = self.grant(authorization)
         if action is Action.READ and not self.reads_protected:
-            return
-        role = self.role_of(authorization)
-        if role is None:
+            return grant
+        if grant.role is None:
             raise Unauthenticated(f"this operation needs a token: {TOKEN_HELP}")
-        if role < required:
+        if grant.role < required:
             raise Forbidden(
-                f"role {role.name.lower()} may not do this; it needs {required.name.lower()}"
+                f"role {grant.role.name.lower()} may not do this; it needs {required.name.lower()}"
             )
+        return grant

@@ -7,6 +7,7 @@ reports every bad setting on one line naming it (never its value).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any
@@ -30,28 +31,45 @@ class Role(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class ApiToken:
-    """One bearer token and the role it grants (the token itself is secret)."""
+    """One bearer token: the role it grants, the queues it is scoped to (None: every
+    queue) and the supervisor's own extension for listening in (the token is secret)."""
 
     secret: str
     role: Role
+    queues: frozenset[str] | None = None
+    extension: str | None = None
 
     def __repr__(self) -> str:  # never show the token itself
-        return f"ApiToken(role={self.role.name.lower()})"
+        scope = "*" if self.queues is None else "+".join(sorted(self.queues))
+        return f"ApiToken(role={self.role.name.lower()}, queues={scope})"
+
+
+_EXTENSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]{0,79}$")
+_SCOPE_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 
 def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
-    """Parse `role:token,role:token` (roles: viewer, supervisor, admin).
+    """Parse `role:token[:queue1+queue2[:extension]],…` (roles: viewer, supervisor, admin).
 
-    Raises ValueError with a message that names the bad role but never echoes
-    a token.
+    No queue field (or an empty one, or `*`): every queue. The extension is the
+    supervisor's own phone for listening in: a bare extension (`1009`, dialled as
+    `PJSIP/1009`) or a channel (`PJSIP/1009`, `Local/1009@from-internal`). Tokens
+    therefore cannot contain `:`. Raises ValueError with a message that names the
+    entry but never echoes a token.
     """
     tokens: list[ApiToken] = []
     for index, item in enumerate(part.strip() for part in raw.split(",")):
         if not item:
             continue
-        role_name, sep, secret = item.partition(":")
-        if not sep or not secret.strip():
-            raise ValueError(f"entry {index + 1} must look like role:token")
+        fields = item.split(":")
+        if len(fields) < 2 or not fields[1].strip():
+            raise ValueError(f"entry {index + 1} must look like role:token[:queues[:extension]]")
+        if len(fields) > 4:
+            raise ValueError(
+                f"entry {index + 1} has more than 4 fields (role:token:queues:extension); "
+                "a token cannot contain ':'"
+            )
+        role_name, secret = fields[0], fields[1]
         try:
             role = Role[role_name.strip().upper()]
         except KeyError:
@@ -65,8 +83,31 @@ def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
             raise ValueError(f"entry {index + 1} has a space or control character in its token")
         if any(secret == seen.secret for seen in tokens):
             raise ValueError(f"entry {index + 1} repeats the token of another entry")
-        tokens.append(ApiToken(secret=secret, role=role))
+        queues = _scope(fields[2] if len(fields) > 2 else "", index)
+        extension = fields[3].strip() if len(fields) > 3 else ""
+        if extension and not _EXTENSION.match(extension):
+            raise ValueError(
+                f"entry {index + 1} has an invalid extension (e.g. 1009 or PJSIP/1009)"
+            )
+        tokens.append(
+            ApiToken(secret=secret, role=role, queues=queues, extension=extension or None)
+        )
     return tuple(tokens)
+
+
+def _scope(field: str, index: int) -> frozenset[str] | None:
+    """The queues of a token's third field; None for every queue."""
+    field = field.strip()
+    if field in ("", "*"):
+        return None
+    names = [name.strip() for name in field.split("+")]
+    for name in names:
+        if not _SCOPE_QUEUE.match(name):
+            raise ValueError(
+                f"entry {index + 1} has an invalid queue name in its scope "
+                "(queue1+queue2: letters, digits, _ . @ -)"
+            )
+    return frozenset(names)
 
 
 class SettingProblem(ValueError):
@@ -121,6 +162,15 @@ class Settings(IngestSettings):
     # window (api/graphql/fanout.py); off: every subscription runs its own stream.
     graphql_subscription_fanout: bool = True
 
+    # Supervisor actions (QueuePause, QueueAdd, …): seconds to wait for the event that
+    # shows the change before answering `pending: true`.
+    action_confirm_timeout: float = Field(default=2.0, ge=0, le=30)
+    # Pause reasons offered on the board; when set, only these are accepted.
+    pause_reasons: Annotated[list[str], NoDecode] = []
+    # Audit rows waiting for PostgreSQL (an outage never blocks an action); beyond
+    # this many the oldest are dropped, counted and logged.
+    audit_buffer_size: int = Field(default=10_000, ge=10, le=1_000_000)
+
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
@@ -139,6 +189,21 @@ class Settings(IngestSettings):
         if not token.isprintable() or any(ch.isspace() for ch in token):
             raise ValueError("must not contain spaces or control characters")
         return value
+
+    @field_validator("pause_reasons", mode="before")
+    @classmethod
+    def _split_reasons(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("pause_reasons")
+    @classmethod
+    def _reasons(cls, value: list[str]) -> list[str]:
+        for reason in value:
+            if len(reason) > 80 or not reason.isprintable():
+                raise ValueError("each reason must be at most 80 printable characters")
+        return list(dict.fromkeys(value))
 
     @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
