@@ -124,19 +124,26 @@ class EventPipeline:
         return len(plan)
 
     async def apply_snapshot(
-        self, collected: Mapping[str, Sequence[AmiMessage]], now: int | None = None
+        self,
+        collected: Mapping[str, Sequence[AmiMessage]],
+        now: int | None = None,
+        *,
+        queue: str | None = None,
     ) -> int:
         """Reconcile the raw lists the AMI connection collected; the corrections.
 
         `collected` has ``queue_status`` (the items of the unfiltered QueueStatus
         and of any per-queue ones), ``channels`` (CoreShowChannels) and
         ``device_states`` (DeviceStateList); a missing list is not reconciled.
+        `queue` names the queue a filtered ``QueueStatus Queue: <queue>`` asked
+        about: nothing outside it is touched.
         """
         snapshot = AsteriskSnapshot.from_messages(
             collected.get("queue_status", ()),
             channels=collected.get("channels"),
             device_states=collected.get("device_states"),
             has_queue_status="queue_status" in collected,
+            queue=queue,
             parser=self.parser,
         )
         return await self.reconcile(snapshot, now)

@@ -20,12 +20,13 @@ import contextlib
 import itertools
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from ingest.actions.waiters import EventWaiters
 from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession
 from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats
@@ -107,14 +108,23 @@ class ApplyEvents(Protocol):
     ) -> Awaitable[int]: ...
 
 
+class ApplySnapshot(Protocol):
+    """Reconciles collected lists at `now`; `queue` limits it to one queue's answer.
+    `EventPipeline.apply_snapshot` is one."""
+
+    def __call__(
+        self, collected: dict[str, list[AmiMessage]], now: int, *, queue: str | None = None
+    ) -> Awaitable[int]: ...
+
+
+class AmiUnavailable(ConnectionError):
+    """No AMI session to send an action on (disconnected, or AMI is off)."""
+
+
 class EventApplier:
     """What the consumer needs from the pipeline and the reconciler (see `ingest.pipeline`)."""
 
-    def __init__(
-        self,
-        apply_events: ApplyEvents,
-        apply_snapshot: Callable[[dict[str, list[AmiMessage]], int], Awaitable[int]],
-    ) -> None:
+    def __init__(self, apply_events: ApplyEvents, apply_snapshot: ApplySnapshot) -> None:
         self.apply_events = apply_events
         self.apply_snapshot = apply_snapshot
 
@@ -159,6 +169,7 @@ class AmiIngest:
         self._tasks: list[asyncio.Task[Any]] = []
         self._window_received = 0
         self._window_applied = 0
+        self.waiters = EventWaiters()
         self._writer_id = uuid.uuid4().hex
         self._batches = itertools.count()
         self.connection = AmiConnection(
@@ -194,6 +205,31 @@ class AmiIngest:
                 while not self.status.connected:
                     await asyncio.sleep(0.02)
         return self.status.connected
+
+    async def send_action(self, action: Mapping[str, str], timeout: float) -> Any:
+        """Send an action on the live session; Asterisk's answer.
+
+        Raises AmiUnavailable without a session, SessionClosed when it ends
+        first, TimeoutError after `timeout`.
+        """
+        session = self._session
+        if session is None or not self.status.connected:
+            raise AmiUnavailable("AMI is not connected")
+        return await session.send(action, timeout=timeout)
+
+    async def reconcile_queue(self, queue: str, timeout: float) -> int:
+        """Ask ``QueueStatus Queue: <queue>`` and make that queue equal to the answer,
+        at the answer's place in the stream; the corrections made.
+
+        This is how a realtime queue's members are reloaded from its table:
+        Asterisk reads the table when the queue is used, and says nothing else.
+        """
+        session = self._session
+        if session is None or not self.status.connected:
+            raise AmiUnavailable("AMI is not connected")
+        point = await self._snapshots.collect_queue(session, queue)
+        async with asyncio.timeout(timeout):
+            return await point.applied
 
     def request_reconcile(self, reason: str) -> None:
         """Take a new snapshot as soon as possible."""
@@ -308,6 +344,7 @@ class AmiIngest:
             break
         self.status.events_applied += applied
         self._window_applied += applied
+        self.waiters.applied(batch)
         if failed:
             log.info("Redis is back; applying AMI events again")
             if self._on_redis_recovered is not None:
@@ -318,17 +355,25 @@ class AmiIngest:
     async def _apply_snapshot(self, point: SnapshotPoint) -> None:
         try:
             collected = await asyncio.wait_for(point.collected, timeout=60)
-        except Exception:
+        except Exception as exc:
+            point.fail(exc)
             return  # logged by the collector; the next snapshot will come
         while True:
             try:
-                corrections = await self._applier.apply_snapshot(collected, now_ms())
+                corrections = await self._applier.apply_snapshot(
+                    collected, now_ms(), queue=point.queue
+                )
             except RedisError as exc:
                 self.status.redis_errors += 1
                 log.error("Redis unavailable while reconciling (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
             break
+        if not point.applied.done():
+            point.applied.set_result(corrections)
+        if point.queue is not None:
+            log.info("Reconciled queue %s with Asterisk: %d corrections", point.queue, corrections)
+            return
         status = self.status
         status.reconciliations += 1
         status.last_reconcile_at = now_ms()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.ami.action_ids import new_action_id
@@ -31,10 +31,24 @@ log = get_logger("AmiService")
 
 @dataclass
 class SnapshotPoint:
-    """Where in the stream a snapshot was taken; resolved with its collected lists."""
+    """Where in the stream a snapshot was taken; resolved with its collected lists.
+
+    `queue` is set for one queue's snapshot (``QueueStatus Queue: <queue>``);
+    `applied` resolves with the corrections once the consumer applied it.
+    """
 
     action_id: str
     collected: asyncio.Future[dict[str, list[AmiMessage]]]
+    queue: str | None = None
+    applied: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def fail(self, exc: BaseException) -> None:
+        """The snapshot will not be applied: whoever waits for it learns why."""
+        if not self.applied.done():
+            self.applied.set_exception(exc)
+            self.applied.exception()  # retrieved: nobody may be waiting
 
 
 class SnapshotCollector:
@@ -65,6 +79,7 @@ class SnapshotCollector:
         for point in self._watched.values():
             if not point.collected.done():
                 point.collected.set_exception(SessionClosed("session ended"))
+            point.fail(SessionClosed("session ended"))
         self._watched.clear()
 
     async def collect(self, session: AmiSession, retry_in: float) -> bool:
@@ -128,6 +143,31 @@ class SnapshotCollector:
             return False
         point.collected.set_result(collected)
         return True
+
+    async def collect_queue(self, session: AmiSession, queue: str) -> SnapshotPoint:
+        """Take one queue's snapshot (``QueueStatus Queue: <queue>``) for the consumer
+        to apply at its marker; the point, whose `applied` resolves once it is.
+
+        Raises what the action raised (refused, timed out, session ended).
+        """
+        loop = asyncio.get_running_loop()
+        action_id = new_action_id("snapshot")
+        point = SnapshotPoint(action_id, loop.create_future(), queue=queue)
+        self._watched[action_id] = point
+        action = {"Action": "QueueStatus", "Queue": queue, "ActionID": action_id}
+        try:
+            answer = await session.send(action, timeout=self._list_timeout)
+            if not _is_list(answer):
+                raise RuntimeError(f"QueueStatus refused: {Refusal.of_answer(answer).outcome}")
+        except Exception as exc:
+            self._watched.pop(action_id, None)
+            if not point.collected.done():
+                point.collected.set_exception(exc)
+                point.collected.exception()
+            point.fail(exc)
+            raise
+        point.collected.set_result({QUEUE_STATUS.collected: _list_items(answer)})
+        return point
 
 
 async def _ask(

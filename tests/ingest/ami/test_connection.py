@@ -30,7 +30,9 @@ class Recorder:
         self.log.extend(("event", dict(m)) for m in messages)
         return len(messages)
 
-    async def apply_snapshot(self, collected: dict[str, list[Any]], now: int) -> int:
+    async def apply_snapshot(
+        self, collected: dict[str, list[Any]], now: int, *, queue: str | None = None
+    ) -> int:
         self.log.append(("snapshot", {k: len(v) for k, v in collected.items()}))
         return 0
 

@@ -278,7 +278,9 @@ class SwallowingApplier:
             self.swallowed += 1  # the write went through; the cancellation is gone
         return len(messages)
 
-    async def apply_snapshot(self, collected: dict[str, list[Any]], now: int) -> int:
+    async def apply_snapshot(
+        self, collected: dict[str, list[Any]], now: int, *, queue: str | None = None
+    ) -> int:
         return 0
 
 
