@@ -119,7 +119,7 @@ def create_app(
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
     )
     app.add_middleware(CrossOriginWriteGuard, allowed_origins=settings.cors_origins)
@@ -226,7 +226,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.retry_after_seconds)
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        return OrjsonResponse(error_body(exc.message), status_code=exc.status_code, headers=headers)
+        body = error_body(exc.message)
+        if exc.asterisk_message is not None:
+            body["asteriskMessage"] = exc.asterisk_message
+        return OrjsonResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:

@@ -9,9 +9,11 @@ class ApiError(Exception):
     status_code = 400
     graphql_code = "BAD_USER_INPUT"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, asterisk_message: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Asterisk's own words when it refused an action (shown as `asteriskMessage`).
+        self.asterisk_message = asterisk_message
 
 
 class BadInput(ApiError):
@@ -23,6 +25,13 @@ class NotFound(ApiError):
 
     status_code = 404
     graphql_code = "NOT_FOUND"
+
+
+class Conflict(ApiError):
+    """The request cannot be done in the current state (e.g. "Member not dynamic")."""
+
+    status_code = 409
+    graphql_code = "CONFLICT"
 
 
 class Unauthenticated(ApiError):

@@ -26,7 +26,7 @@ the body has to live here anyway.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +85,7 @@ class RequestGuard:
         self._max = max_body
         self._policy = policy
         self._graphql = graphql_path.rstrip("/")
-        self._writes: list[tuple[BaseRoute, Action]] | None = None
+        self._writes: list[WriteRoute] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -128,12 +128,16 @@ class RequestGuard:
             return None
         if scope["method"] in _SAFE_METHODS:
             return None
-        action = self._action(scope)
-        if action is None:
+        found = self._write_route(scope)
+        if found is None:
             return None
+        write, route_scope = found
         try:
-            self._policy.check(action, _authorization(scope))
+            self._policy.check(write.action, _authorization(scope))
         except ApiError as refusal:
+            if write.on_refused is not None:
+                # A supervisor action refused here is audited like one refused later.
+                write.on_refused(route_scope, refusal.message)
             headers = {"WWW-Authenticate": "Bearer"} if refusal.status_code == 401 else {}
             return _Refusal(refusal.status_code, error_body(refusal.message), headers)
         return None
@@ -165,14 +169,15 @@ class RequestGuard:
             response = OrjsonResponse(error_body(str(exc.detail)), 413, headers=_CLOSE)
             await response(scope, receive, send)
 
-    def _action(self, scope: Scope) -> Action | None:
-        """The action of the write route this request reaches (None: not a write route)."""
+    def _write_route(self, scope: Scope) -> tuple[WriteRoute, Scope] | None:
+        """The write route this request reaches and the scope it would see (with its
+        path parameters); None: not a write route."""
         if self._writes is None:
             self._writes = write_routes(scope["app"].routes)
-        for route, action in self._writes:
-            match, _ = route.matches(scope)
+        for write in self._writes:
+            match, child = write.route.matches(scope)
             if match is Match.FULL:
-                return action
+                return write, {**scope, **child}
         return None
 
 
@@ -204,16 +209,27 @@ async def _discard_body(receive: Receive, limit: int) -> bool:
             return True
 
 
-def write_routes(routes: Sequence[Any]) -> list[tuple[BaseRoute, Action]]:
+@dataclass(frozen=True, slots=True)
+class WriteRoute:
+    """A route that writes, the action it needs, and who hears of a refusal there."""
+
+    route: BaseRoute
+    action: Action
+    on_refused: Callable[[Scope, str], None] | None = None
+
+
+def write_routes(routes: Sequence[Any]) -> list[WriteRoute]:
     """Every route with a policy dependency (`api.rest.require`) and a method that writes."""
-    found: list[tuple[BaseRoute, Action]] = []
+    found: list[WriteRoute] = []
     for route in every_route(routes):
         if not isinstance(route, APIRoute) or not (route.methods or set()) - _SAFE_METHODS:
             continue
         for dependency in route.dependant.dependencies:
             action = getattr(dependency.call, "action", None)
             if isinstance(action, Action):
-                found.append((route, action))
+                found.append(
+                    WriteRoute(route, action, getattr(dependency.call, "on_refused", None))
+                )
     return found
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from api.auth import AccessPolicy
+from api.console import SupervisorConsole
 from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
 from api.settings import Settings
@@ -41,6 +42,8 @@ class Runtime:
     broadcaster: LiveBroadcaster
     """The one pub/sub connection that keeps `mirror` current and feeds the subscriptions."""
     ingest: AmiIngest | None = None
+    console: SupervisorConsole | None = None
+    """Supervisor actions on Asterisk (checked, sent over the ingest's AMI, audited)."""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 

@@ -14,6 +14,7 @@ import strawberry
 from strawberry.fastapi import BaseContext
 
 from api.auth import AccessPolicy, Action
+from api.console import SupervisorConsole
 from api.errors import Unavailable
 from api.graphql.loaders import Loaders, make_loaders
 from api.live import LiveBroadcaster, LiveState
@@ -31,6 +32,7 @@ class GraphQLContext(BaseContext):
         broadcaster: LiveBroadcaster | None = None,
         mirror: LiveState | None = None,
         authorization: str | None = None,
+        console: SupervisorConsole | None = None,
     ) -> None:
         super().__init__()
         self.service = service
@@ -38,6 +40,7 @@ class GraphQLContext(BaseContext):
         self._broadcaster = broadcaster
         self._mirror = mirror
         self._header = authorization
+        self.console = console
         self._loaders: Loaders | None = None
 
     @property

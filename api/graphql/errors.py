@@ -61,6 +61,8 @@ def annotate(errors: Iterable[GraphQLError]) -> None:
         original = error.original_error
         if isinstance(original, Unavailable):
             extensions["retryAfterSeconds"] = original.retry_after_seconds
+        if isinstance(original, ApiError) and original.asterisk_message is not None:
+            extensions["asteriskMessage"] = original.asterisk_message
         if code == INTERNAL:
             log.error(
                 "Unexpected error at %s: %s",

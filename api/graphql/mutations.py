@@ -7,7 +7,17 @@ from typing import Annotated
 import strawberry
 
 from api.auth import Action
+from api.graphql import console
 from api.graphql import fields as resolver
+from api.graphql.console import (
+    ActionResult,
+    AddQueueMemberInput,
+    ListenToOperatorInput,
+    PauseOperatorInput,
+    RemoveQueueMemberInput,
+    SetMemberPenaltyInput,
+    UnpauseOperatorInput,
+)
 from api.graphql.context import Info
 from api.graphql.inputs import SetOperatorStatusInput
 from api.graphql.reports import ClearResult, SyncReport
@@ -16,19 +26,25 @@ from api.graphql.types import Operator
 
 @strawberry.type(
     description=(
-        "Write the live state. With API_TOKENS set, setOperatorStatus needs a supervisor "
-        "token and resync/clear an admin token (`Authorization: Bearer <token>`). Errors "
-        "carry `extensions.code`: BAD_USER_INPUT (invalid input, nothing written), "
-        "UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, UNAVAILABLE (Redis or the database is down; "
-        "retry after `extensions.retryAfterSeconds`)."
+        "Write the live state, or act on Asterisk. With API_TOKENS set, setOperatorStatus "
+        "and the supervisor actions (pause, unpause, penalty, listen) need a supervisor "
+        "token; addQueueMember, removeQueueMember, resync and clear an admin token "
+        "(`Authorization: Bearer <token>`); a token scoped to queues acts on those only. "
+        "Errors carry `extensions.code`: BAD_USER_INPUT (invalid input, nothing sent), "
+        "UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT (e.g. Asterisk's \"Member not "
+        'dynamic"), UNAVAILABLE (Redis, the database or AMI is down; retry after '
+        "`extensions.retryAfterSeconds`); Asterisk's own words are in "
+        "`extensions.asteriskMessage`."
     )
 )
 class Mutation:
     """Writes; each resolver checks the policy, then calls `QueueStatusService`."""
 
     @resolver.mutation(
-        "Set an operator's status as an AMI event would: through the reducer, then the "
-        "store (subscribers see the change). Returns the operator. REST: POST /operators."
+        "Override the board, not Asterisk: set an operator's status as an AMI event would, "
+        "through the reducer, then the store (subscribers see the change; the next "
+        "reconciliation with Asterisk may undo it). To pause on Asterisk use pauseOperator. "
+        "Returns the operator. REST: POST /operators."
     )
     async def set_operator_status(
         self,
@@ -55,3 +71,68 @@ class Mutation:
     async def clear(self, info: Info) -> ClearResult:
         """`service.clear`."""
         return ClearResult.from_json(await info.context.allow(Action.ADMIN).clear())
+
+    @resolver.mutation(
+        "Pause an operator on Asterisk (QueuePause, Paused: true, Reason) in `queue`, or in "
+        "every queue of theirs your token covers. Supervisor. REST: POST "
+        "/operators/{memberId}/pause."
+    )
+    async def pause_operator(
+        self, info: Info, input: Annotated[PauseOperatorInput, strawberry.argument()]
+    ) -> ActionResult:
+        """`SupervisorConsole.pause`."""
+        return await console.pause_operator(info, input)
+
+    @resolver.mutation(
+        "Unpause an operator on Asterisk (QueuePause, Paused: false). Supervisor. REST: POST "
+        "/operators/{memberId}/unpause."
+    )
+    async def unpause_operator(
+        self, info: Info, input: Annotated[UnpauseOperatorInput, strawberry.argument()]
+    ) -> ActionResult:
+        """`SupervisorConsole.pause`."""
+        return await console.unpause_operator(info, input)
+
+    @resolver.mutation(
+        "Put an interface into a queue: QueueAdd, or for a realtime queue a new "
+        "`queue_members` row that Asterisk is then made to reload. Admin. REST: POST "
+        "/queues/{name}/members."
+    )
+    async def add_queue_member(
+        self, info: Info, input: Annotated[AddQueueMemberInput, strawberry.argument()]
+    ) -> ActionResult:
+        """`SupervisorConsole.add_member`."""
+        return await console.add_queue_member(info, input)
+
+    @resolver.mutation(
+        "Take an interface out of a queue: QueueRemove, or for a realtime member the "
+        "deletion of its `queue_members` row. Admin. REST: DELETE "
+        "/queues/{name}/members/{interface}."
+    )
+    async def remove_queue_member(
+        self, info: Info, input: Annotated[RemoveQueueMemberInput, strawberry.argument()]
+    ) -> ActionResult:
+        """`SupervisorConsole.remove_member`."""
+        return await console.remove_queue_member(info, input)
+
+    @resolver.mutation(
+        "Change a member's penalty in a queue (QueuePenalty). Supervisor. REST: PUT "
+        "/queues/{name}/members/{interface}/penalty."
+    )
+    async def set_member_penalty(
+        self, info: Info, input: Annotated[SetMemberPenaltyInput, strawberry.argument()]
+    ) -> ActionResult:
+        """`SupervisorConsole.set_penalty`."""
+        return await console.set_member_penalty(info, input)
+
+    @resolver.mutation(
+        "Ring the supervisor's phone into ChanSpy on the operator's call (Originate; "
+        "LISTEN = q, WHISPER = qw, BARGE = qB). Confirmed by ChanSpyStart, once the "
+        "supervisor answers: usually `pending`. Supervisor. REST: POST "
+        "/operators/{memberId}/listen."
+    )
+    async def listen_to_operator(
+        self, info: Info, input: Annotated[ListenToOperatorInput, strawberry.argument()]
+    ) -> ActionResult:
+        """`SupervisorConsole.listen`."""
+        return await console.listen_to_operator(info, input)
