@@ -95,6 +95,7 @@ async def get_context(connection: HTTPConnection) -> GraphQLContext:
         broadcaster=runtime.broadcaster,
         mirror=runtime.mirror,
         authorization=connection.headers.get("authorization"),
+        pause_reasons=runtime.settings.pause_reasons,
     )
 
 
