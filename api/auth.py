@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from api.errors import Forbidden, Unauthenticated
 from api.settings import ApiToken, Role, Settings
@@ -75,6 +77,32 @@ class Grant:
 
 OPEN = Grant()
 """The grant of a request when no token applies (open reads, loopback without tokens)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessSummary:
+    """What a request's token grants, for a board to decide which controls to show
+    (REST `GET /access`, GraphQL `access`): `AccessPolicy.describe`."""
+
+    role: Role | None
+    queues: frozenset[str] | None
+    extension: str | None
+    can_supervise: bool
+    can_manage_members: bool
+    actions_enabled: bool
+
+    def as_json(self, pause_reasons: Sequence[str]) -> dict[str, Any]:
+        """The REST shape: camelCase keys, the role as API_TOKENS spells it, queues sorted
+        (null: every queue), with the pause reasons a board offers."""
+        return {
+            "role": None if self.role is None else self.role.name.lower(),
+            "queues": None if self.queues is None else sorted(self.queues),
+            "extension": self.extension,
+            "canSupervise": self.can_supervise,
+            "canManageMembers": self.can_manage_members,
+            "pauseReasons": list(pause_reasons),
+            "actionsEnabled": self.actions_enabled,
+        }
 
 
 TOKEN_HELP = (
@@ -160,6 +188,28 @@ class AccessPolicy:
             extension=token.extension,
             token_fingerprint=fingerprint(token.secret),
         )
+
+    def describe(self, authorization: str | None) -> AccessSummary:
+        """What the presented token (if any) grants, by the rules of `check`; raises as a
+        read would (an unknown token, or none while reads are protected)."""
+        grant = self.check(Action.READ, authorization)
+        return AccessSummary(
+            role=grant.role,
+            queues=grant.queues,
+            extension=grant.extension,
+            can_supervise=self._may(Action.SUPERVISE, authorization),
+            can_manage_members=self._may(Action.MANAGE_MEMBERS, authorization),
+            # Writes are possible at all: with tokens (given the right one), or open on
+            # loopback without tokens.
+            actions_enabled=self.has_tokens or self._loopback,
+        )
+
+    def _may(self, action: Action, authorization: str | None) -> bool:
+        try:
+            self.check(action, authorization)
+        except (Forbidden, Unauthenticated):
+            return False
+        return True
 
     def check(self, action: Action, authorization: str | None) -> Grant:
         """The request's grant; raises Unauthenticated/Forbidden unless it may do `action`."""

@@ -26,6 +26,7 @@ from api.errors import (
     Unauthenticated,
     Unavailable,
 )
+from api.scope import operator_for
 from api.service import QueueStatusService
 from ingest.actions import values
 from ingest.actions.console import ActionOutcome, AsteriskConsole
@@ -257,7 +258,7 @@ class SupervisorConsole:
             operator = await self._operator(interface)
             if operator is None:
                 raise NotFound(f"operator {interface!r} not found")
-            if not any(grant.sees_queue(q) for q in operator.get("queues") or {}):
+            if operator_for(grant, operator) is None:
                 raise Forbidden(f"operator {interface} is in none of your queues")
             channel = operator.get("currentChannel")
             if not channel:
@@ -309,18 +310,12 @@ class SupervisorConsole:
         queue: str | None = None,
     ) -> ActionResult:
         version = await self._service.store.version()
-        operator = await self._operator(member_id) if member_id else None
-        if operator is not None and grant.scoped:
-            # A scoped caller sees the memberships of its queues only, here as in reads.
-            memberships = operator.get("queues") or {}
-            operator = {
-                **operator,
-                "queues": {q: m for q, m in memberships.items() if grant.sees_queue(q)},
-            }
+        # A scoped caller sees the memberships of its queues only, here as in reads.
+        operator = operator_for(grant, await self._operator(member_id)) if member_id else None
         queue_view: JsonObject | None = None
         if queue is not None:
             try:
-                queue_view = await self._service.queue(queue)
+                queue_view = await self._service.queue(queue, grant)
             except NotFound:
                 queue_view = None
         return ActionResult(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import orjson
 
@@ -66,6 +66,37 @@ class LiveReset:
 LiveEvent = LiveBatch | LiveReset
 LiveBroadcaster: TypeAlias = Broadcaster[LiveEvent]
 """The broadcaster whose feed is the live mirror."""
+
+
+class LiveView(Protocol):
+    """What subscriptions read of the live state for a whole-state message (INITIAL,
+    RESYNC): the mirror itself, or the part of it a scoped token sees
+    (`api.graphql.scoped.ScopedLive`)."""
+
+    @property
+    def version(self) -> int:
+        """The store version the state is at."""
+        ...
+
+    def operators(self) -> list[JsonObject]:
+        """Every operator, sorted by memberId."""
+        ...
+
+    def operator(self, member_id: str) -> JsonObject | None:
+        """One operator, or None."""
+        ...
+
+    def channels(self) -> list[JsonObject]:
+        """Every channel, sorted by name."""
+        ...
+
+    def queue_views(self, now: int | None = None) -> list[JsonObject]:
+        """Every queue as clients see it, by name."""
+        ...
+
+    def queue_view(self, name: str, now: int | None = None) -> JsonObject | None:
+        """One queue as clients see it, or None."""
+        ...
 
 
 def merge_batches(batches: Sequence[LiveBatch]) -> LiveBatch:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.auth import Action
+from api.auth import Action, Grant
 from api.commands import OperatorStatusBody
 from api.responses import OrjsonResponse, RawJsonResponse
 from api.runtime import runtime_of
@@ -44,13 +44,14 @@ async def get_service(request: Request) -> QueueStatusService:
 
 
 def require(action: Action) -> Any:
-    """A dependency that enforces the access policy for `action`."""
+    """A dependency that enforces the access policy for `action` and gives the request's
+    `Grant` (`Annotated[Grant, require(action)]`; `dependencies=[…]` when not needed)."""
 
     async def check(
         request: Request,
         authorization: Annotated[str | None, Header()] = None,
-    ) -> None:
-        runtime_of(request.app).policy.check(action, authorization)
+    ) -> Grant:
+        return runtime_of(request.app).policy.check(action, authorization)
 
     check.action = action  # type: ignore[attr-defined]  # read by api.openapi
     return Depends(check)
@@ -63,6 +64,8 @@ async def get_replica(request: Request) -> Replica | None:
 
 Service = Annotated[QueueStatusService, Depends(get_service)]
 Mirror = Annotated[Replica | None, Depends(get_replica)]
+ReadGrant = Annotated[Grant, require(Action.READ)]
+"""A read route's grant: what the request's token (if any) lets it see (`api.scope`)."""
 router = APIRouter(prefix=PREFIX, tags=["queue-status"], default_response_class=OrjsonResponse)
 
 
@@ -74,7 +77,8 @@ class StoredBytes:
     — with the same policy check as the documented route but without
     FastAPI's per-request dependency and parameter machinery.
     Anything else — a query string (filters, their validation), another
-    method — goes to the documented FastAPI route, so its behaviour, errors and
+    method, a token scoped to some queues (the bytes hold every queue) — goes
+    to the documented FastAPI route, so its behaviour, errors and
     OpenAPI description stay the one source of truth. Errors raised here
     (policy, Redis down) reach the app's exception handlers like the route's.
     """
@@ -96,7 +100,10 @@ class StoredBytes:
             await route.handle(scope, receive, send)
             return
         runtime = runtime_of(scope["app"])
-        runtime.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
+        grant = runtime.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
+        if grant.queues is not None:
+            await route.handle(scope, receive, send)
+            return
         body = await self._read(runtime.service, runtime.mirror)
         await RawJsonResponse(body)(scope, receive, send)
 
@@ -134,26 +141,31 @@ _stored_bytes("/operators", _operators_body)
 _stored_bytes("/snapshot", _snapshot_body)
 
 
-@router.get("/operators", dependencies=[require(Action.READ)])
+@router.get("/operators")
 async def list_operators(
     service: Service,
     replica: Mirror,
+    grant: ReadGrant,
     queue: QueueFilter = None,
     status: StatusFilter = None,
     paused: PausedFilter = None,
 ) -> Response:
-    """All operators, optionally filtered by queue, status and paused (empty: no filter)."""
-    if queue is None and status is None and paused is None:
+    """All operators, optionally filtered by queue, status and paused (empty: no filter).
+    A token scoped to some queues sees their members, with those memberships only."""
+    if queue is None and status is None and paused is None and not grant.scoped:
         # Unfiltered (e.g. `?unknown=1`): the JSON goes out as encoded once, never parsed.
         return RawJsonResponse(await _operators_body(service, replica))
-    data = await service.operators(queue=queue, status=status, paused=paused, replica=replica)
+    data = await service.operators(
+        queue=queue, status=status, paused=paused, replica=replica, grant=grant
+    )
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
-@router.get("/operators/{member_id:path}", dependencies=[require(Action.READ)])
-async def get_operator(member_id: str, service: Service) -> OrjsonResponse:
-    """One operator by memberId (URL-encoded, e.g. PJSIP%2F1001)."""
-    return OrjsonResponse({"success": True, "data": await service.operator(member_id)})
+@router.get("/operators/{member_id:path}")
+async def get_operator(member_id: str, service: Service, grant: ReadGrant) -> OrjsonResponse:
+    """One operator by memberId (URL-encoded, e.g. PJSIP%2F1001); 404 as well for an
+    operator with no membership in a scoped token's queues."""
+    return OrjsonResponse({"success": True, "data": await service.operator(member_id, grant)})
 
 
 @router.post("/operators", status_code=201, dependencies=[require(Action.SET_STATUS)])
@@ -163,38 +175,53 @@ async def post_operator(body: OperatorStatusBody, service: Service) -> OrjsonRes
     return OrjsonResponse({"success": True, "data": data}, status_code=201)
 
 
-@router.get("/snapshot", dependencies=[require(Action.READ)])
-async def snapshot(service: Service, replica: Mirror) -> RawJsonResponse:
-    """Operators, queues and channels at one version."""
+@router.get("/snapshot")
+async def snapshot(service: Service, replica: Mirror, grant: ReadGrant) -> Response:
+    """Operators, queues and channels at one version (a scoped token's only)."""
+    if grant.scoped:
+        return OrjsonResponse({"success": True, "data": await service.snapshot(replica, grant)})
     return RawJsonResponse(await _snapshot_body(service, replica))
 
 
-@router.get("/queues", dependencies=[require(Action.READ)])
-async def list_queues(service: Service, replica: Mirror) -> OrjsonResponse:
-    """All queues with waiting callers and member counts."""
-    data = await service.queues(replica)
+@router.get("/queues")
+async def list_queues(service: Service, replica: Mirror, grant: ReadGrant) -> OrjsonResponse:
+    """All queues with waiting callers and member counts (a scoped token's only)."""
+    data = await service.queues(replica, grant)
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
-@router.get("/queues/{name:path}", dependencies=[require(Action.READ)])
-async def get_queue(name: str, service: Service) -> OrjsonResponse:
-    """One queue."""
-    return OrjsonResponse({"success": True, "data": await service.queue(name)})
+@router.get("/queues/{name:path}")
+async def get_queue(name: str, service: Service, grant: ReadGrant) -> OrjsonResponse:
+    """One queue; 404 as well for a queue outside a scoped token's queues."""
+    return OrjsonResponse({"success": True, "data": await service.queue(name, grant)})
 
 
-@router.get("/channels", dependencies=[require(Action.READ)])
+@router.get("/channels")
 async def list_channels(
-    service: Service, replica: Mirror, queue: QueueFilter = None
+    service: Service, replica: Mirror, grant: ReadGrant, queue: QueueFilter = None
 ) -> OrjsonResponse:
-    """Active channels, optionally of one queue (empty: no filter)."""
-    data = await service.channels(queue=queue, replica=replica)
+    """Active channels, optionally of one queue (empty: no filter). A scoped token sees
+    the channels of its queues and of the operators it sees."""
+    data = await service.channels(queue=queue, replica=replica, grant=grant)
     return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
-@router.get("/sync/status", dependencies=[require(Action.READ)])
-async def sync_status(service: Service) -> OrjsonResponse:
-    """Database vs Redis counts, what differs, and the last sync."""
-    return OrjsonResponse({"success": True, "data": await service.sync_status()})
+@router.get("/access", dependencies=[require(Action.READ)])
+async def access(request: Request) -> OrjsonResponse:
+    """What the request's token grants (role, queues, extension, what it may do, the
+    pause reasons), for a board to decide which controls to show."""
+    runtime = runtime_of(request.app)
+    summary = runtime.policy.describe(request.headers.get("authorization"))
+    return OrjsonResponse(
+        {"success": True, "data": summary.as_json(runtime.settings.pause_reasons)}
+    )
+
+
+@router.get("/sync/status")
+async def sync_status(service: Service, grant: ReadGrant) -> OrjsonResponse:
+    """Database vs Redis counts, what differs, and the last sync (403 for a scoped token:
+    they cover every queue)."""
+    return OrjsonResponse({"success": True, "data": await service.sync_status(grant)})
 
 
 @router.post("/sync/resync", dependencies=[require(Action.ADMIN)])

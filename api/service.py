@@ -15,7 +15,9 @@ from typing import Any, Protocol
 import orjson
 from redis.exceptions import RedisError
 
-from api.errors import NotFound, Unavailable
+from api.auth import OPEN, Grant
+from api.errors import Forbidden, NotFound, Unavailable
+from api.scope import operator_for, scope_channels, scope_operators, scope_queues
 from api.views import (
     parse_status,
     queue_view,
@@ -87,9 +89,17 @@ class Replica(Protocol):
         """Every queue as `queue_view` builds it, sorted by name."""
         ...
 
+    def queue_view(self, name: str, now: int | None = None) -> JsonObject | None:
+        """One queue as `queue_view` builds it, or None."""
+        ...
+
 
 class QueueStatusService:
-    """Reads and writes of the live state, with the API's error model."""
+    """Reads and writes of the live state, with the API's error model.
+
+    Every read takes the request's `Grant`: a grant scoped to some queues sees
+    only what `api.scope` lets it see (the unscoped default does no extra work).
+    """
 
     def __init__(
         self,
@@ -131,6 +141,7 @@ class QueueStatusService:
         status: str | None = None,
         paused: bool | None = None,
         replica: Replica | None = None,
+        grant: Grant = OPEN,
     ) -> list[JsonObject]:
         """Operators, optionally only those of a queue, a status, a paused state."""
         wanted = parse_status(status) if status else None
@@ -140,11 +151,15 @@ class QueueStatusService:
         else:
             async with self._redis():
                 operators = await self.store.all("operator")
+        if grant.queues is not None:
+            operators = scope_operators(operators, grant.queues)
         return select_operators(operators, queue=queue, status=wanted, paused=paused)
 
     async def operators_json(self, replica: Replica | None = None) -> bytes:
         """Every operator as the REST body `{"success": true, "data": [...], "count": n}`,
-        already encoded: from the current replica, else the stored JSON (never parsed)."""
+        already encoded: from the current replica, else the stored JSON (never parsed).
+
+        Unscoped only (the bytes hold every operator): a scoped grant reads `operators`."""
         head = b'{"success":true,"data":'
         current = await self.current(replica)
         if current is not None:
@@ -154,25 +169,33 @@ class QueueStatusService:
             raw = await self.store.raw("operator")
         return raw.wrapped(head, b',"count":%d}' % raw.count)
 
-    async def operator(self, member_id: str) -> JsonObject:
-        """One operator, or NotFound."""
+    async def operator(self, member_id: str, grant: Grant = OPEN) -> JsonObject:
+        """One operator, or NotFound (also when it has no membership in the grant's scope:
+        as if absent, so a scoped token cannot probe for others' operators)."""
         async with self._redis():
-            found = await self.store.get("operator", member_id)
+            found = operator_for(grant, await self.store.get("operator", member_id))
         if found is None:
             raise NotFound(f"operator {member_id!r} not found")
         return found
 
-    async def queues(self, replica: Replica | None = None) -> list[JsonObject]:
+    async def queues(self, replica: Replica | None = None, grant: Grant = OPEN) -> list[JsonObject]:
         """Every queue with its callers and member counts."""
         current = await self.current(replica)
         if current is not None:
-            return current.queue_views(now_ms())
+            if grant.queues is None:
+                return current.queue_views(now_ms())
+            now = now_ms()
+            views = (current.queue_view(name, now) for name in sorted(grant.queues))
+            return [view for view in views if view is not None]
         async with self._redis():
             snap = await self.store.snapshot()
-        return queue_views(snap.queues, snap.operators, now_ms())
+        stored = snap.queues if grant.queues is None else scope_queues(snap.queues, grant.queues)
+        return queue_views(stored, snap.operators, now_ms())
 
-    async def queue(self, name: str) -> JsonObject:
-        """One queue, or NotFound."""
+    async def queue(self, name: str, grant: Grant = OPEN) -> JsonObject:
+        """One queue, or NotFound (also outside the grant's scope, as if absent)."""
+        if not grant.sees_queue(name):
+            raise NotFound(f"queue {name!r} not found")
         async with self._redis():
             found = await self.store.get("queue", name)
             operators = await self.store.all("operator") if found else []
@@ -181,9 +204,12 @@ class QueueStatusService:
         return queue_view(found, operators, now_ms())
 
     async def channels(
-        self, *, queue: str | None = None, replica: Replica | None = None
+        self, *, queue: str | None = None, replica: Replica | None = None, grant: Grant = OPEN
     ) -> list[JsonObject]:
         """Active channels, optionally only those of one queue."""
+        if grant.queues is not None:
+            snap = await self.snapshot(replica, grant)
+            return select_channels(snap["channels"], queue=queue)
         current = await self.current(replica)
         if current is not None:
             channels = current.channels()
@@ -192,8 +218,10 @@ class QueueStatusService:
                 channels = await self.store.all("channel")
         return select_channels(channels, queue=queue)
 
-    async def snapshot(self, replica: Replica | None = None) -> JsonObject:
+    async def snapshot(self, replica: Replica | None = None, grant: Grant = OPEN) -> JsonObject:
         """Everything at one version."""
+        if grant.queues is not None:
+            return await self._scoped_snapshot(replica, grant.queues)
         current = await self.current(replica)
         now = now_ms()
         if current is not None:
@@ -209,6 +237,29 @@ class QueueStatusService:
         now = now_ms()
         queues = queue_views(snap.queues, snap.operators, now)
         return snapshot_view(snap.operators, queues, snap.channels, snap.version, now)
+
+    async def _scoped_snapshot(self, replica: Replica | None, scope: frozenset[str]) -> JsonObject:
+        """`snapshot` as a grant scoped to `scope` sees it (see `api.scope`)."""
+        current = await self.current(replica)
+        if current is not None:
+            operators, channels = current.operators(), current.channels()
+            now = now_ms()
+            views = (current.queue_view(name, now) for name in sorted(scope))
+            queues = [view for view in views if view is not None]
+            version = current.version
+        else:
+            async with self._redis():
+                snap = await self.store.snapshot()
+            operators, channels, version = snap.operators, snap.channels, snap.version
+            now = now_ms()
+            queues = queue_views(scope_queues(snap.queues, scope), snap.operators, now)
+        return snapshot_view(
+            scope_operators(operators, scope),
+            queues,
+            scope_channels(channels, scope, operators),
+            version,
+            now,
+        )
 
     async def snapshot_json(self, replica: Replica | None = None) -> bytes:
         """`snapshot()` as the REST body `{"success": true, "data": …}`, already encoded.
@@ -298,8 +349,16 @@ class QueueStatusService:
         )
         return removed_counts(removed)
 
-    async def sync_status(self) -> JsonObject:
-        """Database vs Redis: the runbook's five counts, plus what differs."""
+    async def sync_status(self, grant: Grant = OPEN) -> JsonObject:
+        """Database vs Redis: the runbook's five counts, plus what differs.
+
+        Not for a scoped grant (Forbidden): the counts, the differences and the last
+        sync's removals cover every queue and name operators of any of them.
+        """
+        if grant.scoped:
+            raise Forbidden(
+                "sync status covers every queue; a token scoped to some queues may not read it"
+            )
         async with self._redis():
             counts = await self.store.counts()
             operator_ids = await self.store.ids("operator")

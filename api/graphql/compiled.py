@@ -59,7 +59,7 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from api.auth import Action
+from api.auth import Action, Grant
 from api.graphql.context import GraphQLContext
 from api.graphql.stored import STORED, Nested, Source
 from api.service import QueueStatusService, Replica
@@ -107,11 +107,11 @@ def _serializer(field_type: Any) -> Callable[[Any], Any] | None:
 
 # --- root fields: the service call whose result the projection reads ------------
 
-Fetch = Callable[[QueueStatusService, dict[str, Any], Replica | None], Any]
+Fetch = Callable[[QueueStatusService, dict[str, Any], Replica | None, Grant], Any]
 
 
 async def _operators(
-    service: QueueStatusService, args: dict[str, Any], replica: Replica | None
+    service: QueueStatusService, args: dict[str, Any], replica: Replica | None, grant: Grant
 ) -> Any:
     status = args.get("status")
     return await service.operators(
@@ -119,35 +119,38 @@ async def _operators(
         status=None if status is None else str(status.value),
         paused=args.get("paused"),
         replica=replica,
+        grant=grant,
     )
 
 
 async def _operator(
-    service: QueueStatusService, args: dict[str, Any], replica: Replica | None
+    service: QueueStatusService, args: dict[str, Any], replica: Replica | None, grant: Grant
 ) -> Any:
-    return await service.operator(args["memberId"])
+    return await service.operator(args["memberId"], grant)
 
 
 async def _channels(
-    service: QueueStatusService, args: dict[str, Any], replica: Replica | None
+    service: QueueStatusService, args: dict[str, Any], replica: Replica | None, grant: Grant
 ) -> Any:
-    return await service.channels(queue=args.get("queue"), replica=replica)
+    return await service.channels(queue=args.get("queue"), replica=replica, grant=grant)
 
 
 async def _queues(
-    service: QueueStatusService, args: dict[str, Any], replica: Replica | None
+    service: QueueStatusService, args: dict[str, Any], replica: Replica | None, grant: Grant
 ) -> Any:
-    return await service.queues(replica)
+    return await service.queues(replica, grant)
 
 
-async def _queue(service: QueueStatusService, args: dict[str, Any], replica: Replica | None) -> Any:
-    return await service.queue(args["name"])
+async def _queue(
+    service: QueueStatusService, args: dict[str, Any], replica: Replica | None, grant: Grant
+) -> Any:
+    return await service.queue(args["name"], grant)
 
 
 async def _snapshot(
-    service: QueueStatusService, args: dict[str, Any], replica: Replica | None
+    service: QueueStatusService, args: dict[str, Any], replica: Replica | None, grant: Grant
 ) -> Any:
-    return await service.snapshot(replica)
+    return await service.snapshot(replica, grant)
 
 
 _ROOTS: dict[str, Fetch] = {
@@ -181,8 +184,11 @@ class QueryPlan:
     roots: tuple[_Root, ...]
 
     async def run(self, context: GraphQLContext, variables: dict[str, Any] | None) -> JsonObject:
-        """The query's `data`; raises Fallback (or anything) where the executor must answer."""
-        service = context.allow(Action.READ)
+        """The query's `data`; raises Fallback (or anything) where the executor must answer.
+
+        Reads with the operation's `Grant`, as the resolvers do (a scoped token's data)."""
+        grant = context.grant(Action.READ)
+        service = context.service
         coerced = get_variable_values(
             self.schema, self.operation.variable_definitions or (), variables or {}
         )
@@ -196,7 +202,7 @@ class QueryPlan:
                 data[root.key] = "Query"
                 continue
             args = get_argument_values(query_type.fields[root.field], root.node, coerced)
-            found = await _ROOTS[root.field](service, args, context.replica())
+            found = await _ROOTS[root.field](service, args, context.replica(), grant)
             assert root.project is not None
             project = root.project
             data[root.key] = [project(item) for item in found] if root.is_list else project(found)

@@ -8,12 +8,13 @@ The view (`api.graphql.view.get_context`) builds it from the app's runtime.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeAlias
 
 import strawberry
 from strawberry.fastapi import BaseContext
 
-from api.auth import AccessPolicy, Action
+from api.auth import AccessPolicy, Action, Grant
 from api.console import SupervisorConsole
 from api.errors import Unavailable
 from api.graphql.loaders import Loaders, make_loaders
@@ -33,10 +34,13 @@ class GraphQLContext(BaseContext):
         mirror: LiveState | None = None,
         authorization: str | None = None,
         console: SupervisorConsole | None = None,
+        pause_reasons: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.service = service
         self.policy = policy
+        self.pause_reasons = tuple(pause_reasons)
+        """The pause reasons a board offers (PAUSE_REASONS), for the `access` query."""
         self._broadcaster = broadcaster
         self._mirror = mirror
         self._header = authorization
@@ -45,9 +49,11 @@ class GraphQLContext(BaseContext):
 
     @property
     def loaders(self) -> Loaders:
-        """The DataLoaders of this context (made on first use: most operations need none)."""
+        """The DataLoaders of this context (made on first use: most operations need none),
+        limited to the scope of its token: nested lookups see what the root fields see."""
         if self._loaders is None:
-            self._loaders = make_loaders(self.service.store)
+            scope = self.policy.grant(self.authorization).queues
+            self._loaders = make_loaders(self.service.store, scope)
         return self._loaders
 
     @property
@@ -65,6 +71,12 @@ class GraphQLContext(BaseContext):
         """The service, once the policy allows `action` (else Unauthenticated/Forbidden)."""
         self.policy.check(action, self.authorization)
         return self.service
+
+    def grant(self, action: Action) -> Grant:
+        """The operation's `Grant` (role, queue scope, extension), once the policy allows
+        `action` (else Unauthenticated/Forbidden). Reads pass it to the service, which
+        limits what a scoped token sees (`api.scope`)."""
+        return self.policy.check(action, self.authorization)
 
     def live(self) -> tuple[LiveBroadcaster, LiveState]:
         """The broadcaster and its live mirror, for subscriptions."""

@@ -4,18 +4,20 @@ A thousand wallboards subscribed to `changes` while 500 changes a second go
 by would be half a million frames a second if each subscription executed and
 sent every batch on its own — beyond what one core does in Python. So:
 
-- **Groups.** Subscriptions with the same document, operation name and
-  variables form one group. A selector's message depends only on (batch,
-  arguments) (see `selectors`), so the group executes the document once per
-  message and serializes it once; each member only wraps the shared payload in
-  its own protocol envelope (its operation id) and sends it.
+- **Groups.** Subscriptions with the same document, operation name,
+  variables and token scope (`api.graphql.scoped`) form one group. A
+  selector's message depends only on (batch, arguments, scope) (see
+  `selectors`), so the group executes the document once per message and
+  serializes it once; each member only wraps the shared payload in its own
+  protocol envelope (its operation id) and sends it.
 - **Coalescing.** Batches are not sent as they arrive: the fan-out flushes at
   most once per window — as many seconds as there are grouped subscriptions
   over `SENDS_PER_SECOND`, at most `WINDOW` (40 ms); the first change after a
   quiet spell goes out at once. The batches of a window become one message
   whose `changes` keep every version in order (`merge_batches`), so nothing is
   lost or reordered — a CHANGES message always says `fromVersion`/`toVersion`,
-  and for `changes` lists each version between them.
+  and for `changes` lists each version between them (each one its scope sees,
+  for a scoped token).
 - **Sends that do not wait.** Each member sends without waiting for its socket
   (`api.graphql.members`). A member with more than `buffer_size` messages
   queued is cut off with SUBSCRIBER_TOO_SLOW, as the broadcaster cuts off its
@@ -41,7 +43,8 @@ from strawberry.execution import optimized_is_awaitable
 from api.broadcast import SubscriberOverflow
 from api.graphql.enums import UpdateKind
 from api.graphql.members import Envelope, Member, Payload, Send
-from api.graphql.planner import SubscriptionPlan
+from api.graphql.planner import GroupKey, SubscriptionPlan
+from api.graphql.scoped import scoped
 from api.graphql.selectors import SELECTORS, Selector, UpdateHeader
 from api.live import LiveBatch, LiveEvent, LiveReset, LiveState, merge_batches
 from ingest.logs import get_logger
@@ -153,7 +156,7 @@ class Fanout:
         self._limit = buffer_size
         self._window = window
         self._on_overflow = on_overflow
-        self._groups: dict[tuple[str, str | None, bytes], _Group] = {}
+        self._groups: dict[GroupKey, _Group] = {}
         self._pending: list[LiveEvent] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -243,7 +246,8 @@ class Fanout:
         except GraphQLError:
             return None
         selector, initial = SELECTORS[field.name.value](arguments)
-        group = _Group(self, plan, built, selector, initial)
+        # A token's scope is part of the group key: one group, one scope.
+        group = _Group(self, plan, built, scoped(selector, plan.scope, self._live), initial)
         self._groups[plan.key] = group
         return group
 

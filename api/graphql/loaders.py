@@ -4,6 +4,11 @@ graphql-core resolves the items of a list concurrently, so every `load()` of one
 level lands in the same batch. The loaders do not cache: a WebSocket context
 lives as long as the connection, and a cache there would serve stale entities
 to later subscription messages.
+
+Loaders of a token scoped to some queues see what its root fields see
+(`api.scope`): an operator with its memberships in scope only (none: null),
+a queue's members likewise. Channels need no filter: they are looked up from
+an operator or a queue already seen, whose channels are seen too.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from redis.exceptions import RedisError
 from strawberry.dataloader import DataLoader
 
 from api.errors import Unavailable
+from api.scope import scope_operator, scope_operators
 from api.views import in_queue
 from ingest.keys import Kind
 from ingest.patches import JsonObject
@@ -42,6 +48,17 @@ def _by_id(
     return load
 
 
+def _scoped(
+    load: Callable[[list[str]], Awaitable[Sequence[JsonObject | None]]], scope: frozenset[str]
+) -> Callable[[list[str]], Awaitable[Sequence[JsonObject | None]]]:
+    """`load` of operators, each as a grant scoped to `scope` sees it (None: not seen)."""
+
+    async def scoped(ids: list[str]) -> Sequence[JsonObject | None]:
+        return [None if op is None else scope_operator(op, scope) for op in await load(ids)]
+
+    return scoped
+
+
 @dataclass(frozen=True, slots=True)
 class Loaders:
     """The loaders of one GraphQL context."""
@@ -52,13 +69,20 @@ class Loaders:
     channels_of_queue: DataLoader[str, list[JsonObject]]
 
 
-def make_loaders(store: StateStore) -> Loaders:
-    """Loaders over `store` (MGET for ids; one collection read for "of queue" lookups)."""
+def make_loaders(store: StateStore, scope: frozenset[str] | None = None) -> Loaders:
+    """Loaders over `store` (MGET for ids; one collection read for "of queue" lookups),
+    seeing only what a grant scoped to `scope` sees (None: everything)."""
 
     async def operators_of_queue(queues: list[str]) -> Sequence[list[JsonObject]]:
         async with _redis():
             operators = await store.all("operator")
+        if scope is not None:
+            operators = scope_operators(operators, scope)
         return [[op for op in operators if in_queue(op, queue)] for queue in queues]
+
+    operator = _by_id(store, "operator")
+    if scope is not None:
+        operator = _scoped(operator, scope)
 
     async def channels_of_queue(queues: list[str]) -> Sequence[list[JsonObject]]:
         async with _redis():
@@ -66,7 +90,7 @@ def make_loaders(store: StateStore) -> Loaders:
         return [[c for c in channels if c.get("queueName") == queue] for queue in queues]
 
     return Loaders(
-        operator=DataLoader(load_fn=_by_id(store, "operator"), cache=False),
+        operator=DataLoader(load_fn=operator, cache=False),
         channel=DataLoader(load_fn=_by_id(store, "channel"), cache=False),
         operators_of_queue=DataLoader(load_fn=operators_of_queue, cache=False),
         channels_of_queue=DataLoader(load_fn=channels_of_queue, cache=False),

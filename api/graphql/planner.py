@@ -5,7 +5,8 @@ are grouped (`api.graphql.fanout`): a subscription operation whose one root
 field is one of ours (`selectors.SELECTORS`), with a document that parses and
 validates under the schema's rules and variables that can be keyed, on a
 connection the policy lets read. Subscriptions with the same document,
-operation name and variables share a key: one group. Anything else takes
+operation name, variables and token scope (the queues a token is limited to:
+two scopes never share a message) share a key: one group. Anything else takes
 Strawberry's path (`streams.follow`), which reports the errors.
 
 Documents are parsed and validated once (an LRU cache of the schema's size).
@@ -44,15 +45,21 @@ class PreparedSubscription:
     field: FieldNode
 
 
+GroupKey = tuple[str, str | None, bytes, frozenset[str] | None]
+"""(document, operation name, variables as canonical JSON, token scope)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SubscriptionPlan:
     """A groupable subscription: its group key and what a group needs to run it."""
 
-    key: tuple[str, str | None, bytes]
+    key: GroupKey
     schema: Schema
     prepared: PreparedSubscription
     operation_name: str | None
     variables: dict[str, Any] | None
+    scope: frozenset[str] | None = None
+    """The queues the subscriber's token is limited to (None: every queue)."""
 
 
 class SubscriptionPlanner:
@@ -67,8 +74,15 @@ class SubscriptionPlanner:
             OrderedDict()
         )
 
-    def plan(self, query: Any, operation_name: Any, variables: Any) -> SubscriptionPlan | None:
-        """The plan of a subscribe message's payload, or None (Strawberry's path)."""
+    def plan(
+        self,
+        query: Any,
+        operation_name: Any,
+        variables: Any,
+        scope: frozenset[str] | None = None,
+    ) -> SubscriptionPlan | None:
+        """The plan of a subscribe message's payload for a token limited to `scope` (None:
+        every queue), or None (Strawberry's path)."""
         if not isinstance(query, str) or not isinstance(operation_name, str | None):
             return None
         if variables is not None and not isinstance(variables, dict):
@@ -81,7 +95,12 @@ class SubscriptionPlanner:
         except TypeError:
             return None
         return SubscriptionPlan(
-            (query, operation_name, canonical), self._schema, prepared, operation_name, variables
+            (query, operation_name, canonical, scope),
+            self._schema,
+            prepared,
+            operation_name,
+            variables,
+            scope,
         )
 
     def _prepare(self, query: str, operation_name: str | None) -> PreparedSubscription | None:

@@ -100,12 +100,12 @@ def _join(
         return None
     try:
         # As the resolver checks, before the stream starts (a refusal is its error).
-        context.allow(Action.READ)
+        grant = context.grant(Action.READ)
         context.live()
     except ApiError:
         return None
     plan = planner.plan(
-        payload.get("query"), payload.get("operationName"), payload.get("variables")
+        payload.get("query"), payload.get("operationName"), payload.get("variables"), grant.queues
     )
     if plan is None:
         return None

@@ -10,6 +10,7 @@ from api.auth import Action
 from api.graphql import fields as resolver
 from api.graphql.context import Info
 from api.graphql.enums import OperatorStatus
+from api.graphql.grants import Access
 from api.graphql.reports import SyncStatus
 from api.graphql.types import Channel, Operator, Queue, Snapshot
 
@@ -18,13 +19,15 @@ from api.graphql.types import Channel, Operator, Queue, Snapshot
     description=(
         "Read the live state. Every field reads Redis when asked; for live updates use the "
         "subscriptions. Reads are open unless a viewer token is configured (API_TOKENS). "
+        "A token scoped to some queues sees only their operators (with those memberships "
+        "only), queues and channels; anything else is absent (NOT_FOUND). "
         "Errors carry `extensions.code` (NOT_FOUND, UNAUTHENTICATED, UNAVAILABLE, "
         "GRAPHQL_VALIDATION_FAILED, …)."
     )
 )
 class Query:
     """Reads; each resolver is one call to `QueueStatusService` (collections from the live
-    mirror when it is current, see `api.service.Replica`)."""
+    mirror when it is current, see `api.service.Replica`) with the operation's `Grant`."""
 
     @resolver.field("Operators, optionally filtered; sorted by memberId. REST: GET /operators.")
     async def operators(
@@ -42,10 +45,10 @@ class Query:
         ] = None,
     ) -> list[Operator]:
         """`service.operators`."""
-        service = info.context.allow(Action.READ)
+        grant = info.context.grant(Action.READ)
         wanted = None if status is None else str(status.value)
-        found = await service.operators(
-            queue=queue, status=wanted, paused=paused, replica=info.context.replica()
+        found = await info.context.service.operators(
+            queue=queue, status=wanted, paused=paused, replica=info.context.replica(), grant=grant
         )
         return Operator.many(found)
 
@@ -61,13 +64,14 @@ class Query:
         ],
     ) -> Operator | None:
         """`service.operator`."""
-        return Operator.from_json(await info.context.allow(Action.READ).operator(member_id))
+        grant = info.context.grant(Action.READ)
+        return Operator.from_json(await info.context.service.operator(member_id, grant))
 
     @resolver.field("Every queue with waiting callers and member counts. REST: GET /queues.")
     async def queues(self, info: Info) -> list[Queue]:
         """`service.queues`."""
-        service = info.context.allow(Action.READ)
-        return Queue.many(await service.queues(info.context.replica()))
+        grant = info.context.grant(Action.READ)
+        return Queue.many(await info.context.service.queues(info.context.replica(), grant))
 
     @resolver.field(
         "One queue; null with a NOT_FOUND error when there is none. REST: GET /queues/{name}."
@@ -78,7 +82,8 @@ class Query:
         name: Annotated[str, strawberry.argument(description="The queue name.")],
     ) -> Queue | None:
         """`service.queue`."""
-        return Queue.from_view(await info.context.allow(Action.READ).queue(name))
+        grant = info.context.grant(Action.READ)
+        return Queue.from_view(await info.context.service.queue(name, grant))
 
     @resolver.field("Active channels, optionally of one queue. REST: GET /channels.")
     async def channels(
@@ -89,16 +94,35 @@ class Query:
         ] = None,
     ) -> list[Channel]:
         """`service.channels`."""
-        service = info.context.allow(Action.READ)
-        return Channel.many(await service.channels(queue=queue, replica=info.context.replica()))
+        grant = info.context.grant(Action.READ)
+        found = await info.context.service.channels(
+            queue=queue, replica=info.context.replica(), grant=grant
+        )
+        return Channel.many(found)
 
     @resolver.field("Operators, queues and channels at one store version. REST: GET /snapshot.")
     async def snapshot(self, info: Info) -> Snapshot:
         """`service.snapshot`."""
-        service = info.context.allow(Action.READ)
-        return Snapshot.from_json(await service.snapshot(info.context.replica()))
+        grant = info.context.grant(Action.READ)
+        return Snapshot.from_json(
+            await info.context.service.snapshot(info.context.replica(), grant)
+        )
 
-    @resolver.field("Database vs Redis counts, differences, the last sync. REST: GET /sync/status.")
+    @resolver.field(
+        "Database vs Redis counts, differences, the last sync (FORBIDDEN for a token scoped "
+        "to some queues: they cover every queue). REST: GET /sync/status."
+    )
     async def sync_status(self, info: Info) -> SyncStatus:
         """`service.sync_status`."""
-        return SyncStatus.from_json(await info.context.allow(Action.READ).sync_status())
+        grant = info.context.grant(Action.READ)
+        return SyncStatus.from_json(await info.context.service.sync_status(grant))
+
+    @resolver.field(
+        "What the token of this request (or connection) grants: its role, queues and "
+        "extension, which actions it may take, the pause reasons to offer. For a board to "
+        "decide which controls to show. REST: GET /access."
+    )
+    def access(self, info: Info) -> Access:
+        """`AccessPolicy.describe`."""
+        summary = info.context.policy.describe(info.context.authorization)
+        return Access.from_summary(summary, info.context.pause_reasons)

@@ -27,7 +27,7 @@ from api.graphql.updates import (
     QueueUpdate,
     Removal,
 )
-from api.live import EntityChange, LiveBatch, LiveState
+from api.live import EntityChange, LiveBatch, LiveView
 from api.views import in_queue
 from ingest.clock import now_ms
 from ingest.keys import Kind
@@ -50,7 +50,7 @@ class UpdateHeader:
 class Selector(Protocol[U_co]):
     """Turns the mirror or a batch into one message for given arguments."""
 
-    def state(self, live: LiveState, header: UpdateHeader) -> U_co:
+    def state(self, live: LiveView, header: UpdateHeader) -> U_co:
         """The whole matching state (INITIAL or RESYNC)."""
         ...
 
@@ -120,7 +120,7 @@ class OperatorSelector:
             self.queue is None or in_queue(operator, self.queue)
         )
 
-    def state(self, live: LiveState, header: UpdateHeader) -> OperatorUpdate:
+    def state(self, live: LiveView, header: UpdateHeader) -> OperatorUpdate:
         """Every matching operator."""
         if self.member_id is not None:
             found = live.operator(self.member_id)
@@ -162,7 +162,7 @@ class QueueSelector:
 
     name: str | None = None
 
-    def state(self, live: LiveState, header: UpdateHeader) -> QueueUpdate:
+    def state(self, live: LiveView, header: UpdateHeader) -> QueueUpdate:
         """Every matching queue, with fresh wait times and member counts."""
         if self.name is not None:
             found = live.queue_view(self.name)
@@ -215,7 +215,7 @@ class ChannelSelector:
         """Whether a channel is one the subscription asked for."""
         return self.queue is None or channel.get("queueName") == self.queue
 
-    def state(self, live: LiveState, header: UpdateHeader) -> ChannelUpdate:
+    def state(self, live: LiveView, header: UpdateHeader) -> ChannelUpdate:
         """Every matching channel."""
         return ChannelUpdate(
             kind=header.kind,
@@ -271,7 +271,7 @@ def _change(change: EntityChange) -> Change:
 class ChangesSelector:
     """changes: every change of every kind."""
 
-    def state(self, live: LiveState, header: UpdateHeader) -> ChangeBatch:
+    def state(self, live: LiveView, header: UpdateHeader) -> ChangeBatch:
         """The whole state as a snapshot."""
         now = now_ms()
         snapshot = Snapshot(

@@ -10,6 +10,7 @@ import strawberry
 from api.auth import Action
 from api.graphql import fields as resolver
 from api.graphql.context import Info
+from api.graphql.scoped import scoped
 from api.graphql.selectors import (
     ChangesSelector,
     ChannelSelector,
@@ -32,9 +33,9 @@ Initial = Annotated[
 
 def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[U, None]:
     # Checked here, before the stream starts, so a refusal is the operation's error.
-    info.context.allow(Action.READ)
+    grant = info.context.grant(Action.READ)
     broadcaster, live = info.context.live()
-    return follow(broadcaster, live, selector, initial=initial)
+    return follow(broadcaster, live, scoped(selector, grant.queues, live), initial=initial)
 
 
 @strawberry.type(
@@ -46,7 +47,10 @@ def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[
         "one message, and identical subscriptions (same document and variables) are "
         "executed once for all their subscribers. After the server lost changes (Redis "
         "pub/sub reconnect) the state is re-sent as RESYNC. A client that falls too far "
-        "behind gets a SUBSCRIBER_TOO_SLOW error and should resubscribe."
+        "behind gets a SUBSCRIBER_TOO_SLOW error and should resubscribe. A token scoped to "
+        "some queues (API_TOKENS) gets only what it sees: their operators (with those "
+        "memberships only), queues, channels and changes; versions keep their numbers, so "
+        "it sees holes between them, never a RESYNC for that."
     )
 )
 class Subscription:
@@ -95,7 +99,9 @@ class Subscription:
         "Every change of every kind, each with its version, in batches: the changes of a "
         "short window (at most 40 ms; the first after a quiet spell at once) as one "
         "message. The first message is the whole state as a snapshot (unless `initial: "
-        "false`)."
+        "false`). A scoped token gets the changes it sees only (an operator that left its "
+        "queues as a DELETE): tell continuity by `fromVersion`, not by consecutive "
+        "change versions."
     )
     def changes(self, info: Info, initial: Initial = True) -> AsyncGenerator[ChangeBatch, None]:
         """Stream of ChangeBatch."""

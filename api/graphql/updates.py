@@ -11,6 +11,11 @@ Changes come in batches: the store batches (PUBLISHes) of a short window
 out at once) are coalesced into one message, every change keeping its version.
 That keeps frames few when many entities change at once, and lets one execution
 be shared by every subscriber with the same subscription document and variables.
+
+A token scoped to some queues gets what it sees only (`api.graphql.scoped`):
+versions keep their numbers, so its `changes` have holes where changes it
+does not see were; `fromVersion` = the previous message's `toVersion` still
+holds for every subscription, and is what tells a missed message.
 """
 
 from __future__ import annotations
@@ -102,7 +107,10 @@ class Change:
     """One entity change with its version."""
 
     version: Version = strawberry.field(
-        description="The store version this change took (contiguous across a batch)."
+        description=(
+            "The store version this change took (contiguous across a batch; with holes "
+            "for a token scoped to some queues, where changes it does not see were)."
+        )
     )
     kind: EntityKind = strawberry.field(description="The kind of entity.")
     op: ChangeOp = strawberry.field(description="Upsert or delete.")
@@ -123,7 +131,12 @@ class Change:
         "One message of `changes`: the whole state, or a batch of store changes — those "
         "published within a short window (at most 40 ms) coalesced into one message. "
         "For CHANGES, `changes` holds every version from `fromVersion + 1` to `toVersion`, "
-        "in order and without holes: a client can check that it missed nothing."
+        "in order and without holes: a client can check that it missed nothing. For a "
+        "token scoped to some queues (API_TOKENS), only the changes it sees, in order, "
+        "with their own versions: the holes between them are changes outside its scope. "
+        "Such a client tells a missed message by `fromVersion` instead: above the version "
+        "its state is at (the last `toVersion` it applied, or its snapshot's `version`), "
+        "something was missed. An operator that left its queues comes as a DELETE."
     )
 )
 class ChangeBatch:

@@ -96,6 +96,7 @@ async def get_context(connection: HTTPConnection) -> GraphQLContext:
         mirror=runtime.mirror,
         authorization=connection.headers.get("authorization"),
         console=runtime.console,
+        pause_reasons=runtime.settings.pause_reasons,
     )
 
 

@@ -14,7 +14,8 @@ from graphql import (
     GraphQLScalarType,
 )
 
-from api.graphql import enums
+from api import settings
+from api.graphql import enums, grants
 from api.graphql.export import main, schema_sdl
 from api.graphql.schema import schema
 from ingest import domain
@@ -79,12 +80,28 @@ def test_graphql_enums_mirror_the_domain(ours: type[Enum], theirs: type[Enum]) -
     assert {m.name: m.value for m in ours} == {m.name: m.value for m in theirs}
 
 
+def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
+    # GraphQL's Role values are the role names API_TOKENS spells (and REST /access answers).
+    assert {m.name: m.value for m in grants.Role} == {
+        m.name: m.name.lower() for m in settings.Role
+    }
+
+
 @pytest.mark.parametrize(
     ("root", "fields"),
     [
         (
             "Query",
-            {"operators", "operator", "queues", "queue", "channels", "syncStatus", "snapshot"},
+            {
+                "operators",
+                "operator",
+                "queues",
+                "queue",
+                "channels",
+                "syncStatus",
+                "snapshot",
+                "access",
+            },
         ),
         ("Mutation", {"setOperatorStatus", "resync", "clear"}),
         ("Subscription", {"operatorUpdated", "queueUpdated", "channelUpdated", "changes"}),
