@@ -10,6 +10,9 @@ and a reconciliation of that queue from the answer.
 
 from __future__ import annotations
 
+import asyncio
+import random
+
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,7 +22,7 @@ from ingest.db.engine import DatabaseUnavailable, database_errors, session_facto
 from ingest.db.models import Queue, QueueMember
 
 # Two inserts racing for the same next uniqueid: the loser takes the next one.
-_UNIQUEID_ATTEMPTS = 5
+_UNIQUEID_ATTEMPTS = 20
 
 
 class RealtimeMembers:
@@ -58,7 +61,9 @@ class RealtimeMembers:
                 try:
                     return await self._insert(member)
                 except IntegrityError:
-                    continue  # another insert took that uniqueid (or the same row)
+                    # Another insert took that uniqueid (or the same row): a short random
+                    # pause spreads a burst of adds so they do not collide again.
+                    await asyncio.sleep(random.uniform(0.001, 0.02))
             raise DatabaseUnavailable(
                 "cannot add a realtime member: no free uniqueid after retries"
             )
