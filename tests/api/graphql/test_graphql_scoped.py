@@ -377,3 +377,27 @@ async def test_two_scopes_never_share_a_group(scoped: LiveServer) -> None:
             update = (await _next(admin))["payload"]["data"]["queueUpdated"]
             names += [q["name"] for q in update["queues"]]
         assert sorted(names) == ["sales", "support"]
+
+
+async def test_channel_updates_of_a_sales_token(scoped: LiveServer) -> None:
+    query = "subscription { channelUpdated { kind fromVersion toVersion channels { name } } }"
+    protocol = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
+    async with (
+        ws_session(scoped, protocol, {"authorization": "Bearer s-sales"}) as session,
+        aclosing(subscribe(session, query)) as stream,
+    ):
+        initial = await message(stream, "channelUpdated")
+        assert [c["name"] for c in initial["channels"]] == [
+            "PJSIP/1001-00000001",
+            "PJSIP/1002-00000003",
+            "PJSIP/trunk-00000009",
+        ]
+        await _apply(scoped, Patch("channel", "PJSIP/trunk-00000010", {"state": "up"}))
+        bob = await _apply(scoped, Patch("channel", "PJSIP/1002-00000003", {"state": "busy"}))
+        change = await message(stream, "channelUpdated")
+    assert change == {
+        "kind": "CHANGES",
+        "fromVersion": initial["toVersion"],
+        "toVersion": bob,
+        "channels": [{"name": "PJSIP/1002-00000003"}],
+    }
