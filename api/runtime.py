@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
@@ -40,6 +41,8 @@ class Runtime:
     """The live mirror: collection reads use it when it is current, subscriptions always."""
     broadcaster: LiveBroadcaster
     """The one pub/sub connection that keeps `mirror` current and feeds the subscriptions."""
+    audit: AuditTrail
+    """Supervisor actions as rows of `queue_status_audit`: `audit.record(AuditEntry(...))`."""
     ingest: AmiIngest | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 

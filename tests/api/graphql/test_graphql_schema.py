@@ -84,7 +84,8 @@ def test_graphql_enums_mirror_the_domain(ours: type[Enum], theirs: type[Enum]) -
     [
         (
             "Query",
-            {"operators", "operator", "queues", "queue", "channels", "syncStatus", "snapshot"},
+            {"operators", "operator", "queues", "queue", "channels", "syncStatus", "snapshot"}
+            | {"auditLog"},
         ),
         ("Mutation", {"setOperatorStatus", "resync", "clear"}),
         ("Subscription", {"operatorUpdated", "queueUpdated", "channelUpdated", "changes"}),
