@@ -22,21 +22,26 @@ from ingest.actions.requests import ListenMode as AmiListenMode
 class ListenMode(Enum):
     """ChanSpy's modes."""
 
-    LISTEN = "LISTEN"
-    WHISPER = "WHISPER"
-    BARGE = "BARGE"
+    LISTEN = strawberry.enum_value("LISTEN", description="Listen only (ChanSpy `q`).")
+    WHISPER = strawberry.enum_value(
+        "WHISPER", description="Talk to the operator alone (ChanSpy `qw`)."
+    )
+    BARGE = strawberry.enum_value("BARGE", description="Talk to both parties (ChanSpy `qB`).")
 
     def ami(self) -> AmiListenMode:
         """The mode's ChanSpy options."""
-        return AmiListenMode[self.value]
+        return AmiListenMode[self.name]
 
 
 @strawberry.enum(description="Which way an action reached Asterisk.")
 class ActionPath(Enum):
     """AMI action, or an edit of the realtime `queue_members` row."""
 
-    AMI = "ami"
-    REALTIME = "realtime"
+    AMI = strawberry.enum_value("ami", description="An AMI action (QueuePause, QueueAdd, …).")
+    REALTIME = strawberry.enum_value(
+        "realtime",
+        description="A `queue_members` row edited, then the queue reloaded by Asterisk.",
+    )
 
 
 @strawberry.input(description="Pause an operator, with a reason.")

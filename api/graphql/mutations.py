@@ -80,7 +80,11 @@ class Mutation:
         "/operators/{memberId}/pause."
     )
     async def pause_operator(
-        self, info: Info, input: Annotated[PauseOperatorInput, strawberry.argument()]
+        self,
+        info: Info,
+        input: Annotated[
+            PauseOperatorInput, strawberry.argument(description="The action's fields.")
+        ],
     ) -> ActionResult:
         """`SupervisorConsole.pause`."""
         return await console.pause_operator(info, input)
@@ -90,7 +94,11 @@ class Mutation:
         "/operators/{memberId}/unpause."
     )
     async def unpause_operator(
-        self, info: Info, input: Annotated[UnpauseOperatorInput, strawberry.argument()]
+        self,
+        info: Info,
+        input: Annotated[
+            UnpauseOperatorInput, strawberry.argument(description="The action's fields.")
+        ],
     ) -> ActionResult:
         """`SupervisorConsole.pause`."""
         return await console.unpause_operator(info, input)
@@ -101,7 +109,11 @@ class Mutation:
         "/queues/{name}/members."
     )
     async def add_queue_member(
-        self, info: Info, input: Annotated[AddQueueMemberInput, strawberry.argument()]
+        self,
+        info: Info,
+        input: Annotated[
+            AddQueueMemberInput, strawberry.argument(description="The action's fields.")
+        ],
     ) -> ActionResult:
         """`SupervisorConsole.add_member`."""
         return await console.add_queue_member(info, input)
@@ -112,7 +124,11 @@ class Mutation:
         "/queues/{name}/members/{interface}."
     )
     async def remove_queue_member(
-        self, info: Info, input: Annotated[RemoveQueueMemberInput, strawberry.argument()]
+        self,
+        info: Info,
+        input: Annotated[
+            RemoveQueueMemberInput, strawberry.argument(description="The action's fields.")
+        ],
     ) -> ActionResult:
         """`SupervisorConsole.remove_member`."""
         return await console.remove_queue_member(info, input)
@@ -122,7 +138,11 @@ class Mutation:
         "/queues/{name}/members/{interface}/penalty."
     )
     async def set_member_penalty(
-        self, info: Info, input: Annotated[SetMemberPenaltyInput, strawberry.argument()]
+        self,
+        info: Info,
+        input: Annotated[
+            SetMemberPenaltyInput, strawberry.argument(description="The action's fields.")
+        ],
     ) -> ActionResult:
         """`SupervisorConsole.set_penalty`."""
         return await console.set_member_penalty(info, input)
@@ -134,7 +154,11 @@ class Mutation:
         "/operators/{memberId}/listen."
     )
     async def listen_to_operator(
-        self, info: Info, input: Annotated[ListenToOperatorInput, strawberry.argument()]
+        self,
+        info: Info,
+        input: Annotated[
+            ListenToOperatorInput, strawberry.argument(description="The action's fields.")
+        ],
     ) -> ActionResult:
         """`SupervisorConsole.listen`."""
         return await console.listen_to_operator(info, input)
