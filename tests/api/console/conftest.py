@@ -79,6 +79,18 @@ class Lab:
         data: dict[str, Any] = body["data"]
         return data
 
+    async def call_in_progress(self) -> tuple[str, str]:
+        """Put a caller through to a `sales` member; (that member, its channel)."""
+        self.sim.model.originate("sales", caller_num="5550100", patience=120, talk=120)
+        async with asyncio.timeout(20):
+            while True:
+                self.sim.advance(1.0)
+                await asyncio.sleep(0.05)
+                for member in (ALICE, BOB, "Local/1003@agents/n"):
+                    channel = (await self.operator(member)).get("currentChannel")
+                    if channel:
+                        return member, str(channel)
+
     async def audit(self, action: str, count: int = 1) -> list[dict[str, Any]]:
         """The newest `count` audit rows of `action` (waits for the trail to write them)."""
         rows: list[dict[str, Any]] = []

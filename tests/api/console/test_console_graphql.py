@@ -135,3 +135,38 @@ async def test_scope_refusal_over_each_websocket_protocol(lab: Lab, protocol: st
     (row,) = await lab.audit("pauseOperator")
     assert row["outcome"] == "refused"
     assert row["scope"] == "sales"
+
+
+LISTEN = """
+mutation Listen($input: ListenToOperatorInput!) {
+  listenToOperator(input: $input) { pending via operator { memberId } }
+}"""
+
+
+@pytest.mark.parametrize(
+    "protocol", [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
+)
+async def test_listen_over_each_websocket_protocol(lab: Lab, protocol: str) -> None:
+    member, channel = await lab.call_in_progress()
+    async with ws_session(lab, protocol, "supervisor") as session:
+        result = await session.execute(
+            GraphQLRequest(
+                LISTEN,
+                variable_values={
+                    "input": {"memberId": member, "mode": "BARGE", "extension": "PJSIP/1010"}
+                },
+            )
+        )
+    assert result["listenToOperator"] == {
+        "pending": False,
+        "via": "AMI",
+        "operator": {"memberId": member},
+    }
+    (sent,) = lab.proxy.actions("Originate")
+    assert (sent["Channel"], sent["Data"]) == ("PJSIP/1010", f"{channel},qB")
+
+
+async def test_listen_over_http_without_a_call_is_a_conflict(lab: Lab) -> None:
+    body = await graphql(lab, "sales", LISTEN, {"input": {"memberId": ALICE}})
+    assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
+    assert lab.proxy.actions("Originate") == []

@@ -3,8 +3,6 @@ state returned (read-your-writes), the audit row; refusals by us send nothing.""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.api.console.conftest import ALICE, BASE, BOB, EVE, Lab, quoted
 
 NEW_AGENT = "Local/1006@agents/n"
@@ -203,17 +201,7 @@ async def test_listen_needs_a_call_and_an_extension(lab: Lab) -> None:
 
 
 async def test_listen_rings_the_supervisor_into_chanspy_on_the_call(lab: Lab) -> None:
-    lab.sim.model.originate("sales", caller_num="5550100", patience=120, talk=120)
-    talking: dict[str, str] = {}
-    async with asyncio.timeout(20):
-        while not talking:
-            lab.sim.advance(1.0)
-            await asyncio.sleep(0.05)
-            for member in (ALICE, BOB, "Local/1003@agents/n"):
-                channel = (await lab.operator(member)).get("currentChannel")
-                if channel:
-                    talking[member] = channel
-    ((member, channel),) = talking.items()
+    member, channel = await lab.call_in_progress()
     answer = await lab.app.client.post(
         f"{BASE}/operators/{quoted(member)}/listen",
         json={"mode": "WHISPER"},
