@@ -208,3 +208,22 @@ async def seed(store: StateStore) -> None:
             ),
         ]
     )
+
+
+async def seed_support_calls(store: StateStore) -> None:
+    """Beside `seed`: a call Bob (sales and support) takes from support, and a support caller
+    still ringing — what a `sales` token sees of support (Bob's call) and does not."""
+    await store.apply(
+        [
+            Patch(
+                "channel",
+                "PJSIP/1002-00000003",
+                {"state": "up", "queueName": "support", "memberId": "PJSIP/1002"},
+            ),
+            Patch(
+                "channel",
+                "PJSIP/trunk-00000010",
+                {"uniqueId": "1703337600.10", "state": "ring", "queueName": "support"},
+            ),
+        ]
+    )
