@@ -144,6 +144,8 @@ export class SupervisorConsole {
     this.access = access;
     this.doc.body.classList.toggle('can-supervise', this.canSupervise);
     this.doc.body.classList.toggle('can-manage', this.canManage);
+    // What the board offers, once known (also a hook for tests): none, supervise or manage.
+    this.doc.body.dataset.console = this.canManage ? 'manage' : this.canSupervise ? 'supervise' : 'none';
     if (`${this.canSupervise}/${this.canManage}` === before) return;
     if (!this.canSupervise) {
       if (this.panel.open) this.panel.close();
@@ -299,7 +301,7 @@ export class SupervisorConsole {
     const membership = op?.queues.find((m) => m.queueName === queue);
     els.penalty.value = membership?.penalty != null ? String(membership.penalty) : '0';
     for (const button of this.panel.querySelectorAll('[data-action="penalty"], [data-action="remove"]')) {
-      button.disabled = this.busy || !queue;
+      button.disabled = !queue;
     }
     els.penalty.disabled = !queue;
   }
@@ -316,10 +318,10 @@ export class SupervisorConsole {
     alert.hidden = !error;
   }
 
+  /** While an action runs, others wait (not `disabled`: that would take the focus away). */
   setBusy(busy) {
     this.busy = busy;
-    for (const button of this.panel.querySelectorAll('[data-action]')) button.disabled = busy;
-    if (!busy) this.syncQueueFields();
+    this.panel.setAttribute('aria-busy', String(busy));
   }
 
   /** The input of a panel action, or an ActionError for what the form cannot send. */
