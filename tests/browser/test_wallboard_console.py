@@ -17,13 +17,14 @@ from tests.browser.conftest import OpenPage, StartLab
 pytestmark = pytest.mark.timeout(120)
 
 SHOWS_MS = 10_000
-TOKENS = "supervisor:sup-token,viewer:view-token,supervisor:sales-token:sales"
+TOKENS = "supervisor:sup-token,viewer:view-token,supervisor:sales-token:sales,admin:adm-token"
 REASONS = "lunch,coaching,training"
 
 ALICE = "Local/1001@agents/n"  # sales
 BOB = "Local/1002@agents/n"  # sales and support
 DAVE = "Local/1004@agents/n"  # support
 EVE = "Local/1005@agents/n"  # support
+FRANK = "Local/1006@agents/n"  # in no queue of the lab
 
 CONTROLS = ".tile-actions, .add-member, .tile button, .queue-head button"
 TILE_JS = """([queue, member]) => [...document.querySelectorAll('.queue')]
@@ -120,8 +121,8 @@ async def test_supervisor_pauses_an_operator_with_a_reason_from_the_board(
         assert after is not None
         assert (after["paused"], after["paused_reason"]) == (1, "coaching")
 
-        # Asterisk's refusal shows on the tile and in the panel, in an alert: listening
-        # in on an operator who is on no call (with a typed extension).
+        # A refusal shows on the tile and in the panel, in an alert: listening in on an
+        # operator who is on no call (with a typed extension) is a CONFLICT.
         await page.keyboard.press("Enter")
         await panel.wait_for(state="visible", timeout=SHOWS_MS)
         assert await page.locator("#mp-listen").is_hidden()  # no extension bound to the token
@@ -188,3 +189,56 @@ async def test_sales_token_sees_only_sales(lab_centre: StartLab, open_page: Open
             "(options) => options.map((o) => o.value)"
         )
         assert values == ["sales", ""]
+
+
+async def test_admin_adds_and_removes_a_member_from_the_board(
+    lab_centre: StartLab, open_page: OpenPage
+) -> None:
+    async with lab_centre(api_tokens=TOKENS) as lab:
+        page = await open_board(open_page, lab.server.url, "adm-token", "manage")
+        add = page.locator('section.queue[data-queue="billing"] .add-member')
+        await tab_to(page, 'section.queue[data-queue="billing"] .add-member')
+        await page.keyboard.press("Enter")
+        dialog = page.locator("#add-member")
+        await dialog.wait_for(state="visible", timeout=SHOWS_MS)
+        assert await add.get_attribute("aria-expanded") == "true"
+        assert await focused(page, "#am-interface")
+        await page.keyboard.type(FRANK)
+        await tab_to(page, "#am-name")
+        await page.keyboard.type("Frank")
+        await tab_to(page, "#am-state")
+        await page.keyboard.type("Custom:1006")
+        await tab_to(page, "#am-penalty")
+        await page.keyboard.press("Control+a")
+        await page.keyboard.type("2")
+        await page.keyboard.press("Enter")  # submits the form
+
+        await dialog.wait_for(state="hidden", timeout=SHOWS_MS)
+        assert await focused(page, 'section.queue[data-queue="billing"] .add-member')
+        tile = page.locator(tile_selector("billing", FRANK))
+        await tile.wait_for(timeout=SHOWS_MS)  # from the live update
+        assert "Frank" in await tile.inner_text()
+        member = lab.member("billing", FRANK)
+        assert member is not None and member["penalty"] == 2
+
+        # Adding him again: Asterisk's own words, in an alert in the form.
+        await page.keyboard.press("Enter")
+        await dialog.wait_for(state="visible", timeout=SHOWS_MS)
+        await page.keyboard.type(FRANK)
+        await page.keyboard.press("Enter")
+        alert = page.locator("#am-error")
+        await alert.wait_for(state="visible", timeout=SHOWS_MS)
+        assert "Already there" in await alert.inner_text()
+        await page.keyboard.press("Escape")
+        await dialog.wait_for(state="hidden", timeout=SHOWS_MS)
+
+        # Remove (admin only) from his tile's panel: the tile goes with the live update.
+        await tab_to(page, f"{tile_selector('billing', FRANK)} .tile-actions")
+        await page.keyboard.press("Enter")
+        await page.locator("#member-panel").wait_for(state="visible", timeout=SHOWS_MS)
+        await tab_to(page, "#member-panel [data-action='remove']")
+        await page.keyboard.press("Enter")
+        await tile.wait_for(state="detached", timeout=SHOWS_MS)
+        assert lab.member("billing", FRANK) is None
+        note = page.locator('section.queue[data-queue="billing"] .queue-note')
+        assert "removed from billing" in await note.inner_text()
