@@ -168,10 +168,15 @@ async def get_operator(member_id: str, service: Service, grant: ReadGrant) -> Or
     return OrjsonResponse({"success": True, "data": await service.operator(member_id, grant)})
 
 
-@router.post("/operators", status_code=201, dependencies=[require(Action.SET_STATUS)])
-async def post_operator(body: OperatorStatusBody, service: Service) -> OrjsonResponse:
-    """Set an operator's status as an AMI event would (goes through the reducer)."""
-    data = await service.set_operator_status(body.command())
+@router.post("/operators", status_code=201)
+async def post_operator(
+    body: OperatorStatusBody,
+    service: Service,
+    grant: Annotated[Grant, require(Action.SET_STATUS)],
+) -> OrjsonResponse:
+    """Set an operator's status as an AMI event would (goes through the reducer): this
+    overrides the board, not Asterisk (use /operators/{memberId}/pause for that)."""
+    data = await service.set_operator_status(body.command(), grant)
     return OrjsonResponse({"success": True, "data": data}, status_code=201)
 
 

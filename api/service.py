@@ -298,24 +298,33 @@ class QueueStatusService:
             )
         )
 
-    async def set_operator_status(self, command: OperatorStatusSet) -> JsonObject:
+    async def set_operator_status(
+        self, command: OperatorStatusSet, grant: Grant = OPEN
+    ) -> JsonObject:
         """State an operator's status; it goes through the reducer like an AMI event.
 
-        A pause that names no queue applies to all of the operator's queues: they are
-        read here, into the command's `pause_queues`.
+        A pause that names no queue applies to all of the operator's queues (a scoped
+        grant's only): they are read here, into the command's `pause_queues`. A scoped
+        grant may state only an operator of its queues, about one of its queues.
         """
         async with self._redis():
             event = command
+            current = await self.store.get("operator", command.member_id)
+            if grant.scoped:
+                if operator_for(grant, current) is None:
+                    raise Forbidden(f"operator {command.member_id} is in none of your queues")
+                if command.queue_name and not grant.sees_queue(command.queue_name):
+                    raise Forbidden(f"queue {command.queue_name!r} is outside your token's queues")
             if command.paused is not None and not command.queue_name:
-                current = await self.store.get("operator", command.member_id)
-                pause_queues = tuple(sorted((current or {}).get("queues") or {}))
+                mine = sorted((current or {}).get("queues") or {})
+                pause_queues = tuple(q for q in mine if grant.sees_queue(q))
                 event = dataclasses.replace(command, pause_queues=pause_queues)
             now = now_ms()
             applied = await self.store.apply(reduce(event, now), now=now, return_changes=True)
             for change in applied:
                 if change.kind == "operator" and change.id == command.member_id and change.data:
-                    return change.data
-            unchanged = await self.store.get("operator", command.member_id)
+                    return operator_for(grant, change.data) or change.data
+            unchanged = operator_for(grant, await self.store.get("operator", command.member_id))
         if unchanged is None:  # pragma: no cover - the patch always creates
             raise NotFound(f"operator {command.member_id!r} not found")
         return unchanged

@@ -20,9 +20,11 @@ from simulator.errors import (
     InvalidArgument,
     MemberExists,
     ModelError,
+    NoSuchChannel,
     NoSuchQueue,
     NotAMember,
     NotDynamic,
+    NotSimulated,
 )
 from simulator.wire import header
 
@@ -36,6 +38,8 @@ _LIST_MESSAGES = {
 }
 _ORIGINATE_CHANNEL = re.compile(r"^Local/(?P<queue>[^@/]+)@callers(?:/n)?$")
 _CALLER_ID = re.compile(r'^\s*"?(?P<name>[^"<]*?)"?\s*<(?P<num>[^>]*)>\s*$')
+_NUMBER = re.compile(r"^[0-9+*#() .-]+$")
+_LEADING_INT = re.compile(r"^\s*([+-]?\d+)")
 
 Handler = Callable[[CallCentre, AmiMessageDict, str | None], list[AmiMessageDict]]
 """An action's handler: (centre, action, ActionID) → the messages answering it."""
@@ -68,6 +72,23 @@ def error(action_id: str | None, text: str) -> list[AmiMessageDict]:
 def ok(action_id: str | None, text: str) -> list[AmiMessageDict]:
     """``Response: Success`` with ``text``."""
     return [reply(action_id, "Success", Message=text)]
+
+
+def atoi(value: str) -> int:
+    """C's ``atoi``/``sscanf("%d")``: the leading integer, 0 when there is none."""
+    match = _LEADING_INT.match(value)
+    return int(match[1]) if match else 0
+
+
+def caller_id(value: str) -> tuple[str | None, str | None]:
+    """(number, name) of an Originate's ``CallerID`` (``"Name" <num>``, ``num`` or ``Name``)."""
+    match = _CALLER_ID.match(value)
+    if match:
+        return match["num"].strip() or None, match["name"].strip() or None
+    text = value.strip().strip('"')
+    if not text:
+        return None, None
+    return (text, None) if _NUMBER.match(text) else (None, text)
 
 
 def action_id_of(message: AmiMessage) -> str | None:
@@ -151,18 +172,16 @@ def _queue_add(
     if not interface:
         return error(action_id, "'Interface' not specified.")
     try:
-        penalty = max(0, int(header(message, "Penalty") or "0"))
-    except ValueError:
-        penalty = 0  # app_queue falls back to 0 on a bad penalty
-    try:
         model.queue_add(
             queue,
             interface,
             name=header(message, "MemberName"),
             state_interface=header(message, "StateInterface"),
-            penalty=penalty,
+            # app_queue takes 0 for a bad or negative penalty or wrap-up.
+            penalty=max(0, atoi(header(message, "Penalty"))),
             paused=ast_true(header(message, "Paused")),
             reason=header(message, "Reason"),
+            wrapuptime=max(0, atoi(header(message, "Wrapuptime"))),
         )
     except MemberExists:
         return error(action_id, "Unable to add interface: Already there")
@@ -216,8 +235,8 @@ def _queue_penalty(
     if not interface or not penalty_text:
         return error(action_id, "Need 'Interface' and 'Penalty' parameters.")
     try:
-        model.queue_penalty(interface, int(penalty_text), queue=header(message, "Queue") or None)
-    except (ValueError, ModelError):
+        model.queue_penalty(interface, atoi(penalty_text), queue=header(message, "Queue") or None)
+    except ModelError:
         return error(action_id, "Invalid interface, queuename or penalty")
     return ok(action_id, "Interface penalty set successfully")
 
@@ -228,6 +247,9 @@ def _queue_ringinuse(
     interface, value = header(message, "Interface"), header(message, "RingInUse")
     if not interface or not value:
         return error(action_id, "Need 'Interface' and 'RingInUse' parameters.")
+    if not ast_true(value) and not ast_false(value):
+        text = "'RingInUse' parameter must be a truth value (yes/no, on/off, 0/1, etc)"
+        return error(action_id, text)
     try:
         model.queue_ringinuse(interface, ast_true(value), queue=header(message, "Queue") or None)
     except ModelError:
@@ -254,29 +276,71 @@ def _setvar(
 def _originate(
     model: CallCentre, message: AmiMessageDict, action_id: str | None
 ) -> list[AmiMessageDict]:
-    match = _ORIGINATE_CHANNEL.match(header(message, "Channel"))
+    """Originate: a caller (``Local/<queue>@callers``) or a supervisor into ChanSpy.
+
+    Async, the answer comes at once and an ``OriginateResponse`` (with this
+    ActionID, to every session reading ``call``) follows when the channel
+    answered; without Async there is no OriginateResponse.
+    """
+    channel = header(message, "Channel")
+    if not channel:
+        return error(action_id, "Channel not specified")
+    if "/" not in channel:
+        return error(action_id, "Invalid channel")
+    number, name = caller_id(header(message, "CallerID"))
+    respond = ast_true(header(message, "Async"))
+    data = header(message, "Data")
+    if header(message, "Application").lower() == "chanspy":
+        model.chanspy(
+            channel,
+            data,
+            caller_num=number,
+            caller_name=name,
+            action_id=action_id,
+            respond=respond,
+        )
+        return ok(action_id, "Originate successfully queued")
+    match = _ORIGINATE_CHANNEL.match(channel)
     if match is None or match["queue"] not in model.queue_names:
         return error(action_id, "Originate failed")
-    caller = _CALLER_ID.match(header(message, "CallerID"))
     variables = message.get("Variable", [])
     talk: float | None = None
     for variable in [variables] if isinstance(variables, str) else variables:
-        name, _, value = variable.partition("=")
-        if name.strip().upper() == "TALK":
+        key, _, value = variable.partition("=")
+        if key.strip().upper() == "TALK":
             with contextlib.suppress(ValueError):
                 talk = float(value)
     try:
-        patience = float(header(message, "Data") or "60")
+        patience = float(data or "60")
     except ValueError:
         patience = 60.0
     model.originate(
         match["queue"],
-        caller_num=caller["num"] if caller else None,
-        caller_name=caller["name"] if caller else None,
+        caller_num=number,
+        caller_name=name,
         patience=patience,
         talk=talk,
+        respond=respond,
+        action_id=action_id,
+        data=data,
     )
     return ok(action_id, "Originate successfully queued")
+
+
+def _hangup(
+    model: CallCentre, message: AmiMessageDict, action_id: str | None
+) -> list[AmiMessageDict]:
+    """Hangup of a supervisor's spy leg (the only channels the simulator hangs up on request)."""
+    channel = header(message, "Channel")
+    if not channel:
+        return error(action_id, "No channel specified")
+    try:
+        model.hangup(channel)
+    except NoSuchChannel:
+        return error(action_id, "No such channel")
+    except NotSimulated:
+        return error(action_id, "Simulator: only a ChanSpy leg can be hung up")
+    return ok(action_id, "Channel Hungup")
 
 
 LIVE_ACTIONS: dict[str, Handler] = {
@@ -291,5 +355,6 @@ LIVE_ACTIONS: dict[str, Handler] = {
     "queuememberringinuse": _queue_ringinuse,
     "setvar": _setvar,
     "originate": _originate,
+    "hangup": _hangup,
 }
 """The actions a live simulator runs, by lower-case name."""

@@ -23,6 +23,7 @@ own module:
 * :mod:`simulator.calls` — the call state machine;
 * :mod:`simulator.members` — member administration (QueueAdd, QueuePause …);
 * :mod:`simulator.traffic` — generated arrivals and pauses;
+* :mod:`simulator.spying` — a supervisor listening in (Originate into ChanSpy);
 * :mod:`simulator.snapshots` — list items and :meth:`CallCentre.truth`.
 """
 
@@ -30,16 +31,17 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from simulator import snapshots
+from simulator import events, snapshots
 from simulator.calls import CallFlow
 from simulator.clock import ModelClock
-from simulator.config import CentreConfig, DeviceState
+from simulator.config import CentreConfig, DeviceState, MemberSetup
 from simulator.events import Event
 from simulator.members import MemberAdmin
-from simulator.state import CentreState
+from simulator.spying import Spies
+from simulator.state import CentreState, RealtimeWriter
 from simulator.traffic import Traffic
 
 
@@ -65,6 +67,7 @@ class CallCentre:
         self._members = MemberAdmin(self._state, dispatch=self._dispatch)
         self._calls = CallFlow(self._state, self._members)
         self._traffic = Traffic(self._state, self._calls, self._members)
+        self._spies = Spies(self._state)
         self._traffic.start()
 
     # -- time ---------------------------------------------------------------
@@ -136,17 +139,72 @@ class CallCentre:
         caller_name: str | None = None,
         patience: float = 60.0,
         talk: float | None = None,
+        respond: bool = False,
+        action_id: str | None = None,
+        data: str | None = None,
     ) -> str:
         """A customer calls ``queue`` (the lab's ``Originate Local/<queue>@callers/n``).
 
         The customer hangs up after ``patience`` seconds: an abandon if still
         waiting, ``Reason: caller`` if connected. ``talk`` is the agent's talk
         time (the ``TALK`` variable), else the phone's default. Returns the
-        name of the caller's channel in the queue (``…;2``).
+        name of the caller's channel in the queue (``…;2``). ``respond``: an
+        async Originate's ``OriginateResponse`` follows (with ``action_id``,
+        and ``data`` as the Originate's ``Data``, else the patience).
         """
-        return self._calls.originate(
+        inner = self._calls.originate(
             queue, caller_num=caller_num, caller_name=caller_name, patience=patience, talk=talk
         )
+        if respond:
+            outer = self._state.channels[inner.removesuffix(";2") + ";1"]
+            shown = f"{patience:g}" if data is None else data
+            self._state.emit(
+                events.originate_response(action_id, outer, "Wait", shown, caller_num, caller_name)
+            )
+        return inner
+
+    def chanspy(
+        self,
+        channel: str,
+        data: str,
+        *,
+        caller_num: str | None = None,
+        caller_name: str | None = None,
+        action_id: str | None = None,
+        respond: bool = True,
+    ) -> str:
+        """``Originate`` of ``channel`` (any ``Tech/resource``) into ``ChanSpy(data)``.
+
+        ``data`` is ChanSpy's ``<channel prefix>[,<options>]``. The phone answers
+        at once; ``respond`` sends the OriginateResponse (with ``action_id``);
+        then ChanSpyStart if a live channel matches, else the leg hangs up.
+        Returns the name of the supervisor's leg. See :mod:`simulator.spying`.
+        """
+        return self._spies.originate(
+            channel,
+            data,
+            caller_num=caller_num,
+            caller_name=caller_name,
+            action_id=action_id,
+            respond=respond,
+        )
+
+    def hangup(self, channel: str) -> None:
+        """``Hangup`` of a supervisor's spy leg (its ChanSpyStop comes when the spied call ends).
+
+        :class:`~simulator.errors.NoSuchChannel` when nothing has that name,
+        :class:`~simulator.errors.NotSimulated` for a queue call's channels.
+        """
+        self._spies.hangup(channel)
+
+    def spies(self) -> list[dict[str, str | bool]]:
+        """The active ChanSpy sessions (started, not yet stopped), oldest first.
+
+        Each: ``spyer``, ``spyer_uniqueid``, ``spyee``, ``spyee_uniqueid``,
+        ``options``, ``mode`` (listen, whisper, barge) and ``spyer_up`` (False
+        once the supervisor's leg was hung up while the spied call goes on).
+        """
+        return self._spies.active()
 
     def queue_add(
         self,
@@ -158,8 +216,13 @@ class CallCentre:
         penalty: int = 0,
         paused: bool = False,
         reason: str = "",
+        wrapuptime: int = 0,
     ) -> None:
-        """QueueAdd: a dynamic member joins ``queue`` at the end of its member list."""
+        """QueueAdd: a dynamic member joins ``queue``.
+
+        At the end of a linear queue's members; elsewhere where app_queue's hash
+        table puts it (:func:`simulator.members.member_bucket`).
+        """
         self._members.queue_add(
             queue,
             interface,
@@ -168,6 +231,7 @@ class CallCentre:
             penalty=penalty,
             paused=paused,
             reason=reason,
+            wrapuptime=wrapuptime,
         )
 
     def queue_remove(self, queue: str, interface: str) -> None:
@@ -195,6 +259,27 @@ class CallCentre:
     def set_device_state(self, state_interface: str, state: DeviceState | int | str) -> None:
         """``Setvar DEVICE_STATE(<state_interface>)=<state>``: a phone changes state."""
         self._members.set_device_state(state_interface, state)
+
+    # -- realtime members ------------------------------------------------------
+
+    def reload_realtime(self, queue: str, rows: Iterable[MemberSetup]) -> None:
+        """Reload ``queue``'s realtime members from its ``queue_members`` rows, silently.
+
+        What app_queue does on the next use of a realtime queue (QueueStatus,
+        QueueSummary, QueuePause … naming it): see
+        :meth:`simulator.members.MemberAdmin.reload_realtime`. ``rows``'
+        ``membership`` is ignored: every row is a realtime member.
+        """
+        self._members.reload_realtime(queue, rows)
+
+    def set_realtime_writer(self, writer: RealtimeWriter | None) -> None:
+        """Where realtime members' row changes go: ``writer(queue, interface, fields)``.
+
+        QueuePause writes ``reason_paused`` and ``paused`` (``"1"``/``"0"``),
+        QueuePenalty ``penalty``, QueueMemberRingInUse ``ringinuse`` — also
+        when generated traffic or an auto-pause changes them, as app_queue does.
+        """
+        self._state.realtime_writer = writer
 
     # -- snapshots (list items without ActionID) ---------------------------
 

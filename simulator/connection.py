@@ -7,6 +7,11 @@ the server replays a trace the connection streams its own
 :class:`~simulator.replay.ReplaySession`. It writes without blocking the loop
 and disconnects a client that reads too slowly.
 
+A live action may first need something awaited (:meth:`SessionHost.prepare`:
+realtime members read from a database); the session then answers it when
+that is done, and holds its later actions until then, so a client still gets
+its answers in the order it asked, as from Asterisk.
+
 It knows its server only through :class:`SessionHost` (what it reads, counts
 and asks of it); :class:`~simulator.server.AmiSimulator` is one.
 """
@@ -18,8 +23,8 @@ import hmac
 import logging
 import socket
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, cast
 
 from ingest.ami.message import AmiMessage, AmiMessageDict
@@ -93,6 +98,10 @@ class SessionHost(Protocol):
         """A connection is gone."""
         ...
 
+    def prepare(self, name: str, message: AmiMessageDict) -> Awaitable[None] | None:
+        """What to await before answering live action ``name`` (lower case), if anything."""
+        ...
+
     def answer(
         self, name: str, message: AmiMessageDict, action_id: str | None
     ) -> list[AmiMessageDict] | None:
@@ -118,6 +127,9 @@ class Connection(asyncio.Protocol):
         self.paused = False
         self.on_writable: Callable[[], None] | None = None
         self._stall: asyncio.TimerHandle | None = None
+        self._backlog: deque[AmiMessageDict] = deque()
+        """Actions received while an earlier one waits for :meth:`SessionHost.prepare`."""
+        self._preparing: asyncio.Future[None] | None = None
 
     @property
     def wants_events(self) -> bool:
@@ -142,15 +154,19 @@ class Connection(asyncio.Protocol):
             log.warning("AMI simulator: unparseable input, closing the connection")
             self.abort()
             return
-        for message in messages:
-            if self.closed:
-                return
-            self._handle(message)
+        self._backlog.extend(messages)
+        self._run_backlog()
+
+    def _run_backlog(self) -> None:
+        while self._backlog and self._preparing is None and not self.closed:
+            self._handle(self._backlog.popleft())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._stall is not None:
             self._stall.cancel()
+        if self._preparing is not None:
+            self._preparing.cancel()
         self._host.detach(self)
 
     def pause_writing(self) -> None:
@@ -235,7 +251,28 @@ class Connection(asyncio.Protocol):
             self.send([reply(action_id, "Success", Events=state)])
         elif self.replay is not None:
             self._replay_action(name, message, action_id)
-        elif (answer := host.answer(name, message, action_id)) is not None:
+        elif (pending := host.prepare(name, message)) is not None:
+            future = asyncio.ensure_future(pending)
+            self._preparing = future
+            future.add_done_callback(lambda done: self._prepared(done, message, action_id))
+        else:
+            self._live_action(message, action_id)
+
+    def _prepared(
+        self, done: asyncio.Future[None], message: AmiMessageDict, action_id: str | None
+    ) -> None:
+        self._preparing = None
+        if done.cancelled() or self.closed:
+            return
+        if (exc := done.exception()) is not None:
+            log.error("AMI simulator: preparing %s failed: %r", header(message, "Action"), exc)
+        self._live_action(message, action_id)
+        self._run_backlog()
+
+    def _live_action(self, message: AmiMessageDict, action_id: str | None) -> None:
+        host = self._host
+        action = header(message, "Action")
+        if (answer := host.answer(action.lower(), message, action_id)) is not None:
             self.send(answer)
             # Events the action caused follow its response, before anything
             # else is answered (as in e_member_admin).

@@ -29,3 +29,11 @@ class InterfaceNotFound(ModelError):
 
 class InvalidArgument(ModelError):
     """A value is out of range."""
+
+
+class NoSuchChannel(ModelError):
+    """No live channel has this name."""
+
+
+class NotSimulated(ModelError):
+    """Asterisk would do it, the simulator does not (e.g. hanging up a queue call's channel)."""

@@ -29,6 +29,8 @@ STATE_DESC = {
 
 _CAUSE_TEXT = {0: "Unknown", 16: "Normal Clearing", 26: "Answered elsewhere"}
 _DEST_KEYS = tuple("Dest" + key for key in CHANNEL_KEYS)
+_SPYER_KEYS = tuple("Spyer" + key for key in CHANNEL_KEYS)
+_SPYEE_KEYS = tuple("Spyee" + key for key in CHANNEL_KEYS)
 
 
 def channel_fields(ch: ChannelRecord, keys: tuple[str, ...] = CHANNEL_KEYS) -> Event:
@@ -101,6 +103,43 @@ def member_event(
         "Ringinuse": "1" if m.ringinuse else "0",
         "Wrapuptime": str(m.wrapuptime),
     }
+
+
+def originate_response(
+    action_id: str | None,
+    ch: ChannelRecord,
+    application: str,
+    data: str,
+    caller_num: str | None,
+    caller_name: str | None,
+) -> Event:
+    """``OriginateResponse`` of an async Originate with ``Application`` (manager.c's
+    ``fast_originate``): the originating session's ActionID first, Reason 4 = answered."""
+    event: Event = {"Event": "OriginateResponse", "Privilege": "call,all"}
+    if action_id is not None:
+        event["ActionID"] = action_id
+    event.update(
+        {
+            "Response": "Success",
+            "Channel": ch.name,
+            "Application": application,
+            "Data": data,
+            "Reason": "4",
+            "Uniqueid": ch.uniqueid,
+            "CallerIDNum": caller_num or "<unknown>",
+            "CallerIDName": caller_name or "<unknown>",
+        }
+    )
+    return event
+
+
+def spy_event(name: str, spyer: ChannelRecord, spyee: ChannelRecord) -> Event:
+    """``ChanSpyStart`` / ``ChanSpyStop``: the spyer's channel snapshot prefixed ``Spyer``,
+    then the spied channel's prefixed ``Spyee`` (main/manager_channels.c)."""
+    event: Event = {"Event": name, "Privilege": "call,all"}
+    event.update(channel_fields(spyer, _SPYER_KEYS))
+    event.update(channel_fields(spyee, _SPYEE_KEYS))
+    return event
 
 
 def device_state_event(device: str, state: str) -> Event:

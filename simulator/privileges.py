@@ -31,6 +31,7 @@ ACTION_CLASSES: dict[str, frozenset[str]] = {
     "queuememberringinuse": frozenset({"agent"}),
     "setvar": frozenset({"call"}),
     "originate": frozenset({"originate"}),
+    "hangup": frozenset({"system", "call"}),
 }
 """The write classes each action was registered with (apps/app_queue.c, main/manager.c,
 res/res_manager_devicestate.c); an action not listed needs none."""

@@ -22,6 +22,11 @@ actions, its output), and what the live actions do and answer is
 (:mod:`~simulator.privileges`): refused actions are answered as
 Asterisk answers them, and events the user may not read are not sent.
 
+``realtime_members`` (and ``realtime_update``) make the model's realtime
+members follow a ``queue_members`` table as app_queue does: reloaded silently
+when an action uses their queue, changes written back
+(:mod:`~simulator.realtime`).
+
 Writes never block the loop. A client that reads too slowly is disconnected,
 as Asterisk's ``writetimeout`` does: when its pending output stays above
 ``high_water`` bytes for ``write_timeout`` seconds, or ever exceeds
@@ -35,7 +40,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,6 +51,7 @@ from simulator.centre import CallCentre
 from simulator.config import CentreConfig, TrafficConfig
 from simulator.connection import Connection, wanted
 from simulator.privileges import Privileges
+from simulator.realtime import RealtimeLink, RealtimeMembers, RealtimeUpdate
 from simulator.replay import Replay, Trace
 from simulator.wire import serialize_many
 
@@ -75,6 +81,8 @@ class AmiSimulator:
         high_water: int = 256 * 1024,
         send_buffer: int | None = None,
         privileges: Privileges | None = None,
+        realtime_members: RealtimeMembers | None = None,
+        realtime_update: RealtimeUpdate | None = None,
     ) -> None:
         if model is not None and replay is not None:
             raise ValueError("a simulator serves a model or a replay, not both")
@@ -93,6 +101,8 @@ class AmiSimulator:
         self.high_water = high_water
         self.send_buffer = send_buffer
         self.privileges = privileges or Privileges()
+        self.realtime_link = RealtimeLink(realtime_members, realtime_update)
+        """The realtime member source and write-back (:mod:`simulator.realtime`)."""
         self.actions_received: Counter[str] = Counter()
         """Actions received from clients, by name as sent."""
         self.events_sent = 0
@@ -119,6 +129,7 @@ class AmiSimulator:
         )
         if self._model is not None:
             self._model.set_listener(self._model_changed)
+            self.realtime_link.attach(self._model)
             if self.rate is not None:
                 self._pump = asyncio.create_task(self._run_rate(self.rate))
             elif self.realtime:
@@ -140,6 +151,7 @@ class AmiSimulator:
             self._server = None
         if self._model is not None:
             self._model.set_listener(None)
+            self._model.set_realtime_writer(None)
 
     async def __aenter__(self) -> AmiSimulator:
         await self.start()
@@ -179,14 +191,26 @@ class AmiSimulator:
 
     # -- what a connection asks of its server (connection.SessionHost) -------
 
+    def prepare(self, name: str, message: AmiMessageDict) -> Awaitable[None] | None:
+        """What must happen before live action ``name`` runs: a realtime member reload.
+
+        None when nothing is to be awaited (no source, or it answered at once).
+        """
+        if self._model is None:
+            return None
+        return self.realtime_link.prepare(self._model, name, message)
+
     def answer(
         self, name: str, message: AmiMessageDict, action_id: str | None
     ) -> list[AmiMessageDict] | None:
         """The answer to live action ``name`` (lower case); None for an unknown action.
 
         The handlers are :data:`~simulator.actions.LIVE_ACTIONS`; a test's
-        Asterisk overrides this to misbehave.
+        Asterisk overrides this to misbehave. Realtime rows read by
+        :meth:`prepare` are applied first.
         """
+        if self._model is not None:
+            self.realtime_link.commit(self._model)
         handler = LIVE_ACTIONS.get(name)
         return None if handler is None else handler(self.model, message, action_id)
 
@@ -228,6 +252,17 @@ class AmiSimulator:
     def emit(self, events: Iterable[AmiMessage]) -> None:
         """Broadcast arbitrary events to the clients that receive events."""
         self._broadcast(list(events))
+
+    async def realtime_settled(self) -> None:
+        """Wait until the realtime row changes handed to ``realtime_update`` are written."""
+        await self.realtime_link.settled()
+
+    async def reload_realtime(self, queues: Iterable[str] | None = None) -> None:
+        """Reload realtime members now, as the next QueueStatus naming the queues would."""
+        names = self.model.queue_names if queues is None else list(queues)
+        await self.realtime_link.read(names)
+        self.realtime_link.commit(self.model)
+        self.flush()
 
     def advance(self, seconds: float) -> None:
         """Fast-forward the model ``seconds`` and send what happened."""
@@ -343,6 +378,9 @@ async def serve(
     arrival_rate: float | None = None,
     privileges: Privileges | None = None,
     ready: Callable[[AmiSimulator], None] | None = None,
+    model: CallCentre | None = None,
+    realtime_members: RealtimeMembers | None = None,
+    realtime_update: RealtimeUpdate | None = None,
 ) -> None:
     """Run a simulator until cancelled (the entry point for a CLI).
 
@@ -351,6 +389,9 @@ async def serve(
     about that many events per second; ``replay_path`` (a trace name or a
     ``.jsonl`` path) replays a recording instead. ``privileges``: the manager
     user's rights (default all). ``ready`` is called once the port is bound.
+    ``model`` serves that call centre instead (e.g. :func:`simulator.from_db.centre_from_db`'s),
+    with ``realtime_members``/``realtime_update`` keeping its realtime members in
+    step with the database (:func:`simulator.from_db.realtime_members`).
     """
     if replay_path is not None:
         sim = AmiSimulator(
@@ -362,15 +403,18 @@ async def serve(
             privileges=privileges,
         )
     else:
-        config = _live_config(rate, operators, queues, arrival_rate, seed)
+        if model is None:
+            model = CallCentre(_live_config(rate, operators, queues, arrival_rate, seed), seed=seed)
         sim = AmiSimulator(
             host=host,
             port=port,
             username=username,
             secret=secret,
-            model=CallCentre(config, seed=seed),
+            model=model,
             rate=rate,
             privileges=privileges,
+            realtime_members=realtime_members,
+            realtime_update=realtime_update,
         )
     async with sim:
         if ready is not None:

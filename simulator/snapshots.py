@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.config import AVAILABLE, DeviceState
-from simulator.events import STATE_DESC, Event, channel_fields, pause_device
+from simulator.events import STATE_DESC, Event, channel_fields
 from simulator.state import CentreState
 
 
@@ -132,10 +132,12 @@ def core_show_channels(state: CentreState) -> list[Event]:
 
 
 def device_states(state: CentreState) -> list[tuple[str, str]]:
-    """(Device, State) pairs for DeviceStateList: phones and queue pause states."""
+    """(Device, State) pairs for DeviceStateList: phones and queue pause states.
+
+    The pause states are Asterisk's device-state cache: a removed member's stays.
+    """
     states = [(si, device.name) for si, device in state.devices.items()]
-    for q in state.queues.values():
-        states.extend(pause_device(m) for m in q.members.values())
+    states.extend(state.pause_states.items())
     return states
 
 

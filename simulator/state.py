@@ -21,6 +21,9 @@ from simulator.errors import InterfaceNotFound, NoSuchQueue
 from simulator.events import Event
 from simulator.records import ChannelRecord, MemberRecord, QueueRecord
 
+RealtimeWriter = Callable[[str, str, dict[str, str]], None]
+"""(queue, interface, fields) → None: a realtime member's row changes (column → value)."""
+
 
 class CentreState:
     """Everything the model knows, in Asterisk's iteration order (queues, then members)."""
@@ -42,6 +45,15 @@ class CentreState:
         """Interfaces ringing or talking."""
         self.dirty: dict[str, None] = {}
         """Queues where something changed: their waiting callers may be served now."""
+        self.pause_states: dict[str, str] = {}
+        """The ``Queue:<q>_pause_<interface>`` devices as Asterisk's device-state cache holds
+        them: a DeviceStateChange goes out only when one changes, and a removed member's
+        entry stays."""
+        self.hangup_hooks: list[Callable[[ChannelRecord], None]] = []
+        """Called with a live channel about to hang up, before its Hangup event."""
+        self.realtime_writer: RealtimeWriter | None = None
+        """Where a realtime member's changed row fields go (app_queue's
+        ``update_realtime_member_field``); None: nowhere."""
         self._outbox: list[Event] = []
         self._uid = itertools.count()
         self._local = itertools.count()
@@ -68,6 +80,8 @@ class CentreState:
                 self.devices.setdefault(mc.state_interface, DeviceState.NOT_INUSE)
             self.queues[qc.name] = queue
         self.reindex()
+        for q in self.queues.values():
+            self.pause_states.update(events.pause_device(m) for m in q.members.values())
 
     # -- the outbox -----------------------------------------------------------
 
@@ -134,11 +148,28 @@ class CentreState:
         """A member event carrying the member's current device state."""
         return events.member_event(name, m, self.status(m), reason=reason)
 
-    def emit_pause_state(self, m: MemberRecord) -> None:
-        """The DeviceStateChange of the member's pause pseudo-device."""
-        self.emit(events.device_state_event(*events.pause_device(m)))
+    def emit_pause_state(self, m: MemberRecord, *, removed: bool = False) -> None:
+        """The DeviceStateChange of the member's pause pseudo-device, when its state changed.
+
+        ``removed``: the member left the queue, which app_queue reports as NOT_INUSE.
+        """
+        device, value = events.pause_device(m)
+        if removed:
+            value = "NOT_INUSE"
+        if self.pause_states.get(device) != value:
+            self.pause_states[device] = value
+            self.emit(events.device_state_event(device, value))
+
+    def write_realtime(self, m: MemberRecord, fields: dict[str, str]) -> None:
+        """Hand a realtime member's changed ``queue_members`` fields to the writer, if any."""
+        if m.membership == "realtime" and self.realtime_writer is not None:
+            self.realtime_writer(m.queue, m.interface, fields)
 
     # -- channels and devices ---------------------------------------------------
+
+    def new_uniqueid(self) -> str:
+        """The next channel uniqueid (``<epoch>.<n>``, as Asterisk numbers them)."""
+        return f"{int(self.clock.now)}.{next(self._uid)}"
 
     def new_pair(
         self, exten: str, context: str, linkedid: str | None
@@ -146,8 +177,8 @@ class CentreState:
         """A Local channel pair (``…;1`` down, ``…;2`` ringing), announced with Newchannel."""
         now = self.clock.now
         base = f"Local/{exten}@{context}-{next(self._local):08x}"
-        uid1 = f"{int(now)}.{next(self._uid)}"
-        uid2 = f"{int(now)}.{next(self._uid)}"
+        uid1 = self.new_uniqueid()
+        uid2 = self.new_uniqueid()
         link = linkedid or uid1
         one = ChannelRecord(f"{base};1", uid1, link, context, exten, 0, now)
         two = ChannelRecord(f"{base};2", uid2, link, context, exten, 4, now)
@@ -163,9 +194,12 @@ class CentreState:
 
     def hangup(self, ch: ChannelRecord, cause: int) -> None:
         """A live channel hangs up (Hangup); a channel already gone is left alone."""
-        if self.channels.pop(ch.name, None) is None:
+        if ch.name not in self.channels:
             return
-        self.emit(events.hangup_event(ch, cause))
+        for hook in self.hangup_hooks:
+            hook(ch)
+        if self.channels.pop(ch.name, None) is not None:
+            self.emit(events.hangup_event(ch, cause))
 
     def set_device(self, state_interface: str, state: DeviceState) -> None:
         """A phone changes state: QueueMemberStatus per membership, then DeviceStateChange."""

@@ -52,8 +52,10 @@ class Mutation:
         input: Annotated[SetOperatorStatusInput, strawberry.argument(description="What to set.")],
     ) -> Operator:
         """`service.set_operator_status`."""
-        service = info.context.allow(Action.SET_STATUS)
-        return Operator.from_json(await service.set_operator_status(input.command()))
+        grant = info.context.grant(Action.SET_STATUS)
+        return Operator.from_json(
+            await info.context.service.set_operator_status(input.command(), grant)
+        )
 
     @resolver.mutation(
         "Reload the queue configuration from the database and, with AMI, take a new "

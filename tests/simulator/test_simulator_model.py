@@ -19,6 +19,7 @@ from simulator.errors import (
     NotDynamic,
 )
 from simulator.events import Event
+from simulator.members import member_bucket
 from simulator.replay import Trace, load_trace
 
 START = 1795696000.0
@@ -238,7 +239,10 @@ def test_ringall_rings_everyone_and_hangs_up_the_others() -> None:
         "Frank",
     ]
     connect = next(e for e in events if e["Event"] == "AgentConnect")
-    assert connect["MemberName"] == "Frank"  # both answer after 2 s: the first rung wins
+    # Both answer after 2 s: the first rung wins, and app_queue's member hash table
+    # lists Local/1001 (bucket 8) before Local/1006 (bucket 21), whatever the add order.
+    assert connect["MemberName"] == "Alice"
+    assert [m["Name"] for m in model.queue_status("billing")[1:]] == ["Alice", "Frank"]
     assert Counter(e["Event"] for e in events)["Hangup"] == 6
     assert model.truth()["channels"] == {}
 
@@ -413,6 +417,18 @@ def test_realtime_members_like_h_realtime() -> None:
     statuses = [e for e in model.drain() if e["Event"] == "QueueMemberStatus"]
     assert {e["Membership"] for e in statuses} == {"realtime"}
     assert [e["MemberName"] for e in statuses] == ["Alice RT"] * 3
+
+
+def test_member_order_is_app_queues_hash_table_order() -> None:
+    """Non-linear queues list members bucket by bucket (member_hash_fn % 37), as recorded."""
+    items = load_trace("h_realtime").lists_of("QueueStatus")[-1].items
+    rtq = [m["Location"] for m in items if m["Event"] == "QueueMember"]
+    sales = [i["Location"] for i in lab().queue_status("sales")[1:]]
+    assert len(rtq) == 4 and len(sales) == 3
+    for locations in (rtq, sales):
+        buckets = [member_bucket(str(location)) for location in locations]
+        assert buckets == sorted(buckets)
+    assert [member_bucket(f"Local/100{n}@agents/n") for n in (1, 4, 6, 7)] == [8, 1, 21, 31]
 
 
 def without_times(items: list[Event] | list[AmiMessageDict]) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 
 import pytest
 from panoramisk import Manager
@@ -15,102 +15,9 @@ from simulator.centre import CallCentre
 from simulator.privileges import LEAST_PRIVILEGE, Privileges
 from simulator.replay import load_trace
 from simulator.server import AmiSimulator, serve
-from simulator.wire import BANNER, read_message, serialize
+from tests.support.ami_client import TIMEOUT, Client, Clients, recorded, without
 
 START = 1795696000.0
-TIMEOUT = 5.0
-
-
-class Client:
-    """A minimal raw AMI client: write actions, read messages."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def connect(cls, port: int, sock: socket.socket | None = None) -> Client:
-        if sock is None:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        else:
-            reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
-        assert await asyncio.wait_for(reader.readline(), TIMEOUT) == BANNER
-        return cls(reader, writer)
-
-    async def send(self, message: Mapping[str, str | list[str]]) -> None:
-        self.writer.write(serialize(message))
-        await self.writer.drain()
-
-    async def read(self) -> AmiMessageDict:
-        return await asyncio.wait_for(read_message(self.reader), TIMEOUT)
-
-    async def until(self, done: Callable[[AmiMessageDict], bool]) -> list[AmiMessageDict]:
-        """Messages up to and including the first one for which ``done`` is true."""
-        out: list[AmiMessageDict] = []
-        while not out or not done(out[-1]):
-            out.append(await self.read())
-        return out
-
-    async def login(self, secret: str = "secret", events: str = "on") -> list[AmiMessageDict]:
-        login = {"Action": "Login", "ActionID": "drv-1", "Username": "admin", "Secret": secret}
-        await self.send({**login, "Events": events})
-        reply = await self.read()
-        if reply.get("Response") != "Success" or events == "off":
-            return [reply]
-        return [reply, await self.read()]
-
-    async def action(self, message: Mapping[str, str | list[str]]) -> list[AmiMessageDict]:
-        """Send; return what arrives up to its response (events first, response last)."""
-        await self.send(message)
-        aid = message.get("ActionID")
-        return await self.until(lambda m: "Response" in m and m.get("ActionID") == aid)
-
-    async def listing(self, message: Mapping[str, str | list[str]]) -> list[AmiMessageDict]:
-        """Send a list action; return its response, items and Complete event."""
-        await self.send(message)
-        aid = message.get("ActionID")
-        messages = await self.until(
-            lambda m: m.get("ActionID") == aid and m.get("EventList") == "Complete"
-        )
-        start = next(i for i, m in enumerate(messages) if m.get("ActionID") == aid)
-        return messages[start:]
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self.writer.wait_closed()
-
-
-def recorded(trace: str, action_id: str) -> list[AmiMessageDict]:
-    """The recorded list response with that ActionID (response … Complete)."""
-    for item in load_trace(trace).lists:
-        if item.action_id == action_id:
-            return [item.response, *item.items, item.complete]
-    raise LookupError(action_id)
-
-
-def without(messages: list[AmiMessageDict], *keys: str) -> list[AmiMessageDict]:
-    return [{k: v for k, v in m.items() if k not in keys} for m in messages]
-
-
-class Clients:
-    """Opens clients and closes them all at the end of the test, pass or fail."""
-
-    def __init__(self) -> None:
-        self.opened: list[Client] = []
-
-    async def connect(self, port: int, sock: socket.socket | None = None) -> Client:
-        client = await Client.connect(port, sock)
-        self.opened.append(client)
-        return client
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[Clients]:
-    registry = Clients()
-    yield registry
-    for client in registry.opened:
-        await client.close()
 
 
 @pytest.fixture
