@@ -1,9 +1,9 @@
 """The application factory: settings in, a FastAPI app out; resources live in the lifespan.
 
 The composition root: the lifespan opens Redis, the database, the store, the
-service, the live mirror and its broadcaster (and the AMI ingest) as one
-`api.runtime.Runtime`, attaches the GraphQL fan-out to the broadcaster, and
-closes them all in reverse.
+service, the live mirror and its broadcaster, the audit trail (and the AMI
+ingest) as one `api.runtime.Runtime`, attaches the GraphQL fan-out to the
+broadcaster, and closes them all in reverse.
 """
 
 from __future__ import annotations
@@ -28,12 +28,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.broadcast import Broadcaster
+from api.console import SupervisorConsole
 from api.errors import ApiError, Unavailable
 from api.graphql.view import GRAPHQL_PATH, attach_fanout, mount_graphql
 from api.head import HeadAsGet
-from api.health import database_ping
+from api.health import add_audit, database_ping
 from api.host_guard import HostAllowList, HostGuard
 from api.ingest_runtime import build_ingest
 from api.live import LiveBroadcaster, LiveState
@@ -42,11 +44,15 @@ from api.openapi import install_openapi
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
+from api.rest_actions import router as actions_router
+from api.rest_audit import router as audit_router
 from api.routing import every_route
 from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
 from api.settings import Settings
 from api.wallboard import mount_wallboard
+from ingest.actions.console import AsteriskConsole
+from ingest.actions.realtime import RealtimeMembers
 from ingest.db.engine import make_engine
 from ingest.keys import KeySchema
 from ingest.logs import get_logger
@@ -92,6 +98,7 @@ def create_app(
             buffer_size=settings.graphql_subscriber_buffer,
         )
         try:
+            runtime.audit.start()
             await runtime.broadcaster.start()
             await _startup_sync(runtime)
             if runtime.ingest is not None:
@@ -126,6 +133,8 @@ def create_app(
     app.add_middleware(RepeatedQueryGuard, path_prefix="/api/")
     _install_error_handlers(app)
     app.include_router(rest_router)
+    app.include_router(audit_router)
+    app.include_router(actions_router)
     view = mount_graphql(app, settings)
     _add_operational_routes(app, metrics)
     mount_wallboard(app)
@@ -183,8 +192,33 @@ def _open_runtime(
         buffer_size=settings.graphql_subscriber_buffer,
         current_version=store.version,
     )
+    audit = AuditTrail(database, buffer_size=settings.audit_buffer_size, metrics=metrics)
+    asterisk = (
+        AsteriskConsole(
+            ingest,
+            store,
+            realtime=RealtimeMembers(database),
+            confirm_timeout=settings.action_confirm_timeout,
+        )
+        if ingest is not None
+        else None
+    )
+    console = SupervisorConsole(
+        service, policy, lambda: asterisk, audit, pause_reasons=tuple(settings.pause_reasons)
+    )
     return Runtime(
-        settings, policy, client, database, store, sync, service, mirror, broadcaster, ingest
+        settings,
+        policy,
+        client,
+        database,
+        store,
+        sync,
+        service,
+        mirror,
+        broadcaster,
+        audit=audit,
+        ingest=ingest,
+        console=console,
     )
 
 
@@ -212,6 +246,7 @@ async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool)
     if runtime.ingest is not None:
         await runtime.ingest.stop()
     await cancel_and_wait(*runtime.tasks)
+    await runtime.audit.stop()  # last: what the ingest and the tasks recorded, then the engine
     if own_redis:
         await runtime.redis.aclose()
     if own_engine:
@@ -294,6 +329,7 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         """Redis, database and AMI state: 200 while serving, 503 when Redis is down."""
         runtime = runtime_of(request.app)
         serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
+        add_audit(details, runtime.audit.stats())
         body = {"success": serving, "data": details}
         headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
         return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)

@@ -1,12 +1,14 @@
-"""Liveness of the backing services, as /healthz reports it."""
+"""Liveness of the backing services (and of the audit writer), as /healthz reports it."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.audit import AuditStats
 from ingest.db.repository import DatabaseUnavailable
 
 
@@ -20,3 +22,16 @@ async def database_ping(engine: AsyncEngine, timeout: float = 2.0) -> None:
         raise DatabaseUnavailable(f"no answer within {timeout:g} s") from None
     except Exception as exc:  # any driver error means "down" here
         raise DatabaseUnavailable(type(exc).__name__) from None
+
+
+def add_audit(details: dict[str, Any], audit: AuditStats) -> None:
+    """Add the audit writer's `audit` section to /healthz's details.
+
+    An audit writer that cannot write (the database down or absent) makes the
+    overall status `degraded`, never `down`: it alone never makes /healthz 503
+    (its rows wait in the buffer).
+    """
+    section = audit.as_json()
+    details["audit"] = section
+    if section["status"] != "ok" and details.get("status") == "ok":
+        details["status"] = "degraded"

@@ -90,6 +90,41 @@ CLEARED: JsonSchema = {
     "required": ["operators", "queues", "channels"],
     "properties": {k: {"type": "integer"} for k in ("operators", "queues", "channels")},
 }
+AUDIT_ENTRY: JsonSchema = {
+    "type": "object",
+    "required": ["id", "at", "scope", "action", "arguments", "outcome", "durationMs"],
+    "properties": {
+        "id": {"type": "integer"},
+        "at": {"type": "string", "format": "date-time"},
+        "role": {"type": ["string", "null"]},
+        "tokenFingerprint": {"type": ["string", "null"]},
+        "scope": {"type": "string"},
+        "action": {"type": "string"},
+        "queue": {"type": ["string", "null"]},
+        "memberId": {"type": ["string", "null"]},
+        "arguments": {"type": "object"},
+        "outcome": {"type": "string"},
+        "via": {"type": ["string", "null"]},
+        "asteriskMessage": {"type": ["string", "null"]},
+        "message": {"type": ["string", "null"]},
+        "durationMs": {"type": "integer"},
+    },
+}
+AUDIT_PATH = "/api/queue-status/audit"
+# Beside `data` and `count`, a page of the audit log says where it ends.
+PAGED: dict[tuple[str, str], JsonSchema] = {
+    ("get", AUDIT_PATH): {
+        "pageInfo": {
+            "type": "object",
+            "required": ["endCursor", "hasNextPage"],
+            "properties": {
+                "endCursor": {"type": ["string", "null"]},
+                "hasNextPage": {"type": "boolean"},
+            },
+        },
+        "buffered": {"type": "integer"},
+    }
+}
 # (method, path) → (success status, data schema, has count)
 SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
     ("get", "/api/queue-status/operators"): ("200", _list(OPERATOR), True),
@@ -102,6 +137,7 @@ SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
     ("get", "/api/queue-status/sync/status"): ("200", ANY_OBJECT, False),
     ("post", "/api/queue-status/sync/resync"): ("200", ANY_OBJECT, False),
     ("delete", "/api/queue-status/clear"): ("200", CLEARED, False),
+    ("get", AUDIT_PATH): ("200", _list(AUDIT_ENTRY), True),
 }
 ERRORS = {
     "400": "Malformed JSON, an unknown value (e.g. a status), or a Host header that is not a "
@@ -211,8 +247,12 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
             success = SUCCESS.get((method, path))
             if success is not None:
                 code, data, count = success
+                envelope = _envelope(data, count=count)
+                paged = PAGED.get((method, path), {})
+                envelope["properties"].update(paged)
+                envelope["required"] += list(paged)
                 operation["responses"] = {
-                    code: _json(_envelope(data, count=count), "Done."),
+                    code: _json(envelope, "Done."),
                     **_error_responses(),
                 }
                 if not path.endswith("}"):

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.console import SupervisorConsole
 from api.live import LiveBroadcaster, LiveState
@@ -41,6 +42,8 @@ class Runtime:
     """The live mirror: collection reads use it when it is current, subscriptions always."""
     broadcaster: LiveBroadcaster
     """The one pub/sub connection that keeps `mirror` current and feeds the subscriptions."""
+    audit: AuditTrail
+    """Supervisor actions as rows of `queue_status_audit`: `audit.record(AuditEntry(...))`."""
     ingest: AmiIngest | None = None
     console: SupervisorConsole | None = None
     """Supervisor actions on Asterisk (checked, sent over the ingest's AMI, audited)."""

@@ -39,3 +39,24 @@ class Metrics:
             "Duration of the last successful synchronization.",
             registry=self.registry,
         )
+        self.audit_written = Counter(
+            "queue_status_audit_rows_written_total",
+            "Audit rows (supervisor actions) written to the database.",
+            registry=self.registry,
+        )
+        self.audit_dropped = Counter(
+            "queue_status_audit_rows_dropped_total",
+            "Audit rows lost: the buffer overflowed while the database was down, or a row "
+            "the database refused.",
+            registry=self.registry,
+        )
+        self.audit_write_errors = Counter(
+            "queue_status_audit_write_errors_total",
+            "Failed attempts to write a batch of audit rows (retried).",
+            registry=self.registry,
+        )
+        self.audit_buffered = Gauge(
+            "queue_status_audit_rows_buffered",
+            "Audit rows waiting to be written.",
+            registry=self.registry,
+        )

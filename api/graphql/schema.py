@@ -14,8 +14,10 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
 
 from api.graphql.access import ReadPolicy
+from api.graphql.audit import AuditQuery
 from api.graphql.compiled import CompiledQueries, PlanCache
 from api.graphql.errors import annotate
 from api.graphql.limits import GraphQLOptions, limit_extensions
@@ -23,6 +25,11 @@ from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.scalars import SCALARS
 from api.graphql.subscriptions import Subscription
+
+
+@strawberry.type(name="Query", description=get_object_definition(Query, strict=True).description)
+class RootQuery(Query, AuditQuery):
+    """The Query root: the reads (`api.graphql.queries`) and the audit log (`api.graphql.audit`)."""
 
 
 class QueueStatusSchema(strawberry.Schema):
@@ -48,7 +55,7 @@ def build_schema(options: GraphQLOptions | None = None) -> QueueStatusSchema:
 
         extensions.append(compiled)
     return QueueStatusSchema(
-        query=Query,
+        query=RootQuery,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,

@@ -11,13 +11,31 @@ On PostgreSQL the enum columns use Asterisk's named enum types. They are created
 with ``checkfirst`` (SQLAlchemy's default for ``create_all``), so they work whether
 Asterisk's tooling made them or we do. On SQLite, which has no enum types, they are
 plain VARCHARs without a CHECK constraint.
+
+One table is the product's own, not Asterisk's: ``queue_status_audit``
+(:class:`AuditRecord`, one row per supervisor action), on a base of its own so
+that Asterisk's metadata stays Asterisk's schema alone.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy import Enum, Integer, MetaData, String
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -158,3 +176,48 @@ class QueueRule(Base):
     max_penalty: Mapped[str] = mapped_column(String(32))
 
     __mapper_args__ = {"primary_key": [rule_name, time, min_penalty, max_penalty]}
+
+
+class ProductBase(DeclarativeBase):
+    """Declarative base of the product's own tables (not Asterisk's), its own MetaData."""
+
+    metadata = MetaData()
+
+
+# BIGINT identity on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid (generated).
+_audit_id = BigInteger().with_variant(Integer(), "sqlite")
+# JSONB on PostgreSQL, JSON (text) elsewhere.
+_json_object = JSON().with_variant(JSONB(), "postgresql")
+
+
+class AuditRecord(ProductBase):
+    """A row of ``queue_status_audit``: one supervisor action, accepted or refused.
+
+    Written by ``api.audit.AuditTrail`` (batches, never blocking the action);
+    ``outcome`` is ``ok``, ``pending``, ``refused`` (by us), ``rejected`` (by
+    Asterisk) or ``failed`` (AMI down, a timeout); the token is named by its
+    fingerprint only (first 8 hex digits of its SHA-256), never by itself.
+    """
+
+    __tablename__ = "queue_status_audit"
+
+    id: Mapped[int] = mapped_column(_audit_id, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    role: Mapped[str | None] = mapped_column(Text)
+    token_fingerprint: Mapped[str | None] = mapped_column(CHAR(8))
+    scope: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text)
+    member_id: Mapped[str | None] = mapped_column(Text)
+    arguments: Mapped[dict[str, Any]] = mapped_column(_json_object)
+    outcome: Mapped[str] = mapped_column(Text)
+    via: Mapped[str | None] = mapped_column(Text)
+    asterisk_message: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        Index("ix_queue_status_audit_at", "at"),
+        Index("ix_queue_status_audit_queue_at", "queue", "at"),
+        Index("ix_queue_status_audit_member_id_at", "member_id", "at"),
+    )

@@ -70,7 +70,11 @@ class Lab:
 
     async def operator(self, member_id: str) -> dict[str, Any]:
         """The operator as REST serves it now."""
-        body = (await self.app.client.get(f"{BASE}/operators/{_quoted(member_id)}")).json()
+        body = (
+            await self.app.client.get(
+                f"{BASE}/operators/{_quoted(member_id)}", headers=self.auth("viewer")
+            )
+        ).json()
         assert body["success"] is True, body
         data: dict[str, Any] = body["data"]
         return data

@@ -28,7 +28,17 @@ ENUM_TYPES = [
     "type queue_strategy_values",
     "type yesno_values",
 ]
-TABLES = ["table queue_members", "table queue_rules", f"table {VERSION_TABLE}", "table queues"]
+AUDIT_TABLE = "table queue_status_audit"
+TABLES = [
+    "table queue_members",
+    "table queue_rules",
+    f"table {VERSION_TABLE}",
+    AUDIT_TABLE,
+    "table queues",
+]
+HEAD = "0002"
+# What migrate() adds to a database that Asterisk's tooling made: our two tables.
+OURS = [f"table {VERSION_TABLE}", AUDIT_TABLE]
 # The rows of the recorded h_realtime lab (tests/fixtures/ami-traces/asterisk-conf-realtime).
 LAB_ROWS = """
 INSERT INTO queues (name, strategy, timeout, retry, wrapuptime, ringinuse, autopause, servicelevel,
@@ -53,7 +63,7 @@ async def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
 
 def test_alembic_finds_its_scripts_without_an_ini_file() -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
-    assert scripts.get_heads() == ["0001"]
+    assert scripts.get_heads() == [HEAD]
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
 
 
@@ -72,7 +82,7 @@ async def test_migrating_twice_changes_nothing(db_url: str) -> None:
 
     assert set(TABLES) <= set(first)
     assert second == []
-    assert await _query(db_url, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001",)]
+    assert await _query(db_url, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
 
 
 async def test_asterisk_created_schema_is_left_as_it_was(
@@ -85,7 +95,7 @@ async def test_asterisk_created_schema_is_left_as_it_was(
 
     created = await migrate(asterisk_pg_url)
 
-    assert created == [f"table {VERSION_TABLE}"]
+    assert created == OURS
     assert await schema_of(asterisk_pg_url) == schema_before
     members_after = await _query(asterisk_pg_url, "SELECT * FROM queue_members ORDER BY uniqueid")
     assert members_after == members_before
@@ -93,14 +103,14 @@ async def test_asterisk_created_schema_is_left_as_it_was(
     assert await _query(asterisk_pg_url, "SELECT version_num FROM alembic_version") == (
         asterisk_version
     )
-    assert await _query(asterisk_pg_url, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001",)]
+    assert await _query(asterisk_pg_url, f"SELECT version_num FROM {VERSION_TABLE}") == [(HEAD,)]
 
 
 async def test_only_missing_tables_are_created(asterisk_pg_url: str, run_script: RunScript) -> None:
     # An older Asterisk schema without realtime queue rules.
     await run_script(asterisk_pg_url, "DROP TABLE queue_rules")
 
-    assert await migrate(asterisk_pg_url) == ["table queue_rules", f"table {VERSION_TABLE}"]
+    assert await migrate(asterisk_pg_url) == ["table queue_rules", *OURS]
 
 
 async def test_concurrent_migrations_do_not_collide(pg_url: str) -> None:
@@ -116,7 +126,7 @@ async def test_docker_init_scripts_give_the_demo_call_centre(
     for script in sorted(DOCKER_POSTGRES.glob("*.sql")):
         await run_script(pg_url, script.read_text(encoding="utf-8"))
 
-    assert await migrate(pg_url) == [f"table {VERSION_TABLE}"]
+    assert await migrate(pg_url) == OURS
     engine = make_engine(pg_url)
     try:
         config = await load_config(engine)

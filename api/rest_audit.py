@@ -1,0 +1,87 @@
+"""GET /api/queue-status/audit: the audit log of supervisor actions (admin only).
+
+`?from=&to=` (ISO 8601; `from` inclusive, `to` exclusive), `?queue=`,
+`?memberId=`, `?first=` (1..500, default 50), `?after=` (the `endCursor` of
+the previous page). Newest first; an admin token scoped to some queues sees
+only their rows. Answers `{success, data, count, pageInfo: {endCursor,
+hasNextPage}, buffered}`, `buffered` being the rows recorded but not written
+yet (the database was down; they are not in `data`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+
+from api.audit_query import DEFAULT_PAGE, MAX_PAGE
+from api.auth import Action, Grant
+from api.responses import OrjsonResponse
+from api.rest import PREFIX, EmptyIsAbsent, QueueFilter
+from api.runtime import runtime_of
+
+AUDIT_PATH = "/audit"
+
+router = APIRouter(prefix=PREFIX, tags=["queue-status"], default_response_class=OrjsonResponse)
+
+
+async def admin_grant(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Grant:
+    """The caller's grant, once the policy allows admin reads (else 401/403)."""
+    return runtime_of(request.app).policy.check(Action.ADMIN, authorization)
+
+
+admin_grant.action = Action.ADMIN  # type: ignore[attr-defined]  # read by api.openapi
+
+Since = Annotated[
+    datetime | None,
+    Query(alias="from", description="Entries at or after this time (ISO 8601)."),
+    EmptyIsAbsent,
+]
+Until = Annotated[
+    datetime | None,
+    Query(alias="to", description="Entries before this time (ISO 8601)."),
+    EmptyIsAbsent,
+]
+MemberFilter = Annotated[
+    str | None,
+    Query(alias="memberId", max_length=128, description="Only entries about this member."),
+    EmptyIsAbsent,
+]
+First = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_PAGE, description=f"Page size, 1..{MAX_PAGE} (default {DEFAULT_PAGE})."),
+    EmptyIsAbsent,
+]
+After = Annotated[
+    str | None,
+    Query(max_length=64, description="The endCursor of the previous page."),
+    EmptyIsAbsent,
+]
+
+
+@router.get(AUDIT_PATH)
+async def audit_log(
+    request: Request,
+    grant: Annotated[Grant, Depends(admin_grant)],
+    since: Since = None,
+    until: Until = None,
+    queue: QueueFilter = None,
+    member_id: MemberFilter = None,
+    first: First = None,
+    after: After = None,
+) -> OrjsonResponse:
+    """Supervisor actions (accepted or refused), newest first, one page at a time."""
+    page = await runtime_of(request.app).audit.query(
+        since=since,
+        until=until,
+        queue=queue,
+        member_id=member_id,
+        first=DEFAULT_PAGE if first is None else first,
+        after=after,
+        queues_in_scope=grant.queues,
+    )
+    body: dict[str, Any] = page.as_json()
+    return OrjsonResponse(body)
