@@ -21,7 +21,8 @@ from ingest.db.migrate import migrate
 from ingest.db.seed import seed_demo
 from ingest.keys import KeySchema
 from ingest.store import StateStore
-from simulator import AmiSimulator, TrafficConfig
+from simulator import AmiSimulator, CentreConfig, TrafficConfig
+from simulator import CallCentre as SimulatedCentre
 from simulator.from_db import DEMO_TRAFFIC
 from tests.browser.live import (
     SIMULATOR_SECRET,
@@ -146,5 +147,53 @@ def call_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartCentr
                 yield centre
             finally:
                 await centre.server.stop()
+
+    return start
+
+
+@dataclass
+class LabCentre:
+    """The app on the recorded lab's call centre (simulated, no generated traffic)."""
+
+    server: AppServer
+    simulator: AmiSimulator
+    model: SimulatedCentre
+
+    def member(self, queue: str, interface: str) -> dict[str, object] | None:
+        """The simulated Asterisk's own view of one membership (what QueueStatus would say)."""
+        found = self.model.truth()["members"].get(queue, {}).get(interface)
+        return dict(found) if found is not None else None
+
+
+StartLab = Callable[..., AbstractAsyncContextManager[LabCentre]]
+
+
+@pytest.fixture
+def lab_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartLab:
+    """`async with lab_centre(**settings) as lab`: sales = Alice, Bob, Carol; support = Eve,
+    Dave, Bob; billing empty (static members, `Local/10xx@agents/n`); AMI on, so the
+    supervisor console acts on the simulator."""
+
+    @asynccontextmanager
+    async def start(**overrides: object) -> AsyncIterator[LabCentre]:
+        await migrate(pg_url)
+        model = SimulatedCentre(CentreConfig.lab(), seed=1)
+        async with AmiSimulator(secret=SIMULATOR_SECRET, model=model) as simulator:
+            settings = test_settings(
+                prefix=key_prefix,
+                database_url=pg_url,
+                ami_enabled=True,
+                ami_host="127.0.0.1",
+                ami_port=simulator.port,
+                ami_secret=SIMULATOR_SECRET,
+                **overrides,
+            )
+            server = AppServer(wallboard_app(settings), settings, free_port())
+            await server.start()
+            try:
+                assert await server.runs_its_own_ingest(), "the app does not run the AMI ingest"
+                yield LabCentre(server, simulator, model)
+            finally:
+                await server.stop()
 
     return start

@@ -8,6 +8,7 @@
 // with another read. The server going away shows a banner; the socket
 // reconnects by itself and the cycle starts again, without reloading the page.
 
+import { SupervisorConsole } from './console.js';
 import { GraphQLSocket } from './graphql-ws.js';
 import { LiveState } from './state.js';
 import { WallboardView } from './view.js';
@@ -16,7 +17,7 @@ const TOKEN_KEY = 'queue-status.token';
 const COMPACT_KEY = 'queue-status.compact';
 
 const OPERATOR = `memberId memberName status paused pausedReason statusSince updatedAt currentChannel
-  queues { queueName paused pausedReason lastPause wrapupUntil }`;
+  queues { queueName paused pausedReason lastPause wrapupUntil penalty }`;
 const QUEUE = `name completed abandoned serviceLevel serviceLevelPerf
   callers { uniqueId position callerIdNum callerIdName joinedAt }`;
 const CHANNEL = `name uniqueId linkedId state callerIdNum callerIdName connectedLineNum
@@ -62,18 +63,25 @@ const httpEndpoint = new URL('graphql', document.baseURI);
 const wsEndpoint = new URL(httpEndpoint);
 wsEndpoint.protocol = httpEndpoint.protocol === 'https:' ? 'wss:' : 'ws:';
 
-async function graphql(query) {
+/** POST one operation with the token (never in the URL); the response and its JSON body (null if none). */
+async function post(query, variables) {
   const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
   const auth = authorization();
   if (auth) headers.Authorization = auth;
   const response = await fetch(httpEndpoint, {
     method: 'POST',
     headers,
-    body: JSON.stringify({ query }),
+    body: JSON.stringify(variables ? { query, variables } : { query }),
     cache: 'no-store',
   });
-  if (response.status === 401 || response.status === 403) throw new AuthError(`HTTP ${response.status}`);
   const body = await response.json().catch(() => null);
+  return { response, body };
+}
+
+/** A read: its data, or AuthError / Error. */
+async function graphql(query) {
+  const { response, body } = await post(query);
+  if (response.status === 401 || response.status === 403) throw new AuthError(`HTTP ${response.status}`);
   if (!body) throw new Error(`HTTP ${response.status}`);
   const errors = body.errors ?? [];
   const denied = errors.find((e) => ['UNAUTHENTICATED', 'FORBIDDEN'].includes(e.extensions?.code));
@@ -86,6 +94,18 @@ async function graphql(query) {
 
 const state = new LiveState();
 const view = new WallboardView(document, state);
+// The supervisor console wants the whole answer: its errors carry codes and Asterisk's words.
+const supervisor = new SupervisorConsole({
+  doc: document,
+  state,
+  view,
+  request: async (query, variables) => {
+    const { response, body } = await post(query, variables);
+    if (body) return body;
+    const code = response.status === 401 ? 'UNAUTHENTICATED' : response.status === 403 ? 'FORBIDDEN' : null;
+    return { errors: [{ message: `HTTP ${response.status}`, extensions: { code } }] };
+  },
+});
 
 let reading = false; // a snapshot read is in flight: buffer what the subscription delivers
 let readAgain = false;
@@ -183,6 +203,7 @@ const socket = new GraphQLSocket({
     if (status.state === 'open') {
       subscribeToChanges();
       void resync();
+      void supervisor.refreshAccess(); // the server may have restarted with other tokens
     } else if (status.state === 'connecting') {
       if (document.body.dataset.link !== 'offline' && document.body.dataset.link !== 'auth') {
         view.showLink({ state: 'connecting' });
@@ -235,6 +256,7 @@ function setUpSettings() {
       socket.stop();
       socket.start();
       void resync();
+      void supervisor.refreshAccess();
     }
   });
   document.getElementById('banner-retry').addEventListener('click', () => {
@@ -260,5 +282,6 @@ document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') socket.retryNow();
 });
 void resync(); // first paint over HTTP, before the WebSocket is up
+void supervisor.refreshAccess();
 socket.start();
 requestAnimationFrame(frame);

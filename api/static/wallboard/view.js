@@ -73,6 +73,9 @@ export class WallboardView {
     this.clockEl = doc.getElementById('clock');
     this.lastSecond = -1;
     this.needsLayout = true;
+    /** Called with each new queue section and tile (the supervisor console adds its controls). */
+    this.onSection = null;
+    this.onTile = null;
   }
 
   // --- per frame ------------------------------------------------------------
@@ -160,6 +163,7 @@ export class WallboardView {
     const after = [...this.sections.keys()].sort().find((other) => other > name);
     this.queuesEl.insertBefore(el, after ? this.sections.get(after).el : null);
     this.needsLayout = true;
+    this.onSection?.(section, name);
     return section;
   }
 
@@ -282,6 +286,7 @@ export class WallboardView {
       timer: el.querySelector('.timer'),
       detail: el.querySelector('.detail'),
       memberId: op.memberId,
+      queueName,
       key: '',
       since: null,
       until: null,
@@ -292,6 +297,7 @@ export class WallboardView {
     tile.sortName = op.memberName || op.memberId;
     this.insertSorted(section, tile, op);
     this.needsLayout = true;
+    this.onTile?.(tile);
     return tile;
   }
 

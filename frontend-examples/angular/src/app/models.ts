@@ -10,6 +10,16 @@ export interface OperatorView {
   pausedReason: string | null;
   statusSince: number | null;
   queues: string[];
+  /** The queues it is paused in (`paused` is true only when paused in all of them). */
+  pausedIn: string[];
+}
+
+/** What a supervisor action (pauseOperator, unpauseOperator) answered. */
+export interface ActionOutcome {
+  /** Asterisk accepted it, but the event that shows the change has not come yet. */
+  pending: boolean;
+  asteriskMessage: string | null;
+  operator: OperatorView | null;
 }
 
 export interface QueueView {

@@ -1,4 +1,5 @@
 import { Injectable, inject } from '@angular/core';
+import { CombinedGraphQLErrors } from '@apollo/client';
 import { Apollo } from 'apollo-angular';
 import { type MonoTypeOperatorFunction, type Observable, combineLatest, map, retry, scan, timer } from 'rxjs';
 
@@ -7,11 +8,15 @@ import {
   type DashboardQueueFragment,
   DashboardSnapshotDocument,
   OperatorsLiveDocument,
+  type PauseOperatorInput,
+  PauseOperatorDocument,
   QueuesLiveDocument,
   type SetOperatorStatusInput,
   SetOperatorStatusDocument,
+  type UnpauseOperatorInput,
+  UnpauseOperatorDocument,
 } from './generated/graphql';
-import type { DashboardData, OperatorState, OperatorView, QueueView } from './models';
+import type { ActionOutcome, DashboardData, OperatorState, OperatorView, QueueView } from './models';
 
 /** One message of operatorUpdated / queueUpdated, reduced to what the merge needs. */
 interface Update<T> {
@@ -68,7 +73,22 @@ export function toOperatorView(op: DashboardOperatorFragment): OperatorView {
     pausedReason: op.pausedReason,
     statusSince: op.statusSince,
     queues: op.queues.map((membership) => membership.queueName),
+    pausedIn: op.queues.filter((membership) => membership.paused).map((membership) => membership.queueName),
   };
+}
+
+/**
+ * A refused action's message: Asterisk's own words (`extensions.asteriskMessage`) when
+ * it answered, with the error's code (BAD_USER_INPUT, FORBIDDEN, CONFLICT, …).
+ */
+export function actionError(error: unknown): string {
+  if (CombinedGraphQLErrors.is(error)) {
+    const first = error.errors[0];
+    const code = first?.extensions?.['code'];
+    const words = first?.extensions?.['asteriskMessage'] ?? first?.message ?? error.message;
+    return code ? `${String(words)} (${String(code)})` : String(words);
+  }
+  return error instanceof Error ? error.message : String(error);
 }
 
 export function toQueueView(queue: DashboardQueueFragment): QueueView {
@@ -135,6 +155,40 @@ export class QueueStatusService {
   /** Operators and queues together, live. */
   dashboard(): Observable<DashboardData> {
     return combineLatest({ operators: this.operators(), queues: this.queues() });
+  }
+
+  /**
+   * Pause an operator on Asterisk (QueuePause) in `input.queue`, or in all of its queues,
+   * with a reason. Needs a supervisor token when tokens are configured; a refusal comes as
+   * an error whose `extensions` carry the code and Asterisk's message (see `actionError`).
+   */
+  pauseOperator(input: PauseOperatorInput): Observable<ActionOutcome> {
+    return this.apollo.mutate({ mutation: PauseOperatorDocument, variables: { input } }).pipe(
+      map((result) => {
+        const outcome = result.data?.pauseOperator;
+        if (!outcome) throw result.error ?? new Error('no data');
+        return {
+          pending: outcome.pending,
+          asteriskMessage: outcome.asteriskMessage,
+          operator: outcome.operator ? toOperatorView(outcome.operator) : null,
+        };
+      }),
+    );
+  }
+
+  /** Unpause an operator on Asterisk (QueuePause, Paused: false). */
+  unpauseOperator(input: UnpauseOperatorInput): Observable<ActionOutcome> {
+    return this.apollo.mutate({ mutation: UnpauseOperatorDocument, variables: { input } }).pipe(
+      map((result) => {
+        const outcome = result.data?.unpauseOperator;
+        if (!outcome) throw result.error ?? new Error('no data');
+        return {
+          pending: outcome.pending,
+          asteriskMessage: outcome.asteriskMessage,
+          operator: outcome.operator ? toOperatorView(outcome.operator) : null,
+        };
+      }),
+    );
   }
 
   /** The runbook's "imitate an AMI event", typed (needs a supervisor token when tokens are configured). */

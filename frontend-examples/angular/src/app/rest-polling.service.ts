@@ -80,6 +80,7 @@ function toOperatorView(op: RestOperator): OperatorView {
     pausedReason: op.pausedReason || null,
     statusSince: op.statusSince ?? null,
     queues: queues.length ? queues.sort() : op.queueName ? [op.queueName] : [],
+    pausedIn: queues.filter((queue) => op.queues?.[queue]?.paused).sort(),
   };
 }
 
