@@ -18,7 +18,7 @@ from ingest.db.repository import load_config
 from ingest.db.seed import seed_demo
 from ingest.logs import get_logger
 from simulator import AmiSimulator, CallCentre
-from simulator.from_db import centre_from_db
+from simulator.from_db import centre_from_db, realtime_members, realtime_update
 
 log = get_logger("Demo")
 
@@ -82,6 +82,10 @@ async def _seed_and_serve(settings: Settings, directory: Path, sock: socket.sock
         username="demo",
         secret=ami_secret,
         model=CallCentre(centre_from_db(config.queues, config.members)),
+        # Asterisk's realtime behaviour: members reloaded from the demo's rows when a
+        # queue is asked about, pauses and penalties written back into them.
+        realtime_members=realtime_members(engine),
+        realtime_update=realtime_update(engine),
     )
     await simulator.start()
     settings = demo_settings(
