@@ -1,9 +1,11 @@
 // The wallboard's copy of the live state, kept at one store version.
 //
 // The server numbers every change of any operator, queue or channel with one
-// global, contiguous version. A snapshot replaces everything; a change applies
-// only if it is the next version. Anything else means a change was missed:
-// `apply` says so and the owner re-reads the snapshot. What changed is
+// global version. A snapshot replaces everything; a batch applies when its
+// `fromVersion` is not beyond the version we hold (a token scoped to some
+// queues gets no changes of the others, so its versions have holes, but each
+// batch's `fromVersion` is the previous batch's `toVersion`). Anything else
+// means a change was missed: `apply` says so and the owner re-reads the snapshot. What changed is
 // collected in dirty sets, so the view touches only those parts of the page.
 
 export class LiveState {
@@ -46,13 +48,15 @@ export class LiveState {
       if (batch.snapshot) this.replace(batch.snapshot);
       return 'ok';
     }
+    if (batch.fromVersion != null && Number(batch.fromVersion) > this.version) return 'gap';
     for (const change of batch.changes) {
       const version = Number(change.version);
       if (version <= this.version) continue; // already in the snapshot we hold
-      if (version !== this.version + 1) return 'gap';
+      if (batch.fromVersion == null && version !== this.version + 1) return 'gap';
       this.applyChange(change);
       this.version = version;
     }
+    if (batch.toVersion != null) this.version = Math.max(this.version, Number(batch.toVersion));
     return 'ok';
   }
 
