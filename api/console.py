@@ -56,7 +56,6 @@ _WRITE_CLASS = {
     "QueueAdd": "agent",
     "QueueRemove": "agent",
     "Originate": "originate",
-    "QueueStatus": "none",
 }
 
 
@@ -387,13 +386,13 @@ class SupervisorConsole:
         )
 
 
+_MEMBERSHIP_ACTIONS = frozenset({"addQueueMember", "removeQueueMember"})
+
+
 def required_action(name: str) -> Action:
-    """The policy action an action name needs (admin for membership changes)."""
-    return (
-        Action.MANAGE_MEMBERS
-        if name in ("addQueueMember", "removeQueueMember")
-        else (Action.SUPERVISE)
-    )
+    """The policy action an action name needs: admin changes memberships, a supervisor
+    does the rest."""
+    return Action.MANAGE_MEMBERS if name in _MEMBERSHIP_ACTIONS else Action.SUPERVISE
 
 
 def _checked(check: Callable[..., Any], value: Any, *args: Any) -> Any:
