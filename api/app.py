@@ -204,7 +204,12 @@ def _open_runtime(
         else None
     )
     console = SupervisorConsole(
-        service, policy, lambda: asterisk, audit, pause_reasons=tuple(settings.pause_reasons)
+        service,
+        policy,
+        lambda: asterisk,
+        audit,
+        pause_reasons=tuple(settings.pause_reasons),
+        metrics=metrics,
     )
     return Runtime(
         settings,

@@ -40,6 +40,7 @@ from ingest.actions.requests import (
 )
 from ingest.actions.verdicts import AsteriskRefused, RefusalKind
 from ingest.clock import now_ms
+from ingest.metrics import Metrics
 from ingest.patches import JsonObject
 from ingest.runners.ami_runner import AmiUnavailable
 
@@ -108,11 +109,13 @@ class SupervisorConsole:
         audit: AuditTrail,
         *,
         pause_reasons: tuple[str, ...] = (),
+        metrics: Metrics | None = None,
     ) -> None:
         self._service = service
         self._policy = policy
         self._console = console
         self._audit = audit
+        self._metrics = metrics
         self.pause_reasons = pause_reasons
 
     # --- the actions ---------------------------------------------------------------
@@ -367,6 +370,8 @@ class SupervisorConsole:
         via: str | None = None,
     ) -> None:
         grant = attempt.grant
+        if self._metrics is not None:
+            self._metrics.actions.labels(attempt.action, outcome).inc()
         self._audit.record(
             AuditEntry(
                 at_ms=now_ms(),

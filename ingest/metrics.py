@@ -39,6 +39,13 @@ class Metrics:
             "Duration of the last successful synchronization.",
             registry=self.registry,
         )
+        self.actions = Counter(
+            "queue_status_actions_total",
+            "Supervisor actions by action (pauseOperator, ...) and outcome (ok, pending, "
+            "refused, rejected, failed).",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
         self.audit_written = Counter(
             "queue_status_audit_rows_written_total",
             "Audit rows (supervisor actions) written to the database.",

@@ -39,6 +39,8 @@ async def test_pause_with_a_reason_is_sent_confirmed_returned_and_audited(lab: L
     assert "sup-token" not in str(row)
     assert row["arguments"] == {"memberId": ALICE, "queue": "sales", "reason": "lunch"}
     assert row["asteriskMessage"] == "Interface paused successfully"
+    metrics = (await lab.app.client.get("/metrics")).text
+    assert 'queue_status_actions_total{action="pauseOperator",outcome="ok"} 1.0' in metrics
 
 
 async def test_pause_without_a_queue_pauses_every_queue_of_the_member(lab: Lab) -> None:
