@@ -98,6 +98,15 @@ PREPARE: dict[str, Callable[[Lab], None]] = {
 WHO = {"addQueueMember": "admin", "removeQueueMember": "admin"}
 
 
+EXPECTED: dict[str, dict[str, object]] = {
+    "pauseOperator": {"paused": True, "pausedReason": "lunch"},
+    "unpauseOperator": {"paused": False},
+    "setMemberPenalty": {"penalty": 7},
+    "addQueueMember": {"penalty": 1, "paused": False},
+}
+"""What the returned `sales` membership shows after each action."""
+
+
 def _check_state(case: Case, result: dict[str, Any]) -> None:
     """The state returned includes the change."""
     assert result["pending"] is False
@@ -111,12 +120,7 @@ def _check_state(case: Case, result: dict[str, Any]) -> None:
         if isinstance(queues, list)
         else queues["sales"]
     )
-    expected = {
-        "pauseOperator": {"paused": True, "pausedReason": "lunch"},
-        "unpauseOperator": {"paused": False},
-        "setMemberPenalty": {"penalty": 7},
-        "addQueueMember": {"penalty": 1, "paused": False},
-    }[case.action]
+    expected = EXPECTED[case.action]
     assert {key: sales[key] for key in expected} == expected
 
 

@@ -82,7 +82,8 @@ def test_graphql_enums_mirror_the_domain(ours: type[Enum], theirs: type[Enum]) -
 
 def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
     # GraphQL's Role values are the role names API_TOKENS spells (and REST /access answers).
-    assert {m.name: m.value for m in grants.Role} == {m.name: m.name.lower() for m in settings.Role}
+    ours: dict[str, object] = {m.name: m.value for m in grants.Role}
+    assert ours == {m.name: m.name.lower() for m in settings.Role}
 
 
 @pytest.mark.parametrize(
