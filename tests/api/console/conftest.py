@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from gql.client import AsyncClientSession
 
 from simulator import AmiSimulator, CallCentre, CentreConfig
 from tests.api.conftest import AppFactory, LiveApp
 from tests.support.ami import SECRET
+from tests.support.graphql_ws import graphql_ws_session
 from tests.support.proxy import FaultProxy
 
 BASE = "/api/queue-status"
@@ -112,10 +115,12 @@ def _quoted(member_id: str) -> str:
 quoted: Callable[[str], str] = _quoted
 
 
-@pytest.fixture
-async def lab(live_app: AppFactory) -> AsyncIterator[Lab]:
-    """The app (tokens above, AMI via the recording proxy) against the lab centre."""
-    sim = AmiSimulator(secret=SECRET, model=CallCentre(CentreConfig.lab(), seed=3), realtime=False)
+@asynccontextmanager
+async def running_lab(
+    live_app: AppFactory, sim: AmiSimulator, **settings: Any
+) -> AsyncIterator[Lab]:
+    """The app (tokens above, AMI through a recording proxy) logged in to `sim`, once its
+    first snapshot is applied."""
     await sim.start()
     proxy = RecordingProxy("127.0.0.1", sim.port)
     await proxy.start()
@@ -126,7 +131,7 @@ async def lab(live_app: AppFactory) -> AsyncIterator[Lab]:
             ami_username="admin",
             ami_secret=SECRET,
             api_tokens=API_TOKENS,
-            pause_reasons="lunch,training,coffee",
+            **settings,
         ) as app:
             async with asyncio.timeout(20):
                 while True:
@@ -138,3 +143,19 @@ async def lab(live_app: AppFactory) -> AsyncIterator[Lab]:
     finally:
         await proxy.stop()
         await sim.stop()
+
+
+@pytest.fixture
+async def lab(live_app: AppFactory) -> AsyncIterator[Lab]:
+    """The lab centre (sales, support, billing) with PAUSE_REASONS set."""
+    sim = AmiSimulator(secret=SECRET, model=CallCentre(CentreConfig.lab(), seed=3), realtime=False)
+    async with running_lab(live_app, sim, pause_reasons="lunch,training,coffee") as running:
+        yield running
+
+
+@asynccontextmanager
+async def ws_session(lab: Lab, protocol: str, who: str) -> AsyncIterator[AsyncClientSession]:
+    """A gql session over `protocol`, authenticated in connection_init as `who`."""
+    url = lab.app.url.replace("http://", "ws://") + "/graphql"
+    async with graphql_ws_session(url, protocol, TOKENS[who]) as session:
+        yield session

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from gql import Client, GraphQLRequest
-from gql.client import AsyncClientSession
+from gql import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.api.console.conftest import ALICE, BOB, EVE, TOKENS, Lab
+from tests.api.console.conftest import ALICE, BOB, EVE, Lab, ws_session
 
 PAUSE = """
 mutation Pause($input: PauseOperatorInput!) {
@@ -76,20 +73,6 @@ async def test_errors_carry_codes_and_asterisks_words(lab: Lab) -> None:
     assert lab.proxy.actions("QueuePenalty") == []
     assert lab.proxy.actions("QueuePause") == []
     assert len(lab.proxy.actions("QueueRemove")) == 1
-
-
-@asynccontextmanager
-async def ws_session(lab: Lab, protocol: str, who: str) -> AsyncIterator[AsyncClientSession]:
-    url = lab.app.url.replace("http://", "ws://") + "/graphql"
-    transport = WebsocketsTransport(
-        url=url,
-        subprotocols=[protocol],
-        init_payload={"authorization": f"Bearer {TOKENS[who]}"},
-        close_timeout=2,
-    )
-    async with Client(transport=transport) as opened:
-        assert isinstance(opened, AsyncClientSession)
-        yield opened
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from gql import Client, GraphQLRequest
+from gql import GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.api.console.conftest import ALICE, BASE, BOB, TOKENS, Lab, quoted
+from tests.api.console.conftest import ALICE, BASE, BOB, Lab, quoted, ws_session
 
 NEW = "Local/1006@agents/n"
 RESULT = "pending via operator { memberId queues { queueName paused pausedReason penalty } }"
@@ -151,13 +151,7 @@ async def _http(lab: Lab, case: Case, who: str) -> dict[str, Any]:
 
 def _websocket(protocol: str) -> Callable[[Lab, Case, str], Awaitable[dict[str, Any]]]:
     async def run(lab: Lab, case: Case, who: str) -> dict[str, Any]:
-        transport = WebsocketsTransport(
-            url=lab.app.url.replace("http://", "ws://") + "/graphql",
-            subprotocols=[protocol],
-            init_payload={"authorization": f"Bearer {TOKENS[who]}"},
-            close_timeout=2,
-        )
-        async with Client(transport=transport) as session:
+        async with ws_session(lab, protocol, who) as session:
             answer = await session.execute(
                 GraphQLRequest(_document(case), variable_values={"input": case.graphql_input})
             )

@@ -5,7 +5,6 @@ Pause goes through AMI, and Asterisk writes the row's paused and reason itself."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -16,7 +15,7 @@ from ingest.db.repository import load_config
 from simulator import AmiSimulator, CallCentre
 from simulator.from_db import centre_from_db, realtime_members, realtime_update
 from tests.api.conftest import AppFactory
-from tests.api.console.conftest import API_TOKENS, BASE, Lab, RecordingProxy, quoted
+from tests.api.console.conftest import BASE, Lab, quoted, running_lab
 from tests.support.ami import SECRET
 
 NEW = "PJSIP/1009"
@@ -36,27 +35,10 @@ async def realtime_lab(live_app: AppFactory, runbook_db: str) -> AsyncIterator[L
         realtime_members=realtime_members(engine),
         realtime_update=realtime_update(engine),
     )
-    await sim.start()
-    proxy = RecordingProxy("127.0.0.1", sim.port)
-    await proxy.start()
     try:
-        async with live_app(
-            ami_enabled=True,
-            ami_port=proxy.port,
-            ami_username="admin",
-            ami_secret=SECRET,
-            api_tokens=API_TOKENS,
-        ) as app:
-            lab = Lab(app, sim, proxy)
-            async with asyncio.timeout(20):
-                while (await app.client.get("/healthz")).json()["data"]["ami"].get(
-                    "reconciliations", 0
-                ) == 0:
-                    await asyncio.sleep(0.05)
+        async with running_lab(live_app, sim) as lab:
             yield lab
     finally:
-        await proxy.stop()
-        await sim.stop()
         await engine.dispose()
 
 

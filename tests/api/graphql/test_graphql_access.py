@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, aclosing
 
 import pytest
-from gql import Client, GraphQLRequest
+from gql import GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from tests.api.live_server import JsonObject, LiveServer, Serve
+from tests.support.graphql_ws import graphql_ws_session
 
 TOKENS = "viewer:v-token,supervisor:s-token,admin:a-token"
 SET_STATUS = 'mutation { setOperatorStatus(input: {memberId: "PJSIP/7", status: IDLE}) { status } }'
@@ -85,20 +86,11 @@ async def test_legacy_ws_without_a_token_gets_connection_error_then_4403(
     assert ws.close_code == 4403
 
 
-@asynccontextmanager
-async def session(
+def session(
     server: LiveServer, protocol: str, token: str
-) -> AsyncIterator[AsyncClientSession]:
+) -> AbstractAsyncContextManager[AsyncClientSession]:
     """A gql session authenticated in connection_init."""
-    transport = WebsocketsTransport(
-        url=server.ws_url,
-        subprotocols=[protocol],
-        init_payload={"authorization": f"Bearer {token}"},
-        close_timeout=2,
-    )
-    async with Client(transport=transport) as opened:
-        assert isinstance(opened, AsyncClientSession)
-        yield opened
+    return graphql_ws_session(server.ws_url, protocol, token)
 
 
 @pytest.mark.parametrize(

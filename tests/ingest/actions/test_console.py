@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 
@@ -20,6 +19,7 @@ from ingest.ami.message import AmiMessageDict
 from ingest.runners.ami_runner import AmiUnavailable
 from ingest.store import StateStore
 from simulator import AmiSimulator, CallCentre, CentreConfig, Privileges
+from tests.ingest.actions.conftest import membership
 from tests.support.ami import SECRET, LiveIngest, running_ingest, until
 
 ALICE = "Local/1001@agents/n"  # static in sales
@@ -38,23 +38,8 @@ async def simulator() -> AsyncIterator[AmiSimulator]:
 
 
 @pytest.fixture
-async def live(simulator: AmiSimulator, store: StateStore) -> AsyncIterator[LiveIngest]:
-    """The ingest logged in, its startup snapshot applied."""
-    async with running_ingest(store, simulator.port) as running:
-        await running.settled()
-        yield running
-
-
-@pytest.fixture
 def console(live: LiveIngest, store: StateStore) -> AsteriskConsole:
     return AsteriskConsole(live.ingest, store, confirm_timeout=CONFIRM)
-
-
-async def membership(store: StateStore, interface: str, queue: str) -> dict[str, Any] | None:
-    operator = await store.get("operator", interface)
-    found = ((operator or {}).get("queues") or {}).get(queue)
-    assert found is None or isinstance(found, dict)
-    return found
 
 
 async def test_pause_is_confirmed_and_read_back_at_once(

@@ -5,7 +5,6 @@ reconciled from the answer — with the real ingest on real Redis and the simula
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -21,7 +20,8 @@ from ingest.db.migrate import migrate
 from ingest.db.models import Queue, QueueMember
 from ingest.store import StateStore
 from simulator import AmiSimulator, CallCentre, CentreConfig
-from tests.support.ami import SECRET, LiveIngest, running_ingest
+from tests.ingest.actions.conftest import membership
+from tests.support.ami import SECRET, LiveIngest
 
 FRANK = "Local/1006@agents/n"
 
@@ -65,20 +65,8 @@ async def simulator() -> AsyncIterator[_ReloadsOnQueueStatus]:
 
 
 @pytest.fixture
-async def live(simulator: AmiSimulator, store: StateStore) -> AsyncIterator[LiveIngest]:
-    async with running_ingest(store, simulator.port) as running:
-        await running.settled()
-        yield running
-
-
-@pytest.fixture
 def console(live: LiveIngest, store: StateStore, engine: AsyncEngine) -> AsteriskConsole:
     return AsteriskConsole(live.ingest, store, realtime=RealtimeMembers(engine))
-
-
-async def _membership(store: StateStore, interface: str, queue: str) -> Any:
-    operator = await store.get("operator", interface)
-    return ((operator or {}).get("queues") or {}).get(queue)
 
 
 async def _rows(engine: AsyncEngine) -> list[tuple[str, str]]:
@@ -99,7 +87,7 @@ async def test_realtime_add_and_remove_edit_the_row_and_reconcile_the_queue(
     outcome = await console.add_member(AddMember("billing", FRANK, member_name="Frank"))
     assert (outcome.confirmed, outcome.via) == (True, "realtime")
     assert await _rows(engine) == [("billing", FRANK)]
-    member = await _membership(store, FRANK, "billing")
+    member = await membership(store, FRANK, "billing")
     assert member is not None and member["memberName"] == "Frank"
     assert simulator.actions_received["QueueAdd"] == 0
 
@@ -112,7 +100,7 @@ async def test_realtime_add_and_remove_edit_the_row_and_reconcile_the_queue(
     outcome = await console.remove_member(RemoveMember("billing", FRANK))
     assert (outcome.confirmed, outcome.via) == (True, "realtime")
     assert await _rows(engine) == []
-    assert await _membership(store, FRANK, "billing") is None
+    assert await membership(store, FRANK, "billing") is None
     assert simulator.actions_received["QueueRemove"] == 0
 
 
@@ -122,7 +110,7 @@ async def test_a_reload_that_does_not_show_the_member_is_pending(
     outcome = await console.add_member(AddMember("billing", FRANK))
     assert (outcome.confirmed, outcome.via) == (False, "realtime")
     assert await _rows(engine) == [("billing", FRANK)], "the row is the record"
-    assert await _membership(store, FRANK, "billing") is None
+    assert await membership(store, FRANK, "billing") is None
 
 
 async def test_a_queue_with_static_members_is_not_edited_as_rows(
