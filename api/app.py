@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,8 +24,6 @@ from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
 
 from api.audit import AuditTrail
 from api.auth import AccessPolicy
@@ -46,7 +43,7 @@ from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.rest_actions import router as actions_router
 from api.rest_audit import router as audit_router
-from api.routing import every_route
+from api.routing import ActionPathMethods, allowed_methods
 from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
 from api.settings import Settings
@@ -131,6 +128,9 @@ def create_app(
     )
     app.add_middleware(CrossOriginWriteGuard, allowed_origins=settings.cors_origins)
     app.add_middleware(RepeatedQueryGuard, path_prefix="/api/")
+    # Inside CORS (which answers preflights itself): a method the action path does not
+    # have is 405, not the neighbouring `{member_id:path}` route's answer.
+    app.add_middleware(ActionPathMethods)
     _install_error_handlers(app)
     app.include_router(rest_router)
     app.include_router(audit_router)
@@ -295,7 +295,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             # Starlette names the methods of the first route that matched the path only
             # (GET of /operators, not its POST): name them all (found by schemathesis).
-            methods = _allowed_methods(request.app.routes, request.scope)
+            methods = allowed_methods(request.app.routes, request.scope)
             if methods:
                 headers["Allow"] = ", ".join(sorted(methods))
         return OrjsonResponse(
@@ -315,17 +315,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> Response:
         errors_log.exception("Unhandled error: %s", type(exc).__name__)
         return OrjsonResponse(error_body("internal server error"), status_code=500)
-
-
-def _allowed_methods(routes: Sequence[Any], scope: Scope) -> set[str]:
-    """Every method some route accepts for this path (included routers too)."""
-    methods: set[str] = set()
-    for route in every_route(routes):
-        if isinstance(route, BaseRoute) and getattr(route, "methods", None):
-            match, _ = route.matches({**scope, "method": "GET"})
-            if match is not Match.NONE:
-                methods |= set(route.methods)  # type: ignore[attr-defined]
-    return methods
 
 
 def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:

@@ -189,9 +189,12 @@ class AccessPolicy:
             token_fingerprint=fingerprint(token.secret),
         )
 
-    def describe(self, authorization: str | None) -> AccessSummary:
+    def describe(
+        self, authorization: str | None, *, actions_possible: bool = True
+    ) -> AccessSummary:
         """What the presented token (if any) grants, by the rules of `check`; raises as a
-        read would (an unknown token, or none while reads are protected)."""
+        read would (an unknown token, or none while reads are protected).
+        `actions_possible` is False where no action can reach Asterisk (AMI is off)."""
         grant = self.check(Action.READ, authorization)
         return AccessSummary(
             role=grant.role,
@@ -201,7 +204,7 @@ class AccessPolicy:
             can_manage_members=self._may(Action.MANAGE_MEMBERS, authorization),
             # Writes are possible at all: with tokens (given the right one), or open on
             # loopback without tokens.
-            actions_enabled=self.has_tokens or self._loopback,
+            actions_enabled=(self.has_tokens or self._loopback) and actions_possible,
         )
 
     def _may(self, action: Action, authorization: str | None) -> bool:

@@ -94,6 +94,8 @@ class _Attempt:
     arguments: dict[str, Any]
     queue: str | None = None
     member_id: str | None = None
+    path_fields: frozenset[str] = frozenset()
+    """The arguments a REST path gave (a malformed one is 404, not 400)."""
     grant: Grant = field(default_factory=Grant)
     started: float = field(default_factory=time.monotonic)
 
@@ -118,6 +120,11 @@ class SupervisorConsole:
         self._metrics = metrics
         self.pause_reasons = pause_reasons
 
+    @property
+    def available(self) -> bool:
+        """Whether actions can reach Asterisk at all (False with AMI_ENABLED=false)."""
+        return self._console() is not None
+
     # --- the actions ---------------------------------------------------------------
 
     async def pause(
@@ -128,6 +135,7 @@ class SupervisorConsole:
         reason: str | None,
         *,
         paused: bool,
+        from_path: frozenset[str] = frozenset(),
     ) -> ActionResult:
         """Pause (with a reason) or unpause a member in `queue`, or in every queue of
         theirs the grant covers."""
@@ -135,7 +143,7 @@ class SupervisorConsole:
         arguments: dict[str, Any] = {"memberId": member_id, "queue": queue}
         if paused:
             arguments["reason"] = reason
-        attempt = _Attempt(name, authorization, arguments, queue, member_id)
+        attempt = _Attempt(name, authorization, arguments, queue, member_id, from_path)
 
         async def run(grant: Grant) -> ActionResult:
             interface = _checked(values.interface, member_id, "memberId")
@@ -170,6 +178,7 @@ class SupervisorConsole:
         state_interface: str | None = None,
         penalty: int = 0,
         paused: bool = False,
+        from_path: frozenset[str] = frozenset(),
     ) -> ActionResult:
         """QueueAdd (or a realtime row) of `interface` into `queue`."""
         arguments = {
@@ -180,13 +189,18 @@ class SupervisorConsole:
             "penalty": penalty,
             "paused": paused,
         }
-        attempt = _Attempt("addQueueMember", authorization, arguments, queue, interface)
+        attempt = _Attempt("addQueueMember", authorization, arguments, queue, interface, from_path)
 
         async def run(grant: Grant) -> ActionResult:
             member = AddMember(
                 queue=_checked(values.queue_name, queue),
                 interface=_checked(values.interface, interface),
-                member_name=_checked(values.member_name, member_name) if member_name else "",
+                # Blank: no name (Asterisk shows the interface), as when it is left out.
+                member_name=(
+                    _checked(values.member_name, member_name)
+                    if member_name and member_name.strip()
+                    else ""
+                ),
                 state_interface=(
                     _checked(values.state_interface, state_interface) if state_interface else ""
                 ),
@@ -202,11 +216,18 @@ class SupervisorConsole:
         return await self._audited(attempt, run)
 
     async def remove_member(
-        self, authorization: str | None, queue: str, interface: str
+        self,
+        authorization: str | None,
+        queue: str,
+        interface: str,
+        *,
+        from_path: frozenset[str] = frozenset(),
     ) -> ActionResult:
         """QueueRemove (or the realtime row's deletion) of `interface` from `queue`."""
         arguments = {"queue": queue, "interface": interface}
-        attempt = _Attempt("removeQueueMember", authorization, arguments, queue, interface)
+        attempt = _Attempt(
+            "removeQueueMember", authorization, arguments, queue, interface, from_path
+        )
 
         async def run(grant: Grant) -> ActionResult:
             member = RemoveMember(
@@ -221,11 +242,19 @@ class SupervisorConsole:
         return await self._audited(attempt, run)
 
     async def set_penalty(
-        self, authorization: str | None, queue: str, interface: str, penalty: int
+        self,
+        authorization: str | None,
+        queue: str,
+        interface: str,
+        penalty: int,
+        *,
+        from_path: frozenset[str] = frozenset(),
     ) -> ActionResult:
         """QueuePenalty of `interface` in `queue`."""
         arguments = {"queue": queue, "interface": interface, "penalty": penalty}
-        attempt = _Attempt("setMemberPenalty", authorization, arguments, queue, interface)
+        attempt = _Attempt(
+            "setMemberPenalty", authorization, arguments, queue, interface, from_path
+        )
 
         async def run(grant: Grant) -> ActionResult:
             request = SetPenalty(
@@ -242,11 +271,17 @@ class SupervisorConsole:
         return await self._audited(attempt, run)
 
     async def listen(
-        self, authorization: str | None, member_id: str, mode: ListenMode, extension: str | None
+        self,
+        authorization: str | None,
+        member_id: str,
+        mode: ListenMode,
+        extension: str | None,
+        *,
+        from_path: frozenset[str] = frozenset(),
     ) -> ActionResult:
         """Ring the supervisor's phone into ChanSpy on the operator's current call."""
         arguments = {"memberId": member_id, "mode": mode.name, "extension": extension}
-        attempt = _Attempt("listenToOperator", authorization, arguments, None, member_id)
+        attempt = _Attempt("listenToOperator", authorization, arguments, None, member_id, from_path)
 
         async def run(grant: Grant) -> ActionResult:
             interface = _checked(values.interface, member_id, "memberId")
@@ -293,7 +328,7 @@ class SupervisorConsole:
     def _asterisk(self) -> AsteriskConsole:
         console = self._console()
         if console is None:
-            raise Unavailable("actions need the AMI connection: this process has AMI_ENABLED off")
+            raise Conflict("supervisor actions need AMI: this server runs with AMI_ENABLED=false")
         return console
 
     async def _operator(self, interface: str) -> JsonObject | None:
@@ -344,6 +379,13 @@ class SupervisorConsole:
         except AsteriskRefused as exc:
             self._record(attempt, "rejected", message=str(exc), asterisk=exc.asterisk_message)
             raise _refusal(exc) from None
+        except values.InvalidValue as exc:
+            refusal: ApiError = BadInput(str(exc))
+            if exc.field in attempt.path_fields:
+                # A path names a resource: one of no interface's form is none of ours.
+                refusal = NotFound(f"no such {exc.field}: {exc.message}")
+            self._record(attempt, "refused", message=refusal.message)
+            raise refusal from None
         except (AmiUnavailable, ConnectionError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
             self._record(attempt, "failed", message=reason)
@@ -401,10 +443,8 @@ def required_action(name: str) -> Action:
 
 
 def _checked(check: Callable[..., Any], value: Any, *args: Any) -> Any:
-    try:
-        return check(value, *args)
-    except values.InvalidValue as exc:
-        raise BadInput(str(exc)) from None
+    # InvalidValue goes up to `_audited`, which knows where the value came from.
+    return check(value, *args)
 
 
 def _require_queue(grant: Grant, queue: str) -> None:

@@ -24,7 +24,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from api.audit_query import CURSOR_PATTERN
 from api.auth import AccessPolicy, Action
+from api.openapi_actions import ACTION_ROUTES, action_result, document_action
 from ingest.domain import OperatorStatus
 
 JsonSchema = dict[str, Any]
@@ -36,7 +38,11 @@ ONE_LINE_OR_EMPTY = r"^[^\r\n\x00]*$"
 ERROR: JsonSchema = {
     "type": "object",
     "required": ["success", "error"],
-    "properties": {"success": {"const": False}, "error": {"type": "string"}},
+    "properties": {
+        "success": {"const": False},
+        "error": {"type": "string"},
+        "asteriskMessage": {"type": "string", "description": "Asterisk's own words."},
+    },
 }
 OPERATOR: JsonSchema = {
     "type": "object",
@@ -138,7 +144,10 @@ SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
     ("post", "/api/queue-status/sync/resync"): ("200", ANY_OBJECT, False),
     ("delete", "/api/queue-status/clear"): ("200", CLEARED, False),
     ("get", AUDIT_PATH): ("200", _list(AUDIT_ENTRY), True),
+    ("get", "/api/queue-status/access"): ("200", ANY_OBJECT, False),
 }
+# Query parameters whose form is checked by the handler (a 400 it can audit or explain).
+QUERY_PATTERNS = {(AUDIT_PATH, "after"): CURSOR_PATTERN}
 ERRORS = {
     "400": "Malformed JSON, an unknown value (e.g. a status), or a Host header that is not a "
     "name of this server (ALLOWED_HOSTS).",
@@ -148,6 +157,21 @@ ERRORS = {
     "422": "A field is missing or invalid.",
     "503": "Redis or the database is down: retry after `Retry-After` seconds.",
 }
+
+
+def _empty_is_absent(schema: JsonSchema) -> None:
+    """An empty query parameter (`?paused=`) is "any", as on every filter of ours
+    (`api.rest.EmptyIsAbsent`): say so where the schema does not already allow ""."""
+    options = schema.get("anyOf", [schema])
+    if any(o.get("type") == "string" and set(o) <= {"type", "maxLength"} for o in options):
+        return
+    if any("" in o.get("enum", ()) for o in options):
+        return
+    schema.setdefault("anyOf", [dict(schema)] if "anyOf" not in schema else []).append(
+        {"type": "string", "enum": [""]}
+    )
+    for key in [k for k in schema if k not in ("anyOf", "title", "description")]:
+        del schema[key]
 
 
 def _envelope(data: JsonSchema, *, count: bool) -> JsonSchema:
@@ -244,6 +268,22 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
                             option["enum"] = ["", *STATUSES]  # empty: any status
             if not operation["parameters"]:
                 del operation["parameters"]
+            if (method, path) in ACTION_ROUTES:
+                document_action(
+                    operation,
+                    action_result(OPERATOR, QUEUE),
+                    ERROR,
+                    _error_responses()["503"]["headers"],
+                )
+            for parameter in operation.get("parameters", []):
+                documented = QUERY_PATTERNS.get((path, parameter.get("name")))
+                if parameter.get("in") == "query" and documented is not None:
+                    schema = parameter.setdefault("schema", {})
+                    for option in schema.get("anyOf", [schema]):
+                        if option.get("type") == "string":
+                            option["pattern"] = documented
+                if parameter.get("in") == "query":
+                    _empty_is_absent(parameter.setdefault("schema", {}))
             success = SUCCESS.get((method, path))
             if success is not None:
                 code, data, count = success

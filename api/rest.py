@@ -216,7 +216,10 @@ async def access(request: Request) -> OrjsonResponse:
     """What the request's token grants (role, queues, extension, what it may do, the
     pause reasons), for a board to decide which controls to show."""
     runtime = runtime_of(request.app)
-    summary = runtime.policy.describe(request.headers.get("authorization"))
+    summary = runtime.policy.describe(
+        request.headers.get("authorization"),
+        actions_possible=runtime.console is not None and runtime.console.available,
+    )
     return OrjsonResponse(
         {"success": True, "data": summary.as_json(runtime.settings.pause_reasons)}
     )

@@ -10,10 +10,10 @@ refusal is audited like any other outcome.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.types import Scope
 
 from api.console import ActionResult, SupervisorConsole, required_action
@@ -21,6 +21,7 @@ from api.errors import Unavailable
 from api.responses import OrjsonResponse
 from api.rest import PREFIX
 from api.runtime import runtime_of
+from ingest.actions import values
 from ingest.actions.requests import ListenMode
 
 router = APIRouter(
@@ -33,40 +34,82 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+JsonDict = dict[str, Any]
+
+
+def _documented(pattern: str) -> JsonDict:
+    # The form is documented here and checked by the console (`ingest.actions.values`),
+    # so that a refused value is audited like any other refusal (400, not FastAPI's 422).
+    return {"pattern": pattern}
+
+
+_PENALTY_RANGE: JsonDict = {"minimum": 0, "maximum": values.MAX_PENALTY}
+
+
+def _json_integer(value: object) -> object:
+    # JSON Schema's integer includes 5.0; a string or a fraction stays refused (strict).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Penalty = Annotated[int, BeforeValidator(_json_integer), Field(strict=True)]
+
+
 class PauseBody(_Body):
     """Pause: the queue (none: every queue of the member in your scope) and a reason."""
 
-    queue: str | None = Field(default=None, max_length=128)
-    reason: str | None = Field(default=None, max_length=256)
+    queue: str | None = Field(
+        default=None, max_length=128, json_schema_extra=_documented(values.QUEUE_PATTERN)
+    )
+    reason: str | None = Field(
+        default=None, max_length=256, json_schema_extra=_documented(values.TEXT_PATTERN)
+    )
 
 
 class UnpauseBody(_Body):
     """Unpause: the queue (none: every queue of the member in your scope)."""
 
-    queue: str | None = Field(default=None, max_length=128)
+    queue: str | None = Field(
+        default=None, max_length=128, json_schema_extra=_documented(values.QUEUE_PATTERN)
+    )
 
 
 class AddMemberBody(_Body):
     """QueueAdd's fields."""
 
-    interface: str = Field(max_length=256)
-    member_name: str | None = Field(default=None, alias="memberName", max_length=256)
-    state_interface: str | None = Field(default=None, alias="stateInterface", max_length=256)
-    penalty: int = Field(default=0, strict=True)
+    interface: str = Field(max_length=256, json_schema_extra=_documented(values.INTERFACE_PATTERN))
+    member_name: str | None = Field(
+        default=None,
+        alias="memberName",
+        max_length=256,
+        json_schema_extra=_documented(values.TEXT_PATTERN),
+    )
+    state_interface: str | None = Field(
+        default=None,
+        alias="stateInterface",
+        max_length=256,
+        json_schema_extra=_documented(values.STATE_INTERFACE_PATTERN),
+    )
+    penalty: Penalty = Field(default=0, json_schema_extra=_PENALTY_RANGE)
     paused: bool = Field(default=False, strict=True)
 
 
 class PenaltyBody(_Body):
     """QueuePenalty's new penalty."""
 
-    penalty: int = Field(strict=True)
+    penalty: Penalty = Field(json_schema_extra=_PENALTY_RANGE)
 
 
 class ListenBody(_Body):
     """ChanSpy mode (LISTEN, WHISPER, BARGE) and the supervisor's phone."""
 
-    mode: str = Field(default="LISTEN", pattern="^(LISTEN|WHISPER|BARGE)$")
-    extension: str | None = Field(default=None, max_length=80)
+    mode: Literal["LISTEN", "WHISPER", "BARGE"] = "LISTEN"
+    extension: str | None = Field(
+        default=None,
+        max_length=80,
+        json_schema_extra=_documented(values.EXTENSION_OR_CHANNEL_PATTERN),
+    )
 
 
 def _audited(name: str) -> Any:
@@ -94,6 +137,12 @@ def _header(scope: Scope) -> str | None:
     return None
 
 
+# The arguments each path names (a malformed one is no such thing: 404, not 400).
+_MEMBER = frozenset({"memberId"})
+_QUEUE = frozenset({"queue"})
+_QUEUE_MEMBER = frozenset({"queue", "interface"})
+
+
 def _console(request: Request) -> SupervisorConsole:
     console = runtime_of(request.app).console
     if console is None:
@@ -117,7 +166,7 @@ async def pause_operator(
     """QueuePause (Paused: true, Reason). Supervisor."""
     data = body or PauseBody()
     result = await _console(request).pause(
-        authorization, member_id, data.queue, data.reason, paused=True
+        authorization, member_id, data.queue, data.reason, paused=True, from_path=_MEMBER
     )
     return _answer(result)
 
@@ -131,7 +180,9 @@ async def unpause_operator(
 ) -> OrjsonResponse:
     """QueuePause (Paused: false). Supervisor."""
     data = body or UnpauseBody()
-    result = await _console(request).pause(authorization, member_id, data.queue, None, paused=False)
+    result = await _console(request).pause(
+        authorization, member_id, data.queue, None, paused=False, from_path=_MEMBER
+    )
     return _answer(result)
 
 
@@ -145,7 +196,7 @@ async def listen_to_operator(
     """Originate the supervisor's phone into ChanSpy on the operator's call. Supervisor."""
     data = body or ListenBody()
     result = await _console(request).listen(
-        authorization, member_id, ListenMode[data.mode], data.extension
+        authorization, member_id, ListenMode[data.mode], data.extension, from_path=_MEMBER
     )
     return _answer(result)
 
@@ -163,6 +214,7 @@ async def add_queue_member(
         state_interface=body.state_interface,
         penalty=body.penalty,
         paused=body.paused,
+        from_path=_QUEUE,
     )
     return _answer(result)
 
@@ -178,7 +230,9 @@ async def set_member_penalty(
     authorization: Authorization = None,
 ) -> OrjsonResponse:
     """QueuePenalty. Supervisor."""
-    result = await _console(request).set_penalty(authorization, name, interface, body.penalty)
+    result = await _console(request).set_penalty(
+        authorization, name, interface, body.penalty, from_path=_QUEUE_MEMBER
+    )
     return _answer(result)
 
 
@@ -189,5 +243,7 @@ async def remove_queue_member(
     name: str, interface: str, request: Request, authorization: Authorization = None
 ) -> OrjsonResponse:
     """QueueRemove, or the realtime row's deletion. Admin."""
-    result = await _console(request).remove_member(authorization, name, interface)
+    result = await _console(request).remove_member(
+        authorization, name, interface, from_path=_QUEUE_MEMBER
+    )
     return _answer(result)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BeforeValidator
 
 from api.audit_query import DEFAULT_PAGE, MAX_PAGE
 from api.auth import Action, Grant
@@ -35,15 +36,29 @@ async def admin_grant(
 
 admin_grant.action = Action.ADMIN  # type: ignore[attr-defined]  # read by api.openapi
 
+
+def _iso_8601(value: object) -> object:
+    # pydantic would also read "-58800" as a Unix time; the parameter says ISO 8601.
+    if isinstance(value, str) and value:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO 8601 time, e.g. 2026-12-02T09:00:00Z") from None
+    return value
+
+
+Iso8601 = BeforeValidator(_iso_8601)
 Since = Annotated[
     datetime | None,
     Query(alias="from", description="Entries at or after this time (ISO 8601)."),
     EmptyIsAbsent,
+    Iso8601,
 ]
 Until = Annotated[
     datetime | None,
     Query(alias="to", description="Entries before this time (ISO 8601)."),
     EmptyIsAbsent,
+    Iso8601,
 ]
 MemberFilter = Annotated[
     str | None,

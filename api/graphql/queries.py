@@ -124,5 +124,9 @@ class Query:
     )
     def access(self, info: Info) -> Access:
         """`AccessPolicy.describe`."""
-        summary = info.context.policy.describe(info.context.authorization)
+        console = info.context.console
+        summary = info.context.policy.describe(
+            info.context.authorization,
+            actions_possible=console is not None and console.available,
+        )
         return Access.from_summary(summary, info.context.pause_reasons)

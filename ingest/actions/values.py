@@ -16,16 +16,32 @@ MAX_PENALTY = 2_147_483_647
 MAX_REASON = 80
 """The realtime table's ``reason_paused`` is 80 characters (and so is the board's field)."""
 
-# Queue names: what queues.conf sections and realtime rows use in practice. A comma
-# or a pipe would break Queue()'s arguments and the queue_log's fields.
-_QUEUE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,79}$")
-# Tech/resource, e.g. PJSIP/1001, SIP/alice, Local/1001@agents/n, Custom:1001 (state only).
-_INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.@+#*:/=-]{1,79}$")
-_STATE_INTERFACE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}[/:][A-Za-z0-9_.@+#*:/=-]{1,79}$")
+# The forms, as regular expressions that JSON Schema (the OpenAPI document) reads too.
+QUEUE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,79}$"
+"""Queue names: what queues.conf sections and realtime rows use in practice. A comma
+or a pipe would break Queue()'s arguments and the queue_log's fields."""
+INTERFACE_PATTERN = r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.@+#*:/=-]{1,79}$"
+"""Tech/resource: PJSIP/1001, SIP/alice, Local/1001@agents/n."""
+STATE_INTERFACE_PATTERN = r"^[A-Za-z][A-Za-z0-9]{0,15}[/:][A-Za-z0-9_.@+#*:/=-]{1,79}$"
+"""An interface, or a state-only one: Custom:1001, hint:1001@ext-local."""
+EXTENSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+#*-]{0,39}$"
+"""A supervisor's phone as a bare extension (dialled as PJSIP/<ext>)."""
+EXTENSION_OR_CHANNEL_PATTERN = (
+    r"^(?:[A-Za-z0-9][A-Za-z0-9_.+#*-]{0,39}"
+    r"|[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.@+#*:/=-]{1,79})$"
+)
+"""What `extension` accepts: a bare extension or an interface."""
+TEXT_PATTERN = r"^[^|\u0000-\u001f\u007f-\u009f\u2028\u2029]{0,80}$"
+"""A reason or a name: one line of at most 80 characters, no control characters, no
+line or paragraph separator, no ``|`` (the queue_log's separator)."""
+
+_QUEUE = re.compile(QUEUE_PATTERN)
+_INTERFACE = re.compile(INTERFACE_PATTERN)
+_STATE_INTERFACE = re.compile(STATE_INTERFACE_PATTERN)
 # A channel name as Asterisk makes it: Tech/resource-0000001a, Local/1001@agents-0000000c;1.
 _CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,15}/[A-Za-z0-9_.@+#*:/=;-]{1,120}$")
-# A supervisor's phone: a bare extension (dialled as PJSIP/<ext>) or a channel.
-_EXTENSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+#*-]{0,39}$")
+_EXTENSION = re.compile(EXTENSION_PATTERN)
+_TEXT = re.compile(TEXT_PATTERN)
 
 
 class InvalidValue(ValueError):
@@ -70,10 +86,12 @@ def state_interface(value: str, field: str = "stateInterface") -> str:
 
 
 def member_name(value: str, field: str = "memberName") -> str:
-    """A member's display name: one printable line, at most 80 characters."""
+    """A member's display name (`TEXT_PATTERN`, not blank)."""
     value = _one_line(field, value).strip()
-    if not value or len(value) > 80 or not value.isprintable():
-        raise InvalidValue(field, "must be 1-80 printable characters")
+    if not value or not _TEXT.match(value):
+        raise InvalidValue(
+            field, "must be 1-80 characters on one line, without control characters or '|'"
+        )
     return value
 
 
@@ -87,11 +105,15 @@ def penalty(value: int, field: str = "penalty") -> int:
 
 
 def pause_reason(value: str | None, allowed: tuple[str, ...] = (), field: str = "reason") -> str:
-    """A pause reason: at most 80 printable characters, no ``|`` (the queue_log's
-    separator); one of `allowed` when that list is set. None or blank: no reason."""
+    """A pause reason (`TEXT_PATTERN`); one of `allowed` when that list is set. None or
+    blank: no reason."""
     text = _one_line(field, value or "").strip()
-    if len(text) > MAX_REASON or not text.isprintable() or "|" in text:
-        raise InvalidValue(field, f"must be at most {MAX_REASON} printable characters, no '|'")
+    if not _TEXT.match(text):
+        raise InvalidValue(
+            field,
+            f"must be at most {MAX_REASON} characters on one line, without control "
+            "characters or '|'",
+        )
     if allowed and text and text not in allowed:
         raise InvalidValue(field, "must be one of: " + ", ".join(allowed))
     return text

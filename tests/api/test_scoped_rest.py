@@ -169,7 +169,7 @@ async def test_access_says_what_each_token_grants(open_reads: LiveServer) -> Non
             "canSupervise": True,
             "canManageMembers": False,
             "pauseReasons": ["Lunch", "Training"],
-            "actionsEnabled": True,
+            "actionsEnabled": False,  # this server runs without AMI
         },
     }
     admin = (await get(open_reads, "/access", "a-all")).json()["data"]
@@ -179,7 +179,7 @@ async def test_access_says_what_each_token_grants(open_reads: LiveServer) -> Non
     anonymous = (await get(open_reads, "/access")).json()["data"]
     assert anonymous["role"] is None
     assert not anonymous["canSupervise"] and not anonymous["canManageMembers"]
-    assert anonymous["actionsEnabled"]
+    assert not anonymous["actionsEnabled"]
     unknown = await get(open_reads, "/access", "nope")
     assert unknown.status_code == 401
 
@@ -193,7 +193,7 @@ async def test_access_without_tokens_on_loopback_is_everything(server: LiveServe
         "canSupervise": True,
         "canManageMembers": True,
         "pauseReasons": [],
-        "actionsEnabled": True,
+        "actionsEnabled": False,  # AMI is off here
     }
 
 

@@ -43,6 +43,19 @@ async def test_pause_with_a_reason_is_sent_confirmed_returned_and_audited(lab: L
     assert 'queue_status_actions_total{action="pauseOperator",outcome="ok"} 1.0' in metrics
 
 
+async def test_access_enables_actions_with_ami(lab: Lab) -> None:
+    access = await lab.app.client.get(f"{BASE}/access", headers=lab.auth("sales"))
+    assert access.json()["data"] == {
+        "role": "supervisor",
+        "queues": ["sales"],
+        "extension": "1009",
+        "canSupervise": True,
+        "canManageMembers": False,
+        "pauseReasons": ["lunch", "training", "coffee"],
+        "actionsEnabled": True,
+    }
+
+
 async def test_pause_without_a_queue_pauses_every_queue_of_the_member(lab: Lab) -> None:
     answer = await lab.app.client.post(
         f"{BASE}/operators/{quoted(BOB)}/pause",
@@ -219,3 +232,28 @@ async def test_listen_rings_the_supervisor_into_chanspy_on_the_call(lab: Lab) ->
     (row,) = await lab.audit("listenToOperator")
     assert row["outcome"] == "ok"
     assert row["arguments"]["mode"] == "WHISPER"
+
+
+async def test_an_action_path_answers_405_to_other_methods(lab: Lab) -> None:
+    for method, path, allow in (
+        ("GET", f"/operators/{quoted(ALICE)}/pause", "POST"),
+        ("DELETE", f"/queues/sales/members/{quoted(ALICE)}/penalty", "PUT"),
+        ("GET", "/queues/sales/members", "POST"),
+        ("PATCH", f"/queues/sales/members/{quoted(ALICE)}", "DELETE"),
+    ):
+        answer = await lab.app.client.request(method, BASE + path, headers=lab.auth("admin"))
+        assert answer.status_code == 405, (method, path)
+        assert answer.headers["allow"] == allow
+    # The documented reads nearby are untouched.
+    assert (await lab.operator(ALICE))["memberId"] == ALICE
+
+
+async def test_a_malformed_member_in_the_path_is_not_found(lab: Lab) -> None:
+    answer = await lab.app.client.post(
+        f"{BASE}/operators/0/pause", json={"queue": "sales"}, headers=lab.auth("supervisor")
+    )
+    assert answer.status_code == 404
+    assert answer.json()["success"] is False
+    (row,) = await lab.audit("pauseOperator")
+    assert row["outcome"] == "refused"
+    assert lab.proxy.actions("QueuePause") == []
