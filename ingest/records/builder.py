@@ -1,0 +1,331 @@
+"""Call records and agent intervals from the typed AMI event stream.
+
+Feed every typed event (``EventParser().parse(message)``) in order with its
+receive time in epoch milliseconds; `CallRecordBuilder.feed` returns the
+records that became complete. Pure: no I/O, no clock, no logging.
+
+Calls (key: caller Uniqueid + queue):
+
+- QueueCallerJoin opens the call (entered_at, position, caller id).
+  AgentCalled counts a ring attempt, AgentRingNoAnswer a no-answer.
+  AgentConnect answers it (member, HoldTime, RingTime). AgentComplete ends it:
+  Reason ``agent``/``caller``/``transfer`` -> COMPLETED_BY_AGENT /
+  COMPLETED_BY_CALLER / TRANSFERRED (anything else: LEFT, still answered).
+  AgentComplete may come without the caller snapshot (seen in c_ringnoanswer):
+  the call is then the one that member answered in that queue.
+- QueueCallerAbandon ends it as ABANDONED with the abandon position,
+  OriginalPosition and HoldTime; the QueueCallerLeave that follows is ignored.
+- QueueCallerLeave of an unanswered call only marks it left: Asterisk sends
+  it BEFORE AgentConnect (same instant). The call is closed as LEFT when the
+  caller channel hangs up still unanswered, or ``leave_grace_ms`` after the
+  leave (checked on every feed), e.g. leavewhenempty or a Queue() timeout
+  that AMI does not report as an abandon.
+- An event for a call whose join was not seen (the builder started mid-call)
+  opens it with entered_at estimated from HoldTime when there is one.
+- Bounds: at most ``max_open_calls`` open calls (the oldest is closed as LEFT,
+  counted in ``calls_evicted``) and none older than ``max_call_age_ms``
+  (closed as LEFT, counted in ``calls_expired``).
+
+Timeouts vs abandons (the rule): an AMI abandon is ABANDONED with
+``timed_out=None`` (unknown). Asterisk sends the same QueueCallerAbandon for
+a caller hanging up and for the Queue() timeout, with nothing telling them
+apart, and no reliable signal was found in the recordings: in the lab
+(asterisk-conf) Queue() is called as ``Queue(${EXTEN},r)`` with no timeout
+argument at all, and queues.conf ``timeout`` (sales 8, support 5, billing 10)
+is the per-member RING timeout, not the caller's wait limit, so comparing
+d_abandon's HoldTimes (5, 3, 2) with it would say nothing. Comparing HoldTime
+with a known Queue() timeout argument would misclassify callers who hang up
+just before it. Only queue_log tells (EXITWITHTIMEOUT ->
+TIMED_OUT, ``timed_out=True``); KPIs use `CallRecord.counts_as_abandoned`,
+which is true for both, as Asterisk's ``Abandoned`` counter is.
+
+Agent intervals (key: member interface + queue):
+
+- LOGGED_IN: QueueMemberAdded -> QueueMemberRemoved (static members, never
+  added, have none).
+- PAUSED: QueueMemberPause paused -> unpaused, reason = the pause reason; a
+  new reason while paused closes the interval and opens another; a member
+  added paused opens one; removal closes it.
+- RINGING: AgentCalled -> AgentRingNoAnswer / AgentConnect / AgentDump, or
+  the end of the call (ringall: the others just stop ringing).
+- IN_CALL: AgentConnect -> AgentComplete.
+- WRAP_UP: from AgentComplete for the wrap-up time: the member's own
+  ``wrapuptime`` (learned from any member event) when non-zero, else the
+  queue's from ``queue_wrapup_s``; skipped when unknown or 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ingest.ami.events import (
+    AgentCalled,
+    AgentComplete,
+    AgentConnect,
+    AgentDump,
+    AgentEvent,
+    AgentRingNoAnswer,
+    AmiEvent,
+    ChannelInfo,
+    Hangup,
+    MemberEvent,
+    QueueCallerAbandon,
+    QueueCallerJoin,
+    QueueCallerLeave,
+    QueueMemberAdded,
+    QueueMemberPause,
+    QueueMemberRemoved,
+)
+from ingest.records.model import AgentInterval, CallOutcome, IntervalKind, Record
+from ingest.records.state import CallTable, IntervalTable, OpenCall
+
+_COMPLETE_REASONS = {
+    "agent": CallOutcome.COMPLETED_BY_AGENT,
+    "caller": CallOutcome.COMPLETED_BY_CALLER,
+    "transfer": CallOutcome.TRANSFERRED,
+}
+
+DEFAULT_MAX_OPEN_CALLS = 10_000
+DEFAULT_MAX_CALL_AGE_MS = 6 * 3600 * 1000
+DEFAULT_LEAVE_GRACE_MS = 5_000
+DEFAULT_MAX_OPEN_INTERVALS = 50_000
+
+
+class CallRecordBuilder:
+    """Typed AMI events in, complete `CallRecord`s and `AgentInterval`s out."""
+
+    def __init__(
+        self,
+        *,
+        queue_wrapup_s: Mapping[str, int] | None = None,
+        max_open_calls: int = DEFAULT_MAX_OPEN_CALLS,
+        max_call_age_ms: int = DEFAULT_MAX_CALL_AGE_MS,
+        leave_grace_ms: int = DEFAULT_LEAVE_GRACE_MS,
+        max_open_intervals: int = DEFAULT_MAX_OPEN_INTERVALS,
+    ) -> None:
+        self._queue_wrapup_s = dict(queue_wrapup_s or {})
+        self._member_wrapup_s: dict[tuple[str, str], int] = {}
+        self._leave_grace_ms = leave_grace_ms
+        self._calls = CallTable(source="ami", max_open=max_open_calls, max_age_ms=max_call_age_ms)
+        self._intervals = IntervalTable(source="ami", max_open=max_open_intervals)
+
+    # --- inspection -----------------------------------------------------------
+
+    def open_calls(self) -> list[OpenCall]:
+        """Copies of the calls still open, oldest first."""
+        return self._calls.snapshot()
+
+    @property
+    def open_intervals(self) -> int:
+        return len(self._intervals)
+
+    @property
+    def calls_expired(self) -> int:
+        return self._calls.expired
+
+    @property
+    def calls_evicted(self) -> int:
+        return self._calls.evicted
+
+    @property
+    def intervals_dropped(self) -> int:
+        return self._intervals.dropped
+
+    # --- input ----------------------------------------------------------------
+
+    def feed(self, event: AmiEvent, now_ms: int) -> list[Record]:
+        """Apply one event received at ``now_ms``; the records it completed."""
+        out: list[Record] = list(self._calls.sweep(now_ms, leave_grace_ms=self._leave_grace_ms))
+        if isinstance(event, MemberEvent):
+            self._member(event, now_ms, out)
+        elif isinstance(event, QueueCallerJoin):
+            self._join(event, now_ms, out)
+        elif isinstance(event, QueueCallerAbandon):
+            self._abandon(event, now_ms, out)
+        elif isinstance(event, QueueCallerLeave):
+            self._leave(event, now_ms)
+        elif isinstance(event, AgentEvent):
+            self._agent(event, now_ms, out)
+        elif isinstance(event, Hangup):
+            self._hangup(event, now_ms, out)
+        return out
+
+    def expire(self, now_ms: int) -> list[Record]:
+        """Close what is due at ``now_ms`` without an event (call it on a timer)."""
+        return list(self._calls.sweep(now_ms, leave_grace_ms=self._leave_grace_ms))
+
+    def close_all(self, now_ms: int) -> list[Record]:
+        """Close every open call (LEFT) and interval at ``now_ms``."""
+        return [*self._calls.close_all(now_ms), *self._intervals.close_all(now_ms)]
+
+    # --- calls ----------------------------------------------------------------
+
+    def _call(self, uniqueid: str, queue: str, now: int, out: list[Record]) -> OpenCall:
+        call, evicted = self._calls.open(uniqueid, queue, now)
+        out.extend(evicted)
+        return call
+
+    @staticmethod
+    def _caller(call: OpenCall, caller: ChannelInfo) -> None:
+        call.linkedid = call.linkedid or caller.linkedid or None
+        call.caller_num = call.caller_num or caller.caller_id_num
+        call.caller_name = call.caller_name or caller.caller_id_name
+
+    def _join(self, event: QueueCallerJoin, now: int, out: list[Record]) -> None:
+        if event.caller is None:
+            return
+        call = self._call(event.caller.uniqueid, event.queue, now, out)
+        if call.entered_at is None:
+            call.entered_at = now
+            call.position = event.position
+        self._caller(call, event.caller)
+
+    def _abandon(self, event: QueueCallerAbandon, now: int, out: list[Record]) -> None:
+        if event.caller is None:
+            return
+        call = self._call(event.caller.uniqueid, event.queue, now, out)
+        self._caller(call, event.caller)
+        if call.entered_at is None:
+            call.entered_at = now - event.hold_time * 1000
+        call.original_position = event.original_position
+        call.hold_time = event.hold_time
+        self._calls.pop(call.uniqueid, call.queue)
+        self._end_ringing(call, now, out)
+        out.append(
+            call.finish(
+                ended_at=now,
+                outcome=CallOutcome.ABANDONED,
+                source="ami",
+                abandon_position=event.position,
+                timed_out=None,
+            )
+        )
+
+    def _leave(self, event: QueueCallerLeave, now: int) -> None:
+        if event.caller is None:
+            return
+        call = self._calls.get(event.caller.uniqueid, event.queue)
+        if call is not None and call.answered_at is None and call.left_at is None:
+            call.left_at = now
+
+    def _hangup(self, event: Hangup, now: int, out: list[Record]) -> None:
+        uniqueid = event.channel.uniqueid
+        for call in self._calls.snapshot():
+            if call.uniqueid == uniqueid and call.answered_at is None and call.left_at is not None:
+                self._calls.pop(call.uniqueid, call.queue)
+                self._end_ringing(call, now, out)
+                out.append(
+                    call.finish(ended_at=call.left_at, outcome=CallOutcome.LEFT, source="ami")
+                )
+
+    def _end_ringing(self, call: OpenCall, now: int, out: list[Record]) -> None:
+        out.extend(
+            self._intervals.close_where(
+                now, queue=call.queue, kind=IntervalKind.RINGING, uniqueid=call.uniqueid
+            )
+        )
+
+    # --- agents ---------------------------------------------------------------
+
+    def _agent(self, event: AgentEvent, now: int, out: list[Record]) -> None:
+        if isinstance(event, AgentComplete):
+            self._complete(event, now, out)
+            return
+        if event.caller is None:
+            return
+        call = self._call(event.caller.uniqueid, event.queue, now, out)
+        self._caller(call, event.caller)
+        ring_key = (event.interface, event.queue, IntervalKind.RINGING, call.uniqueid)
+        if isinstance(event, AgentCalled):
+            if call.answered_at is None:
+                call.ring_attempts += 1
+            # A member rung again for the same call: the old ring is over.
+            closed = self._intervals.close(ring_key, now)
+            if closed is not None:
+                out.append(closed)
+            self._intervals.open(ring_key, now, member_name=event.member_name)
+        elif isinstance(event, AgentRingNoAnswer):
+            call.ring_no_answers += 1
+            self._close(ring_key, now, out)
+        elif isinstance(event, AgentDump):
+            self._close(ring_key, now, out)
+        elif isinstance(event, AgentConnect):
+            self._connect(event, call, now, out)
+
+    def _connect(self, event: AgentConnect, call: OpenCall, now: int, out: list[Record]) -> None:
+        if call.answered_at is not None:
+            return  # a replayed AgentConnect
+        if call.entered_at is None:
+            call.entered_at = now - event.hold_time * 1000
+        call.answered_at = now
+        call.answered_by = event.interface
+        call.member_name = event.member_name
+        call.hold_time = event.hold_time
+        call.ring_time = event.ring_time
+        call.left_at = None
+        self._end_ringing(call, now, out)
+        self._intervals.open(
+            (event.interface, event.queue, IntervalKind.IN_CALL, call.uniqueid),
+            now,
+            member_name=event.member_name,
+        )
+
+    def _complete(self, event: AgentComplete, now: int, out: list[Record]) -> None:
+        call = None
+        if event.caller is not None:
+            call = self._calls.get(event.caller.uniqueid, event.queue)
+        if call is None:
+            call = self._calls.find_answered(event.interface, event.queue)
+        if call is None:
+            return  # answered before we started, or a replay of a closed call
+        self._calls.pop(call.uniqueid, call.queue)
+        call.hold_time = event.hold_time
+        call.talk_time = event.talk_time
+        outcome = _COMPLETE_REASONS.get(event.reason.lower(), CallOutcome.LEFT)
+        out.append(call.finish(ended_at=now, outcome=outcome, source="ami"))
+        self._close((event.interface, event.queue, IntervalKind.IN_CALL, call.uniqueid), now, out)
+        wrapup = self._member_wrapup_s.get((event.interface, event.queue)) or (
+            self._queue_wrapup_s.get(event.queue, 0)
+        )
+        if wrapup > 0:
+            out.append(
+                AgentInterval(
+                    interface=event.interface,
+                    queue=event.queue,
+                    kind=IntervalKind.WRAP_UP,
+                    started_at=now,
+                    ended_at=now + wrapup * 1000,
+                    member_name=event.member_name,
+                    uniqueid=call.uniqueid,
+                )
+            )
+
+    # --- members --------------------------------------------------------------
+
+    def _member(self, event: MemberEvent, now: int, out: list[Record]) -> None:
+        m = event.member
+        if m.wrapuptime is not None:
+            self._member_wrapup_s[(m.interface, m.queue)] = m.wrapuptime
+        login = (m.interface, m.queue, IntervalKind.LOGGED_IN, "")
+        pause = (m.interface, m.queue, IntervalKind.PAUSED, "")
+        if isinstance(event, QueueMemberAdded):
+            self._intervals.open(login, now, member_name=m.member_name)
+            if m.paused:
+                self._intervals.open(pause, now, member_name=m.member_name, reason=m.paused_reason)
+        elif isinstance(event, QueueMemberRemoved):
+            self._close(pause, now, out)
+            self._close(login, now, out)
+            self._member_wrapup_s.pop((m.interface, m.queue), None)
+        elif isinstance(event, QueueMemberPause):
+            if not m.paused:
+                self._close(pause, now, out)
+            elif not self._intervals.is_open(pause):
+                self._intervals.open(pause, now, member_name=m.member_name, reason=m.paused_reason)
+            elif self._intervals.reason(pause) != m.paused_reason:
+                self._close(pause, now, out)
+                self._intervals.open(pause, now, member_name=m.member_name, reason=m.paused_reason)
+
+    def _close(self, key: tuple[str, str, IntervalKind, str], now: int, out: list[Record]) -> None:
+        closed = self._intervals.close(key, now)
+        if closed is not None:
+            out.append(closed)

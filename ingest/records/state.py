@@ -1,0 +1,258 @@
+"""The in-memory state both record builders share: open calls and open intervals.
+
+Bounded: `CallTable` holds at most ``max_open`` calls and closes a call older
+than ``max_age_ms`` as LEFT (counted in ``expired``/``evicted``, never
+logged); `IntervalTable` holds at most ``max_open`` intervals and drops the
+oldest beyond that (counted in ``dropped``). Pure, no clock: callers pass the
+time in.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+from ingest.records.model import (
+    AgentInterval,
+    CallOutcome,
+    CallRecord,
+    IntervalKind,
+    RecordSource,
+)
+
+CallKey = tuple[str, str]
+"""(caller Uniqueid, queue)."""
+
+IntervalKey = tuple[str, str, IntervalKind, str]
+"""(interface, queue, kind, caller Uniqueid or "")."""
+
+
+@dataclass(slots=True, kw_only=True)
+class OpenCall:
+    """A call still in progress (mutable; `CallTable.snapshot` hands out copies)."""
+
+    queue: str
+    uniqueid: str
+    opened_at: int
+    """When the builder first saw the call (for the age bound)."""
+    linkedid: str | None = None
+    caller_num: str | None = None
+    caller_name: str | None = None
+    entered_at: int | None = None
+    position: int | None = None
+    original_position: int | None = None
+    answered_at: int | None = None
+    answered_by: str | None = None
+    member_name: str | None = None
+    ring_attempts: int = 0
+    ring_no_answers: int = 0
+    hold_time: int | None = None
+    ring_time: int | None = None
+    talk_time: int | None = None
+    left_at: int | None = None
+    """When the caller left the queue (AMI QueueCallerLeave) unanswered so far."""
+
+    @property
+    def key(self) -> CallKey:
+        return (self.uniqueid, self.queue)
+
+    def finish(
+        self,
+        *,
+        ended_at: int,
+        outcome: CallOutcome,
+        source: RecordSource,
+        abandon_position: int | None = None,
+        timed_out: bool | None = None,
+        transfer_target: str | None = None,
+    ) -> CallRecord:
+        """The closed record of this call."""
+        return CallRecord(
+            queue=self.queue,
+            uniqueid=self.uniqueid,
+            linkedid=self.linkedid,
+            caller_num=self.caller_num,
+            caller_name=self.caller_name,
+            entered_at=self.entered_at,
+            position=self.position,
+            original_position=self.original_position,
+            answered_at=self.answered_at,
+            answered_by=self.answered_by,
+            member_name=self.member_name,
+            ring_attempts=self.ring_attempts,
+            ring_no_answers=self.ring_no_answers,
+            hold_time=self.hold_time,
+            ring_time=self.ring_time,
+            talk_time=self.talk_time,
+            ended_at=ended_at,
+            outcome=outcome,
+            abandon_position=abandon_position,
+            timed_out=timed_out,
+            source=source,
+            transfer_target=transfer_target,
+        )
+
+
+class CallTable:
+    """Open calls by (Uniqueid, queue), bounded in number and age."""
+
+    def __init__(self, *, source: RecordSource, max_open: int, max_age_ms: int) -> None:
+        if max_open < 1 or max_age_ms < 1:
+            raise ValueError("max_open and max_age_ms must be positive")
+        self._source: RecordSource = source
+        self._max_open = max_open
+        self._max_age_ms = max_age_ms
+        self._calls: dict[CallKey, OpenCall] = {}
+        self.expired = 0
+        """Calls closed as LEFT because they stayed open longer than ``max_age_ms``."""
+        self.evicted = 0
+        """Calls closed as LEFT to keep at most ``max_open`` open."""
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def get(self, uniqueid: str, queue: str) -> OpenCall | None:
+        return self._calls.get((uniqueid, queue))
+
+    def open(self, uniqueid: str, queue: str, now: int) -> tuple[OpenCall, list[CallRecord]]:
+        """The open call of this key, opened now if new, and any call evicted for room."""
+        call = self._calls.get((uniqueid, queue))
+        if call is not None:
+            return call, []
+        evicted: list[CallRecord] = []
+        while len(self._calls) >= self._max_open:
+            # dicts keep insertion order: the first is the oldest opened.
+            oldest = next(iter(self._calls.values()))
+            evicted.append(self._close_left(oldest, now))
+            self.evicted += 1
+        call = OpenCall(queue=queue, uniqueid=uniqueid, opened_at=now)
+        self._calls[call.key] = call
+        return call, evicted
+
+    def pop(self, uniqueid: str, queue: str) -> OpenCall | None:
+        return self._calls.pop((uniqueid, queue), None)
+
+    def find_answered(self, interface: str, queue: str) -> OpenCall | None:
+        """The open call this member answered in this queue (the newest if several)."""
+        found = None
+        for call in self._calls.values():
+            if call.queue == queue and call.answered_by == interface:
+                found = call
+        return found
+
+    def sweep(self, now: int, *, leave_grace_ms: int | None = None) -> list[CallRecord]:
+        """Close calls older than the age limit, and (with ``leave_grace_ms``)
+        unanswered calls that left the queue longer ago than that, as LEFT."""
+        closed: list[CallRecord] = []
+        for call in list(self._calls.values()):
+            if now - call.opened_at > self._max_age_ms:
+                closed.append(self._close_left(call, now))
+                self.expired += 1
+            elif (
+                leave_grace_ms is not None
+                and call.left_at is not None
+                and call.answered_at is None
+                and now - call.left_at > leave_grace_ms
+            ):
+                closed.append(self._close_left(call, call.left_at))
+        return closed
+
+    def close_all(self, now: int) -> list[CallRecord]:
+        """Close every open call as LEFT (shutdown, end of a replayed file)."""
+        return [self._close_left(call, call.left_at or now) for call in list(self._calls.values())]
+
+    def snapshot(self) -> list[OpenCall]:
+        """Copies of the open calls, oldest first."""
+        return [copy.copy(call) for call in self._calls.values()]
+
+    def _close_left(self, call: OpenCall, ended_at: int) -> CallRecord:
+        del self._calls[call.key]
+        return call.finish(ended_at=ended_at, outcome=CallOutcome.LEFT, source=self._source)
+
+
+@dataclass(slots=True, kw_only=True)
+class _OpenInterval:
+    started_at: int
+    member_name: str | None
+    reason: str | None
+
+
+class IntervalTable:
+    """Open member intervals by (interface, queue, kind, call), bounded in number."""
+
+    def __init__(self, *, source: RecordSource, max_open: int) -> None:
+        if max_open < 1:
+            raise ValueError("max_open must be positive")
+        self._source: RecordSource = source
+        self._max_open = max_open
+        self._open: dict[IntervalKey, _OpenInterval] = {}
+        self.dropped = 0
+        """Open intervals forgotten (never emitted) to keep at most ``max_open``."""
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def is_open(self, key: IntervalKey) -> bool:
+        return key in self._open
+
+    def reason(self, key: IntervalKey) -> str | None:
+        found = self._open.get(key)
+        return found.reason if found else None
+
+    def open(
+        self,
+        key: IntervalKey,
+        now: int,
+        *,
+        member_name: str | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Open an interval; False (and nothing changes) if it is already open."""
+        if key in self._open:
+            return False
+        while len(self._open) >= self._max_open:
+            del self._open[next(iter(self._open))]
+            self.dropped += 1
+        self._open[key] = _OpenInterval(started_at=now, member_name=member_name, reason=reason)
+        return True
+
+    def close(self, key: IntervalKey, now: int) -> AgentInterval | None:
+        """Close an open interval: the record, or None if it was not open."""
+        found = self._open.pop(key, None)
+        if found is None:
+            return None
+        interface, queue, kind, uniqueid = key
+        return AgentInterval(
+            interface=interface,
+            queue=queue,
+            kind=kind,
+            started_at=found.started_at,
+            ended_at=max(now, found.started_at),
+            member_name=found.member_name,
+            reason=found.reason,
+            uniqueid=uniqueid or None,
+            source=self._source,
+        )
+
+    def close_where(
+        self,
+        now: int,
+        *,
+        interface: str | None = None,
+        queue: str | None = None,
+        kind: IntervalKind | None = None,
+        uniqueid: str | None = None,
+    ) -> list[AgentInterval]:
+        """Close every open interval matching all the given parts."""
+        keys = [
+            key
+            for key in self._open
+            if (interface is None or key[0] == interface)
+            and (queue is None or key[1] == queue)
+            and (kind is None or key[2] == kind)
+            and (uniqueid is None or key[3] == uniqueid)
+        ]
+        return [closed for key in keys if (closed := self.close(key, now)) is not None]
+
+    def close_all(self, now: int) -> list[AgentInterval]:
+        return self.close_where(now)
