@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TypedDict
 
 import pytest
 
@@ -243,6 +244,14 @@ def _chan(uniqueid: str) -> ChannelInfo:
     )
 
 
+class _Agent(TypedDict):
+    queue: str
+    interface: str
+    member_name: str
+    caller: ChannelInfo | None
+    dest: ChannelInfo | None
+
+
 def _join(uniqueid: str, queue: str = "q") -> QueueCallerJoin:
     return QueueCallerJoin(queue=queue, position=1, count=1, caller=_chan(uniqueid))
 
@@ -273,12 +282,10 @@ def test_leave_then_connect_is_an_answer_and_a_bare_leave_is_left() -> None:
     builder = CallRecordBuilder(leave_grace_ms=5000)
     builder.feed(_join("a"), 0)
     builder.feed(QueueCallerLeave(queue="q", position=1, count=0, caller=_chan("a")), 1000)
-    agent = {"queue": "q", "interface": "SIP/1", "member_name": "One", "caller": _chan("a")}
-    builder.feed(AgentConnect(**agent, dest=None, hold_time=1, ring_time=1), 1000)
+    agent = _Agent(queue="q", interface="SIP/1", member_name="One", caller=_chan("a"), dest=None)
+    builder.feed(AgentConnect(**agent, hold_time=1, ring_time=1), 1000)
     assert builder.expire(10_000) == []
-    out = builder.feed(
-        AgentComplete(**agent, dest=None, hold_time=1, talk_time=9, reason="transfer"), 10_000
-    )
+    out = builder.feed(AgentComplete(**agent, hold_time=1, talk_time=9, reason="transfer"), 10_000)
     [done] = _calls(out)
     assert (done.outcome, done.talk_time) == (CallOutcome.TRANSFERRED, 9)
 
@@ -292,8 +299,8 @@ def test_leave_then_connect_is_an_answer_and_a_bare_leave_is_left() -> None:
 
 def test_events_for_a_call_joined_before_start() -> None:
     builder = CallRecordBuilder()
-    agent = {"queue": "q", "interface": "SIP/1", "member_name": "One", "caller": _chan("x")}
-    builder.feed(AgentCalled(**agent, dest=None), 50_000)
+    agent = _Agent(queue="q", interface="SIP/1", member_name="One", caller=_chan("x"), dest=None)
+    builder.feed(AgentCalled(**agent), 50_000)
     out = builder.feed(
         QueueCallerAbandon(
             queue="q", position=2, original_position=4, hold_time=30, caller=_chan("x")
