@@ -205,18 +205,15 @@ class CallRecordBuilder:
         if event.caller is None:
             return
         call = self._calls.get(event.caller.uniqueid, event.queue)
-        if call is not None and call.answered_at is None and call.left_at is None:
-            call.left_at = now
+        if call is not None:
+            self._calls.mark_left(call, now)
 
     def _hangup(self, event: Hangup, now: int, out: list[Record]) -> None:
-        uniqueid = event.channel.uniqueid
-        for call in self._calls.snapshot():
-            if call.uniqueid == uniqueid and call.answered_at is None and call.left_at is not None:
-                self._calls.pop(call.uniqueid, call.queue)
-                self._end_ringing(call, now, out)
-                out.append(
-                    call.finish(ended_at=call.left_at, outcome=CallOutcome.LEFT, source="ami")
-                )
+        for call in self._calls.left_unanswered(event.channel.uniqueid):
+            left_at = call.left_at if call.left_at is not None else now
+            self._calls.pop(call.uniqueid, call.queue)
+            self._end_ringing(call, now, out)
+            out.append(call.finish(ended_at=left_at, outcome=CallOutcome.LEFT, source="ami"))
 
     def _end_ringing(self, call: OpenCall, now: int, out: list[Record]) -> None:
         out.extend(
@@ -262,7 +259,7 @@ class CallRecordBuilder:
         call.member_name = event.member_name
         call.hold_time = event.hold_time
         call.ring_time = event.ring_time
-        call.left_at = None
+        self._calls.clear_left(call)
         self._end_ringing(call, now, out)
         self._intervals.open(
             (event.interface, event.queue, IntervalKind.IN_CALL, call.uniqueid),

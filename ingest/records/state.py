@@ -103,6 +103,8 @@ class CallTable:
         self._max_open = max_open
         self._max_age_ms = max_age_ms
         self._calls: dict[CallKey, OpenCall] = {}
+        self._left: dict[CallKey, OpenCall] = {}
+        """Unanswered calls that left the queue, in the order they left."""
         self.expired = 0
         """Calls closed as LEFT because they stayed open longer than ``max_age_ms``."""
         self.evicted = 0
@@ -130,6 +132,7 @@ class CallTable:
         return call, evicted
 
     def pop(self, uniqueid: str, queue: str) -> OpenCall | None:
+        self._left.pop((uniqueid, queue), None)
         return self._calls.pop((uniqueid, queue), None)
 
     def find_answered(self, interface: str, queue: str) -> OpenCall | None:
@@ -142,20 +145,41 @@ class CallTable:
 
     def sweep(self, now: int, *, leave_grace_ms: int | None = None) -> list[CallRecord]:
         """Close calls older than the age limit, and (with ``leave_grace_ms``)
-        unanswered calls that left the queue longer ago than that, as LEFT."""
+        unanswered calls that left the queue longer ago than that, as LEFT.
+
+        Cheap enough to run on every event: both scans stop at the first call
+        not yet due (calls are kept in the order they were opened / left, so
+        with times going backwards a call may close a little late, never early).
+        """
         closed: list[CallRecord] = []
-        for call in list(self._calls.values()):
-            if now - call.opened_at > self._max_age_ms:
-                closed.append(self._close_left(call, now))
-                self.expired += 1
-            elif (
-                leave_grace_ms is not None
-                and call.left_at is not None
-                and call.answered_at is None
-                and now - call.left_at > leave_grace_ms
-            ):
-                closed.append(self._close_left(call, call.left_at))
+        while self._calls:
+            oldest = next(iter(self._calls.values()))
+            if now - oldest.opened_at <= self._max_age_ms:
+                break
+            closed.append(self._close_left(oldest, now))
+            self.expired += 1
+        while leave_grace_ms is not None and self._left:
+            first = next(iter(self._left.values()))
+            left_at = first.left_at if first.left_at is not None else now
+            if now - left_at <= leave_grace_ms:
+                break
+            closed.append(self._close_left(first, left_at))
         return closed
+
+    def mark_left(self, call: OpenCall, now: int) -> None:
+        """The caller left the queue unanswered (an answer may still follow)."""
+        if call.answered_at is None and call.left_at is None and call.key in self._calls:
+            call.left_at = now
+            self._left[call.key] = call
+
+    def clear_left(self, call: OpenCall) -> None:
+        """The call was answered after all."""
+        call.left_at = None
+        self._left.pop(call.key, None)
+
+    def left_unanswered(self, uniqueid: str) -> list[OpenCall]:
+        """The calls of this caller channel that left their queue unanswered."""
+        return [call for call in self._left.values() if call.uniqueid == uniqueid]
 
     def close_all(self, now: int) -> list[CallRecord]:
         """Close every open call as LEFT (shutdown, end of a replayed file)."""
@@ -167,6 +191,7 @@ class CallTable:
 
     def _close_left(self, call: OpenCall, ended_at: int) -> CallRecord:
         del self._calls[call.key]
+        self._left.pop(call.key, None)
         return call.finish(ended_at=ended_at, outcome=CallOutcome.LEFT, source=self._source)
 
 

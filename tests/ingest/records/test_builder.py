@@ -13,6 +13,7 @@ from ingest.ami.events import (
     AgentConnect,
     AmiEvent,
     ChannelInfo,
+    Hangup,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -314,3 +315,17 @@ def test_events_for_a_call_joined_before_start() -> None:
         4,
         2,
     )
+
+
+def test_caller_hangup_after_an_unanswered_leave_closes_the_call() -> None:
+    builder = CallRecordBuilder(leave_grace_ms=60_000)
+    builder.feed(_join("c", "q1"), 0)
+    builder.feed(_join("c", "q2"), 0)  # the same caller queued twice
+    builder.feed(QueueCallerLeave(queue="q1", position=1, count=0, caller=_chan("c")), 4000)
+    out = builder.feed(Hangup(channel=_chan("c"), cause=16, cause_txt="Normal Clearing"), 5000)
+    [left] = _calls(out)
+    assert (left.record_key(), left.outcome, left.ended_at) == ("c|q1", CallOutcome.LEFT, 4000)
+    # q2 never saw a leave: still open.
+    assert [c.key for c in builder.open_calls()] == [("c", "q2")]
+    # a Hangup of another channel closes nothing
+    assert builder.feed(Hangup(channel=_chan("z"), cause=16, cause_txt=""), 6000) == []
