@@ -77,7 +77,7 @@ from ingest.ami.events import (
     QueueMemberRemoved,
 )
 from ingest.records.model import AgentInterval, CallOutcome, IntervalKind, Record
-from ingest.records.state import CallTable, IntervalTable, OpenCall
+from ingest.records.state import CallTable, IntervalTable, OpenCall, OpenRecords
 
 _COMPLETE_REASONS = {
     "agent": CallOutcome.COMPLETED_BY_AGENT,
@@ -91,7 +91,7 @@ DEFAULT_LEAVE_GRACE_MS = 5_000
 DEFAULT_MAX_OPEN_INTERVALS = 50_000
 
 
-class CallRecordBuilder:
+class CallRecordBuilder(OpenRecords):
     """Typed AMI events in, complete `CallRecord`s and `AgentInterval`s out."""
 
     def __init__(
@@ -110,26 +110,6 @@ class CallRecordBuilder:
         self._intervals = IntervalTable(source="ami", max_open=max_open_intervals)
 
     # --- inspection -----------------------------------------------------------
-
-    def open_calls(self) -> list[OpenCall]:
-        """Copies of the calls still open, oldest first."""
-        return self._calls.snapshot()
-
-    @property
-    def open_intervals(self) -> int:
-        return len(self._intervals)
-
-    @property
-    def calls_expired(self) -> int:
-        return self._calls.expired
-
-    @property
-    def calls_evicted(self) -> int:
-        return self._calls.evicted
-
-    @property
-    def intervals_dropped(self) -> int:
-        return self._intervals.dropped
 
     # --- input ----------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from ingest.records.model import (
     IntervalKind,
     Record,
 )
-from ingest.records.state import CallTable, IntervalTable, OpenCall
+from ingest.records.state import CallTable, IntervalTable, OpenCall, OpenRecords
 
 _EPOCH = re.compile(r"\d{1,12}(?:\.\d{1,9})?")
 _EVENT = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
@@ -166,7 +166,7 @@ _COMPLETED = {
 }
 
 
-class QueueLogReplayer:
+class QueueLogReplayer(OpenRecords):
     """Parsed queue_log lines in, complete records out (same bounds as the AMI builder)."""
 
     def __init__(
@@ -186,17 +186,6 @@ class QueueLogReplayer:
         """Malformed lines skipped by `replay`."""
         self.ignored = 0
         """Well-formed lines of events that make no record (CONFIGRELOAD, AGENTDUMP, …)."""
-
-    def open_calls(self) -> list[OpenCall]:
-        return self._calls.snapshot()
-
-    @property
-    def calls_expired(self) -> int:
-        return self._calls.expired
-
-    @property
-    def calls_evicted(self) -> int:
-        return self._calls.evicted
 
     def replay(self, items: Iterable[ParsedLine | MalformedLine]) -> Iterator[Record]:
         """Records from a parsed stream; malformed lines are counted and skipped."""

@@ -281,3 +281,34 @@ class IntervalTable:
 
     def close_all(self, now: int) -> list[AgentInterval]:
         return self.close_where(now)
+
+
+class OpenRecords:
+    """What both record sources keep open (calls, agent intervals), and its counters."""
+
+    _calls: CallTable
+    _intervals: IntervalTable
+
+    def open_calls(self) -> list[OpenCall]:
+        """Copies of the calls still open, oldest first."""
+        return self._calls.snapshot()
+
+    @property
+    def open_intervals(self) -> int:
+        """Agent intervals still open."""
+        return len(self._intervals)
+
+    @property
+    def calls_expired(self) -> int:
+        """Calls closed as LEFT because they stayed open too long."""
+        return self._calls.expired
+
+    @property
+    def calls_evicted(self) -> int:
+        """Calls closed early to keep the number open bounded."""
+        return self._calls.evicted
+
+    @property
+    def intervals_dropped(self) -> int:
+        """Intervals dropped to keep the number open bounded."""
+        return self._intervals.dropped

@@ -111,6 +111,27 @@ class CallCentre:
 StartCentre = Callable[..., AbstractAsyncContextManager[CallCentre]]
 
 
+async def _app_on(
+    simulator: AmiSimulator, pg_url: str, key_prefix: str, overrides: dict[str, object]
+) -> AppServer:
+    """The wallboard app started against `simulator`, its AMI ingest running."""
+    settings = test_settings(
+        prefix=key_prefix,
+        database_url=pg_url,
+        ami_enabled=True,
+        ami_host="127.0.0.1",
+        ami_port=simulator.port,
+        ami_secret=SIMULATOR_SECRET,
+        **overrides,
+    )
+    server = AppServer(wallboard_app(settings), settings, free_port())
+    await server.start()
+    if not await server.runs_its_own_ingest():
+        await server.stop()
+        raise AssertionError("the app does not run the AMI ingest (AMI_ENABLED): no live traffic")
+    return server
+
+
 @pytest.fixture
 def call_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartCentre:
     """`async with call_centre(extra_operators=0, traffic=…, **settings) as centre`."""
@@ -128,22 +149,9 @@ def call_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartCentr
         if extra_operators:
             await add_operators(pg_url, extra_operators, ("billing", "sales", "support", "vip"))
         async with simulated_pbx(pg_url, traffic=traffic) as simulator:
-            settings = test_settings(
-                prefix=key_prefix,
-                database_url=pg_url,
-                ami_enabled=True,
-                ami_host="127.0.0.1",
-                ami_port=simulator.port,
-                ami_secret=SIMULATOR_SECRET,
-                **overrides,
-            )
-            server = AppServer(wallboard_app(settings), settings, free_port())
-            await server.start()
+            server = await _app_on(simulator, pg_url, key_prefix, overrides)
             centre = CallCentre(server, StateStore(redis_client, KeySchema(key_prefix)), simulator)
             try:
-                assert await server.runs_its_own_ingest(), (
-                    "the app does not run the AMI ingest (AMI_ENABLED): no live traffic"
-                )
                 yield centre
             finally:
                 await centre.server.stop()
@@ -179,19 +187,8 @@ def lab_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartLab:
         await migrate(pg_url)
         model = SimulatedCentre(CentreConfig.lab(), seed=1)
         async with AmiSimulator(secret=SIMULATOR_SECRET, model=model) as simulator:
-            settings = test_settings(
-                prefix=key_prefix,
-                database_url=pg_url,
-                ami_enabled=True,
-                ami_host="127.0.0.1",
-                ami_port=simulator.port,
-                ami_secret=SIMULATOR_SECRET,
-                **overrides,
-            )
-            server = AppServer(wallboard_app(settings), settings, free_port())
-            await server.start()
+            server = await _app_on(simulator, pg_url, key_prefix, overrides)
             try:
-                assert await server.runs_its_own_ingest(), "the app does not run the AMI ingest"
                 yield LabCentre(server, simulator, model)
             finally:
                 await server.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 
@@ -20,7 +20,8 @@ from simulator.replay import (
     queue_status_points,
 )
 from simulator.server import AmiSimulator
-from simulator.wire import BANNER, read_message, serialize
+from simulator.wire import BANNER
+from tests.support.ami_client import Client as RawClient
 from tests.support.traces import load_expected
 
 TRACES = (
@@ -34,30 +35,13 @@ TRACES = (
 TIMEOUT = 5.0
 
 
-class Client:
-    """A minimal raw AMI client."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def send(self, message: Mapping[str, str]) -> None:
-        self.writer.write(serialize(message))
-        await self.writer.drain()
-
-    async def read(self) -> AmiMessageDict:
-        return await asyncio.wait_for(read_message(self.reader), TIMEOUT)
-
-    async def until(self, done: Callable[[AmiMessageDict], bool]) -> list[AmiMessageDict]:
-        out: list[AmiMessageDict] = []
-        while not out or not done(out[-1]):
-            out.append(await self.read())
-        return out
+class Client(RawClient):
+    """The raw AMI client, with what the replay tests also ask of it."""
 
     async def read_events(self, count: int) -> list[AmiMessageDict]:
         return [await self.read() for _ in range(count)]
 
-    async def listing(self, message: Mapping[str, str]) -> list[AmiMessageDict]:
+    async def listing(self, message: Mapping[str, str | list[str]]) -> list[AmiMessageDict]:
         await self.send(message)
         aid = message.get("ActionID")
         return await self.until(lambda m: m.get("ActionID") == aid and "ListItems" in m)
