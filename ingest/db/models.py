@@ -12,9 +12,11 @@ with ``checkfirst`` (SQLAlchemy's default for ``create_all``), so they work whet
 Asterisk's tooling made them or we do. On SQLite, which has no enum types, they are
 plain VARCHARs without a CHECK constraint.
 
-One table is the product's own, not Asterisk's: ``queue_status_audit``
-(:class:`AuditRecord`, one row per supervisor action), on a base of its own so
-that Asterisk's metadata stays Asterisk's schema alone.
+Some tables are the product's own, not Asterisk's: ``queue_status_audit``
+(:class:`AuditRecord`, one row per supervisor action), ``queue_call_records``
+and ``queue_agent_intervals`` (:class:`CallRecordRow`, :class:`AgentIntervalRow`:
+the durable KPI records), on a base of their own so that Asterisk's metadata
+stays Asterisk's schema alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy import (
     CHAR,
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     Identity,
@@ -34,6 +37,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -220,4 +224,85 @@ class AuditRecord(ProductBase):
         Index("ix_queue_status_audit_at", "at"),
         Index("ix_queue_status_audit_queue_at", "queue", "at"),
         Index("ix_queue_status_audit_member_id_at", "member_id", "at"),
+    )
+
+
+class CallRecordRow(ProductBase):
+    """A row of ``queue_call_records``: one caller's stay in one queue (`CallRecord`).
+
+    Unique on ``(pbx, record_key)``: ``ingest.records.repository.save_records``
+    upserts on it, so a replayed event or a re-imported queue_log never adds a
+    row. ``pbx`` is ``''`` while there is one PBX. Times are UTC; durations
+    (``hold_time``, ``ring_time``, ``talk_time``) whole seconds as Asterisk
+    reports them.
+    """
+
+    __tablename__ = "queue_call_records"
+
+    id: Mapped[int] = mapped_column(_audit_id, Identity(), primary_key=True)
+    pbx: Mapped[str] = mapped_column(Text, server_default="")
+    record_key: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(Text)
+    uniqueid: Mapped[str] = mapped_column(Text)
+    linkedid: Mapped[str | None] = mapped_column(Text)
+    caller_num: Mapped[str | None] = mapped_column(Text)
+    caller_name: Mapped[str | None] = mapped_column(Text)
+    entered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    position: Mapped[int | None] = mapped_column(Integer)
+    original_position: Mapped[int | None] = mapped_column(Integer)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_by: Mapped[str | None] = mapped_column(Text)
+    member_name: Mapped[str | None] = mapped_column(Text)
+    ring_attempts: Mapped[int] = mapped_column(Integer)
+    ring_no_answers: Mapped[int] = mapped_column(Integer)
+    hold_time: Mapped[int | None] = mapped_column(Integer)
+    ring_time: Mapped[int | None] = mapped_column(Integer)
+    talk_time: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(Text)
+    abandon_position: Mapped[int | None] = mapped_column(Integer)
+    timed_out: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
+    source: Mapped[str] = mapped_column(Text)
+    transfer_target: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("pbx", "record_key", name="uq_queue_call_records_pbx_record_key"),
+        Index("ix_queue_call_records_pbx_queue_entered_at", "pbx", "queue", "entered_at"),
+        Index(
+            "ix_queue_call_records_pbx_answered_by_entered_at", "pbx", "answered_by", "entered_at"
+        ),
+        Index("ix_queue_call_records_ended_at", "ended_at"),
+    )
+
+
+class AgentIntervalRow(ProductBase):
+    """A row of ``queue_agent_intervals``: a closed interval of one member in one queue.
+
+    Unique on ``(pbx, record_key)`` like :class:`CallRecordRow`; ``kind`` is an
+    `IntervalKind` value (``logged_in``, ``paused``, ``ringing``, ``in_call``,
+    ``wrap_up``).
+    """
+
+    __tablename__ = "queue_agent_intervals"
+
+    id: Mapped[int] = mapped_column(_audit_id, Identity(), primary_key=True)
+    pbx: Mapped[str] = mapped_column(Text, server_default="")
+    record_key: Mapped[str] = mapped_column(Text)
+    interface: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    member_name: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    uniqueid: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("pbx", "record_key", name="uq_queue_agent_intervals_pbx_record_key"),
+        Index(
+            "ix_queue_agent_intervals_pbx_interface_started_at", "pbx", "interface", "started_at"
+        ),
+        Index("ix_queue_agent_intervals_pbx_queue_started_at", "pbx", "queue", "started_at"),
+        Index("ix_queue_agent_intervals_ended_at", "ended_at"),
     )

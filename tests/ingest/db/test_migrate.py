@@ -29,16 +29,20 @@ ENUM_TYPES = [
     "type yesno_values",
 ]
 AUDIT_TABLE = "table queue_status_audit"
-TABLES = [
-    "table queue_members",
-    "table queue_rules",
-    f"table {VERSION_TABLE}",
-    AUDIT_TABLE,
-    "table queues",
-]
-HEAD = "0002"
-# What migrate() adds to a database that Asterisk's tooling made: our two tables.
-OURS = [f"table {VERSION_TABLE}", AUDIT_TABLE]
+RECORD_TABLES = ["table queue_agent_intervals", "table queue_call_records"]
+TABLES = sorted(
+    [
+        "table queue_members",
+        "table queue_rules",
+        f"table {VERSION_TABLE}",
+        AUDIT_TABLE,
+        *RECORD_TABLES,
+        "table queues",
+    ]
+)
+HEAD = "0003"
+# What migrate() adds to a database that Asterisk's tooling made: our own tables.
+OURS = sorted([f"table {VERSION_TABLE}", AUDIT_TABLE, *RECORD_TABLES])
 # The rows of the recorded h_realtime lab (tests/fixtures/ami-traces/asterisk-conf-realtime).
 LAB_ROWS = """
 INSERT INTO queues (name, strategy, timeout, retry, wrapuptime, ringinuse, autopause, servicelevel,
@@ -110,7 +114,7 @@ async def test_only_missing_tables_are_created(asterisk_pg_url: str, run_script:
     # An older Asterisk schema without realtime queue rules.
     await run_script(asterisk_pg_url, "DROP TABLE queue_rules")
 
-    assert await migrate(asterisk_pg_url) == ["table queue_rules", *OURS]
+    assert await migrate(asterisk_pg_url) == sorted(["table queue_rules", *OURS])
 
 
 async def test_concurrent_migrations_do_not_collide(pg_url: str) -> None:

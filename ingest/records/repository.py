@@ -1,0 +1,142 @@
+"""Durable call records and agent intervals in the database: save (upsert) and purge.
+
+`save_records` writes a batch of `CallRecord`s and `AgentInterval`s with one
+``INSERT … ON CONFLICT (pbx, record_key) DO UPDATE`` per table (split only where
+the driver's bind-parameter limit requires), in one transaction. It is
+idempotent: the same record saved again changes nothing, so a reconnect, a
+replayed event or a queue_log imported twice never double-counts. A record with
+the same key but different content replaces the stored one when it ends no
+earlier (``ended_at``): the later, more complete version of a call — e.g. the
+one closed at its real end after one closed at the end of a truncated
+queue_log — wins, and saving the older version again does not undo it.
+
+`purge_before` is the retention: it deletes what ended before a cutoff.
+
+Times go in as UTC ``datetime``s (the records carry epoch milliseconds).
+Database errors raise `DatabaseUnavailable` without the password.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, delete, or_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ingest.db.engine import database_errors
+from ingest.db.models import AgentIntervalRow, CallRecordRow
+from ingest.records.model import AgentInterval, CallRecord, Record
+
+__all__ = ["from_epoch_ms", "purge_before", "save_records", "to_epoch_ms"]
+
+CALLS: Table = CallRecordRow.__table__  # type: ignore[assignment]
+INTERVALS: Table = AgentIntervalRow.__table__  # type: ignore[assignment]
+_KEY = ("pbx", "record_key")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PG_MAX_PARAMS = 32_767
+_SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+def from_epoch_ms(ms: int | None) -> datetime | None:
+    """Epoch milliseconds as an aware UTC datetime (exact, no float rounding)."""
+    return None if ms is None else _EPOCH + timedelta(milliseconds=ms)
+
+
+def to_epoch_ms(value: datetime | None) -> int | None:
+    """The inverse of `from_epoch_ms` (a naive datetime, as SQLite returns it, is UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _row(record: Record, pbx: str) -> dict[str, Any]:
+    row: dict[str, Any] = {"pbx": pbx, "record_key": record.record_key()}
+    for field in fields(record):
+        value = getattr(record, field.name)
+        if field.name.endswith("_at"):
+            value = from_epoch_ms(value)
+        elif field.name in ("outcome", "kind"):
+            value = value.value
+        row[field.name] = value
+    return row
+
+
+def _rows(records: Iterable[Record], kind: type[Record], pbx: str) -> list[dict[str, Any]]:
+    # One row per key, the last one given: ON CONFLICT DO UPDATE cannot touch a row twice
+    # in one statement, and the last version of a record is its most complete.
+    by_key = {record.record_key(): record for record in records if isinstance(record, kind)}
+    return [_row(record, pbx) for record in by_key.values()]
+
+
+async def save_records(engine: AsyncEngine, records: Sequence[Record], *, pbx: str = "") -> int:
+    """Upsert ``records`` (calls and intervals) in one transaction; the rows written.
+
+    A row counts when it is inserted or replaced; a record saved again unchanged,
+    or an older version of a stored one, counts nothing.
+    """
+    calls = _rows(records, CallRecord, pbx)
+    intervals = _rows(records, AgentInterval, pbx)
+    if not calls and not intervals:
+        return 0
+    written = 0
+    async with database_errors(engine, "save call records"), engine.begin() as connection:
+        for table, rows in ((CALLS, calls), (INTERVALS, intervals)):
+            written += await _upsert(connection, table, rows)
+    return written
+
+
+async def _upsert(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    dialect = connection.dialect.name
+    limit = _PG_MAX_PARAMS if dialect == "postgresql" else _SQLITE_MAX_PARAMS
+    per_statement = max(1, limit // len(rows[0]))
+    written = 0
+    for start in range(0, len(rows), per_statement):
+        statement = _upsert_statement(dialect, table, rows[start : start + per_statement])
+        result = await connection.execute(statement)
+        written += max(0, result.rowcount)
+    return written
+
+
+def _upsert_statement(dialect: str, table: Table, rows: list[dict[str, Any]]) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(rows)
+    excluded = statement.excluded
+    data = [name for name in rows[0] if name not in _KEY]
+    changed: list[ColumnElement[bool]] = [
+        table.c[name].is_distinct_from(excluded[name]) for name in data
+    ]
+    return statement.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={name: excluded[name] for name in data},
+        where=(excluded.ended_at >= table.c.ended_at) & or_(*changed),
+    )
+
+
+async def purge_before(
+    engine: AsyncEngine, cutoff: datetime, *, pbx: str | None = None
+) -> tuple[int, int]:
+    """Delete calls and intervals that ended before ``cutoff``; (calls, intervals) deleted.
+
+    ``pbx`` limits it to one PBX; None purges them all. A naive ``cutoff`` is UTC.
+    """
+    if cutoff.tzinfo is None:
+        cutoff = cutoff.replace(tzinfo=UTC)
+    cutoff = cutoff.astimezone(UTC)
+    counts: list[int] = []
+    async with database_errors(engine, "purge call records"), engine.begin() as connection:
+        for table in (CALLS, INTERVALS):
+            statement = delete(table).where(table.c.ended_at < cutoff)
+            if pbx is not None:
+                statement = statement.where(table.c.pbx == pbx)
+            result = await connection.execute(statement)
+            counts.append(max(0, result.rowcount))
+    return counts[0], counts[1]
