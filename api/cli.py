@@ -1,4 +1,4 @@
-"""`queue-status`: serve, migrate, demo (and the AMI simulator)."""
+"""`queue-status`: serve, migrate, demo, import-queue-log (and the AMI simulator)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="everything embedded: fakeredis, SQLite, live demo data"
     )
     demo.add_argument("--port", type=int, default=3000)
+    imports = commands.add_parser(
+        "import-queue-log",
+        help="load Asterisk's queue_log into the call records (idempotent)",
+    )
+    imports.add_argument("file", metavar="FILE", help="a queue_log file")
+    imports.add_argument("--pbx", default="", help="the PBX the file comes from (default none)")
+    imports.add_argument(
+        "--batch", type=_positive_int, default=1000, help="records per transaction (1000)"
+    )
     _add_simulate(commands)
     return parser
 
@@ -199,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings)
         if command == "migrate":
             return _migrate(settings)
+        if command == "import-queue-log":
+            from api.import_queue_log import run_import
+
+            return run_import(settings, args.file, pbx=args.pbx, batch=args.batch)
         from api.app import create_app
         from api.server import serve
 

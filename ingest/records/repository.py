@@ -32,7 +32,7 @@ from ingest.db.engine import database_errors
 from ingest.db.models import AgentIntervalRow, CallRecordRow
 from ingest.records.model import AgentInterval, CallRecord, Record
 
-__all__ = ["from_epoch_ms", "purge_before", "save_records", "to_epoch_ms"]
+__all__ = ["from_epoch_ms", "purge_before", "save_records", "save_records_by_table", "to_epoch_ms"]
 
 CALLS: Table = CallRecordRow.__table__  # type: ignore[assignment]
 INTERVALS: Table = AgentIntervalRow.__table__  # type: ignore[assignment]
@@ -81,15 +81,22 @@ async def save_records(engine: AsyncEngine, records: Sequence[Record], *, pbx: s
     A row counts when it is inserted or replaced; a record saved again unchanged,
     or an older version of a stored one, counts nothing.
     """
+    return sum(await save_records_by_table(engine, records, pbx=pbx))
+
+
+async def save_records_by_table(
+    engine: AsyncEngine, records: Sequence[Record], *, pbx: str = ""
+) -> tuple[int, int]:
+    """`save_records`, the rows written counted per table: (calls, intervals)."""
     calls = _rows(records, CallRecord, pbx)
     intervals = _rows(records, AgentInterval, pbx)
     if not calls and not intervals:
-        return 0
-    written = 0
+        return 0, 0
     async with database_errors(engine, "save call records"), engine.begin() as connection:
-        for table, rows in ((CALLS, calls), (INTERVALS, intervals)):
-            written += await _upsert(connection, table, rows)
-    return written
+        return (
+            await _upsert(connection, CALLS, calls),
+            await _upsert(connection, INTERVALS, intervals),
+        )
 
 
 async def _upsert(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> int:
