@@ -1,7 +1,8 @@
 """`queue-status import-queue-log FILE`: Asterisk's queue_log into the record tables.
 
 The work is `ingest.records.importer.import_queue_log`; this is its terminal
-side: one line on stderr per malformed input line skipped, a progress line
+side: member names mapped to interfaces by the realtime ``queue_members``,
+one line on stderr per malformed input line skipped, a progress line
 (lines, lines/s, time left) rewritten in place when stderr is a terminal, and
 a summary line on stdout at the end.
 """
@@ -16,7 +17,12 @@ from typing import TextIO
 
 from api.settings import Settings, SettingsError
 from ingest.db.engine import DatabaseUnavailable, make_engine
-from ingest.records.importer import ImportProgress, ImportSummary, import_queue_log
+from ingest.records.importer import (
+    ImportProgress,
+    ImportSummary,
+    import_queue_log,
+    member_interfaces,
+)
 from ingest.records.queue_log import MalformedLine
 
 __all__ = ["ProgressLine", "run_import"]
@@ -88,11 +94,13 @@ def run_import(settings: Settings, file: str, *, pbx: str, batch: int) -> int:
     async def run() -> ImportSummary:
         engine = make_engine(settings.database_url.get_secret_value())
         try:
+            members = await member_interfaces(engine)
             return await import_queue_log(
                 engine,
                 path,
                 pbx=pbx,
                 batch=batch,
+                members=members,
                 on_malformed=malformed,
                 on_progress=progress.show if progress is not None else None,
             )

@@ -6,7 +6,9 @@ At the end the calls and intervals still open are closed at the file's last
 timestamp and saved too. Idempotent: records are keyed like the live ones, so
 importing the same file twice writes nothing the second time.
 
-Reporting is the caller's: ``on_malformed`` gets each skipped line,
+queue_log names a member by its MemberName; `member_interfaces` reads the
+realtime ``queue_members`` (name -> interface) so that imported records name
+members by interface, as the live ones do. Reporting is the caller's: ``on_malformed`` gets each skipped line,
 ``on_progress`` gets an `ImportProgress` every ``progress_every`` lines and
 once at the end.
 """
@@ -15,18 +17,25 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ingest.db.repository import load_config
 from ingest.records.model import AgentInterval, Record
 from ingest.records.queue_log import MalformedLine, QueueLogReplayer, parse_queue_log
 from ingest.records.repository import save_records_by_table
 
-__all__ = ["DEFAULT_BATCH", "ImportProgress", "ImportSummary", "import_queue_log"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "ImportProgress",
+    "ImportSummary",
+    "import_queue_log",
+    "member_interfaces",
+]
 
 DEFAULT_BATCH = 1000
 """Records per database transaction."""
@@ -83,12 +92,25 @@ def _lines(source: BinaryIO, progress: ImportProgress) -> Iterator[str]:
         yield raw.decode("utf-8", errors="replace")
 
 
+async def member_interfaces(engine: AsyncEngine) -> dict[str, str]:
+    """MemberName -> interface from the realtime ``queue_members`` rows.
+
+    A name given to two interfaces is left out (queue_log cannot tell them apart).
+    """
+    found: dict[str, set[str]] = {}
+    for member in (await load_config(engine)).members:
+        if member.member_name and member.member_name != member.interface:
+            found.setdefault(member.member_name, set()).add(member.interface)
+    return {name: next(iter(found[name])) for name in sorted(found) if len(found[name]) == 1}
+
+
 async def import_queue_log(
     engine: AsyncEngine,
     path: Path,
     *,
     pbx: str = "",
     batch: int = DEFAULT_BATCH,
+    members: Mapping[str, str] | None = None,
     on_malformed: Callable[[MalformedLine], None] | None = None,
     on_progress: Callable[[ImportProgress], None] | None = None,
     progress_every: int = 5000,
@@ -96,10 +118,11 @@ async def import_queue_log(
     """Import ``path``; raises `OSError` if it cannot be read, `DatabaseUnavailable`.
 
     The file is read with ordinary blocking reads between the awaits: meant for
-    the command line, where nothing else runs on the event loop.
+    the command line, where nothing else runs on the event loop. ``members``
+    maps queue_log member names to interfaces (see `member_interfaces`).
     """
     summary = ImportSummary()
-    replayer = QueueLogReplayer()
+    replayer = QueueLogReplayer(member_interfaces=members)
     pending: list[Record] = []
     last_ms: int | None = None
 

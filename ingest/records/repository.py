@@ -1,8 +1,8 @@
 """Durable call records and agent intervals in the database: save (upsert) and purge.
 
 `save_records` writes a batch of `CallRecord`s and `AgentInterval`s with one
-``INSERT … ON CONFLICT (pbx, record_key) DO UPDATE`` per table (split only where
-the driver's bind-parameter limit requires), in one transaction. It is
+``INSERT … ON CONFLICT (pbx, record_key) DO UPDATE … RETURNING id`` per table,
+sent as multi-row INSERTs of up to 1000 rows, in one transaction. It is
 idempotent: the same record saved again changes nothing, so a reconnect, a
 replayed event or a queue_log imported twice never double-counts. A record with
 the same key but different content replaces the stored one when it ends no
@@ -18,7 +18,6 @@ Database errors raise `DatabaseUnavailable` without the password.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -38,8 +37,6 @@ CALLS: Table = CallRecordRow.__table__  # type: ignore[assignment]
 INTERVALS: Table = AgentIntervalRow.__table__  # type: ignore[assignment]
 _KEY = ("pbx", "record_key")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PG_MAX_PARAMS = 32_767
-_SQLITE_MAX_PARAMS = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def from_epoch_ms(ms: int | None) -> datetime | None:
@@ -56,15 +53,28 @@ def to_epoch_ms(value: datetime | None) -> int | None:
     return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
+_TIME, _ENUM, _PLAIN = range(3)
+_FIELDS = {
+    kind: tuple(
+        (
+            f.name,
+            _TIME if f.name.endswith("_at") else _ENUM if f.name in ("outcome", "kind") else _PLAIN,
+        )
+        for f in fields(kind)
+    )
+    for kind in (CallRecord, AgentInterval)
+}
+
+
 def _row(record: Record, pbx: str) -> dict[str, Any]:
     row: dict[str, Any] = {"pbx": pbx, "record_key": record.record_key()}
-    for field in fields(record):
-        value = getattr(record, field.name)
-        if field.name.endswith("_at"):
+    for name, how in _FIELDS[type(record)]:
+        value = getattr(record, name)
+        if how == _TIME:
             value = from_epoch_ms(value)
-        elif field.name in ("outcome", "kind"):
+        elif how == _ENUM:
             value = value.value
-        row[field.name] = value
+        row[name] = value
     return row
 
 
@@ -102,22 +112,19 @@ async def save_records_by_table(
 async def _upsert(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    dialect = connection.dialect.name
-    limit = _PG_MAX_PARAMS if dialect == "postgresql" else _SQLITE_MAX_PARAMS
-    per_statement = max(1, limit // len(rows[0]))
-    written = 0
-    for start in range(0, len(rows), per_statement):
-        statement = _upsert_statement(dialect, table, rows[start : start + per_statement])
-        result = await connection.execute(statement)
-        written += max(0, result.rowcount)
-    return written
+    # An executemany of one cached statement, which SQLAlchemy sends as multi-row
+    # INSERTs ("insertmanyvalues", up to 1000 rows each); RETURNING names the rows
+    # actually inserted or replaced (a skipped conflict returns nothing).
+    statement = _upsert_statement(connection.dialect.name, table, list(rows[0]))
+    result = await connection.execute(statement, rows)
+    return len(result.all())
 
 
-def _upsert_statement(dialect: str, table: Table, rows: list[dict[str, Any]]) -> Any:
+def _upsert_statement(dialect: str, table: Table, columns: list[str]) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(rows)
+    statement = insert(table)
     excluded = statement.excluded
-    data = [name for name in rows[0] if name not in _KEY]
+    data = [name for name in columns if name not in _KEY]
     changed: list[ColumnElement[bool]] = [
         table.c[name].is_distinct_from(excluded[name]) for name in data
     ]
@@ -125,7 +132,7 @@ def _upsert_statement(dialect: str, table: Table, rows: list[dict[str, Any]]) ->
         index_elements=list(_KEY),
         set_={name: excluded[name] for name in data},
         where=(excluded.ended_at >= table.c.ended_at) & or_(*changed),
-    )
+    ).returning(table.c.id)
 
 
 async def purge_before(
