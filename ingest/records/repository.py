@@ -79,9 +79,15 @@ def _row(record: Record, pbx: str) -> dict[str, Any]:
 
 
 def _rows(records: Iterable[Record], kind: type[Record], pbx: str) -> list[dict[str, Any]]:
-    # One row per key, the last one given: ON CONFLICT DO UPDATE cannot touch a row twice
-    # in one statement, and the last version of a record is its most complete.
-    by_key = {record.record_key(): record for record in records if isinstance(record, kind)}
+    # One row per key (ON CONFLICT DO UPDATE cannot touch a row twice in one statement),
+    # chosen as across batches: the one that ends last, the last given on a tie.
+    by_key: dict[str, Record] = {}
+    for record in records:
+        if isinstance(record, kind):
+            key = record.record_key()
+            kept = by_key.get(key)
+            if kept is None or record.ended_at >= kept.ended_at:
+                by_key[key] = record
     return [_row(record, pbx) for record in by_key.values()]
 
 

@@ -239,8 +239,12 @@ async def test_a_more_complete_record_replaces_the_partial_one(
     assert same_id == row_id
 
 
-async def test_one_batch_with_two_versions_keeps_the_last(migrated_engine: AsyncEngine) -> None:
+async def test_one_batch_with_two_versions_keeps_the_one_ending_last(
+    migrated_engine: AsyncEngine,
+) -> None:
     assert await save_records(migrated_engine, [_partial_call(), _complete_call()]) == 1
+    assert await _records(migrated_engine) == [_complete_call()]
+    assert await save_records(migrated_engine, [_complete_call(), _partial_call()]) == 0
     assert await _records(migrated_engine) == [_complete_call()]
 
 
