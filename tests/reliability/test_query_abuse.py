@@ -120,6 +120,19 @@ def refused(response: httpx.Response) -> str:
     return "/".join(sorted(str(c) for c in codes))
 
 
+async def _request(
+    http: httpx.AsyncClient, method: str, path: str, options: dict[str, Any]
+) -> httpx.Response:
+    """One request; sent again once on a new connection when the pooled one was closed
+    under it (seen once in a clean-clone run: the server ends a connection whose
+    refused body it did not read while the client already reuses it). The memory
+    figure is about requests answered, not about connection reuse."""
+    try:
+        return await http.request(method, path, **options)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return await http.request(method, path, **options)
+
+
 # Tracing allocations slows every request; on a loaded 2-core machine the run takes ~1 min.
 @pytest.mark.timeout(240)
 async def test_query_abuse_is_refused_fast(app_factory: AppFactory, empty_db: str) -> None:
@@ -144,13 +157,13 @@ async def test_query_abuse_is_refused_fast(app_factory: AppFactory, empty_db: st
         try:
             for _ in range(3):  # warm-up: caches at their size
                 for method, path, options in cases().values():
-                    refused(await http.request(method, path, **options))
+                    refused(await _request(http, method, path, options))
             gc.collect()
             before = _request_held_bytes(tracemalloc.take_snapshot())
             rss_before = _rss_kib()
             for _ in range(15):
                 for method, path, options in cases().values():
-                    refused(await http.request(method, path, **options))
+                    refused(await _request(http, method, path, options))
             gc.collect()
             grown = (_request_held_bytes(tracemalloc.take_snapshot()) - before) // 1024
             rss_grown = _rss_kib() - rss_before
