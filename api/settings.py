@@ -17,6 +17,7 @@ from pydantic_settings import NoDecode
 from pydantic_settings import SettingsError as SourceError
 
 from api import settings_checks as checks
+from ingest.actions.values import EXTENSION_OR_CHANNEL_PATTERN
 from ingest.config import IngestSettings
 from ingest.config_checks import host_name
 
@@ -44,7 +45,8 @@ class ApiToken:
         return f"ApiToken(role={self.role.name.lower()}, queues={scope})"
 
 
-_EXTENSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/-]{0,79}$")
+# The form the console dials (`ingest.actions.values`): refused here, not at the first listen.
+_EXTENSION = re.compile(EXTENSION_OR_CHANNEL_PATTERN)
 _SCOPE_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 
