@@ -102,6 +102,16 @@ def _add_simulate(commands: Any) -> None:
         help="the manager user's write classes (default all); e.g. agent: CoreShowChannels "
         "and DeviceStateList answered 'Permission denied'",
     )
+    simulate.add_argument(
+        "--queue-log",
+        metavar="FILE",
+        help="append Asterisk's queue_log of the simulated calls to FILE (live traffic only)",
+    )
+    simulate.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="a Timestamp header on every event, as manager.conf timestampevents = yes",
+    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -116,6 +126,11 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.queues is not None and args.operators is None:
         print("queue-status simulate: --queues needs --operators", file=sys.stderr)
         return 2
+    if args.replay is not None and args.queue_log is not None:
+        print("queue-status simulate: --queue-log does not apply to --replay", file=sys.stderr)
+        return 2
+    if args.queue_log is not None:
+        _check_queue_log(args.queue_log)
     secret = args.secret or os.environ.get("AMI_SECRET") or ""
     for name, value in (("--username", args.username), ("AMI_SECRET/--secret", secret)):
         try:
@@ -152,6 +167,8 @@ def _simulate(args: argparse.Namespace) -> int:
                 queues=args.queues,
                 privileges=Privileges.parse(args.read, args.write),
                 ready=ready,
+                queue_log=args.queue_log,
+                timestamps=args.timestamps,
             )
 
     try:
@@ -162,6 +179,18 @@ def _simulate(args: argparse.Namespace) -> int:
         # A trace that is not there, a port in use: one line naming the option, exit 2.
         raise SettingsError(_simulate_problem(exc, args)) from None
     return 0
+
+
+def _check_queue_log(path: str) -> None:
+    """The --queue-log file can be appended to, or a SettingsError naming the option."""
+    from simulator.queue_log import QueueLogWriter
+
+    try:
+        QueueLogWriter(path).check()
+    except OSError as exc:
+        raise SettingsError(
+            f"Invalid setting --queue-log: cannot append to {path!r} ({exc.strerror or exc})"
+        ) from None
 
 
 def _simulate_problem(exc: Exception, args: argparse.Namespace) -> str:

@@ -3,10 +3,14 @@
 Originate creates the caller's Local channel pair; after the dialplan's join
 delay the caller enters the queue, free members are rung by the queue's
 strategy (:meth:`CallFlow.dispatch`), and the call ends in an answer, a ring
-with no answer (retry, auto-pause), an abandon or a completion, each with the
-events app_queue sent in the recorded traces: ``shared_lastcall``, the
-exponential hold/talk averages, abandon = QueueCallerAbandon then
-QueueCallerLeave, the end-of-call races of :attr:`CentreConfig.quirks`.
+with no answer (retry, auto-pause), an abandon, the Queue() timeout or a
+completion, each with the events app_queue sent in the recorded traces:
+``shared_lastcall``, the exponential hold/talk averages, abandon =
+QueueCallerAbandon then QueueCallerLeave, the end-of-call races of
+:attr:`CentreConfig.quirks`. The Queue() timeout is an abandon on AMI too
+(app_queue's ``record_abandoned``); only the queue_log tells it apart
+(``EXITWITHTIMEOUT``, see :mod:`simulator.queue_log`), and each step writes
+its queue_log line when the centre keeps one.
 """
 
 from __future__ import annotations
@@ -57,8 +61,12 @@ class CallFlow:
         talk: float | None,
         caller_num: str | None = None,
         caller_name: str | None = None,
+        max_wait: float | None = None,
     ) -> str:
         """A caller's Local pair now; joining the queue and hanging up scheduled.
+
+        ``max_wait``: Queue()'s timeout argument (seconds in the queue before
+        it gives up on the caller), None for none.
 
         :meth:`CallCentre.originate <simulator.centre.CallCentre.originate>`
         says what the caller then does.
@@ -73,11 +81,12 @@ class CallFlow:
             ch.cid_num = ch.con_num = num
             ch.cid_name = ch.con_name = name
         outer.application, outer.app_data = "Wait", f"{patience:g}"
-        inner.application, inner.app_data = "Queue", f"{queue},r"
+        timeout = f",,,{max_wait:g}" if max_wait else ""
+        inner.application, inner.app_data = "Queue", f"{queue},r{timeout}"
         inner.priority = "2"
         self._state.set_state(inner, 6)
         self._state.set_state(outer, 6)
-        entry = CallerRecord(queue, outer, inner, talk)
+        entry = CallerRecord(queue, outer, inner, talk, max_wait=max_wait or None)
         entry.timers.append(
             self._clock.after(self._state.config.join_delay, lambda: self._join(entry))
         )
@@ -99,6 +108,18 @@ class CallFlow:
         event = events.caller_event("QueueCallerJoin", entry)
         event["Position"] = event["Count"] = str(len(q.callers))
         self._state.emit(event)
+        # url|callerid|position (no URL in the lab's Queue() call).
+        self._state.log_queue(
+            q.name,
+            entry.inner.uniqueid,
+            "NONE",
+            "ENTERQUEUE",
+            "",
+            entry.inner.cid_num,
+            str(entry.original_position),
+        )
+        if entry.max_wait is not None:
+            entry.timers.append(self._clock.after(entry.max_wait, lambda: self._time_out(entry)))
         self._state.mark(q.name)
 
     def _available(self, q: QueueRecord, m: MemberRecord) -> bool:
@@ -225,6 +246,15 @@ class CallFlow:
         event["MemberName"] = member.name
         event["HoldTime"] = str(hold)
         event["RingTime"] = str(int(round(self._clock.now - attempt.started, 3)))
+        self._state.log_queue(
+            q.name,
+            entry.inner.uniqueid,
+            member.name,
+            "CONNECT",
+            str(hold),
+            attempt.leg1.uniqueid,
+            event["RingTime"],
+        )
         self._state.emit(event)
         for other in list(entry.attempts.values()):
             self._drop_attempt(entry, other, 26)
@@ -246,6 +276,9 @@ class CallFlow:
         event["MemberName"] = member.name
         event["RingTime"] = str(round((self._clock.now - attempt.started) * 1000))
         self._state.emit(event)
+        self._state.log_queue(
+            q.name, entry.inner.uniqueid, member.name, "RINGNOANSWER", event["RingTime"]
+        )
         if q.config.autopause and member.queue == q.name and not member.paused:
             self._members.queue_pause(member.interface, True, queue=q.name, reason="Auto-Pause")
             if self._state.config.traffic.active:
@@ -277,6 +310,34 @@ class CallFlow:
             if attempt.timer is not None:
                 attempt.timer.cancelled = True
             self._state.hangup(attempt.leg1, 0)
+            ringing_ms = round((self._clock.now - attempt.started) * 1000)
+            self._state.log_queue(
+                q.name, entry.inner.uniqueid, attempt.member.name, "RINGCANCELED", str(ringing_ms)
+            )
+        self._leave_unanswered(q, entry, "ABANDON")
+        self._release_caller(entry, 0)
+        for attempt in ringing:
+            entry.attempts.pop(attempt.member.interface, None)
+            self._free_phone(attempt.member)
+            self._state.hangup(attempt.leg2, 0)
+
+    def _time_out(self, entry: CallerRecord) -> None:
+        """Queue()'s timeout: the members still ringing time out (app_queue cuts their
+        ring short), then ``record_abandoned`` as for an abandon, ``EXITWITHTIMEOUT``
+        in the queue_log; the caller goes back to the dialplan, which hangs up."""
+        if entry.state != "waiting":
+            return
+        q = self._state.queues[entry.queue]
+        for attempt in list(entry.attempts.values()):
+            if attempt.timer is not None:
+                attempt.timer.cancelled = True
+            self._no_answer(entry, attempt)
+        self._leave_unanswered(q, entry, "EXITWITHTIMEOUT")
+        self._release_caller(entry, 16)
+
+    def _leave_unanswered(self, q: QueueRecord, entry: CallerRecord, logged: str) -> None:
+        """``record_abandoned``: QueueCallerAbandon, the queue_log line ``logged``
+        (position|origposition|waittime), then QueueCallerLeave."""
         hold = int(self._clock.now) - int(entry.joined_at)
         position = q.callers.index(entry) + 1
         event = events.caller_event("QueueCallerAbandon", entry)
@@ -284,6 +345,15 @@ class CallFlow:
         event["OriginalPosition"] = str(entry.original_position)
         event["HoldTime"] = str(hold)
         self._state.emit(event)
+        self._state.log_queue(
+            q.name,
+            entry.inner.uniqueid,
+            "NONE",
+            logged,
+            str(position),
+            str(entry.original_position),
+            str(hold),
+        )
         q.callers.remove(entry)
         q.abandoned += 1
         if hold <= q.config.servicelevel:
@@ -292,11 +362,6 @@ class CallFlow:
         event["Position"] = str(position)
         event["Count"] = str(len(q.callers))
         self._state.emit(event)
-        self._release_caller(entry, 0)
-        for attempt in ringing:
-            entry.attempts.pop(attempt.member.interface, None)
-            self._free_phone(attempt.member)
-            self._state.hangup(attempt.leg2, 0)
 
     def _release_caller(self, entry: CallerRecord, cause: int) -> None:
         entry.state = "done"
@@ -317,6 +382,15 @@ class CallFlow:
         event["HoldTime"] = str(entry.hold)
         event["TalkTime"] = str(talk)
         event["Reason"] = reason
+        self._state.log_queue(
+            entry.queue,
+            entry.inner.uniqueid,
+            member.name,
+            "COMPLETEAGENT" if reason == "agent" else "COMPLETECALLER",
+            str(entry.hold),
+            str(talk),
+            str(entry.original_position),
+        )
         if reason == "agent":
             quirks = self._state.config.quirks
             racy = quirks > 0 and self._state.rng.random() < quirks

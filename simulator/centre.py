@@ -24,7 +24,8 @@ own module:
 * :mod:`simulator.members` — member administration (QueueAdd, QueuePause …);
 * :mod:`simulator.traffic` — generated arrivals and pauses;
 * :mod:`simulator.spying` — a supervisor listening in (Originate into ChanSpy);
-* :mod:`simulator.snapshots` — list items and :meth:`CallCentre.truth`.
+* :mod:`simulator.snapshots` — list items and :meth:`CallCentre.truth`;
+* :mod:`simulator.queue_log` — Asterisk's queue_log of what it simulates.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from simulator import events, snapshots
@@ -40,6 +42,7 @@ from simulator.clock import ModelClock
 from simulator.config import CentreConfig, DeviceState, MemberSetup
 from simulator.events import Event
 from simulator.members import MemberAdmin
+from simulator.queue_log import QueueLogWriter
 from simulator.spying import Spies
 from simulator.state import CentreState, RealtimeWriter
 from simulator.traffic import Traffic
@@ -50,7 +53,11 @@ class CallCentre:
 
     ``clock`` gives the initial time (and the target of :meth:`sync`); model
     time then only moves when told to. ``seed`` makes the traffic, the
-    bridge ids and the random choices repeatable.
+    bridge ids and the random choices repeatable. ``queue_log``: a file (or
+    writer) that gets Asterisk's queue_log lines of what happens, in model
+    time (buffered: see :meth:`flush_queue_log`). ``timestamps``: every event
+    carries ``Timestamp:`` in model time, as with manager.conf
+    ``timestampevents = yes`` (the recordings have none, so off by default).
     """
 
     def __init__(
@@ -59,11 +66,16 @@ class CallCentre:
         *,
         clock: Callable[[], float] = time.time,
         seed: int | None = None,
+        queue_log: str | Path | QueueLogWriter | None = None,
+        timestamps: bool = False,
     ) -> None:
         self.config = config or CentreConfig.lab()
         self._clock = ModelClock(clock)
         self.started_at = self._clock.now
         self._state = CentreState(self.config, self._clock, random.Random(seed))
+        self._state.timestamps = timestamps
+        if queue_log is not None:
+            self.set_queue_log(queue_log)
         self._members = MemberAdmin(self._state, dispatch=self._dispatch)
         self._calls = CallFlow(self._state, self._members)
         self._traffic = Traffic(self._state, self._calls, self._members)
@@ -119,10 +131,42 @@ class CallCentre:
         """Number of events waiting to be drained."""
         return self._state.pending
 
+    @property
+    def queue_log(self) -> QueueLogWriter | None:
+        """The queue_log writer, if one is kept."""
+        return self._state.queue_log
+
+    def set_queue_log(self, queue_log: str | Path | QueueLogWriter | None) -> None:
+        """Start (or, with None, stop) writing the queue_log; it starts with ``QUEUESTART``,
+        as Asterisk's does when app_queue loads."""
+        if queue_log is not None and not isinstance(queue_log, QueueLogWriter):
+            queue_log = QueueLogWriter(queue_log)
+        self._state.queue_log = queue_log
+        self._state.log_queue("NONE", "NONE", "NONE", "QUEUESTART", "")
+
+    def flush_queue_log(self) -> int:
+        """Append the buffered queue_log lines to its file now; how many (0 without one)."""
+        writer = self._state.queue_log
+        return 0 if writer is None else writer.flush()
+
+    @property
+    def timestamps(self) -> bool:
+        """Whether events carry ``Timestamp:`` (model time)."""
+        return self._state.timestamps
+
+    @timestamps.setter
+    def timestamps(self, on: bool) -> None:
+        self._state.timestamps = on
+
     def set_listener(self, listener: Callable[[], None] | None) -> None:
         """Call ``listener`` when events become pending or an earlier wake-up is scheduled."""
         self._state.listener = listener
         self._clock.on_earlier = listener
+
+    def stop_traffic(self) -> None:
+        """End generated traffic (closing time): no new callers or random pauses; calls,
+        pauses and auto-pauses under way still end."""
+        self._traffic.stop()
 
     # -- AMI-visible operations --------------------------------------------
 
@@ -142,6 +186,7 @@ class CallCentre:
         respond: bool = False,
         action_id: str | None = None,
         data: str | None = None,
+        max_wait: float | None = None,
     ) -> str:
         """A customer calls ``queue`` (the lab's ``Originate Local/<queue>@callers/n``).
 
@@ -150,10 +195,17 @@ class CallCentre:
         time (the ``TALK`` variable), else the phone's default. Returns the
         name of the caller's channel in the queue (``…;2``). ``respond``: an
         async Originate's ``OriginateResponse`` follows (with ``action_id``,
-        and ``data`` as the Originate's ``Data``, else the patience).
+        and ``data`` as the Originate's ``Data``, else the patience). ``max_wait``:
+        Queue()'s timeout — still waiting then, the caller leaves the queue
+        (an abandon on AMI, EXITWITHTIMEOUT in the queue_log).
         """
         inner = self._calls.originate(
-            queue, caller_num=caller_num, caller_name=caller_name, patience=patience, talk=talk
+            queue,
+            caller_num=caller_num,
+            caller_name=caller_name,
+            patience=patience,
+            talk=talk,
+            max_wait=max_wait,
         )
         if respond:
             outer = self._state.channels[inner.removesuffix(";2") + ";1"]

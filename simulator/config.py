@@ -100,6 +100,9 @@ class TrafficConfig:
     """Mean seconds a caller waits before hanging up (exponential, at least 5)."""
     mean_talk: float = 30.0
     """Mean talk seconds (exponential, at least 1)."""
+    max_wait: float = 0.0
+    """Queue()'s timeout argument for generated callers: seconds in the queue before
+    app_queue gives up (AMI: an abandon; queue_log: EXITWITHTIMEOUT); 0 = none."""
     pause_rate: float = 0.0
     """Pauses per operator per hour (with a random reason)."""
     mean_pause: float = 120.0

@@ -33,6 +33,19 @@ _SPYER_KEYS = tuple("Spyer" + key for key in CHANNEL_KEYS)
 _SPYEE_KEYS = tuple("Spyee" + key for key in CHANNEL_KEYS)
 
 
+def stamped(event: Event, when: float) -> Event:
+    """``event`` with ``Timestamp: <epoch>.<microseconds>`` after ``Privilege``, where
+    manager.c puts it with ``timestampevents = yes``."""
+    out: Event = {}
+    for key, value in event.items():
+        out[key] = value
+        if key == "Privilege":
+            out["Timestamp"] = f"{when:.6f}"
+    if "Timestamp" not in out:
+        out["Timestamp"] = f"{when:.6f}"
+    return out
+
+
 def channel_fields(ch: ChannelRecord, keys: tuple[str, ...] = CHANNEL_KEYS) -> Event:
     """The channel fields of ``ch`` under ``keys`` (``Dest…`` ones for the member's leg)."""
     values = (

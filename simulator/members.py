@@ -12,6 +12,12 @@ Realtime members (``Membership: realtime``) are also reloaded from their
 ``update_realtime_members``), silently; and what QueuePause, QueuePenalty and
 QueueMemberRingInUse change on them is written back to the row through the
 state's ``realtime_writer``.
+
+Each operation also writes app_queue's queue_log lines when the centre keeps
+one (:mod:`simulator.queue_log`): ADDMEMBER/REMOVEMEMBER (callid ``MANAGER``,
+or ``REALTIME`` for a reload; agent = the interface, app_queue's default),
+PAUSE/UNPAUSE with the reason (callid ``NONE``, agent = the MemberName),
+preceded by PAUSEALL/UNPAUSEALL when no queue is named.
 """
 
 from __future__ import annotations
@@ -105,6 +111,7 @@ class MemberAdmin:
         state.reindex()
         state.emit_pause_state(member)
         state.emit(state.member_event("QueueMemberAdded", member))
+        state.log_queue(queue, "MANAGER", interface, "ADDMEMBER", "PAUSED" if paused else "")
         state.mark(queue)
         self._dispatch()
 
@@ -120,6 +127,7 @@ class MemberAdmin:
         del q.members[interface]
         state.reindex()
         state.emit(state.member_event("QueueMemberRemoved", member))
+        state.log_queue(queue, "MANAGER", interface, "REMOVEMEMBER", "")
         state.emit_pause_state(member, removed=True)
 
     def queue_pause(
@@ -135,7 +143,13 @@ class MemberAdmin:
         """
         state = self._state
         members = state.targets(interface, queue)
+        if not queue:
+            event = "PAUSEALL" if paused else "UNPAUSEALL"
+            state.log_queue("NONE", "NONE", members[0].name, event, reason)
         for member in members:
+            state.log_queue(
+                member.queue, "NONE", member.name, "PAUSE" if paused else "UNPAUSE", reason
+            )
             state.write_realtime(
                 member, {"reason_paused": reason, "paused": "1" if paused else "0"}
             )
@@ -232,6 +246,8 @@ class MemberAdmin:
                     wrapuptime=max(0, row.wrapuptime),
                 )
                 insert_member(q, member)
+                event = "PAUSED" if row.paused else ""
+                state.log_queue(queue, "REALTIME", row.interface, "ADDMEMBER", event)
             elif member.membership == "realtime":
                 member.paused = row.paused
                 if row.paused and not member.last_pause:
@@ -250,6 +266,7 @@ class MemberAdmin:
         ]
         for member in gone:
             del q.members[member.interface]
+            state.log_queue(queue, "REALTIME", member.interface, "REMOVEMEMBER", "")
             state.emit_pause_state(member, removed=True)
         state.reindex()
         state.mark(queue)

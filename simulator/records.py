@@ -86,6 +86,8 @@ class CallerRecord:
     connected_at: float = 0.0
     hold: int = 0
     timers: list[Timer] = field(default_factory=list)
+    max_wait: float | None = None
+    """Queue()'s timeout argument: seconds in the queue before it gives up."""
 
 
 @dataclass(eq=False)

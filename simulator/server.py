@@ -22,6 +22,10 @@ actions, its output), and what the live actions do and answer is
 (:mod:`~simulator.privileges`): refused actions are answered as
 Asterisk answers them, and events the user may not read are not sent.
 
+A model that keeps a queue_log (:mod:`~simulator.queue_log`) has its lines
+appended to the file every ``queue_log_interval`` seconds, in a worker
+thread, and at :meth:`AmiSimulator.stop`.
+
 ``realtime_members`` (and ``realtime_update``) make the model's realtime
 members follow a ``queue_members`` table as app_queue does: reloaded silently
 when an action uses their queue, changes written back
@@ -83,6 +87,7 @@ class AmiSimulator:
         privileges: Privileges | None = None,
         realtime_members: RealtimeMembers | None = None,
         realtime_update: RealtimeUpdate | None = None,
+        queue_log_interval: float = 1.0,
     ) -> None:
         if model is not None and replay is not None:
             raise ValueError("a simulator serves a model or a replay, not both")
@@ -112,6 +117,8 @@ class AmiSimulator:
         self._connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.queue_log_interval = queue_log_interval
+        self._queue_log_flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_scheduled = False
         self._events_paused = False
@@ -134,6 +141,8 @@ class AmiSimulator:
                 self._pump = asyncio.create_task(self._run_rate(self.rate))
             elif self.realtime:
                 self._pump = asyncio.create_task(self._run_clock())
+            if self._model.queue_log is not None:
+                self._queue_log_flusher = asyncio.create_task(self._flush_queue_log_often())
         log.info("AMI simulator listening on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:
@@ -143,6 +152,12 @@ class AmiSimulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
             self._pump = None
+        if self._queue_log_flusher is not None:
+            self._queue_log_flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._queue_log_flusher
+            self._queue_log_flusher = None
+        await self.flush_queue_log()
         if self._server is not None:
             self._server.close()
         self.drop_connections()
@@ -275,6 +290,16 @@ class AmiSimulator:
         if self._model is not None and self._model.pending:
             self._broadcast(self._model.drain())
 
+    async def flush_queue_log(self) -> int:
+        """Append the model's buffered queue_log lines to its file (in a worker thread)."""
+        writer = self._model.queue_log if self._model is not None else None
+        return 0 if writer is None else await writer.flush_async()
+
+    async def _flush_queue_log_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.queue_log_interval)
+            await self.flush_queue_log()
+
     # -- clocks -------------------------------------------------------------
 
     def _model_changed(self) -> None:
@@ -381,6 +406,8 @@ async def serve(
     model: CallCentre | None = None,
     realtime_members: RealtimeMembers | None = None,
     realtime_update: RealtimeUpdate | None = None,
+    queue_log: str | Path | None = None,
+    timestamps: bool = False,
 ) -> None:
     """Run a simulator until cancelled (the entry point for a CLI).
 
@@ -392,6 +419,8 @@ async def serve(
     ``model`` serves that call centre instead (e.g. :func:`simulator.from_db.centre_from_db`'s),
     with ``realtime_members``/``realtime_update`` keeping its realtime members in
     step with the database (:func:`simulator.from_db.realtime_members`).
+    ``queue_log``: append Asterisk's queue_log of the live model to that file;
+    ``timestamps``: events carry ``Timestamp:`` (both ignored by a replay).
     """
     if replay_path is not None:
         sim = AmiSimulator(
@@ -405,6 +434,10 @@ async def serve(
     else:
         if model is None:
             model = CallCentre(_live_config(rate, operators, queues, arrival_rate, seed), seed=seed)
+        if queue_log is not None:
+            model.set_queue_log(queue_log)
+        if timestamps:
+            model.timestamps = True
         sim = AmiSimulator(
             host=host,
             port=port,

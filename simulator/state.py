@@ -19,6 +19,7 @@ from simulator.clock import ModelClock
 from simulator.config import AVAILABLE, CentreConfig, DeviceState, PhoneConfig
 from simulator.errors import InterfaceNotFound, NoSuchQueue
 from simulator.events import Event
+from simulator.queue_log import QueueLogWriter
 from simulator.records import ChannelRecord, MemberRecord, QueueRecord
 
 RealtimeWriter = Callable[[str, str, dict[str, str]], None]
@@ -54,6 +55,11 @@ class CentreState:
         self.realtime_writer: RealtimeWriter | None = None
         """Where a realtime member's changed row fields go (app_queue's
         ``update_realtime_member_field``); None: nowhere."""
+        self.queue_log: QueueLogWriter | None = None
+        """Where the queue_log lines go (:mod:`simulator.queue_log`); None: not written."""
+        self.timestamps = False
+        """Add ``Timestamp:`` (model time) to every event, as manager.conf
+        ``timestampevents = yes`` does."""
         self._outbox: list[Event] = []
         self._uid = itertools.count()
         self._local = itertools.count()
@@ -86,7 +92,9 @@ class CentreState:
     # -- the outbox -----------------------------------------------------------
 
     def emit(self, event: Event) -> None:
-        """Queue ``event`` for the next :meth:`drain`."""
+        """Queue ``event`` for the next :meth:`drain` (stamped with model time if asked)."""
+        if self.timestamps:
+            event = events.stamped(event, self.clock.now)
         self._outbox.append(event)
         if len(self._outbox) == 1 and self.listener is not None:
             self.listener()
@@ -100,6 +108,11 @@ class CentreState:
     def pending(self) -> int:
         """Number of events waiting to be drained."""
         return len(self._outbox)
+
+    def log_queue(self, queue: str, callid: str, agent: str, event: str, *data: str) -> None:
+        """A queue_log line at model time, when a queue_log is kept."""
+        if self.queue_log is not None:
+            self.queue_log.write(self.clock.now, callid, queue, agent, event, *data)
 
     # -- look-ups -------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Generated load: Poisson caller arrivals and operators pausing now and then.
 
 Driven by :class:`~simulator.config.TrafficConfig`; with everything at zero
-nothing is scheduled and the centre only does what it is told.
+nothing is scheduled and the centre only does what it is told. :meth:`Traffic.stop`
+ends it (the end of a simulated day: the calls in progress finish).
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ class Traffic:
         self._state = state
         self._calls = calls
         self._members = members
+        self._stopped = False
+
+    def stop(self) -> None:
+        """No more arrivals or random pauses (those under way still end)."""
+        self._stopped = True
 
     def start(self) -> None:
         """Schedule the first arrival and the first pause."""
@@ -33,6 +39,8 @@ class Traffic:
             state.clock.after(state.rng.expovariate(rate), self._arrive)
 
     def _arrive(self) -> None:
+        if self._stopped:
+            return
         self._schedule_arrival()
         state = self._state
         traffic = state.config.traffic
@@ -40,7 +48,12 @@ class Traffic:
         queue = state.rng.choice(staffed)
         patience = max(5.0, state.rng.expovariate(1.0 / traffic.mean_patience))
         talk = max(1.0, state.rng.expovariate(1.0 / traffic.mean_talk))
-        self._calls.originate(queue, patience=round(patience, 1), talk=round(talk, 1))
+        self._calls.originate(
+            queue,
+            patience=round(patience, 1),
+            talk=round(talk, 1),
+            max_wait=traffic.max_wait or None,
+        )
 
     def _schedule_random_pause(self) -> None:
         state = self._state
@@ -51,6 +64,8 @@ class Traffic:
             state.clock.after(state.rng.expovariate(rate), self._random_pause)
 
     def _random_pause(self) -> None:
+        if self._stopped:
+            return
         self._schedule_random_pause()
         state = self._state
         idle = [

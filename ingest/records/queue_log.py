@@ -9,7 +9,8 @@ splits lines and checks the numeric fields of the events below, yielding a
 Event data, as Asterisk 13–22 writes them (``?`` = older versions omit it):
 
 - ENTERQUEUE ``url|callerid|position?``; CONNECT ``holdtime|bridged
-  uniqueid|ringtime?``; RINGNOANSWER ``ringtime_ms``
+  uniqueid|ringtime?``; RINGNOANSWER ``ringtime_ms``; RINGCANCELED
+  ``ms_ringing`` (the caller hung up while that member rang)
 - COMPLETEAGENT / COMPLETECALLER ``holdtime|calltime|origposition?``
 - BLINDTRANSFER (and the old TRANSFER) ``exten|context|holdtime|calltime|
   origposition?``; ATTENDEDTRANSFER ``method|data…|holdtime|calltime|
@@ -17,8 +18,9 @@ Event data, as Asterisk 13–22 writes them (``?`` = older versions omit it):
   times are read from the END)
 - ABANDON / EXITWITHTIMEOUT / EXITEMPTY ``position|origposition?|waittime?``;
   EXITWITHKEY ``key|position|origposition?|waittime?``
-- PAUSE / UNPAUSE ``reason?``; ADDMEMBER, REMOVEMEMBER (callid often
-  ``NONE`` or ``REALTIME``)
+- PAUSE / UNPAUSE ``reason?``; ADDMEMBER ``PAUSED`` or empty (a member
+  added paused gets no PAUSE line: its PAUSED interval opens here, reason
+  unknown), REMOVEMEMBER (callid often ``NONE``, ``MANAGER`` or ``REALTIME``)
 
 Outcomes: ABANDON -> ABANDONED (``timed_out=False``), EXITWITHTIMEOUT ->
 TIMED_OUT (``timed_out=True``; both count as abandoned, see
@@ -30,8 +32,8 @@ queue_log names a member by its MemberName (the interface when none is
 configured): pass ``member_interfaces`` (name -> interface) to key intervals
 and ``answered_by`` by interface as the AMI builder does. queue_log has no
 "agent called" line: ``ring_attempts`` is the RINGNOANSWER count plus one
-for the ring that was answered; RINGING intervals end at the RINGNOANSWER or
-CONNECT and start ringtime before it.
+for the ring that was answered; RINGING intervals end at the RINGNOANSWER,
+RINGCANCELED or CONNECT and start ringtime before it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ _NUMERIC: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "ENTERQUEUE": ((), (2,)),
     "CONNECT": ((0,), (2,)),
     "RINGNOANSWER": ((0,), ()),
+    "RINGCANCELED": ((0,), ()),
     "COMPLETEAGENT": ((0, 1), (2,)),
     "COMPLETECALLER": ((0, 1), (2,)),
     "BLINDTRANSFER": ((2, 3), (4,)),
@@ -214,6 +217,8 @@ class QueueLogReplayer(OpenRecords):
                 call.position = line.integer(2)
         elif event == "RINGNOANSWER":
             self._ring_no_answer(line, out)
+        elif event == "RINGCANCELED":
+            out.append(self._ringing(line, line.time_ms - max(0, line.integer(0) or 0)))
         elif event == "CONNECT":
             self._connect(line, out)
         elif event in _COMPLETED:
@@ -367,6 +372,8 @@ class QueueLogReplayer(OpenRecords):
         reason = line.field(0)
         if line.event == "ADDMEMBER":
             self._intervals.open(login, now, member_name=line.agent)
+            if reason == "PAUSED":
+                self._intervals.open(pause, now, member_name=line.agent)
         elif line.event == "REMOVEMEMBER":
             out.extend(c for c in (self._intervals.close(pause, now),) if c is not None)
             out.extend(c for c in (self._intervals.close(login, now),) if c is not None)
