@@ -36,13 +36,16 @@ _SPYEE_KEYS = tuple("Spyee" + key for key in CHANNEL_KEYS)
 def stamped(event: Event, when: float) -> Event:
     """``event`` with ``Timestamp: <epoch>.<microseconds>`` after ``Privilege``, where
     manager.c puts it with ``timestampevents = yes``."""
+    # Truncated like a timeval, never rounded up into the next second: the queue_log's
+    # whole seconds (time(NULL)) of the same moment must agree with it.
+    seconds = int(when)
+    stamp = f"{seconds}.{min(999_999, int((when - seconds) * 1_000_000)):06d}"
     out: Event = {}
     for key, value in event.items():
         out[key] = value
         if key == "Privilege":
-            out["Timestamp"] = f"{when:.6f}"
-    if "Timestamp" not in out:
-        out["Timestamp"] = f"{when:.6f}"
+            out["Timestamp"] = stamp
+    out.setdefault("Timestamp", stamp)
     return out
 
 
