@@ -30,6 +30,7 @@ from typing import Protocol, cast
 from ingest.ami.message import AmiMessage, AmiMessageDict
 from simulator.actions import action_id_of, ast_false, ast_true, error, reply
 from simulator.centre import CallCentre
+from simulator.events import Event, stamped
 from simulator.privileges import Privileges
 from simulator.replay import SNAPSHOT_ACTIONS, Replay, ReplaySession
 from simulator.wire import (
@@ -299,14 +300,17 @@ class Connection(asyncio.Protocol):
         if host.replay is not None:
             self._replay_login(host.replay)
             return
-        uptime = str(host.model.uptime())
-        booted: AmiMessageDict = {
+        model = host.model
+        uptime = str(model.uptime())
+        fields: Event = {
             "Event": "FullyBooted",
             "Privilege": "system,all",
             "Uptime": uptime,
             "LastReload": uptime,
             "Status": "Fully Booted",
         }
+        # A manager event like the model's: stamped too under timestampevents.
+        booted: AmiMessageDict = dict(stamped(fields, model.now) if model.timestamps else fields)
         if wanted(booted, self.mask) and host.privileges.may_read(booted) and self.wants_events:
             self.send([booted], events=1)
 

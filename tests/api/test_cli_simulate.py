@@ -225,6 +225,7 @@ def test_contradictory_or_invalid_options_are_refused(
     [
         (["--replay", "b_single_call", "--operators", "3"], "do not apply to --replay"),
         (["--queues", "3"], "--queues needs --operators"),
+        (["--replay", "b_single_call", "--queue-log", "x"], "--queue-log does not apply"),
     ],
 )
 def test_options_that_need_others(
@@ -239,3 +240,31 @@ def test_a_missing_trace_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert err.startswith("queue-status simulate: ") and err.count("\n") == 1
     assert "nope.jsonl" in err
+
+
+def test_an_unwritable_queue_log_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "no-such-dir" / "queue_log"
+    assert main(["simulate", "--port", "0", "--queue-log", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("queue-status simulate: Invalid setting --queue-log") and str(path) in err
+    assert err.count("\n") == 1
+
+
+async def test_live_traffic_with_timestamps_and_a_queue_log(tmp_path: Path) -> None:
+    log = tmp_path / "queue_log"
+    args = ("--rate", "2000", "--seed", "3", "--timestamps", "--queue-log", str(log))
+    async with simulate(tmp_path, *args) as sim:
+        secret = sim.lines[1].rpartition(" ")[2]
+        async with connected(sim.port) as client:
+            assert (await client.login(secret))["Response"] == "Success"
+            events = await client.events(300)
+        code, _, _ = await sim.stop()
+    assert code == 0
+    assert all(re.fullmatch(r"\d{10}\.\d{6}", str(e["Timestamp"])) for e in events)
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines[0].endswith("|NONE|NONE|NONE|QUEUESTART|")
+    joined = {e["Uniqueid"] for e in events if e["Event"] == "QueueCallerJoin"}
+    entered = {line.split("|")[1] for line in lines if "|ENTERQUEUE|" in line}
+    assert joined and joined <= entered

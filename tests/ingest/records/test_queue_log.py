@@ -169,6 +169,40 @@ def test_member_pause_and_login_intervals() -> None:
     assert (dave.interface, dave.reason, dave.source) == ("Dave", "Auto-Pause", "queue_log")
 
 
+def test_a_member_added_paused_is_paused_from_its_addmember_line() -> None:
+    # app_queue writes no PAUSE line for QueueAdd ... Paused: 1, only ADDMEMBER|PAUSED.
+    records, _ = _replay("""
+        10|MANAGER|sales|SIP/1001|ADDMEMBER|PAUSED
+        25|NONE|sales|Alice|UNPAUSE|
+        40|MANAGER|sales|SIP/1001|REMOVEMEMBER|
+    """)
+    [paused] = _intervals(records, IntervalKind.PAUSED)
+    assert (paused.interface, paused.reason, paused.started_at, paused.ended_at) == (
+        ALICE,
+        None,
+        10_000,
+        25_000,
+    )
+
+
+def test_ringcanceled_ends_the_ring_of_a_caller_who_hung_up() -> None:
+    records, replayer = _replay("""
+        100|1.1|sales|NONE|ENTERQUEUE||5550010|1
+        107|1.1|sales|Alice|RINGCANCELED|4500
+        107|1.1|sales|NONE|ABANDON|1|1|7
+    """)
+    [ring] = _intervals(records, IntervalKind.RINGING)
+    assert (ring.interface, ring.uniqueid, ring.started_at, ring.ended_at) == (
+        ALICE,
+        "1.1",
+        102_500,
+        107_000,
+    )
+    [call] = _calls(records)
+    assert (call.outcome, call.ring_no_answers) == (CallOutcome.ABANDONED, 0)
+    assert replayer.ignored == 0
+
+
 def test_malformed_lines_are_reported_with_their_numbers() -> None:
     lines = [
         "1000|1.1|sales|NONE|ENTERQUEUE||555|1",
