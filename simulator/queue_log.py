@@ -6,8 +6,9 @@ in whole seconds (``time(NULL)``), callid the caller channel's Uniqueid
 (``NONE``, ``MANAGER``, ``REALTIME`` … for member lines), agent the
 MemberName (the interface for ADDMEMBER/REMOVEMEMBER, app_queue's default
 ``log_membername_as_agent = no``; ``NONE`` for caller lines). The data
-fields of each event, and the lines the model writes, are the ones
-Asterisk 22's ``apps/app_queue.c`` writes:
+fields of each event are the ones Asterisk 22's ``apps/app_queue.c`` writes
+(the model has no transfers, key presses or leavewhenempty, so it never
+writes the transfer and EXITWITHKEY/EXITEMPTY lines listed for reference):
 
 - ``ENTERQUEUE`` ``url|callerid|position``; ``CONNECT`` ``holdtime|member
   channel uniqueid|ringtime``; ``RINGNOANSWER`` ``ringtime_ms``;
