@@ -12,8 +12,9 @@ A record the database refuses as such (a value it cannot store) is dropped,
 counted and logged, so it never holds up the rest; so is an entry that does
 not decode.
 
-Retention: every ``purge_interval`` seconds the lease holder deletes records
-that ended more than ``retention_days`` ago (0 keeps them forever).
+Retention: every ``purge_interval`` seconds (the first a minute after the
+start) the lease holder deletes records that ended more than
+``retention_days`` ago (0 keeps them forever).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class RecordDrainer:
         self.last_write_at: int | None = None
         self.last_error: str | None = None
         self._down = False
-        self._next_purge = time.monotonic()
+        # The first purge a minute after the start, not in the middle of it.
+        self._next_purge = time.monotonic() + min(60.0, purge_interval)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
