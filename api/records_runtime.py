@@ -59,9 +59,7 @@ class LiveRecords:
             **drainer_options,
         )
         self.tap = (
-            RecordsTap(self.buffer, on_buffered=self.drainer.wake)
-            if settings.ami_enabled
-            else None
+            RecordsTap(self.buffer, on_buffered=self.drainer.wake) if settings.ami_enabled else None
         )
         self._ticker: asyncio.Task[None] | None = None
 
