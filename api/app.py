@@ -32,12 +32,13 @@ from api.console import SupervisorConsole
 from api.errors import ApiError, Unavailable
 from api.graphql.view import GRAPHQL_PATH, attach_fanout, mount_graphql
 from api.head import HeadAsGet
-from api.health import add_audit, database_ping
+from api.health import add_audit, add_records, database_ping
 from api.host_guard import HostAllowList, HostGuard
 from api.ingest_runtime import build_ingest
 from api.live import LiveBroadcaster, LiveState
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
+from api.records_runtime import LiveRecords
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -98,6 +99,8 @@ def create_app(
             runtime.audit.start()
             await runtime.broadcaster.start()
             await _startup_sync(runtime)
+            if runtime.records is not None:
+                await runtime.records.start()  # before the ingest: the open calls come back
             if runtime.ingest is not None:
                 runtime.ingest.start()
                 # The runbook's order: AMI connected, then "Application is running".
@@ -175,7 +178,8 @@ def _open_runtime(
         database_is_authoritative=lambda: not settings.ami_enabled,
         metrics=metrics,
     )
-    ingest = build_ingest(settings, store, sync) if settings.ami_enabled else None
+    records = LiveRecords(settings, client, store.keys, database, metrics.registry)
+    ingest = build_ingest(settings, store, sync, records.tap) if settings.ami_enabled else None
     service = QueueStatusService(
         store,
         sync,
@@ -224,6 +228,7 @@ def _open_runtime(
         audit=audit,
         ingest=ingest,
         console=console,
+        records=records,
     )
 
 
@@ -250,6 +255,8 @@ async def _rebuild(runtime: Runtime, reason: str) -> None:
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
     if runtime.ingest is not None:
         await runtime.ingest.stop()
+    if runtime.records is not None:
+        await runtime.records.stop()  # after the ingest: nothing feeds the builder any more
     await cancel_and_wait(*runtime.tasks)
     await runtime.audit.stop()  # last: what the ingest and the tasks recorded, then the engine
     if own_redis:
@@ -324,6 +331,8 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         runtime = runtime_of(request.app)
         serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
         add_audit(details, runtime.audit.stats())
+        if runtime.records is not None:
+            add_records(details, await runtime.records.health())
         body = {"success": serving, "data": details}
         headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
         return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)

@@ -35,3 +35,11 @@ def add_audit(details: dict[str, Any], audit: AuditStats) -> None:
     details["audit"] = section
     if section["status"] != "ok" and details.get("status") == "ok":
         details["status"] = "degraded"
+
+
+def add_records(details: dict[str, Any], records: dict[str, Any]) -> None:
+    """Add the call records' `records` section; PostgreSQL unable to take them makes the
+    status `degraded`, never `down` (they wait in the Redis buffer)."""
+    details["records"] = records
+    if records.get("status") != "ok" and details.get("status") == "ok":
+        details["status"] = "degraded"

@@ -8,6 +8,7 @@ from ingest.ami.connection import AmiEndpoint
 from ingest.config import IngestSettings
 from ingest.logs import get_logger
 from ingest.pipeline import EventPipeline
+from ingest.records.tap import RecordsTap
 from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
@@ -15,9 +16,15 @@ from ingest.sync import QueueDataSync
 log = get_logger("AmiService")
 
 
-def build_ingest(settings: IngestSettings, store: StateStore, sync: QueueDataSync) -> AmiIngest:
-    """The AMI ingest over the same store and the same pipeline every writer uses."""
-    pipeline = EventPipeline(store)
+def build_ingest(
+    settings: IngestSettings,
+    store: StateStore,
+    sync: QueueDataSync,
+    records: RecordsTap | None = None,
+) -> AmiIngest:
+    """The AMI ingest over the same store and the same pipeline every writer uses;
+    its events also become call records through `records`."""
+    pipeline = EventPipeline(store, records=records)
 
     async def known_queues() -> set[str]:
         # Realtime queues load on demand in Asterisk: name every queue we know of.

@@ -20,6 +20,7 @@ from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.console import SupervisorConsole
 from api.live import LiveBroadcaster, LiveState
+from api.records_runtime import LiveRecords
 from api.service import QueueStatusService
 from api.settings import Settings
 from ingest.runners.ami_runner import AmiIngest
@@ -45,6 +46,8 @@ class Runtime:
     audit: AuditTrail
     """Supervisor actions as rows of `queue_status_audit`: `audit.record(AuditEntry(...))`."""
     ingest: AmiIngest | None = None
+    records: LiveRecords | None = None
+    """Call records: the tap the ingest feeds, the buffer and its drainer to PostgreSQL."""
     console: SupervisorConsole | None = None
     """Supervisor actions on Asterisk (checked, sent over the ingest's AMI, audited)."""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)

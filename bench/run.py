@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import db_vs_redis, http, ingest, subscriptions, wallboard
+from bench import db_vs_redis, http, ingest, records_throughput, subscriptions, wallboard
 from bench.config import BenchConfig
 from bench.figures import Results
 from bench.http_load import wrk_available
@@ -115,6 +115,14 @@ async def run(
                 )
         progress("   ingest, and Redis' EVALSHA ceiling")
         figures["ingest"] = await ingest.measure(config, size)
+    progress("== call records written per second at 10,000 events/s")
+    results["records"] = await records_throughput.measure(
+        config.ingest_seconds,
+        10_000.0,
+        redis_url=config.redis_url,
+        pg_admin_url=config.pg_admin_url,
+    )
+    progress(records_throughput.report(results["records"]))
     progress(f"== the wallboard in Chromium at {config.wallboard_operators:,} operators")
     results["wallboard"] = await wallboard.measure(config, directory)
     results["seconds"] = round(time.time() - started, 1)

@@ -40,6 +40,12 @@ class IngestSettings(BaseSettings):
     ami_reconcile_interval: float = Field(default=60.0, gt=0)
     ami_ping_interval: float = Field(default=10.0, gt=0)
 
+    # Call records waiting in Redis for PostgreSQL (a capped stream); beyond, new ones
+    # are not buffered but counted (`records.overflow` in /healthz).
+    records_buffer_max: int = Field(default=1_000_000, ge=1, le=100_000_000)
+    # Days call records and agent intervals are kept; 0 keeps them forever.
+    records_retention_days: int = Field(default=400, ge=0, le=36_500)
+
     log_file: str = "logs/app.log"
     log_level: str = "INFO"
 

@@ -12,6 +12,9 @@ Keys are compatible with the documented system (`seed-runbook.md`):
     queue-status:changes        pub/sub channel of change batches
     queue-status:staged:{kind}  HASH id → JSON: bookkeeping kept out of the entity's
                                 documented JSON (an operator's `callsAfterCall`)
+    queue-status:records:*      the call-record writer's (`ingest.records.buffer`):
+                                buffer (capped STREAM), overflow (counter), open
+                                (the builder's open calls at a stop), lease
 
 An optional prefix (`REDIS_KEY_PREFIX`) lets several PBXes or test runs share
 one Redis. Nothing else in the code base spells a key.
@@ -88,3 +91,10 @@ class KeySchema:
     def meta(self, name: str) -> str:
         """A small bookkeeping hash of ours (sync report, AMI status)."""
         return self.prefix + "queue-status:meta:" + name
+
+    def records(self, name: str) -> str:
+        """A key of the call-record writer: ``buffer`` (the capped STREAM of records
+        waiting for PostgreSQL), ``overflow`` (records refused by the cap), ``open``
+        (the builder's open calls and intervals, saved at a graceful stop), ``lease``
+        (which process drains the buffer)."""
+        return self.prefix + "queue-status:records:" + name

@@ -4,6 +4,10 @@ The live consumer, the file runner and the tests all go through
 `EventPipeline`: a batch of raw messages is parsed (typed events, counted
 per kind by the parser), reduced (pure patches) and written in ONE
 `StateStore.apply` — one EVALSHA, atomic, published as one change batch.
+With a records tap (`ingest.records.tap`), every parsed event also goes to
+the call-record builder, in order, and the records it completed are appended
+to their durable buffer right after the state write, before the batch counts
+as done.
 The same object reconciles: `reconcile` reads the state, plans with
 `ingest.reconcile.plan_reconcile` and applies the plan in one step.
 """
@@ -18,6 +22,7 @@ from ingest.ami.parser import EventParser
 from ingest.clock import now_ms
 from ingest.patches import Change
 from ingest.reconcile import AsteriskSnapshot, plan_reconcile
+from ingest.records.tap import RecordsTap
 from ingest.reducer import reduce
 from ingest.store import StateStore
 
@@ -50,9 +55,12 @@ class EventPipeline:
         parser: EventParser | None = None,
         *,
         clock: Callable[[], int] = now_ms,
+        records: RecordsTap | None = None,
     ) -> None:
         self.store = store
         self.parser = parser or EventParser()
+        self.records = records
+        """Where parsed events also go to become call records (None: nowhere)."""
         self.counters = PipelineCounters()
         self._clock = clock
 
@@ -66,10 +74,13 @@ class EventPipeline:
         """Events that changed (or re-stated) some entity so far."""
         return self.counters.applied
 
-    def plan(self, messages: Sequence[AmiMessage], now: int) -> tuple[list[Change], int]:
+    def plan(
+        self, messages: Sequence[AmiMessage], now: int, *, records: RecordsTap | None = None
+    ) -> tuple[list[Change], int]:
         """Pure part of `apply`: the patches of a batch and how many events produced some.
 
         Parser counters move; pipeline counters do not (the store may still refuse).
+        `records`, when given, is fed every parsed event in order.
         """
         changes: list[Change] = []
         applied = 0
@@ -79,6 +90,8 @@ class EventPipeline:
             event = self.parser.parse(message)
             if event is None:
                 continue
+            if records is not None:
+                records.feed(event, message, now)
             patches = reduce(event, now)
             if patches:
                 applied += 1
@@ -100,9 +113,13 @@ class EventPipeline:
         batches: see `StateStore.apply`) is applied once however often it is sent.
         """
         stamp = self._clock() if now is None else now
-        changes, applied = self.plan(messages, stamp)
+        tap = self.records
+        feed = tap if tap is not None and tap.begin_batch(writer) else None
+        changes, applied = self.plan(messages, stamp, records=feed)
         if changes:
             await self.store.apply(changes, now=stamp, writer=writer)
+        if tap is not None:
+            await tap.flush()
         counters = self.counters
         responses = sum(1 for message in messages if not _has_event(message))
         counters.received += len(messages)

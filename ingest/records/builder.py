@@ -76,8 +76,8 @@ from ingest.ami.events import (
     QueueMemberPause,
     QueueMemberRemoved,
 )
-from ingest.records.model import AgentInterval, CallOutcome, IntervalKind, Record
-from ingest.records.state import CallTable, IntervalTable, OpenCall, OpenRecords
+from ingest.records.model import AgentInterval, CallOutcome, CallRecord, IntervalKind, Record
+from ingest.records.state import CallTable, IntervalTable, OpenCall, OpenRecords, OpenSnapshot
 
 _COMPLETE_REASONS = {
     "agent": CallOutcome.COMPLETED_BY_AGENT,
@@ -109,13 +109,29 @@ class CallRecordBuilder(OpenRecords):
         self._calls = CallTable(source="ami", max_open=max_open_calls, max_age_ms=max_call_age_ms)
         self._intervals = IntervalTable(source="ami", max_open=max_open_intervals)
 
-    # --- inspection -----------------------------------------------------------
+    # --- carried over a restart -------------------------------------------------
+
+    def export_open(self) -> OpenSnapshot:
+        """Copies of everything open (see `restore_open`)."""
+        return OpenSnapshot(
+            calls=self._calls.snapshot(),
+            intervals=self._intervals.snapshot(),
+            member_wrapup_s=[(i, q, s) for (i, q), s in self._member_wrapup_s.items()],
+        )
+
+    def restore_open(self, snapshot: OpenSnapshot) -> None:
+        """Open again what `export_open` gave, e.g. in the next run of the service: a
+        call that spans the restart then ends as one complete record."""
+        self._calls.restore(snapshot.calls)
+        self._intervals.restore(snapshot.intervals)
+        for interface, queue, seconds in snapshot.member_wrapup_s:
+            self._member_wrapup_s.setdefault((interface, queue), seconds)
 
     # --- input ----------------------------------------------------------------
 
     def feed(self, event: AmiEvent, now_ms: int) -> list[Record]:
         """Apply one event received at ``now_ms``; the records it completed."""
-        out: list[Record] = list(self._calls.sweep(now_ms, leave_grace_ms=self._leave_grace_ms))
+        out = self._swept(now_ms)
         if isinstance(event, MemberEvent):
             self._member(event, now_ms, out)
         elif isinstance(event, QueueCallerJoin):
@@ -132,7 +148,29 @@ class CallRecordBuilder(OpenRecords):
 
     def expire(self, now_ms: int) -> list[Record]:
         """Close what is due at ``now_ms`` without an event (call it on a timer)."""
-        return list(self._calls.sweep(now_ms, leave_grace_ms=self._leave_grace_ms))
+        return self._swept(now_ms)
+
+    def close_calls(self, now_ms: int) -> list[Record]:
+        """Close every open call (LEFT) with its ringing and in-call intervals: Asterisk
+        restarted, and its calls vanished without a hangup. Member intervals stay."""
+        return self._with_call_intervals(self._calls.close_all(now_ms), now_ms)
+
+    def _swept(self, now: int) -> list[Record]:
+        closed = self._calls.sweep(now, leave_grace_ms=self._leave_grace_ms)
+        return self._with_call_intervals(closed, now) if closed else []
+
+    def _with_call_intervals(self, closed: list[CallRecord], now: int) -> list[Record]:
+        """The closed calls, and the intervals tied to them (a call closed by the builder
+        itself, not by an event, would leave its member ringing or in call forever)."""
+        out: list[Record] = list(closed)
+        for call in closed:
+            for kind in (IntervalKind.RINGING, IntervalKind.IN_CALL):
+                out.extend(
+                    self._intervals.close_where(
+                        now, queue=call.queue, kind=kind, uniqueid=call.uniqueid
+                    )
+                )
+        return out
 
     def close_all(self, now_ms: int) -> list[Record]:
         """Close every open call (LEFT) and interval at ``now_ms``."""

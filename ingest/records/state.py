@@ -10,7 +10,8 @@ time in.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from ingest.records.model import (
     AgentInterval,
@@ -25,6 +26,9 @@ CallKey = tuple[str, str]
 
 IntervalKey = tuple[str, str, IntervalKind, str]
 """(interface, queue, kind, caller Uniqueid or "")."""
+
+SavedInterval = tuple[IntervalKey, int, str | None, str | None]
+"""An open interval as `IntervalTable.snapshot` gives it: (key, started_at, member_name, reason)."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -189,6 +193,14 @@ class CallTable:
         """Copies of the open calls, oldest first."""
         return [copy.copy(call) for call in self._calls.values()]
 
+    def restore(self, calls: Iterable[OpenCall]) -> None:
+        """Put back calls `snapshot` gave (oldest first); a call open already is kept."""
+        for call in calls:
+            self._calls.setdefault(call.key, copy.copy(call))
+        left = [c for c in self._calls.values() if c.left_at is not None and c.answered_at is None]
+        left.sort(key=lambda c: c.left_at or 0)
+        self._left = {call.key: call for call in left}
+
     def _close_left(self, call: OpenCall, ended_at: int) -> CallRecord:
         del self._calls[call.key]
         self._left.pop(call.key, None)
@@ -281,6 +293,25 @@ class IntervalTable:
 
     def close_all(self, now: int) -> list[AgentInterval]:
         return self.close_where(now)
+
+    def snapshot(self) -> list[SavedInterval]:
+        """The open intervals, oldest first (for `restore` after a restart)."""
+        return [(key, o.started_at, o.member_name, o.reason) for key, o in self._open.items()]
+
+    def restore(self, intervals: Iterable[SavedInterval]) -> None:
+        """Put back intervals `snapshot` gave; one open already is kept."""
+        for key, started_at, member_name, reason in intervals:
+            self.open(key, started_at, member_name=member_name, reason=reason)
+
+
+@dataclass(slots=True)
+class OpenSnapshot:
+    """Everything a builder holds open, to carry it over a restart of the service."""
+
+    calls: list[OpenCall] = field(default_factory=list)
+    intervals: list[SavedInterval] = field(default_factory=list)
+    member_wrapup_s: list[tuple[str, str, int]] = field(default_factory=list)
+    """(interface, queue, wrap-up seconds) learned from member events."""
 
 
 class OpenRecords:

@@ -77,15 +77,17 @@ async def running_ingest(
     *,
     secret: str = SECRET,
     username: str = "admin",
+    pipeline: EventPipeline | None = None,
     **options: Any,
 ) -> AsyncIterator[LiveIngest]:
     """The ingest connected to 127.0.0.1:`port`, writing to `store`, until the block ends.
 
     `options` go to `AmiIngest` (the reconcile interval defaults to an hour,
     so only the startup snapshot and the ones a test asks for are taken; the
-    known queues, to those in `store`).
+    known queues, to those in `store`). `pipeline` (over `store`) replaces the
+    plain one, e.g. to give it a records tap.
     """
-    pipeline = EventPipeline(store)
+    pipeline = pipeline or EventPipeline(store)
 
     async def known_queues() -> set[str]:
         return await store.ids("queue")
