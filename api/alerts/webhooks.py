@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,22 @@ log = get_logger("AlertWebhooks")
 
 BACKOFF_CAP = 60.0
 WORKERS = 4
+# Set while a worker posts: httpx logs every request with its whole URL at INFO.
+_posting: ContextVar[bool] = ContextVar("alert_webhook_posting", default=False)
+
+
+class _HideWebhookRequests(logging.Filter):
+    """Drops httpx's own "HTTP Request: POST <url>" line for our posts (the URL may be
+    the secret); other httpx users keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _posting.get()
+
+
+def _hide_webhook_requests() -> None:
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(f, _HideWebhookRequests) for f in httpx_log.filters):
+        httpx_log.addFilter(_HideWebhookRequests())
 
 
 @dataclass(slots=True)
@@ -108,6 +126,7 @@ class WebhookSender:
         """Start the workers (idempotent)."""
         if self._workers:
             return
+        _hide_webhook_requests()
         self._client = self._client_factory()
         self._workers = [
             asyncio.create_task(self._work(), name=f"alert-webhook-{n}") for n in range(WORKERS)
@@ -137,6 +156,7 @@ class WebhookSender:
         assert self._client is not None
         delivery.attempts += 1
         where = redacted_url(delivery.url)
+        marked = _posting.set(True)
         try:
             response = await self._client.post(delivery.url, json=delivery.body)
             status = response.status_code
@@ -144,6 +164,8 @@ class WebhookSender:
             retryable = status == 429 or status >= 500
         except httpx.HTTPError as exc:
             problem, retryable = type(exc).__name__, True
+        finally:
+            _posting.reset(marked)
         if problem is None:
             self._metrics.webhooks.labels(outcome="delivered").inc()
             return

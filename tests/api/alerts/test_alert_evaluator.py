@@ -68,7 +68,9 @@ def test_queue_kinds_measure_each_covered_queue() -> None:
         RuleKind.CALLERS_WAITING: {"sales": 3, "support": 0},
         RuleKind.AVAILABLE_OPERATORS: {"sales": 1, "support": 4},
     }
-    one_queue = observe([rule(RuleKind.CALLERS_WAITING, 1, queue="support")], queues, [], {}, {}, NOW)
+    one_queue = observe(
+        [rule(RuleKind.CALLERS_WAITING, 1, queue="support")], queues, [], {}, {}, NOW
+    )
     assert values(one_queue) == {"support": 0}
 
 
@@ -105,8 +107,10 @@ def test_paused_operator_takes_the_longest_matching_pause() -> None:
 
 def test_pause_clock_prefers_asterisks_last_pause_and_forgets_unpaused() -> None:
     clock = PauseClock()
-    paused = [operator("PJSIP/1", sales={"paused": True, "lastPause": (NOW - 60_000) // 1000}),
-              operator("PJSIP/2", sales={"paused": True, "lastPause": 0})]
+    paused = [
+        operator("PJSIP/1", sales={"paused": True, "lastPause": (NOW - 60_000) // 1000}),
+        operator("PJSIP/2", sales={"paused": True, "lastPause": 0}),
+    ]
     assert clock.update(paused, NOW) == {
         ("PJSIP/1", "sales"): NOW - 60_000,
         ("PJSIP/2", "sales"): NOW,
@@ -122,7 +126,9 @@ def test_disabled_rules_are_not_measured() -> None:
     assert observe([off], [queue("sales", waiting=5)], [], {}, {}, NOW) == []
 
 
-def _step(tracker: AlertTracker, r: AlertRule, value: float | None, at: int, name: str = "sales") -> list[tuple[str, float | None]]:
+def _step(
+    tracker: AlertTracker, r: AlertRule, value: float | None, at: int, name: str = "sales"
+) -> list[tuple[str, float | None]]:
     obs = [Observation(r, Subject(SubjectKind.QUEUE, name), name, value)]
     return [(e.state.value, e.value) for e in tracker.update([r], obs, at)]
 
@@ -158,7 +164,9 @@ def test_a_removed_rule_or_a_gone_subject_resolves_at_once() -> None:
     tracker = AlertTracker()
     assert _step(tracker, r, 2, NOW) == [("firing", 2)]
     gone = tracker.update([r], [], NOW + 1)
-    assert [(e.state, e.subject.id, e.value) for e in gone] == [(AlertState.RESOLVED, "sales", None)]
+    assert [(e.state, e.subject.id, e.value) for e in gone] == [
+        (AlertState.RESOLVED, "sales", None)
+    ]
     assert _step(tracker, r, 2, NOW + 2) == [("firing", 2)]
     removed = tracker.update([], [], NOW + 3)
     assert [(e.state, e.value) for e in removed] == [(AlertState.RESOLVED, 2)]
@@ -194,7 +202,9 @@ def test_every_queue_rule_fires_per_queue() -> None:
     ],
 )
 def test_validation_names_the_field(changes: dict[str, Any], message: str) -> None:
-    spec = dataclasses.replace(RuleSpec(name="r", kind=RuleKind.LONGEST_WAIT, threshold=60), **changes)
+    spec = dataclasses.replace(
+        RuleSpec(name="r", kind=RuleKind.LONGEST_WAIT, threshold=60), **changes
+    )
     with pytest.raises(InvalidRule, match=message):
         validate(spec)
 
