@@ -18,6 +18,8 @@ class WebhookReceiver:
     """What arrived, and how many requests were refused on purpose."""
 
     failures: int = 0
+    status: bytes = b"503 Service Unavailable"
+    """What a refused request is answered with."""
     attempts: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
@@ -45,7 +47,7 @@ class WebhookReceiver:
             body = await reader.readexactly(length)
             self.attempts += 1
             if self.attempts <= self.failures:
-                status = b"503 Service Unavailable"
+                status = self.status
             else:
                 status = b"200 OK"
                 self.received.append(orjson.loads(body))
@@ -60,9 +62,12 @@ class WebhookReceiver:
 
 
 @asynccontextmanager
-async def webhook_receiver(failures: int = 0) -> AsyncIterator[WebhookReceiver]:
-    """A running receiver on a free loopback port."""
-    receiver = WebhookReceiver(failures=failures)
+async def webhook_receiver(
+    failures: int = 0, status: bytes = b"503 Service Unavailable"
+) -> AsyncIterator[WebhookReceiver]:
+    """A running receiver on a free loopback port, refusing the first `failures` requests
+    with `status`."""
+    receiver = WebhookReceiver(failures=failures, status=status)
     server = await asyncio.start_server(receiver._serve, "127.0.0.1", 0)
     receiver.port = server.sockets[0].getsockname()[1]
     try:
