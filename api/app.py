@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.alerts.metrics import AlertMetrics
+from api.alerts.wiring import build_alert_engine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.broadcast import Broadcaster
@@ -43,6 +45,7 @@ from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
 from api.rest_actions import router as actions_router
+from api.rest_alerts import router as alerts_router
 from api.rest_audit import router as audit_router
 from api.routing import ActionPathMethods, allowed_methods
 from api.runtime import Runtime, runtime_of
@@ -84,6 +87,7 @@ def create_app(
     """Build the app. `redis`/`engine` may be injected (the demo's fakeredis, tests)."""
     metrics = Metrics()
     policy = AccessPolicy.from_settings(settings)
+    alert_metrics = AlertMetrics(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +99,8 @@ def create_app(
             runtime.mirror,
             buffer_size=settings.graphql_subscriber_buffer,
         )
+        runtime.alerts = build_alert_engine(settings, runtime.mirror, runtime.engine, alert_metrics)
+        runtime.broadcaster.attach(runtime.alerts)  # started and stopped with it
         try:
             runtime.audit.start()
             await runtime.broadcaster.start()
@@ -137,6 +143,7 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(rest_router)
     app.include_router(audit_router)
+    app.include_router(alerts_router)
     app.include_router(actions_router)
     view = mount_graphql(app, settings)
     _add_operational_routes(app, metrics)

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from api.alerts.engine import AlertEngine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.console import SupervisorConsole
@@ -50,6 +51,8 @@ class Runtime:
     """Call records: the tap the ingest feeds, the buffer and its drainer to PostgreSQL."""
     console: SupervisorConsole | None = None
     """Supervisor actions on Asterisk (checked, sent over the ingest's AMI, audited)."""
+    alerts: AlertEngine | None = None
+    """The alert engine (`api.alerts`): rules evaluated on the live mirror."""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 

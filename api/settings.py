@@ -17,6 +17,7 @@ from pydantic_settings import NoDecode
 from pydantic_settings import SettingsError as SourceError
 
 from api import settings_checks as checks
+from api.alerts.rules import parse_webhook_urls
 from ingest.actions.values import EXTENSION_OR_CHANNEL_PATTERN
 from ingest.config import IngestSettings
 from ingest.config_checks import host_name
@@ -173,6 +174,17 @@ class Settings(IngestSettings):
     # this many the oldest are dropped, counted and logged.
     audit_buffer_size: int = Field(default=10_000, ge=10, le=1_000_000)
 
+    # Alerts (api/alerts, README "Alerts"): seconds between evaluations beside the one
+    # after each change batch; webhooks every alert is POSTed to (comma list, secret: a
+    # URL may hold a credential), attempts, first retry delay (doubling), timeout, and
+    # the most deliveries waiting.
+    alert_evaluate_interval: float = Field(default=5.0, gt=0, le=3600)
+    alert_webhook_urls: SecretStr = SecretStr("")
+    alert_webhook_attempts: int = Field(default=5, ge=1, le=20)
+    alert_webhook_backoff: float = Field(default=1.0, gt=0, le=600)
+    alert_webhook_timeout: float = Field(default=5.0, gt=0, le=120)
+    alert_webhook_queue: int = Field(default=1000, ge=1, le=1_000_000)
+
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
@@ -182,6 +194,12 @@ class Settings(IngestSettings):
     @classmethod
     def _tokens_parse(cls, value: SecretStr) -> SecretStr:
         parse_api_tokens(value.get_secret_value())
+        return value
+
+    @field_validator("alert_webhook_urls")
+    @classmethod
+    def _webhook_urls(cls, value: SecretStr) -> SecretStr:
+        parse_webhook_urls(value.get_secret_value())
         return value
 
     @field_validator("metrics_token")
@@ -250,6 +268,11 @@ class Settings(IngestSettings):
         return parse_api_tokens(self.api_tokens.get_secret_value())
 
     @property
+    def webhook_urls(self) -> tuple[str, ...]:
+        """ALERT_WEBHOOK_URLS, parsed."""
+        return parse_webhook_urls(self.alert_webhook_urls.get_secret_value())
+
+    @property
     def host_is_loopback(self) -> bool:
         """True when the server only listens on this machine."""
         return checks.is_loopback(self.host)
@@ -267,6 +290,7 @@ class Settings(IngestSettings):
         """Every secret value, so log redaction can hide them wherever they appear."""
         values = [self.metrics_token.get_secret_value()]
         values += [token.secret for token in self.tokens]
+        values += list(self.webhook_urls)
         return super().secrets() + [value for value in values if value]
 
 

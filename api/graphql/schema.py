@@ -17,6 +17,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
 from api.graphql.access import ReadPolicy
+from api.graphql.alerts import AlertMutation, AlertQuery, AlertSubscription
 from api.graphql.audit import AuditQuery
 from api.graphql.compiled import CompiledQueries, PlanCache
 from api.graphql.errors import annotate
@@ -28,8 +29,23 @@ from api.graphql.subscriptions import Subscription
 
 
 @strawberry.type(name="Query", description=get_object_definition(Query, strict=True).description)
-class RootQuery(Query, AuditQuery):
-    """The Query root: the reads (`api.graphql.queries`) and the audit log (`api.graphql.audit`)."""
+class RootQuery(Query, AuditQuery, AlertQuery):
+    """The Query root: the reads (`api.graphql.queries`), the audit log (`api.graphql.audit`)
+    and the alerts (`api.graphql.alerts`)."""
+
+
+@strawberry.type(
+    name="Mutation", description=get_object_definition(Mutation, strict=True).description
+)
+class RootMutation(Mutation, AlertMutation):
+    """The Mutation root: the writes (`api.graphql.mutations`) and the alert rules."""
+
+
+@strawberry.type(
+    name="Subscription", description=get_object_definition(Subscription, strict=True).description
+)
+class RootSubscription(Subscription, AlertSubscription):
+    """The Subscription root: the live updates (`api.graphql.subscriptions`) and alerts."""
 
 
 class QueueStatusSchema(strawberry.Schema):
@@ -56,8 +72,8 @@ def build_schema(options: GraphQLOptions | None = None) -> QueueStatusSchema:
         extensions.append(compiled)
     return QueueStatusSchema(
         query=RootQuery,
-        mutation=Mutation,
-        subscription=Subscription,
+        mutation=RootMutation,
+        subscription=RootSubscription,
         extensions=extensions,
         config=StrawberryConfig(
             scalar_map=SCALARS,

@@ -15,7 +15,8 @@ plain VARCHARs without a CHECK constraint.
 Some tables are the product's own, not Asterisk's: ``queue_status_audit``
 (:class:`AuditRecord`, one row per supervisor action), ``queue_call_records``
 and ``queue_agent_intervals`` (:class:`CallRecordRow`, :class:`AgentIntervalRow`:
-the durable KPI records), on a base of their own so that Asterisk's metadata
+the durable KPI records) and ``queue_status_alert_rules`` (:class:`AlertRuleRow`,
+the alert rules admins set), on a base of their own so that Asterisk's metadata
 stays Asterisk's schema alone.
 """
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     Identity,
     Index,
     Integer,
@@ -306,3 +308,27 @@ class AgentIntervalRow(ProductBase):
         Index("ix_queue_agent_intervals_pbx_queue_started_at", "pbx", "queue", "started_at"),
         Index("ix_queue_agent_intervals_ended_at", "ended_at"),
     )
+
+
+class AlertRuleRow(ProductBase):
+    """A row of ``queue_status_alert_rules``: one alert rule (``api.alerts.rules.AlertRule``).
+
+    ``kind`` is a ``RuleKind`` value; ``queue`` NULL means every queue;
+    ``window_minutes`` only for the service-level kind, ``reason`` only for the
+    paused-operator kind. ``webhook_url`` may hold a credential: never logged.
+    """
+
+    __tablename__ = "queue_status_alert_rules"
+
+    id: Mapped[int] = mapped_column(_audit_id, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    queue: Mapped[str | None] = mapped_column(Text)
+    threshold: Mapped[float] = mapped_column(Float)
+    window_minutes: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    clear_seconds: Mapped[int] = mapped_column(Integer)
+    clear_margin: Mapped[float] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean(create_constraint=False))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

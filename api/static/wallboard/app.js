@@ -8,6 +8,7 @@
 // with another read. The server going away shows a banner; the socket
 // reconnects by itself and the cycle starts again, without reloading the page.
 
+import { AlertMarks } from './alerts.js';
 import { SupervisorConsole } from './console.js';
 import { GraphQLSocket } from './graphql-ws.js';
 import { LiveState } from './state.js';
@@ -94,6 +95,7 @@ async function graphql(query) {
 
 const state = new LiveState();
 const view = new WallboardView(document, state);
+const alertMarks = new AlertMarks(view);
 // The supervisor console wants the whole answer: its errors carry codes and Asterisk's words.
 const supervisor = new SupervisorConsole({
   doc: document,
@@ -202,6 +204,7 @@ const socket = new GraphQLSocket({
   onStatus: (status) => {
     if (status.state === 'open') {
       subscribeToChanges();
+      alertMarks.subscribe(socket);
       void resync();
       void supervisor.refreshAccess(); // the server may have restarted with other tokens
     } else if (status.state === 'connecting') {
@@ -226,6 +229,7 @@ const socket = new GraphQLSocket({
 
 function frame() {
   view.frame();
+  alertMarks.frame();
   requestAnimationFrame(frame);
 }
 

@@ -101,6 +101,8 @@ def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
                 "snapshot",
                 "access",
                 "auditLog",
+                "alertRules",
+                "activeAlerts",
             },
         ),
         (
@@ -115,9 +117,14 @@ def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
                 "removeQueueMember",
                 "setMemberPenalty",
                 "listenToOperator",
+                "setAlertRule",
+                "deleteAlertRule",
             },
         ),
-        ("Subscription", {"operatorUpdated", "queueUpdated", "channelUpdated", "changes"}),
+        (
+            "Subscription",
+            {"operatorUpdated", "queueUpdated", "channelUpdated", "changes", "alerts"},
+        ),
     ],
 )
 def test_the_entry_points_of_the_issue_exist(root: str, fields: set[str]) -> None:

@@ -30,19 +30,21 @@ ENUM_TYPES = [
 ]
 AUDIT_TABLE = "table queue_status_audit"
 RECORD_TABLES = ["table queue_agent_intervals", "table queue_call_records"]
+ALERT_TABLE = "table queue_status_alert_rules"
 TABLES = sorted(
     [
         "table queue_members",
         "table queue_rules",
         f"table {VERSION_TABLE}",
         AUDIT_TABLE,
+        ALERT_TABLE,
         *RECORD_TABLES,
         "table queues",
     ]
 )
-HEAD = "0003"
+HEAD = "0004"
 # What migrate() adds to a database that Asterisk's tooling made: our own tables.
-OURS = sorted([f"table {VERSION_TABLE}", AUDIT_TABLE, *RECORD_TABLES])
+OURS = sorted([f"table {VERSION_TABLE}", AUDIT_TABLE, ALERT_TABLE, *RECORD_TABLES])
 # The rows of the recorded h_realtime lab (tests/fixtures/ami-traces/asterisk-conf-realtime).
 LAB_ROWS = """
 INSERT INTO queues (name, strategy, timeout, retry, wrapuptime, ringinuse, autopause, servicelevel,
