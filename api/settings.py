@@ -20,6 +20,7 @@ from api import settings_checks as checks
 from ingest.actions.values import EXTENSION_OR_CHANNEL_PATTERN
 from ingest.config import IngestSettings
 from ingest.config_checks import host_name
+from ingest.records.kpi.periods import site_zone
 
 
 class Role(IntEnum):
@@ -173,10 +174,21 @@ class Settings(IngestSettings):
     # this many the oldest are dropped, counted and logged.
     audit_buffer_size: int = Field(default=10_000, ge=10, le=1_000_000)
 
+    # KPIs from the call records (api/stats.py): the site's IANA time zone ("today",
+    # buckets aligned to its midnight) and the wait under which an abandon is "short".
+    site_timezone: str = "UTC"
+    short_abandon_seconds: int = Field(default=5, ge=0, le=3600)
+
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         return host_name(value)
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _site_timezone(cls, value: str) -> str:
+        site_zone(value)
+        return value.strip()
 
     @field_validator("api_tokens")
     @classmethod
