@@ -24,12 +24,14 @@ from api.graphql.limits import GraphQLOptions, limit_extensions
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.scalars import SCALARS
+from api.graphql.stats import StatsQuery
 from api.graphql.subscriptions import Subscription
 
 
 @strawberry.type(name="Query", description=get_object_definition(Query, strict=True).description)
-class RootQuery(Query, AuditQuery):
-    """The Query root: the reads (`api.graphql.queries`) and the audit log (`api.graphql.audit`)."""
+class RootQuery(Query, AuditQuery, StatsQuery):
+    """The Query root: the reads (`api.graphql.queries`), the audit log (`api.graphql.audit`)
+    and the KPIs from the call records (`api.graphql.stats`)."""
 
 
 class QueueStatusSchema(strawberry.Schema):
