@@ -26,14 +26,28 @@ from ingest.records.repository import from_epoch_ms
 class CallOutcome(Enum):
     """`ingest.records.model.CallOutcome`, as GraphQL names it."""
 
-    COMPLETED_BY_AGENT = "completed_by_agent"
-    COMPLETED_BY_CALLER = "completed_by_caller"
-    TRANSFERRED = "transferred"
-    ABANDONED = "abandoned"
-    TIMED_OUT = "timed_out"
-    EXIT_EMPTY = "exit_empty"
-    EXIT_WITH_KEY = "exit_with_key"
-    LEFT = "left"
+    COMPLETED_BY_AGENT = strawberry.enum_value(
+        "completed_by_agent", description="Answered; the member hung up."
+    )
+    COMPLETED_BY_CALLER = strawberry.enum_value(
+        "completed_by_caller", description="Answered; the caller hung up."
+    )
+    TRANSFERRED = strawberry.enum_value("transferred", description="Answered, then transferred.")
+    ABANDONED = strawberry.enum_value(
+        "abandoned",
+        description="Hung up before an answer (from AMI, Queue() timeouts too: Asterisk sends "
+        "the same QueueCallerAbandon).",
+    )
+    TIMED_OUT = strawberry.enum_value(
+        "timed_out", description="Left by the Queue() timeout (only queue_log tells)."
+    )
+    EXIT_EMPTY = strawberry.enum_value(
+        "exit_empty", description="Left because the queue had no usable members."
+    )
+    EXIT_WITH_KEY = strawberry.enum_value(
+        "exit_with_key", description="Left by pressing a key of the queue's context."
+    )
+    LEFT = strawberry.enum_value("left", description="Left otherwise, or closed unfinished.")
 
 
 def _field(description: str, name: str | None = None) -> Any:

@@ -101,6 +101,9 @@ def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
                 "snapshot",
                 "access",
                 "auditLog",
+                "queueStats",
+                "agentStats",
+                "calls",
             },
         ),
         (
