@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import db_vs_redis, http, ingest, subscriptions, wallboard
+from bench import db_vs_redis, http, ingest, kpi_query, subscriptions, wallboard
 from bench.config import BenchConfig
 from bench.figures import Results
 from bench.http_load import wrk_available
@@ -117,6 +117,11 @@ async def run(
         figures["ingest"] = await ingest.measure(config, size)
     progress(f"== the wallboard in Chromium at {config.wallboard_operators:,} operators")
     results["wallboard"] = await wallboard.measure(config, directory)
+    progress(
+        f"== queueStats(today, interval 900) over {config.kpi_days} days of "
+        f"{config.kpi_calls_per_hour:,} calls/hour"
+    )
+    results["kpi"] = await kpi_query.measure(config, directory)
     results["seconds"] = round(time.time() - started, 1)
     if workdir is None:
         shutil.rmtree(directory, ignore_errors=True)

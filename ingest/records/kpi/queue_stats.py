@@ -190,15 +190,11 @@ def _statement(
     pbx: str,
 ) -> Any:
     c = CALLS.c
-    # The wrap-up that followed a completed call: the builder opens it when the call
-    # ends, so (pbx, interface, started_at) — an index — finds it.
-    wrap = INTERVALS.alias("wrap")
-    w = wrap.c
+    wraps = _wrap_ups(dialect, period, pbx)
     answered = c.answered_at.is_not(None)
     completed = and_(answered, c.talk_time.is_not(None))
     abandoned = c.outcome.in_(_ABANDONS)
     threshold = _service_level_case(c.queue, service_levels)
-    wrap_seconds = epoch_seconds(dialect, w.ended_at) - epoch_seconds(dialect, w.started_at)
     columns: list[Any] = [
         c.queue.label("queue"),
         func.count().label("offered"),
@@ -214,9 +210,9 @@ def _statement(
         _count(and_(answered, c.hold_time <= threshold)).label("within"),
         func.sum(case((answered, c.hold_time), else_=None)).label("hold_sum"),
         _count(and_(answered, c.hold_time.is_not(None))).label("hold_count"),
-        func.sum(case((completed, c.talk_time + func.coalesce(wrap_seconds, 0)), else_=None)).label(
-            "handle_sum"
-        ),
+        func.sum(
+            case((completed, c.talk_time + func.coalesce(wraps.c.seconds, 0)), else_=None)
+        ).label("handle_sum"),
         func.max(c.hold_time).label("longest_wait"),
     ]
     group: list[Any] = [c.queue]
@@ -227,14 +223,12 @@ def _statement(
     else:
         columns.append(literal(0).label("slot"))
     joined = CALLS.outerjoin(
-        wrap,
+        wraps,
         and_(
-            w.pbx == c.pbx,
-            w.interface == c.answered_by,
-            w.started_at == c.ended_at,
-            w.kind == IntervalKind.WRAP_UP.value,
-            w.queue == c.queue,
-            w.uniqueid == c.uniqueid,
+            wraps.c.interface == c.answered_by,
+            wraps.c.started_at == c.ended_at,
+            wraps.c.queue == c.queue,
+            wraps.c.uniqueid == c.uniqueid,
         ),
     )
     statement = (
@@ -244,12 +238,42 @@ def _statement(
             c.pbx == pbx,
             c.entered_at >= utc(period.start),
             c.entered_at < utc(period.end),
+            # Implied too (a call ends after it entered): without a queue, the index on
+            # ended_at finds a recent range's calls (e.g. today's) without a full scan.
+            c.ended_at >= utc(period.start),
         )
         .group_by(*group)
     )
     if queues is not None:
         statement = statement.where(c.queue.in_(queues))
     return statement
+
+
+def _wrap_ups(dialect: str, period: Period, pbx: str) -> Any:
+    """The wrap-ups that may follow the period's calls: the builder opens one when a
+    call ends (so on the member, queue, caller and ``started_at`` = the call's end),
+    never before the period starts. Materialized on PostgreSQL: read once by index and
+    hash-joined, not looked up call by call (which its estimates would otherwise pick)."""
+    w = INTERVALS.c
+    wraps = (
+        select(
+            w.interface,
+            w.queue,
+            w.uniqueid,
+            w.started_at,
+            (epoch_seconds(dialect, w.ended_at) - epoch_seconds(dialect, w.started_at)).label(
+                "seconds"
+            ),
+        )
+        .where(
+            w.pbx == pbx,
+            w.kind == IntervalKind.WRAP_UP.value,
+            w.started_at >= utc(period.start),
+            w.ended_at >= utc(period.start),  # implied; its index finds them
+        )
+        .cte("wraps")
+    )
+    return wraps.prefix_with("MATERIALIZED") if dialect == "postgresql" else wraps
 
 
 def _service_level_case(queue: Any, service_levels: Mapping[str, int]) -> Any:
