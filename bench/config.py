@@ -49,7 +49,7 @@ class BenchConfig:
     kpi_days: int = 30
     kpi_calls_per_hour: int = 1000
     """Scenario 8: call records generated (a month at 1,000 calls/hour: 720,000) ..."""
-    kpi_connections: int = 8
+    kpi_connections: int = 2
     kpi_seconds: float = 5.0
     """... and the load of `queueStats(today, interval 900)` over them."""
     warm_seconds: float = 60.0

@@ -341,7 +341,7 @@ class StatsQuery:
             queue=queue,
             since=since,
             until=until,
-            outcome=None if outcome is None else outcome.value,
+            outcome=None if outcome is None else str(outcome.value),
             first=DEFAULT_PAGE if first is None else first,
             after=after,
         )

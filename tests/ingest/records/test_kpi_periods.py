@@ -75,7 +75,6 @@ def test_the_largest_allowed_answer() -> None:
     assert len(period.buckets) == MAX_BUCKETS
 
 
-
 def test_an_unknown_zone_is_one_line_naming_the_setting() -> None:
     with pytest.raises(SettingsError, match=r"^Invalid setting SITE_TIMEZONE: unknown time zone"):
         load_settings(site_timezone="Mars/Olympus")

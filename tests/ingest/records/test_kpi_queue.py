@@ -137,7 +137,11 @@ async def test_fifteen_minute_buckets(engine: AsyncEngine) -> None:
     assert rows[95]["offered"] == 1  # 23:59:59 is still today
     assert sum(row["offered"] for row in rows) == 9
     empty = rows[0]
-    assert (empty["offered"], empty["averageSpeedOfAnswer"], empty["longestWait"]) == (0, None, None)
+    assert (empty["offered"], empty["averageSpeedOfAnswer"], empty["longestWait"]) == (
+        0,
+        None,
+        None,
+    )
 
 
 async def test_range_clipped_to_the_asked_times(engine: AsyncEngine) -> None:
