@@ -47,6 +47,7 @@ from api.rest import router as rest_router
 from api.rest_actions import router as actions_router
 from api.rest_alerts import router as alerts_router
 from api.rest_audit import router as audit_router
+from api.rest_stats import router as stats_router
 from api.routing import ActionPathMethods, allowed_methods
 from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(rest_router)
     app.include_router(audit_router)
     app.include_router(alerts_router)
+    app.include_router(stats_router)
     app.include_router(actions_router)
     view = mount_graphql(app, settings)
     _add_operational_routes(app, metrics)

@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 from api.audit_query import CURSOR_PATTERN
 from api.auth import AccessPolicy, Action
 from api.openapi_actions import ACTION_ROUTES, action_result, document_action
+from api.openapi_stats import STATS_PAGED, STATS_QUERY_PATTERNS, STATS_SUCCESS, document_csv
 from ingest.domain import OperatorStatus
 
 JsonSchema = dict[str, Any]
@@ -129,7 +130,8 @@ PAGED: dict[tuple[str, str], JsonSchema] = {
             },
         },
         "buffered": {"type": "integer"},
-    }
+    },
+    **STATS_PAGED,
 }
 # (method, path) → (success status, data schema, has count)
 SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
@@ -145,9 +147,10 @@ SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
     ("delete", "/api/queue-status/clear"): ("200", CLEARED, False),
     ("get", AUDIT_PATH): ("200", _list(AUDIT_ENTRY), True),
     ("get", "/api/queue-status/access"): ("200", ANY_OBJECT, False),
+    **STATS_SUCCESS,
 }
 # Query parameters whose form is checked by the handler (a 400 it can audit or explain).
-QUERY_PATTERNS = {(AUDIT_PATH, "after"): CURSOR_PATTERN}
+QUERY_PATTERNS = {(AUDIT_PATH, "after"): CURSOR_PATTERN, **STATS_QUERY_PATTERNS}
 ERRORS = {
     "400": "Malformed JSON, an unknown value (e.g. a status), or a Host header that is not a "
     "name of this server (ALLOWED_HOSTS).",
@@ -325,6 +328,7 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
             },
             "401": _json(ERROR, "METRICS_TOKEN is set: send `Authorization: Bearer <it>`."),
         }
+    document_csv(paths)
     document["paths"] = paths
     components = document.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}

@@ -21,6 +21,7 @@ from api.alerts.rules import parse_webhook_urls
 from ingest.actions.values import EXTENSION_OR_CHANNEL_PATTERN
 from ingest.config import IngestSettings
 from ingest.config_checks import host_name
+from ingest.records.kpi.periods import site_zone
 
 
 class Role(IntEnum):
@@ -184,11 +185,21 @@ class Settings(IngestSettings):
     alert_webhook_backoff: float = Field(default=1.0, gt=0, le=600)
     alert_webhook_timeout: float = Field(default=5.0, gt=0, le=120)
     alert_webhook_queue: int = Field(default=1000, ge=1, le=1_000_000)
+    # KPIs from the call records (api/stats.py): the site's IANA time zone ("today",
+    # buckets aligned to its midnight) and the wait under which an abandon is "short".
+    site_timezone: str = "UTC"
+    short_abandon_seconds: int = Field(default=5, ge=0, le=3600)
 
     @field_validator("host")
     @classmethod
     def _host(cls, value: str) -> str:
         return host_name(value)
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _site_timezone(cls, value: str) -> str:
+        site_zone(value)
+        return value.strip()
 
     @field_validator("api_tokens")
     @classmethod

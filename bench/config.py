@@ -46,6 +46,12 @@ class BenchConfig:
     """... for this long."""
     wallboard_mutations: int = 5
     """setOperatorStatus mutations timed to their tile."""
+    kpi_days: int = 30
+    kpi_calls_per_hour: int = 1000
+    """Scenario 8: call records generated (a month at 1,000 calls/hour: 720,000) ..."""
+    kpi_connections: int = 2
+    kpi_seconds: float = 5.0
+    """... and the load of `queueStats(today, interval 900)` over them."""
     warm_seconds: float = 60.0
     """Model time the simulated call centre runs before the server first reads it."""
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -77,6 +83,10 @@ class BenchConfig:
             wallboard_changes_per_s=100.0,
             wallboard_seconds=0.5,
             wallboard_mutations=2,
+            kpi_days=1,
+            kpi_calls_per_hour=20,
+            kpi_connections=2,
+            kpi_seconds=0.5,
         )
 
     def with_services(self) -> BenchConfig:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import wallboard
+from bench import kpi_query, wallboard
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
@@ -133,7 +133,23 @@ def goals(results: Results) -> list[Goal]:
     else:
         out.append(Goal("Subscriptions", "", "—", None))
     out.extend(_wallboard_goals(results))
+    out.append(_kpi_goal(results))
     return out
+
+
+def _kpi_goal(results: Results) -> Goal:
+    figures: dict[str, Any] = results.get("kpi") or {}
+    if "p99_ms" not in figures:
+        return Goal("queueStats(today, interval 900) over a month", "", "—", None)
+    return Goal(
+        f"queueStats(today, interval 900) over {figures['days']} days of "
+        f"{figures['calls_per_hour']:,} calls/hour ({figures['calls']:,} records), "
+        f"{figures['connections']} connections",
+        f"p99 < {kpi_query.P99_GOAL_MS:.0f} ms",
+        f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+        f"{figures['rps']:,.0f} req/s, {figures['errors']} errors",
+        figures["p99_ms"] < kpi_query.P99_GOAL_MS and figures["errors"] == 0,
+    )
 
 
 def _wallboard_goals(results: Results) -> list[Goal]:

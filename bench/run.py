@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import db_vs_redis, http, ingest, records_throughput, subscriptions, wallboard
+from bench import db_vs_redis, http, ingest, kpi_query, records_throughput, subscriptions, wallboard
 from bench.config import BenchConfig
 from bench.figures import Results
 from bench.http_load import wrk_available
@@ -125,6 +125,11 @@ async def run(
     progress(records_throughput.report(results["records"]))
     progress(f"== the wallboard in Chromium at {config.wallboard_operators:,} operators")
     results["wallboard"] = await wallboard.measure(config, directory)
+    progress(
+        f"== queueStats(today, interval 900) over {config.kpi_days} days of "
+        f"{config.kpi_calls_per_hour:,} calls/hour"
+    )
+    results["kpi"] = await kpi_query.measure(config, directory)
     results["seconds"] = round(time.time() - started, 1)
     if workdir is None:
         shutil.rmtree(directory, ignore_errors=True)

@@ -25,13 +25,14 @@ from api.graphql.limits import GraphQLOptions, limit_extensions
 from api.graphql.mutations import Mutation
 from api.graphql.queries import Query
 from api.graphql.scalars import SCALARS
+from api.graphql.stats import StatsQuery
 from api.graphql.subscriptions import Subscription
 
 
 @strawberry.type(name="Query", description=get_object_definition(Query, strict=True).description)
-class RootQuery(Query, AuditQuery, AlertQuery):
-    """The Query root: the reads (`api.graphql.queries`), the audit log (`api.graphql.audit`)
-    and the alerts (`api.graphql.alerts`)."""
+class RootQuery(Query, AuditQuery, AlertQuery, StatsQuery):
+    """The Query root: the reads (`api.graphql.queries`), the audit log (`api.graphql.audit`),
+    the alerts (`api.graphql.alerts`) and the KPIs from the call records (`api.graphql.stats`)."""
 
 
 @strawberry.type(

@@ -52,6 +52,10 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
         assert measured["versions_match"] and measured["deliveries"] > 0
         assert measured["p99_ms"] is not None and measured["rss_per_idle_subscriber_kb"] is not None
 
+    kpi = results["kpi"]  # scenario 8: queueStats over generated call records
+    assert kpi["calls"] == config.kpi_days * 24 * config.kpi_calls_per_hour
+    assert kpi["errors"] == 0 and kpi["p99_ms"] >= kpi["p50_ms"] > 0, kpi
+
     wallboard = results["wallboard"]
     if chromium_missing() is None:
         assert wallboard["caught_up"] and wallboard["page_errors"] == [], wallboard

@@ -12,6 +12,7 @@ import { AlertMarks } from './alerts.js';
 import { SupervisorConsole } from './console.js';
 import { GraphQLSocket } from './graphql-ws.js';
 import { LiveState } from './state.js';
+import { TodayStats } from './stats.js';
 import { WallboardView } from './view.js';
 
 const TOKEN_KEY = 'queue-status.token';
@@ -108,6 +109,13 @@ const supervisor = new SupervisorConsole({
     return { errors: [{ message: `HTTP ${response.status}`, extensions: { code } }] };
   },
 });
+
+// Today's completed / abandoned / service level and chart, from the call records.
+const todayStats = new TodayStats({ doc: document, view, request: async (query, variables) => (await post(query, variables)).body });
+view.onQueueRendered = (section, name) => {
+  todayStats.decorate(section, name);
+  todayStats.poke();
+};
 
 let reading = false; // a snapshot read is in flight: buffer what the subscription delivers
 let readAgain = false;
@@ -287,5 +295,6 @@ document.addEventListener('visibilitychange', () => {
 });
 void resync(); // first paint over HTTP, before the WebSocket is up
 void supervisor.refreshAccess();
+todayStats.start();
 socket.start();
 requestAnimationFrame(frame);

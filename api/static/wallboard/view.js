@@ -75,6 +75,7 @@ export class WallboardView {
     this.needsLayout = true;
     /** Called with each new queue section and tile (the supervisor console adds its controls). */
     this.onSection = null;
+    this.onQueueRendered = null;
     this.onTile = null;
   }
 
@@ -194,6 +195,7 @@ export class WallboardView {
     const noCalls = !(q.completed || q.abandoned);
     setText(section.stats.sl, perf == null || noCalls ? '–' : `${Math.round(perf)}%`);
     section.stats.sl.title = `answered within ${section.serviceLevel} s`;
+    this.onQueueRendered?.(section, name); // stats.js: today's figures from the call records
     this.renderCallers(section, q.callers ?? []);
   }
 

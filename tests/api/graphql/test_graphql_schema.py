@@ -103,6 +103,9 @@ def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
                 "auditLog",
                 "alertRules",
                 "activeAlerts",
+                "queueStats",
+                "agentStats",
+                "calls",
             },
         ),
         (

@@ -1,0 +1,130 @@
+// Today's figures from the call records (GraphQL `queueStats`), not Asterisk's counters:
+// they survive Asterisk reloads and our own restarts. Each queue header's Completed,
+// Abandoned and Service level show today's values (site time zone, server side), and a
+// small inline SVG charts offered / answered / abandoned per 15 minutes.
+//
+// Read every REFRESH_MS, and soon (SOON_MS) after a queue changed on the live stream;
+// never more often than SOON_MS. While the records cannot be read (database down), the
+// headers keep Asterisk's own counters and say so in their tooltip.
+
+const REFRESH_MS = 30_000;
+const SOON_MS = 3_000;
+const BUCKET_SECONDS = 900;
+const SVG = 'http://www.w3.org/2000/svg';
+const CHART_WIDTH = 96;
+const CHART_HEIGHT = 24;
+
+export const TODAY_QUERY = `query WallboardToday($interval: Int) {
+  today: queueStats { queue completed abandoned answered serviceLevel serviceLevelSeconds }
+  buckets: queueStats(interval: $interval) { queue from offered answered abandoned }
+}`;
+
+/** Polyline points of `values` scaled to the chart, one point per bucket. */
+function points(values, top) {
+  const step = values.length > 1 ? CHART_WIDTH / (values.length - 1) : CHART_WIDTH;
+  return values
+    .map((value, index) => `${(index * step).toFixed(2)},${(CHART_HEIGHT - (value / top) * (CHART_HEIGHT - 1)).toFixed(2)}`)
+    .join(' ');
+}
+
+export class TodayStats {
+  /** `request(query, variables)` answers a GraphQL body; `view` is the WallboardView. */
+  constructor({ doc, view, request }) {
+    this.doc = doc;
+    this.view = view;
+    this.request = request;
+    this.today = new Map(); // queue → today's row
+    this.buckets = new Map(); // queue → [rows]
+    this.available = false;
+    this.timer = 0;
+    this.lastRead = 0;
+    this.reading = false;
+    this.soon = false; // a read is pending soon (poke)
+  }
+
+  start() {
+    void this.refresh();
+  }
+
+  /** A queue changed on the live stream: read again soon (at most once per SOON_MS). */
+  poke() {
+    if (this.reading || this.soon) return;
+    this.soon = true;
+    this.schedule(Math.max(250, this.lastRead + SOON_MS - Date.now()));
+  }
+
+  schedule(delay) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh(), delay);
+  }
+
+  async refresh() {
+    this.soon = false;
+    this.reading = true;
+    this.lastRead = Date.now();
+    try {
+      const body = await this.request(TODAY_QUERY, { interval: BUCKET_SECONDS });
+      if (!body?.data || body.errors?.length) throw new Error(body?.errors?.[0]?.message || 'no data');
+      this.today = new Map(body.data.today.map((row) => [row.queue, row]));
+      this.buckets = new Map();
+      for (const row of body.data.buckets) {
+        if (!this.buckets.has(row.queue)) this.buckets.set(row.queue, []);
+        this.buckets.get(row.queue).push(row);
+      }
+      this.available = true;
+    } catch {
+      this.available = false; // the headers keep Asterisk's counters meanwhile
+    } finally {
+      this.reading = false;
+      this.schedule(REFRESH_MS);
+    }
+    for (const [name, section] of this.view.sections) this.decorate(section, name);
+  }
+
+  /** Called by the view after it rendered a queue header from the live state. */
+  decorate(section, name) {
+    const row = this.available ? this.today.get(name) : null;
+    section.el.dataset.todaySource = row ? 'records' : 'asterisk';
+    if (!row) {
+      section.stats.completed.title = 'Asterisk\'s counter (the call records are unavailable)';
+      section.stats.abandoned.title = section.stats.completed.title;
+      return;
+    }
+    section.stats.completed.textContent = String(row.completed);
+    section.stats.abandoned.textContent = String(row.abandoned);
+    section.stats.completed.title = 'today, from the call records';
+    section.stats.abandoned.title = 'today, from the call records';
+    section.stats.sl.textContent = row.serviceLevel == null ? '–' : `${Math.round(row.serviceLevel)}%`;
+    if (row.serviceLevelSeconds != null) {
+      section.stats.sl.title = `today: answered within ${row.serviceLevelSeconds} s`;
+    }
+    this.chart(section, this.buckets.get(name) ?? []);
+  }
+
+  chart(section, rows) {
+    let svg = section.el.querySelector('svg.today-chart');
+    if (!svg) {
+      svg = this.doc.createElementNS(SVG, 'svg');
+      svg.setAttribute('class', 'today-chart');
+      svg.setAttribute('viewBox', `0 0 ${CHART_WIDTH} ${CHART_HEIGHT}`);
+      svg.setAttribute('preserveAspectRatio', 'none');
+      svg.setAttribute('role', 'img');
+      const title = this.doc.createElementNS(SVG, 'title');
+      svg.append(title);
+      for (const series of ['offered', 'answered', 'abandoned']) {
+        const line = this.doc.createElementNS(SVG, 'polyline');
+        line.setAttribute('class', series);
+        line.dataset.series = series;
+        svg.append(line);
+      }
+      section.el.querySelector('.queue-head').append(svg);
+    }
+    const top = Math.max(1, ...rows.map((row) => row.offered));
+    const total = (key) => rows.reduce((sum, row) => sum + row[key], 0);
+    svg.querySelector('title').textContent =
+      `Today per 15 min: ${total('offered')} offered, ${total('answered')} answered, ${total('abandoned')} abandoned`;
+    for (const line of svg.querySelectorAll('polyline')) {
+      line.setAttribute('points', points(rows.map((row) => row[line.dataset.series]), top));
+    }
+  }
+}
