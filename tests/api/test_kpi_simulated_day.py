@@ -80,7 +80,7 @@ def _centre(now: Callable[[], float]) -> CallCentre:
         for i, m in enumerate(ops)
     }
     traffic = TrafficConfig(
-        arrival_rate=0.035, mean_patience=90, mean_talk=160, max_wait=60, pause_rate=1.0
+        arrival_rate=0.024, mean_patience=90, mean_talk=160, max_wait=60, pause_rate=1.0
     )
     return CallCentre(
         CentreConfig(queues, phones, traffic=traffic), clock=now, seed=11, timestamps=True
@@ -261,6 +261,10 @@ async def test_kpis_of_a_simulated_day_equal_the_raw_events(
         # Our restart: calls in progress stay open across it (no model time passes).
         async with live_app(**settings) as app:
             await _connected_and_reconciled(app)
+            await day.run_until(15.5, app)
+            # Two calls certainly in progress when Asterisk goes: one talking, one waiting.
+            day.model.originate("sales", caller_num="5550001", patience=3600, talk=3600)
+            day.model.originate("billing", caller_num="5550002", patience=3600)
             await day.run_until(16, app)
             await day.restart_asterisk()
             await _connected_and_reconciled(app, reconciliations=2)
@@ -282,8 +286,8 @@ async def test_kpis_of_a_simulated_day_equal_the_raw_events(
         f"calls offered {offered}; dropped by the Asterisk restart {dropped}; records "
         f"buffered while PostgreSQL was down {buffered_while_down}; buckets compared {len(stats)}"
     )
-    assert offered > 2500
-    assert dropped > 0  # the restart hit calls in progress
+    assert offered > 1800
+    assert dropped >= 2  # the restart hit calls in progress
     for row in stats:
         began = datetime.fromisoformat(row["from"]).timestamp()
         want = expected.get((row["queue"], int(began - START) // INTERVAL), Bucket())
