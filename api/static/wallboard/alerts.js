@@ -78,9 +78,14 @@ export class AlertMarks {
   }
 }
 
+/** Where the mark goes: before the queue's name in its header, before the operator's on a tile. */
+function markHost(el) {
+  return el.querySelector(':scope > .queue-head, :scope > .tile-top') ?? el;
+}
+
 function mark(el, texts) {
   el.classList.add('has-alert');
-  const host = el.querySelector(':scope > .queue-head') ?? el;
+  const host = markHost(el);
   let badge = host.querySelector(':scope > .alert-mark');
   if (!badge) {
     badge = el.ownerDocument.createElement('span');
@@ -98,6 +103,6 @@ function mark(el, texts) {
 
 function unmark(el) {
   el.classList.remove('has-alert');
-  const host = el.querySelector(':scope > .queue-head') ?? el;
+  const host = markHost(el);
   host.querySelector(':scope > .alert-mark')?.remove();
 }

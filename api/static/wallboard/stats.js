@@ -35,7 +35,7 @@ export class TodayStats {
     this.request = request;
     this.today = new Map(); // queue → today's row
     this.buckets = new Map(); // queue → [rows]
-    this.available = false;
+    this.available = null; // null: not read yet; false: the last read failed
     this.timer = 0;
     this.lastRead = 0;
     this.reading = false;
@@ -86,8 +86,12 @@ export class TodayStats {
     const row = this.available ? this.today.get(name) : null;
     section.el.dataset.todaySource = row ? 'records' : 'asterisk';
     if (!row) {
-      section.stats.completed.title = 'Asterisk\'s counter (the call records are unavailable)';
+      // Today's figures of an earlier read may be on screen: put Asterisk's back.
+      this.view.renderAsteriskCounters(section, name);
+      const why = this.available === false ? ' (the call records are unavailable)' : '';
+      section.stats.completed.title = `Asterisk's counter${why}`;
       section.stats.abandoned.title = section.stats.completed.title;
+      section.el.querySelector('svg.today-chart')?.remove();
       return;
     }
     section.stats.completed.textContent = String(row.completed);
@@ -95,9 +99,9 @@ export class TodayStats {
     section.stats.completed.title = 'today, from the call records';
     section.stats.abandoned.title = 'today, from the call records';
     section.stats.sl.textContent = row.serviceLevel == null ? '–' : `${Math.round(row.serviceLevel)}%`;
-    if (row.serviceLevelSeconds != null) {
-      section.stats.sl.title = `today: answered within ${row.serviceLevelSeconds} s`;
-    }
+    section.stats.sl.title = row.serviceLevelSeconds == null
+      ? 'today: the queue\'s service level is unknown'
+      : `today: answered within ${row.serviceLevelSeconds} s`;
     this.chart(section, this.buckets.get(name) ?? []);
   }
 
@@ -111,7 +115,9 @@ export class TodayStats {
       svg.setAttribute('role', 'img');
       const title = this.doc.createElementNS(SVG, 'title');
       svg.append(title);
-      for (const series of ['offered', 'answered', 'abandoned']) {
+      // Offered last, on top: it is never under the other two, and a quiet day's
+      // baseline stays neutral rather than red.
+      for (const series of ['abandoned', 'answered', 'offered']) {
         const line = this.doc.createElementNS(SVG, 'polyline');
         line.setAttribute('class', series);
         line.dataset.series = series;

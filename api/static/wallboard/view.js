@@ -187,16 +187,22 @@ export class WallboardView {
     }
     const section = this.section(name);
     const q = queue ?? { name, callers: [] };
+    section.serviceLevel = q.serviceLevel || DEFAULT_SERVICE_LEVEL;
+    this.renderAsteriskCounters(section, name);
+    this.onQueueRendered?.(section, name); // stats.js: today's figures from the call records
+    this.renderCallers(section, q.callers ?? []);
+  }
+
+  /** Asterisk's own Completed / Abandoned / Service level (reset by its reloads and restarts). */
+  renderAsteriskCounters(section, name) {
+    const q = this.state.queues.get(name) ?? {};
     setText(section.stats.completed, String(q.completed ?? 0));
     setText(section.stats.abandoned, String(q.abandoned ?? 0));
-    section.serviceLevel = q.serviceLevel || DEFAULT_SERVICE_LEVEL;
     const perf = q.serviceLevelPerf;
     // Asterisk reports 0% before its first call: no calls yet is no figure, not a failure.
     const noCalls = !(q.completed || q.abandoned);
     setText(section.stats.sl, perf == null || noCalls ? '–' : `${Math.round(perf)}%`);
     section.stats.sl.title = `answered within ${section.serviceLevel} s`;
-    this.onQueueRendered?.(section, name); // stats.js: today's figures from the call records
-    this.renderCallers(section, q.callers ?? []);
   }
 
   renderCallers(section, callers) {
