@@ -56,7 +56,8 @@ Agent intervals (key: member interface + queue):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from ingest.ami.events import (
     AgentCalled,
@@ -108,6 +109,9 @@ class CallRecordBuilder(OpenRecords):
         self._leave_grace_ms = leave_grace_ms
         self._calls = CallTable(source="ami", max_open=max_open_calls, max_age_ms=max_call_age_ms)
         self._intervals = IntervalTable(source="ami", max_open=max_open_intervals)
+        self._handlers: dict[type[AmiEvent], _Handler | None] = {}
+        """Each event class seen so far and its handler (None: not ours), as
+        `_handler_of` resolves it: one dict lookup per event on the ingest's hot path."""
 
     # --- carried over a restart -------------------------------------------------
 
@@ -132,18 +136,13 @@ class CallRecordBuilder(OpenRecords):
     def feed(self, event: AmiEvent, now_ms: int) -> list[Record]:
         """Apply one event received at ``now_ms``; the records it completed."""
         out = self._swept(now_ms)
-        if isinstance(event, MemberEvent):
-            self._member(event, now_ms, out)
-        elif isinstance(event, QueueCallerJoin):
-            self._join(event, now_ms, out)
-        elif isinstance(event, QueueCallerAbandon):
-            self._abandon(event, now_ms, out)
-        elif isinstance(event, QueueCallerLeave):
-            self._leave(event, now_ms)
-        elif isinstance(event, AgentEvent):
-            self._agent(event, now_ms, out)
-        elif isinstance(event, Hangup):
-            self._hangup(event, now_ms, out)
+        kind = type(event)
+        try:
+            handler = self._handlers[kind]
+        except KeyError:
+            handler = self._handlers[kind] = _handler_of(kind)
+        if handler is not None:
+            handler(self, event, now_ms, out)
         return out
 
     def expire(self, now_ms: int) -> list[Record]:
@@ -219,7 +218,7 @@ class CallRecordBuilder(OpenRecords):
             )
         )
 
-    def _leave(self, event: QueueCallerLeave, now: int) -> None:
+    def _leave(self, event: QueueCallerLeave, now: int, out: list[Record]) -> None:
         if event.caller is None:
             return
         call = self._calls.get(event.caller.uniqueid, event.queue)
@@ -273,7 +272,7 @@ class CallRecordBuilder(OpenRecords):
         if call.entered_at is None:
             call.entered_at = now - event.hold_time * 1000
         call.answered_at = now
-        call.answered_by = event.interface
+        self._calls.answer(call, event.interface)
         call.member_name = event.member_name
         call.hold_time = event.hold_time
         call.ring_time = event.ring_time
@@ -344,3 +343,19 @@ class CallRecordBuilder(OpenRecords):
         closed = self._intervals.close(key, now)
         if closed is not None:
             out.append(closed)
+
+
+_Handler = Callable[[CallRecordBuilder, Any, int, list[Record]], None]
+
+
+def _handler_of(kind: type[AmiEvent]) -> _Handler | None:
+    """The builder's handler of an event class (the first match, in this order), or None."""
+    handlers: tuple[tuple[type[AmiEvent], _Handler], ...] = (
+        (MemberEvent, CallRecordBuilder._member),
+        (QueueCallerJoin, CallRecordBuilder._join),
+        (QueueCallerAbandon, CallRecordBuilder._abandon),
+        (QueueCallerLeave, CallRecordBuilder._leave),
+        (AgentEvent, CallRecordBuilder._agent),
+        (Hangup, CallRecordBuilder._hangup),
+    )
+    return next((handler for base, handler in handlers if issubclass(kind, base)), None)

@@ -276,7 +276,8 @@ class QueueLogReplayer(OpenRecords):
         if call.entered_at is None:
             call.entered_at = now - hold * 1000
         call.answered_at = now
-        call.answered_by = self._interface(line.agent)
+        interface = self._interface(line.agent)
+        self._calls.answer(call, interface)
         call.member_name = line.agent
         call.hold_time = hold
         call.ring_time = ring
@@ -284,7 +285,7 @@ class QueueLogReplayer(OpenRecords):
         if ring is not None:
             out.append(self._ringing(line, now - ring * 1000))
         self._intervals.open(
-            (call.answered_by, line.queue, IntervalKind.IN_CALL, call.uniqueid),
+            (interface, line.queue, IntervalKind.IN_CALL, call.uniqueid),
             now,
             member_name=line.agent,
         )

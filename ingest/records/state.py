@@ -5,6 +5,12 @@ than ``max_age_ms`` as LEFT (counted in ``expired``/``evicted``, never
 logged); `IntervalTable` holds at most ``max_open`` intervals and drops the
 oldest beyond that (counted in ``dropped``). Pure, no clock: callers pass the
 time in.
+
+Fed on the live ingest's hot path, so nothing here scans the open state per
+event: the lookups the builders make per call event (a caller's calls that
+left, the call a member answered, the intervals of one call) go through
+indexes kept beside the main tables, and the sweeps only look at the head of
+tables kept in deadline order.
 """
 
 from __future__ import annotations
@@ -107,8 +113,15 @@ class CallTable:
         self._max_open = max_open
         self._max_age_ms = max_age_ms
         self._calls: dict[CallKey, OpenCall] = {}
+        self._opened: dict[CallKey, int] = {}
+        """Each open call's rank in `_calls`' order (which opened later)."""
+        self._next_rank = 0
         self._left: dict[CallKey, OpenCall] = {}
         """Unanswered calls that left the queue, in the order they left."""
+        self._left_by_caller: dict[str, dict[CallKey, OpenCall]] = {}
+        """`_left` by caller Uniqueid, each in the order they left."""
+        self._answered: dict[tuple[str, str], dict[CallKey, OpenCall]] = {}
+        """Open calls answered through `answer`, by (member interface, queue)."""
         self.expired = 0
         """Calls closed as LEFT because they stayed open longer than ``max_age_ms``."""
         self.evicted = 0
@@ -132,20 +145,32 @@ class CallTable:
             evicted.append(self._close_left(oldest, now))
             self.evicted += 1
         call = OpenCall(queue=queue, uniqueid=uniqueid, opened_at=now)
-        self._calls[call.key] = call
+        self._add(call)
         return call, evicted
 
     def pop(self, uniqueid: str, queue: str) -> OpenCall | None:
-        self._left.pop((uniqueid, queue), None)
-        return self._calls.pop((uniqueid, queue), None)
+        key = (uniqueid, queue)
+        call = self._calls.pop(key, None)
+        if call is not None:
+            self._forget(key, call)
+        return call
+
+    def answer(self, call: OpenCall, interface: str) -> None:
+        """Record who answered an open call (what `find_answered` looks up)."""
+        if call.answered_by is not None:
+            self._unindex_answered(call.key, call)
+        call.answered_by = interface
+        if self._calls.get(call.key) is call:
+            self._answered.setdefault((interface, call.queue), {})[call.key] = call
 
     def find_answered(self, interface: str, queue: str) -> OpenCall | None:
-        """The open call this member answered in this queue (the newest if several)."""
-        found = None
-        for call in self._calls.values():
-            if call.queue == queue and call.answered_by == interface:
-                found = call
-        return found
+        """The open call this member answered in this queue (the newest opened if several);
+        only calls answered through `answer` (or restored) are known here."""
+        found = self._answered.get((interface, queue))
+        if not found:
+            return None
+        # Nearly always one: a member is in one call per queue at a time.
+        return max(found.values(), key=lambda call: self._opened[call.key])
 
     def sweep(self, now: int, *, leave_grace_ms: int | None = None) -> list[CallRecord]:
         """Close calls older than the age limit, and (with ``leave_grace_ms``)
@@ -156,14 +181,18 @@ class CallTable:
         with times going backwards a call may close a little late, never early).
         """
         closed: list[CallRecord] = []
-        while self._calls:
-            oldest = next(iter(self._calls.values()))
+        calls = self._calls
+        while calls:
+            oldest = next(iter(calls.values()))
             if now - oldest.opened_at <= self._max_age_ms:
                 break
             closed.append(self._close_left(oldest, now))
             self.expired += 1
-        while leave_grace_ms is not None and self._left:
-            first = next(iter(self._left.values()))
+        if leave_grace_ms is None:
+            return closed
+        left = self._left
+        while left:
+            first = next(iter(left.values()))
             left_at = first.left_at if first.left_at is not None else now
             if now - left_at <= leave_grace_ms:
                 break
@@ -174,16 +203,17 @@ class CallTable:
         """The caller left the queue unanswered (an answer may still follow)."""
         if call.answered_at is None and call.left_at is None and call.key in self._calls:
             call.left_at = now
-            self._left[call.key] = call
+            self._add_left(call)
 
     def clear_left(self, call: OpenCall) -> None:
         """The call was answered after all."""
         call.left_at = None
-        self._left.pop(call.key, None)
+        self._remove_left(call.key)
 
     def left_unanswered(self, uniqueid: str) -> list[OpenCall]:
         """The calls of this caller channel that left their queue unanswered."""
-        return [call for call in self._left.values() if call.uniqueid == uniqueid]
+        found = self._left_by_caller.get(uniqueid)
+        return list(found.values()) if found else []
 
     def close_all(self, now: int) -> list[CallRecord]:
         """Close every open call as LEFT (shutdown, end of a replayed file)."""
@@ -196,15 +226,54 @@ class CallTable:
     def restore(self, calls: Iterable[OpenCall]) -> None:
         """Put back calls `snapshot` gave (oldest first); a call open already is kept."""
         for call in calls:
-            self._calls.setdefault(call.key, copy.copy(call))
+            if call.key not in self._calls:
+                self._add(copy.copy(call))
         left = [c for c in self._calls.values() if c.left_at is not None and c.answered_at is None]
         left.sort(key=lambda c: c.left_at or 0)
-        self._left = {call.key: call for call in left}
+        self._left = {}
+        self._left_by_caller = {}
+        for call in left:
+            self._add_left(call)
 
     def _close_left(self, call: OpenCall, ended_at: int) -> CallRecord:
         del self._calls[call.key]
-        self._left.pop(call.key, None)
+        self._forget(call.key, call)
         return call.finish(ended_at=ended_at, outcome=CallOutcome.LEFT, source=self._source)
+
+    # --- the indexes (every change to `_calls` and `_left` goes through these) ---------
+
+    def _add(self, call: OpenCall) -> None:
+        key = call.key
+        self._calls[key] = call
+        self._opened[key] = self._next_rank
+        self._next_rank += 1
+        if call.answered_by is not None:
+            self._answered.setdefault((call.answered_by, call.queue), {})[key] = call
+
+    def _forget(self, key: CallKey, call: OpenCall) -> None:
+        """Drop a call just removed from `_calls` from every index."""
+        del self._opened[key]
+        self._remove_left(key)
+        if call.answered_by is not None:
+            self._unindex_answered(key, call)
+
+    def _unindex_answered(self, key: CallKey, call: OpenCall) -> None:
+        by_member = (call.answered_by or "", call.queue)
+        found = self._answered.get(by_member)
+        if found is not None and found.pop(key, None) is not None and not found:
+            del self._answered[by_member]
+
+    def _add_left(self, call: OpenCall) -> None:
+        self._left[call.key] = call
+        self._left_by_caller.setdefault(call.uniqueid, {})[call.key] = call
+
+    def _remove_left(self, key: CallKey) -> None:
+        if self._left.pop(key, None) is None:
+            return
+        found = self._left_by_caller[key[0]]
+        del found[key]
+        if not found:
+            del self._left_by_caller[key[0]]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -223,6 +292,8 @@ class IntervalTable:
         self._source: RecordSource = source
         self._max_open = max_open
         self._open: dict[IntervalKey, _OpenInterval] = {}
+        self._by_call: dict[tuple[str, str], dict[IntervalKey, None]] = {}
+        """The keys of `_open` by (queue, caller Uniqueid or ""), each in `_open`'s order."""
         self.dropped = 0
         """Open intervals forgotten (never emitted) to keep at most ``max_open``."""
 
@@ -248,9 +319,12 @@ class IntervalTable:
         if key in self._open:
             return False
         while len(self._open) >= self._max_open:
-            del self._open[next(iter(self._open))]
+            oldest = next(iter(self._open))
+            del self._open[oldest]
+            self._unindex(oldest)
             self.dropped += 1
         self._open[key] = _OpenInterval(started_at=now, member_name=member_name, reason=reason)
+        self._by_call.setdefault((key[1], key[3]), {})[key] = None
         return True
 
     def close(self, key: IntervalKey, now: int) -> AgentInterval | None:
@@ -258,6 +332,7 @@ class IntervalTable:
         found = self._open.pop(key, None)
         if found is None:
             return None
+        self._unindex(key)
         interface, queue, kind, uniqueid = key
         return AgentInterval(
             interface=interface,
@@ -280,10 +355,18 @@ class IntervalTable:
         kind: IntervalKind | None = None,
         uniqueid: str | None = None,
     ) -> list[AgentInterval]:
-        """Close every open interval matching all the given parts."""
+        """Close every open interval matching all the given parts (oldest first)."""
+        if queue is not None and uniqueid is not None:
+            # The builders' case (one call's intervals): its index, not every open interval.
+            of_call = self._by_call.get((queue, uniqueid))
+            if not of_call:
+                return []
+            candidates: Iterable[IntervalKey] = of_call
+        else:
+            candidates = self._open
         keys = [
             key
-            for key in self._open
+            for key in candidates
             if (interface is None or key[0] == interface)
             and (queue is None or key[1] == queue)
             and (kind is None or key[2] == kind)
@@ -293,6 +376,14 @@ class IntervalTable:
 
     def close_all(self, now: int) -> list[AgentInterval]:
         return self.close_where(now)
+
+    def _unindex(self, key: IntervalKey) -> None:
+        """Drop a key just removed from `_open` from the index."""
+        call = (key[1], key[3])
+        of_call = self._by_call[call]
+        del of_call[key]
+        if not of_call:
+            del self._by_call[call]
 
     def snapshot(self) -> list[SavedInterval]:
         """The open intervals, oldest first (for `restore` after a restart)."""
