@@ -133,8 +133,24 @@ def goals(results: Results) -> list[Goal]:
     else:
         out.append(Goal("Subscriptions", "", "—", None))
     out.extend(_wallboard_goals(results))
+    out.append(_records_goal(results))
     out.append(_kpi_goal(results))
     return out
+
+
+def _records_goal(results: Results) -> Goal:
+    figures: dict[str, Any] = results.get("records") or {}
+    if "records_written_per_s" not in figures:
+        return Goal("Call records written while ingesting", "", "—", None)
+    return Goal(
+        f"Call records written to PostgreSQL with {figures['rate']:,.0f} AMI events/s asked",
+        "the writer keeps up: backlog at the end ≤ 1 s of records (at least 2,000)",
+        f"{figures['records_written_per_s']:,} records/s written of "
+        f"{figures['records_built_per_s']:,}/s built at {figures['events_per_s']:,} events/s "
+        f"processed; backlog max {figures['backlog_max']:,}, at the end "
+        f"{figures['backlog_end']:,} (limit {figures['backlog_goal']:,})",
+        bool(figures["keeps_up"]),
+    )
 
 
 def _kpi_goal(results: Results) -> Goal:
