@@ -404,6 +404,24 @@ class ListComplete(AmiEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BlindTransfer(AmiEvent):
+    """A channel was blind-transferred to ``extension@context``.
+
+    app_queue ends the queue call with ``AgentComplete`` Reason ``transfer`` and
+    this event, from another subscriber of the same bridge message, says where
+    the caller went; the two come in either order.
+    """
+
+    EVENT: ClassVar[str] = "BlindTransfer"
+    result: str
+    """``Success`` when the transfer happened (``Fail``, ``Invalid``, ``Not Permitted``)."""
+    transferer_uniqueid: str | None
+    transferee_uniqueid: str | None
+    extension: str
+    context: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FullyBooted(AmiEvent):
     """Sent on every login once Asterisk is up; ``uptime`` going down = restart."""
 
@@ -459,6 +477,7 @@ EVENT_CLASSES: tuple[type[AmiEvent], ...] = (
     QueueEntry,
     QueueSummary,
     ListComplete,
+    BlindTransfer,
     FullyBooted,
     Shutdown,
     Reload,

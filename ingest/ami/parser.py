@@ -28,6 +28,7 @@ from ingest.ami.events import (
     AgentDump,
     AgentRingNoAnswer,
     AmiEvent,
+    BlindTransfer,
     ChannelEvent,
     ChannelInfo,
     CoreShowChannel,
@@ -303,6 +304,16 @@ def _list_complete(name: str) -> Handler:
     return build
 
 
+def _blind_transfer(f: Fields) -> AmiEvent:
+    return BlindTransfer(
+        result=f.raw("Result") or "",
+        transferer_uniqueid=f.opt_text("TransfererUniqueid"),
+        transferee_uniqueid=f.opt_text("TransfereeUniqueid"),
+        extension=f.raw("Extension") or "",
+        context=f.raw("Context") or "",
+    )
+
+
 def _fully_booted(f: Fields) -> AmiEvent:
     return FullyBooted(
         status=f.raw("Status") or "",
@@ -349,6 +360,7 @@ _HANDLERS: dict[str, Handler] = {
     "QueueEntry": _queue_entry,
     "QueueSummary": _queue_summary,
     **{name: _list_complete(name) for name in LIST_COMPLETE_EVENTS},
+    "BlindTransfer": _blind_transfer,
     "FullyBooted": _fully_booted,
     "Shutdown": _shutdown,
     "Reload": _reload,
