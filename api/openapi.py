@@ -28,7 +28,13 @@ from api.audit_query import CURSOR_PATTERN
 from api.auth import AccessPolicy, Action
 from api.openapi_actions import ACTION_ROUTES, action_result, document_action
 from api.openapi_alerts import ALERTS_SUCCESS, document_alerts, fix_rule_body
-from api.openapi_stats import STATS_PAGED, STATS_QUERY_PATTERNS, STATS_SUCCESS, document_csv
+from api.openapi_stats import (
+    STATS_PAGED,
+    STATS_QUERY_ENUMS,
+    STATS_QUERY_PATTERNS,
+    STATS_SUCCESS,
+    document_csv,
+)
 from ingest.domain import OperatorStatus
 
 JsonSchema = dict[str, Any]
@@ -287,6 +293,12 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
                     for option in schema.get("anyOf", [schema]):
                         if option.get("type") == "string":
                             option["pattern"] = documented
+                values = STATS_QUERY_ENUMS.get((path, parameter.get("name")))
+                if parameter.get("in") == "query" and values is not None:
+                    schema = parameter.setdefault("schema", {})
+                    for option in schema.get("anyOf", [schema]):
+                        if option.get("type") == "string":
+                            option["enum"] = values
                 if parameter.get("in") == "query":
                     _empty_is_absent(parameter.setdefault("schema", {}))
             success = SUCCESS.get((method, path))

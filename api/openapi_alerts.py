@@ -17,6 +17,7 @@ from api.alerts.rules import (
     MAX_REASON,
     MAX_URL,
     MAX_WINDOW_MINUTES,
+    TEXT_PATTERN,
     RuleKind,
 )
 
@@ -131,33 +132,42 @@ ALERTS_ERRORS: dict[tuple[str, str], dict[str, str]] = {
     },
 }
 
-# What `validate` takes. Text is trimmed first: a name needs something printable, ASCII
-# here (the document promises less than the server takes, never more).
-_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": r"^ *[!-~][ -~]*$"}
+# What `validate` takes: text is trimmed first, and blank text is null.
+_BLANK = r"^\s*$"
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": TEXT_PATTERN}
 _QUEUE = {
     "anyOf": [
-        {"type": "string", "maxLength": 128, "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$"},
+        {
+            "type": "string",
+            "maxLength": 128,
+            "pattern": r"^\s*([A-Za-z0-9][A-Za-z0-9_.@-]*)?\s*$",
+        },
         {"type": "null"},
     ],
-    "description": "The queue watched; null: every queue.",
+    "description": "The queue watched; null (or blank): every queue.",
 }
 _REASON = {
     "anyOf": [
-        {"type": "string", "maxLength": MAX_REASON, "pattern": r"^ *[!-~][ -~]*$"},
+        {"type": "string", "maxLength": MAX_REASON, "pattern": TEXT_PATTERN},
+        {"type": "string", "maxLength": MAX_REASON, "pattern": _BLANK},
         {"type": "null"},
     ],
-    "description": "Only pauses for this reason (null: any).",
+    "description": "Only pauses for this reason (null or blank: any).",
+}
+_NO_REASON = {
+    "anyOf": [{"type": "null"}, {"type": "string", "maxLength": MAX_REASON, "pattern": _BLANK}]
 }
 _WEBHOOK = {
     "anyOf": [
         {
             "type": "string",
             "maxLength": MAX_URL,
-            "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][!-~]*)?$",
+            "pattern": r"^\s*(https?://[A-Za-z0-9.-]+(:[0-9]{1,4})?([/?#][!-~]*)?)?\s*$",
         },
         {"type": "null"},
     ],
-    "description": "Also POST this rule's events here (besides ALERT_WEBHOOK_URLS).",
+    "description": "Also POST this rule's events here (besides ALERT_WEBHOOK_URLS); "
+    "null or blank: none.",
 }
 _COMMON: JsonSchema = {
     "name": _NAME,
@@ -204,7 +214,7 @@ def _variant(kind: RuleKind) -> JsonSchema:
         "threshold": {"type": "number", **bounds, "description": meaning},
         **_COMMON,
         "windowMinutes": {"type": "null"},
-        "reason": {"type": "null"},
+        "reason": _NO_REASON,
     }
     required = ["name", "kind", "threshold"]
     if kind is RuleKind.SERVICE_LEVEL:

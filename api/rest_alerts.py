@@ -43,9 +43,10 @@ router = APIRouter(prefix=PREFIX, tags=["queue-status"], default_response_class=
 
 
 class RuleBody(BaseModel):
-    """A rule as POST and PUT take it (camelCase, as GraphQL's AlertRuleInput)."""
+    """A rule as POST and PUT take it (camelCase, as GraphQL's AlertRuleInput). Strict: a
+    string is not a number, nor 0 a boolean (as the OpenAPI document says)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     name: str = Field(min_length=1, max_length=MAX_NAME)
     kind: KindName
