@@ -34,7 +34,7 @@ from api.console import SupervisorConsole
 from api.errors import ApiError, Unavailable
 from api.graphql.view import GRAPHQL_PATH, attach_fanout, mount_graphql
 from api.head import HeadAsGet
-from api.health import add_audit, add_records, database_ping
+from api.health import add_alerts, add_audit, add_records, database_ping
 from api.host_guard import HostAllowList, HostGuard
 from api.ingest_runtime import build_ingest
 from api.live import LiveBroadcaster, LiveState
@@ -342,6 +342,8 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         add_audit(details, runtime.audit.stats())
         if runtime.records is not None:
             add_records(details, await runtime.records.health())
+        if runtime.alerts is not None:
+            add_alerts(details, runtime.alerts.health())
         body = {"success": serving, "data": details}
         headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
         return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)

@@ -1,4 +1,5 @@
-"""Liveness of the backing services (and of the audit writer), as /healthz reports it."""
+"""Liveness of the backing services (and of the audit writer, the call records and the
+alerts), as /healthz reports it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.alerts.health import AlertHealth
 from api.audit import AuditStats
 from ingest.db.repository import DatabaseUnavailable
 
@@ -42,4 +44,13 @@ def add_records(details: dict[str, Any], records: dict[str, Any]) -> None:
     status `degraded`, never `down` (they wait in the Redis buffer)."""
     details["records"] = records
     if records.get("status") != "ok" and details.get("status") == "ok":
+        details["status"] = "degraded"
+
+
+def add_alerts(details: dict[str, Any], alerts: AlertHealth) -> None:
+    """Add the alert engine's `alerts` section; rules that cannot be read make the status
+    `degraded`, never `down` (the engine keeps the rules it has and retries)."""
+    section = alerts.as_json()
+    details["alerts"] = section
+    if section["status"] != "ok" and details.get("status") == "ok":
         details["status"] = "degraded"

@@ -27,7 +27,14 @@ from fastapi.routing import APIRoute
 from api.audit_query import CURSOR_PATTERN
 from api.auth import AccessPolicy, Action
 from api.openapi_actions import ACTION_ROUTES, action_result, document_action
-from api.openapi_stats import STATS_PAGED, STATS_QUERY_PATTERNS, STATS_SUCCESS, document_csv
+from api.openapi_alerts import ALERTS_SUCCESS, document_alerts, fix_rule_body
+from api.openapi_stats import (
+    STATS_PAGED,
+    STATS_QUERY_ENUMS,
+    STATS_QUERY_PATTERNS,
+    STATS_SUCCESS,
+    document_csv,
+)
 from ingest.domain import OperatorStatus
 
 JsonSchema = dict[str, Any]
@@ -148,6 +155,7 @@ SUCCESS: dict[tuple[str, str], tuple[str, JsonSchema, bool]] = {
     ("get", AUDIT_PATH): ("200", _list(AUDIT_ENTRY), True),
     ("get", "/api/queue-status/access"): ("200", ANY_OBJECT, False),
     **STATS_SUCCESS,
+    **ALERTS_SUCCESS,
 }
 # Query parameters whose form is checked by the handler (a 400 it can audit or explain).
 QUERY_PATTERNS = {(AUDIT_PATH, "after"): CURSOR_PATTERN, **STATS_QUERY_PATTERNS}
@@ -285,6 +293,12 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
                     for option in schema.get("anyOf", [schema]):
                         if option.get("type") == "string":
                             option["pattern"] = documented
+                values = STATS_QUERY_ENUMS.get((path, parameter.get("name")))
+                if parameter.get("in") == "query" and values is not None:
+                    schema = parameter.setdefault("schema", {})
+                    for option in schema.get("anyOf", [schema]):
+                        if option.get("type") == "string":
+                            option["enum"] = values
                 if parameter.get("in") == "query":
                     _empty_is_absent(parameter.setdefault("schema", {}))
             success = SUCCESS.get((method, path))
@@ -304,6 +318,7 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
                     operation["responses"]["413"] = _json(
                         ERROR, "The body is larger than MAX_BODY_BYTES (refused unread)."
                     )
+                document_alerts(operation, method, path)
             action = actions.get((method, path))
             if action is not None and _needs_token(action, policy):
                 operation["security"] = [{"bearer": []}]
@@ -335,6 +350,7 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.get("schemas", {}).pop(unused, None)
     _fix_body(document)
+    fix_rule_body(components.get("schemas", {}))
     return document
 
 

@@ -128,6 +128,8 @@ STATS_PAGED: dict[tuple[str, str], JsonSchema] = {
     }
 }
 STATS_QUERY_PATTERNS = {(CALLS_PATH, "after"): CURSOR_PATTERN}
+# Query parameters that take one of a few values (anything else: 422).
+STATS_QUERY_ENUMS = {(CALLS_PATH, "outcome"): list(OUTCOMES)}
 
 
 def document_csv(paths: JsonSchema) -> None:

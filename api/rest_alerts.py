@@ -11,10 +11,10 @@ and `activeAlerts`, through `api.alerts.admin.AlertAdmin`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.alerts.admin import AlertAdmin, rule_json
 from api.alerts.rules import (
@@ -39,23 +39,34 @@ KindName = Literal[
 ]
 RuleId = Annotated[int, Path(ge=1, le=2**62, description="The rule's id.")]
 
+
+def _whole_number(value: Any) -> Any:
+    """JSON's 30.0 is the integer 30 (as JSON Schema counts it); 30.5, "30" and true are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
 router = APIRouter(prefix=PREFIX, tags=["queue-status"], default_response_class=OrjsonResponse)
 
 
 class RuleBody(BaseModel):
-    """A rule as POST and PUT take it (camelCase, as GraphQL's AlertRuleInput)."""
+    """A rule as POST and PUT take it (camelCase, as GraphQL's AlertRuleInput). Strict: a
+    string is not a number, nor 0 a boolean (as the OpenAPI document says)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     name: str = Field(min_length=1, max_length=MAX_NAME)
     kind: KindName
     threshold: float = Field(ge=0, allow_inf_nan=False)
     queue: str | None = Field(default=None, max_length=128, description="null: every queue.")
-    window_minutes: int | None = Field(
+    window_minutes: WholeNumber | None = Field(
         default=None, alias="windowMinutes", ge=1, le=MAX_WINDOW_MINUTES
     )
     reason: str | None = Field(default=None, max_length=MAX_REASON)
-    clear_seconds: int = Field(
+    clear_seconds: WholeNumber = Field(
         default=DEFAULT_CLEAR_SECONDS, alias="clearSeconds", ge=0, le=MAX_CLEAR_SECONDS
     )
     clear_margin: float = Field(default=0.0, alias="clearMargin", ge=0, allow_inf_nan=False)

@@ -30,12 +30,14 @@ from api.alerts.evaluator import (
     ServiceLevels,
     observe,
 )
+from api.alerts.health import AlertHealth
 from api.alerts.metrics import AlertMetrics
 from api.alerts.rules import AlertRule, RuleKind
 from api.alerts.service_level import ServiceLevelSource
 from api.alerts.store import RuleStore
 from api.alerts.webhooks import WebhookSender
 from api.broadcast import Subscriber
+from api.errors import ApiError
 from api.live import LiveEvent, LiveState
 from ingest.clock import now_ms
 from ingest.logs import get_logger
@@ -81,7 +83,14 @@ class AlertEngine:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._failing: str | None = None
+        self._last_error: str | None = None
+        self._rules_error: str | None = None
+        """Why the last read of the rules failed (None: it worked, or none yet)."""
+        self._rules_read_at: int | None = None
+        self._evaluated_at: int | None = None
         metrics.active.set_function(lambda: len(self._tracker.active(0)))
+        metrics.rules.set_function(lambda: len(self._rules))
+        metrics.last_evaluation.set_function(lambda: (self._evaluated_at or 0) / 1000)
 
     # --- the broadcaster's listener ----------------------------------------------------
 
@@ -120,6 +129,23 @@ class AlertEngine:
     def active(self) -> list[AlertEvent]:
         """Every alert firing now, with its latest value."""
         return self._tracker.active(self._clock())
+
+    def health(self) -> AlertHealth:
+        """What /healthz says of the alerts (the same figures as /metrics)."""
+        webhooks = self._webhooks.counts
+        return AlertHealth(
+            rules=len(self._rules),
+            rules_loaded=self._rules_loaded,
+            rules_read_at=self._rules_read_at,
+            rules_error=self._rules_error,
+            active=len(self._tracker.active(self._clock())),
+            evaluated_at=self._evaluated_at,
+            webhooks_waiting=self._webhooks.pending,
+            webhooks_delivered=webhooks.delivered,
+            webhooks_failed=webhooks.failed,
+            webhooks_dropped=webhooks.dropped,
+            last_error=self._last_error,
+        )
 
     def rules_changed(self) -> None:
         """An admin changed a rule: reload them and evaluate now."""
@@ -174,6 +200,7 @@ class AlertEngine:
             self._rules, self._mirror.queue_views(now), operators, self._levels, starts, now
         )
         events = self._tracker.update(self._rules, observations, now)
+        self._evaluated_at = now
         for event in events:
             self._publish(event)
         return events
@@ -182,9 +209,12 @@ class AlertEngine:
         try:
             self._rules = await self._store.list()
         except Exception as exc:  # the database down: keep the rules we have, retry
+            self._rules_error = _problem("read the alert rules", exc)
             self._failed("read the alert rules", exc)
             return False
         self._rules_loaded = True
+        self._rules_error = None
+        self._rules_read_at = self._clock()
         self._recovered()
         return True
 
@@ -238,6 +268,7 @@ class AlertEngine:
 
     def _failed(self, action: str, exc: Exception) -> None:
         self._metrics.evaluation_errors.inc()
+        self._last_error = _problem(action, exc)
         if self._failing is None:
             log.warning("Alerts cannot %s (%s); retrying", action, type(exc).__name__)
         self._failing = action
@@ -246,3 +277,12 @@ class AlertEngine:
         if self._failing is not None:
             log.info("Alerts recovered: the database answers again")
             self._failing = None
+            self._last_error = None
+
+
+def _problem(action: str, exc: Exception) -> str:
+    """What /healthz says of a failure: the store's own words (they name no URL and no
+    value) or the error's kind, never a driver's message (it may hold the URL)."""
+    if isinstance(exc, ApiError):
+        return exc.message
+    return f"cannot {action}: {type(exc).__name__}"

@@ -29,6 +29,16 @@ MAX_WINDOW_MINUTES = 24 * 60
 MAX_CLEAR_SECONDS = 3600
 DEFAULT_CLEAR_SECONDS = 10
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+TEXT_PATTERN = rf"^[^{_CONTROLS}]*[^\s{_CONTROLS}][^{_CONTROLS}]*$"
+"""A name or reason: no control character, something besides whitespace (the OpenAPI
+document says the same, `api.openapi_alerts`)."""
+_TEXT = re.compile(TEXT_PATTERN)
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _is_text(value: str) -> bool:
+    return bool(_TEXT.match(value)) and not _SURROGATES.search(value)
 
 
 class InvalidRule(ApiError):
@@ -127,8 +137,8 @@ class AlertRule:
 def validate(spec: RuleSpec) -> RuleSpec:
     """`spec` with text trimmed and empties as None, or InvalidRule naming the field."""
     name = spec.name.strip()
-    if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise InvalidRule(f"name: 1 to {MAX_NAME} printable characters")
+    if not _is_text(spec.name) or len(name) > MAX_NAME:
+        raise InvalidRule(f"name: 1 to {MAX_NAME} characters, no control characters")
     queue = (spec.queue or "").strip() or None
     if queue is not None and not _QUEUE_NAME.match(queue):
         raise InvalidRule("queue: a queue name (letters, digits, _ . @ -), or null for every queue")
@@ -145,8 +155,8 @@ def validate(spec: RuleSpec) -> RuleSpec:
     if reason is not None:
         if spec.kind is not RuleKind.OPERATOR_PAUSED:
             raise InvalidRule("reason: only an operator-paused rule has a reason")
-        if len(reason) > MAX_REASON or not reason.isprintable():
-            raise InvalidRule(f"reason: at most {MAX_REASON} printable characters")
+        if len(reason) > MAX_REASON or not _is_text(reason):
+            raise InvalidRule(f"reason: at most {MAX_REASON} characters, no control characters")
     if not 0 <= spec.clear_seconds <= MAX_CLEAR_SECONDS:
         raise InvalidRule(f"clearSeconds: 0..{MAX_CLEAR_SECONDS}")
     if not math.isfinite(spec.clear_margin) or spec.clear_margin < 0:

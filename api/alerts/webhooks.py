@@ -59,6 +59,15 @@ class Delivery:
     attempts: int = 0
 
 
+@dataclass(slots=True)
+class WebhookCounts:
+    """Deliveries by final outcome since start (/healthz; /metrics counts them too)."""
+
+    delivered: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
 def webhook_body(event: AlertEvent) -> dict[str, Any]:
     """What a receiver gets: Slack's `text`, and the alert's fields under `alert`."""
     return {"text": event.text, "alert": event.as_json()}
@@ -89,6 +98,8 @@ class WebhookSender:
         self._client_factory = client_factory or self._default_client
         self._client: httpx.AsyncClient | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self.counts = WebhookCounts()
+        metrics.webhooks_waiting.set_function(lambda: self.pending)
 
     def _default_client(self) -> httpx.AsyncClient:
         # No redirects: a receiver that redirects is misconfigured, and following one
@@ -114,6 +125,7 @@ class WebhookSender:
     def _enqueue(self, delivery: Delivery) -> None:
         if self.pending >= self._capacity:
             self._metrics.webhooks.labels(outcome="dropped").inc()
+            self.counts.dropped += 1
             log.warning(
                 "Alert webhook to %s dropped: %d deliveries already waiting",
                 redacted_url(delivery.url),
@@ -168,6 +180,7 @@ class WebhookSender:
             _posting.reset(marked)
         if problem is None:
             self._metrics.webhooks.labels(outcome="delivered").inc()
+            self.counts.delivered += 1
             return
         if retryable and delivery.attempts < self._attempts:
             delay = min(self._backoff * 2 ** (delivery.attempts - 1), BACKOFF_CAP)
@@ -183,6 +196,7 @@ class WebhookSender:
             self._retry_later(delivery, delay)
             return
         self._metrics.webhooks.labels(outcome="failed").inc()
+        self.counts.failed += 1
         log.warning(
             "Alert webhook to %s failed (%s) after %d attempt(s); given up",
             where,

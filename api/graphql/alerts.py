@@ -132,7 +132,9 @@ class AlertRuleInput:
     id: strawberry.ID | None = strawberry.field(
         default=None, description="The rule to replace; null: create one."
     )
-    name: str = strawberry.field(description=f"1 to {rules.MAX_NAME} printable characters.")
+    name: str = strawberry.field(
+        description=f"1 to {rules.MAX_NAME} characters, no control characters."
+    )
     kind: AlertRuleKind = strawberry.field(description="What it watches.")
     threshold: float = strawberry.field(description="0 or more (a service level: 0..100).")
     queue: str | None = strawberry.field(default=None, description="null: every queue.")

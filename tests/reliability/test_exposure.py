@@ -8,13 +8,15 @@ database's name, HEAD.
   token does not open it).
 - The database URL (user, host, port, database name) never shows in an
   answer: 503 bodies, /sync/status, GraphQL errors and /healthz say
-  "database unavailable"; the details go to the log.
+  "database unavailable"; the details go to the log. The KPI, call and alert
+  rule routes say the database is unavailable, naming none of it either.
 - HEAD on every GET route answers like GET (status, type, length) without a
   body, instead of 405.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import httpx
@@ -99,7 +101,26 @@ async def database_stays_unnamed(app_factory: AppFactory) -> int:
         answers.append(resync)
         assert resync.status_code == 503
         assert resync.json() == {"success": False, "error": "database unavailable"}
-        answers.append(await app.http.get("/healthz"))
+        # The records' and alerts' routes: 503 "...database is unavailable", unnamed.
+        for path in ("stats/queues", "stats/agents", "calls", "alerts/rules"):
+            answer = await app.http.get(f"{BASE}/{path}")
+            answers.append(answer)
+            assert answer.status_code == 503, (path, answer.text)
+            assert "database" in answer.json()["error"], (path, answer.text)
+        created = await app.http.post(
+            f"{BASE}/alerts/rules", json={"name": "W", "kind": "longest_wait", "threshold": 1}
+        )
+        assert created.status_code == 503, created.text
+        answers.append(created)
+        async with asyncio.timeout(10):  # the alert engine has tried to read its rules
+            while True:
+                health = await app.http.get("/healthz")
+                alerts = health.json()["data"]["alerts"]
+                if alerts["rulesDatabaseUp"] is False:
+                    break
+                await asyncio.sleep(0.05)
+        assert "database is unavailable" in alerts["lastError"], alerts
+        answers.append(health)
         for query in (
             "{ syncStatus { databaseError lastSyncError } }",
             "mutation { resync { changes } }",
@@ -131,6 +152,11 @@ HEAD_PATHS = [
     f"{BASE}/queues/sales",
     f"{BASE}/channels",
     f"{BASE}/sync/status",
+    f"{BASE}/stats/queues",
+    f"{BASE}/stats/agents?interval=900",
+    f"{BASE}/calls?outcome=abandoned",
+    f"{BASE}/alerts/rules",
+    f"{BASE}/alerts",
 ]
 # Answers that change between two calls (timings, counters): their length may differ.
 VARYING = {"/healthz", "/metrics", f"{BASE}/sync/status"}

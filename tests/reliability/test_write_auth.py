@@ -6,7 +6,9 @@ GraphQL HTTP and over both WebSocket protocols — is sent with no token, with a
 token of too low a role, with the admin token in a cookie only, and with the
 admin token but from a foreign web Origin. Without tokens on loopback (every
 write open to local clients), the foreign Origin is tried again: the CSRF
-case. Every attempt must be refused and Redis must not change at all.
+case. The alert rules' writes (REST POST/PUT/DELETE /alerts/rules, setAlertRule and
+deleteAlertRule: admin only) are tried the same ways. Every attempt must be refused
+and neither Redis nor the rules' table may change at all.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 from redis.asyncio import Redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -30,6 +33,13 @@ REST_WRITES: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("admin", "POST", f"{BASE}/sync/resync", None),
     ("admin", "DELETE", f"{BASE}/clear", None),
 ]
+RULE = {"name": "Wait", "kind": "longest_wait", "threshold": 60, "queue": "sales"}
+# Alert rules live in PostgreSQL (admin only): the seeded rule is rule 1.
+REST_WRITES += [
+    ("admin", "POST", f"{BASE}/alerts/rules", RULE),
+    ("admin", "PUT", f"{BASE}/alerts/rules/1", {**RULE, "threshold": 1}),
+    ("admin", "DELETE", f"{BASE}/alerts/rules/1", None),
+]
 GQL_WRITES = [
     (
         "supervisor",
@@ -38,6 +48,11 @@ GQL_WRITES = [
     ),
     ("admin", "mutation { resync { changes } }"),
     ("admin", "mutation { clear { operators } }"),
+    (
+        "admin",
+        'mutation { setAlertRule(input: {name: "W", kind: LONGEST_WAIT, threshold: 1}) { id } }',
+    ),
+    ("admin", 'mutation { deleteAlertRule(id: "1") { id } }'),
 ]
 LOWER = {"supervisor": "viewer", "admin": "supervisor"}
 
@@ -60,6 +75,16 @@ def credentials(needed: str) -> dict[str, dict[str, str]]:
         "cookie": {"Cookie": f"Authorization={bearer('admin')}; token={TOKENS['admin']}"},
         "foreign Origin": {"Authorization": bearer("admin"), "Origin": FOREIGN},
     }
+
+
+async def alert_rules(database_url: str) -> list[tuple[object, ...]]:
+    """Every alert rule row, as stored."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT * FROM queue_status_alert_rules ORDER BY id")
+    finally:
+        await connection.close()
+    return [tuple(row.values()) for row in rows]
 
 
 async def http_attempts(running: RunningApp, *, open_mode: bool) -> int:
@@ -155,11 +180,15 @@ async def test_every_write_without_the_right_is_refused(
             headers=headers,
         )
         assert seeded.status_code == 201, seeded.text
+        rule = await running.http.post(f"{BASE}/alerts/rules", json=RULE, headers=headers)
+        assert (rule.status_code, rule.json()["data"]["id"]) == (201, 1), rule.text
         before = await redis_dump(redis_client, key_prefix)
+        rules_before = await alert_rules(lab_db)
         tries = await http_attempts(running, open_mode=open_mode)
         tries += await ws_attempts(running, open_mode=open_mode)
         after = await redis_dump(redis_client, key_prefix)
         assert after == before, "a refused write changed Redis"
+        assert await alert_rules(lab_db) == rules_before, "a refused write changed a rule"
         # The same writes with the right credentials (and no Origin) do work.
         allowed = await running.http.post(f"{BASE}/sync/resync", headers=headers)
         assert allowed.status_code == 200

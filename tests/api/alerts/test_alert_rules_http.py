@@ -210,3 +210,47 @@ async def active_alerts(
             if done(found):
                 return found
             await asyncio.sleep(0.05)
+
+
+async def test_openapi_documents_the_alert_routes(running: LiveApp) -> None:
+    document = (await running.client.get("/openapi.json")).json()
+    paths = document["paths"]
+    expected = {
+        ("get", RULES): {"200", "400", "401", "403", "503"},
+        ("post", RULES): {"201", "400", "401", "403", "413", "422", "503"},
+        ("put", RULES + "/{rule_id}"): {"200", "400", "401", "403", "404", "413", "422", "503"},
+        ("delete", RULES + "/{rule_id}"): {"200", "400", "401", "403", "404", "422", "503"},
+        ("get", "/api/queue-status/alerts"): {"200", "400", "401", "503"},
+    }
+    for (method, path), codes_ in expected.items():
+        operation = paths[path][method]
+        assert set(operation["responses"]) == codes_, (method, path)
+        assert operation["security"] == [{"bearer": []}], (method, path)  # reads protected too
+        done = operation["responses"]["201" if method == "post" else "200"]
+        envelope = done["content"]["application/json"]["schema"]
+        assert envelope["properties"]["success"] == {"const": True}
+        assert ("count" in envelope["required"]) is (method == "get"), (method, path)
+    body = document["components"]["schemas"]["RuleBody"]
+    kinds = [variant["properties"]["kind"]["enum"] for variant in body["oneOf"]]
+    assert sorted(k for [k] in kinds) == sorted(
+        [
+            "longest_wait",
+            "callers_waiting",
+            "service_level",
+            "operator_paused",
+            "available_operators",
+        ]
+    )
+    service_level = next(
+        v for v in body["oneOf"] if v["properties"]["kind"]["enum"] == ["service_level"]
+    )
+    assert "windowMinutes" in service_level["required"]
+    assert service_level["properties"]["threshold"]["maximum"] == 100
+    # A rule as served has every field the document lists as required.
+    created = await running.client.post(
+        RULES,
+        json={"name": "Doc", "kind": "callers_waiting", "threshold": 2},
+        headers=bearer(ADMIN),
+    )
+    rule_schema = paths[RULES]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    assert set(rule_schema["properties"]["data"]["required"]) == set(created.json()["data"])

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from api.alerts.evaluator import AlertEvent, AlertState, Subject, SubjectKind
 from api.alerts.metrics import AlertMetrics
 from api.alerts.rules import AlertRule, RuleKind
-from api.alerts.webhooks import WebhookSender
+from api.alerts.webhooks import WebhookCounts, WebhookSender
 from tests.support.webhook_receiver import webhook_receiver
 
 NOW = 1_800_000_000_000
@@ -69,6 +69,9 @@ async def test_retries_are_bounded_and_a_refusal_is_not_retried() -> None:
             await sender.stop()
     assert (down.attempts, wrong.attempts) == (3, 1)
     assert outcomes(registry) == {"delivered": 0, "retried": 2, "failed": 2, "dropped": 0}
+    # /healthz's figures (`sender.counts`) are /metrics' ones.
+    assert sender.counts == WebhookCounts(delivered=0, failed=2, dropped=0)
+    assert registry.get_sample_value("queue_status_alert_webhooks_waiting") == 0
 
 
 async def test_the_rules_own_url_gets_it_too_and_a_full_queue_drops() -> None:
@@ -78,12 +81,15 @@ async def test_the_rules_own_url_gets_it_too_and_a_full_queue_drops() -> None:
         sender.submit(event(own.url))  # 2 deliveries
         sender.submit(event(own.url))  # 1 fits, 1 dropped
         assert outcomes(registry)["dropped"] == 1
+        assert sender.counts.dropped == 1
+        assert registry.get_sample_value("queue_status_alert_webhooks_waiting") == 3
         sender.start()
         try:
             await _settled(sender, registry, finished=3)
         finally:
             await sender.stop()
     assert (len(shared.received), len(own.received)) == (2, 1)
+    assert sender.counts == WebhookCounts(delivered=3, failed=0, dropped=1)
     body = own.received[0]
     assert body["text"] == "[FIRING] Wait: queue sales, longest wait 75 s (alert over 60 s)"
     assert body["alert"]["ruleId"] == 7 and body["alert"]["value"] == 75
