@@ -23,8 +23,8 @@ is down or the queue is unknown there, the service-level fields are null (and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,7 @@ from ingest.db.engine import DatabaseUnavailable, database_errors
 from ingest.logs import get_logger
 from ingest.records.kpi.agent_stats import AgentStats, agent_stats
 from ingest.records.kpi.call_list import CallPage, call_page, check_outcome
-from ingest.records.kpi.periods import Period, PeriodError, make_period, site_zone
+from ingest.records.kpi.periods import Period, PeriodError, check_rows, make_period, site_zone
 from ingest.records.kpi.queue_stats import QueueStats, queue_stats
 from ingest.store import StateStore
 
@@ -97,15 +97,18 @@ class RecordStats:
             return []
         levels = await self._service_levels()
         live = [name for name in levels if queues is None or name in queues]
-        async with self._connection("read queue statistics") as connection:
-            return await queue_stats(
-                connection,
-                period,
-                queues=queues,
-                service_levels=levels,
-                short_abandon_seconds=self.short_abandon_seconds,
-                always_include=live if queue is None else [queue],
-            )
+        with _unprocessable():
+            # Refused before the query when the queues known already make it too large.
+            check_rows(len(queues if queues is not None else live) * len(period.buckets))
+            async with self._connection("read queue statistics") as connection:
+                return await queue_stats(
+                    connection,
+                    period,
+                    queues=queues,
+                    service_levels=levels,
+                    short_abandon_seconds=self.short_abandon_seconds,
+                    always_include=live if queue is None else [queue],
+                )
 
     async def agent_stats(
         self,
@@ -122,8 +125,9 @@ class RecordStats:
         queues = _queues(grant, queue)
         if queues is not None and not queues:
             return []
-        async with self._connection("read agent statistics") as connection:
-            return await agent_stats(connection, period, member_id=member_id, queues=queues)
+        with _unprocessable():
+            async with self._connection("read agent statistics") as connection:
+                return await agent_stats(connection, period, member_id=member_id, queues=queues)
 
     async def calls(
         self,
@@ -177,6 +181,15 @@ class RecordStats:
         except TimeoutError:
             log.warning("Statistics read failed: no answer within %g s", QUERY_TIMEOUT_SECONDS)
             raise Unavailable(STATS_UNAVAILABLE) from None
+
+
+@contextmanager
+def _unprocessable() -> Iterator[None]:
+    """A PeriodError found while answering (too many rows) as the API's 422."""
+    try:
+        yield
+    except PeriodError as exc:
+        raise Unprocessable(str(exc)) from None
 
 
 def _is_seconds(value: Any) -> bool:

@@ -33,7 +33,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ingest.db.models import AgentIntervalRow, CallRecordRow
-from ingest.records.kpi.periods import Bucket, Period
+from ingest.records.kpi.periods import MAX_INTERVALS_READ, Bucket, Period, PeriodError, check_rows
 from ingest.records.kpi.sql import slot, utc
 from ingest.records.model import IntervalKind
 from ingest.records.repository import to_epoch_ms
@@ -154,7 +154,15 @@ async def agent_stats(
     if wanted is not None:
         statement = statement.where(i.queue.in_(wanted))
     edges = [to_epoch_ms(b.start) or 0 for b in period.buckets] + [to_epoch_ms(period.end) or 0]
-    for row in (await connection.execute(statement)).all():
+    read = 0
+    # Streamed: memory holds the aggregates, not the rows; refused past the cap.
+    async for row in await connection.stream(statement.execution_options(yield_per=5000)):
+        read += 1
+        if read > MAX_INTERVALS_READ:
+            raise PeriodError(
+                f"more than {MAX_INTERVALS_READ:,} agent intervals in this range: ask a "
+                "shorter range, one queue or one member"
+            )
         try:
             kind = IntervalKind(row.kind)
         except ValueError:
@@ -173,6 +181,7 @@ async def agent_stats(
             bucket.spans[kind].append(clipped)
             if kind is IntervalKind.PAUSED:
                 bucket.pauses[row.reason or ""] += clipped[1] - clipped[0]
+    check_rows(len(times) * len(period.buckets))
     await _count_calls(connection, period, times, names, member_id, wanted, pbx)
     return [
         AgentStats(

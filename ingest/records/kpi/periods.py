@@ -32,6 +32,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 MIN_INTERVAL_SECONDS = 60
 MAX_INTERVAL_SECONDS = 86_400
 MAX_BUCKETS = 10_000
+MAX_ROWS = 10_000
+"""The most rows one answer may have (buckets × queues, or × members and queues): a
+request refused before it costs memory and the event loop's time."""
+MAX_INTERVALS_READ = 250_000
+"""The most agent intervals one ``agentStats`` answer may read (a month of a big centre
+without a member or queue filter is millions): refused, not read half-way."""
+
+
+def check_rows(rows: int) -> None:
+    """PeriodError when an answer of ``rows`` rows is too large to build."""
+    if rows > MAX_ROWS:
+        raise PeriodError(
+            f"the answer would have {rows:,} rows (buckets × queues or members), at most "
+            f"{MAX_ROWS:,}: ask a shorter range, a longer interval, one queue or one member"
+        )
+
+
 """Buckets one answer may hold (three months of 15-minute buckets fit)."""
 
 

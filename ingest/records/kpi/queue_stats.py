@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ingest.db.models import AgentIntervalRow, CallRecordRow
-from ingest.records.kpi.periods import Bucket, Period
+from ingest.records.kpi.periods import Bucket, Period, check_rows
 from ingest.records.kpi.sql import epoch_seconds, slot, utc
 from ingest.records.model import CallOutcome, IntervalKind
 
@@ -149,6 +149,7 @@ async def queue_stats(
     names = {queue for queue, _ in totals} | set(always_include)
     if wanted is not None:
         names &= set(wanted)
+    check_rows(len(names) * len(period.buckets))
     return [
         QueueStats(
             queue=name,

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
-from ingest.records.kpi.periods import Period, make_period
+from ingest.records.kpi import agent_stats as agent_stats_module
+from ingest.records.kpi.periods import Period, PeriodError, make_period
 from ingest.records.kpi.queue_stats import queue_stats
 from ingest.records.model import CallOutcome, IntervalKind, Record
 from ingest.records.repository import save_records
@@ -192,3 +193,23 @@ async def test_a_dst_day_has_its_own_number_of_buckets(pg_url: str) -> None:
 
 def test_ms_helper_reads_local_time() -> None:
     assert ms("2026-12-02 01:00:00") == int(datetime(2026, 12, 2, tzinfo=UTC).timestamp() * 1000)
+
+
+async def test_agent_stats_refuse_to_read_past_their_cap(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range holding more agent intervals than one answer may read is refused, not read."""
+    await save_records(
+        engine,
+        [
+            interval(IntervalKind.IN_CALL, f"2026-12-02 1{n}:00:00", f"2026-12-02 1{n}:00:30")
+            for n in range(5)
+        ],
+    )
+    period = make_period(None, None, None, zone=PARIS, now=DAY)
+    async with engine.connect() as connection:
+        rows = await agent_stats_module.agent_stats(connection, period)
+        assert ("PJSIP/1001", "sales") in {(r.member_id, r.queue) for r in rows}
+        monkeypatch.setattr(agent_stats_module, "MAX_INTERVALS_READ", 5)
+        with pytest.raises(PeriodError, match="more than 5 agent intervals"):
+            await agent_stats_module.agent_stats(connection, period)
