@@ -235,8 +235,8 @@ class CallRecordRow(ProductBase):
     Unique on ``(pbx, record_key)``: ``ingest.records.repository.save_records``
     upserts on it, so a replayed event or a re-imported queue_log never adds a
     row. ``pbx`` is ``''`` while there is one PBX. Times are UTC; durations
-    (``hold_time``, ``ring_time``, ``talk_time``) whole seconds as Asterisk
-    reports them.
+    (``hold_time``, ``ring_time``, ``talk_time``, ``wrap_up_time``) whole seconds
+    as Asterisk reports them.
     """
 
     __tablename__ = "queue_call_records"
@@ -266,6 +266,7 @@ class CallRecordRow(ProductBase):
     timed_out: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
     source: Mapped[str] = mapped_column(Text)
     transfer_target: Mapped[str | None] = mapped_column(Text)
+    wrap_up_time: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("pbx", "record_key", name="uq_queue_call_records_pbx_record_key"),
