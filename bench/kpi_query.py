@@ -119,9 +119,19 @@ async def _fill(url: str, config: BenchConfig, now: datetime) -> None:
         await connection.executemany(
             "INSERT INTO queues (name, strategy, servicelevel) VALUES ($1, 'ringall', $2)", QUEUES
         )
-        await connection.copy_records_to_table(
-            "queue_call_records", records=calls, columns=CALL_COLUMNS
-        )
+        # As autovacuum would have left a month of records: the days before today
+        # vacuumed (all visible, so index-only scans skip the table), today's calls not
+        # (with the default settings it vacuums a 720,000-row table every ~145,000 inserts).
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        for rows, vacuum in (
+            ([row for row in calls if row[16] < today], True),
+            ([row for row in calls if row[16] >= today], False),
+        ):
+            await connection.copy_records_to_table(
+                "queue_call_records", records=rows, columns=CALL_COLUMNS
+            )
+            if vacuum:
+                await connection.execute("VACUUM queue_call_records")
         await connection.copy_records_to_table(
             "queue_agent_intervals", records=intervals, columns=INTERVAL_COLUMNS
         )

@@ -229,6 +229,10 @@ class AuditRecord(ProductBase):
     )
 
 
+_KPI_INCLUDED = ["queue", "answered_at", "talk_time", "wrap_up_time", "hold_time", "outcome"]
+"""What queueStats reads of a call, in its (pbx, entered_at) index on PostgreSQL."""
+
+
 class CallRecordRow(ProductBase):
     """A row of ``queue_call_records``: one caller's stay in one queue (`CallRecord`).
 
@@ -275,6 +279,12 @@ class CallRecordRow(ProductBase):
             "ix_queue_call_records_pbx_answered_by_entered_at", "pbx", "answered_by", "entered_at"
         ),
         Index("ix_queue_call_records_ended_at", "ended_at"),
+        Index(
+            "ix_queue_call_records_pbx_entered_at",
+            "pbx",
+            "entered_at",
+            postgresql_include=_KPI_INCLUDED,
+        ),
     )
 
 

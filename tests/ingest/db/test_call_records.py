@@ -39,6 +39,7 @@ INDEXES = {
         "ix_queue_call_records_pbx_queue_entered_at": ["pbx", "queue", "entered_at"],
         "ix_queue_call_records_pbx_answered_by_entered_at": ["pbx", "answered_by", "entered_at"],
         "ix_queue_call_records_ended_at": ["ended_at"],
+        "ix_queue_call_records_pbx_entered_at": ["pbx", "entered_at"],
     },
     "queue_agent_intervals": {
         "ix_queue_agent_intervals_pbx_interface_started_at": ["pbx", "interface", "started_at"],
