@@ -229,14 +229,18 @@ class AuditRecord(ProductBase):
     )
 
 
+_KPI_INCLUDED = ["queue", "answered_at", "talk_time", "wrap_up_time", "hold_time", "outcome"]
+"""What queueStats reads of a call, in its (pbx, entered_at) index on PostgreSQL."""
+
+
 class CallRecordRow(ProductBase):
     """A row of ``queue_call_records``: one caller's stay in one queue (`CallRecord`).
 
     Unique on ``(pbx, record_key)``: ``ingest.records.repository.save_records``
     upserts on it, so a replayed event or a re-imported queue_log never adds a
     row. ``pbx`` is ``''`` while there is one PBX. Times are UTC; durations
-    (``hold_time``, ``ring_time``, ``talk_time``) whole seconds as Asterisk
-    reports them.
+    (``hold_time``, ``ring_time``, ``talk_time``, ``wrap_up_time``) whole seconds
+    as Asterisk reports them.
     """
 
     __tablename__ = "queue_call_records"
@@ -266,6 +270,7 @@ class CallRecordRow(ProductBase):
     timed_out: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
     source: Mapped[str] = mapped_column(Text)
     transfer_target: Mapped[str | None] = mapped_column(Text)
+    wrap_up_time: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("pbx", "record_key", name="uq_queue_call_records_pbx_record_key"),
@@ -274,6 +279,12 @@ class CallRecordRow(ProductBase):
             "ix_queue_call_records_pbx_answered_by_entered_at", "pbx", "answered_by", "entered_at"
         ),
         Index("ix_queue_call_records_ended_at", "ended_at"),
+        Index(
+            "ix_queue_call_records_pbx_entered_at",
+            "pbx",
+            "entered_at",
+            postgresql_include=_KPI_INCLUDED,
+        ),
     )
 
 

@@ -51,7 +51,8 @@ Agent intervals (key: member interface + queue):
 - IN_CALL: AgentConnect -> AgentComplete.
 - WRAP_UP: from AgentComplete for the wrap-up time: the member's own
   ``wrapuptime`` (learned from any member event) when non-zero, else the
-  queue's from ``queue_wrapup_s``; skipped when unknown or 0.
+  queue's from ``queue_wrapup_s``; skipped when unknown or 0. The completed
+  call carries the same time as ``wrap_up_time`` (None when unknown).
 """
 
 from __future__ import annotations
@@ -296,12 +297,10 @@ class CallRecordBuilder(OpenRecords):
         call.hold_time = event.hold_time
         call.talk_time = event.talk_time
         outcome = _COMPLETE_REASONS.get(event.reason.lower(), CallOutcome.LEFT)
-        out.append(call.finish(ended_at=now, outcome=outcome, source="ami"))
+        wrapup = self._wrapup_s(event.interface, event.queue)
+        out.append(call.finish(ended_at=now, outcome=outcome, source="ami", wrap_up_time=wrapup))
         self._close((event.interface, event.queue, IntervalKind.IN_CALL, call.uniqueid), now, out)
-        wrapup = self._member_wrapup_s.get((event.interface, event.queue)) or (
-            self._queue_wrapup_s.get(event.queue, 0)
-        )
-        if wrapup > 0:
+        if wrapup:
             out.append(
                 AgentInterval(
                     interface=event.interface,
@@ -313,6 +312,14 @@ class CallRecordBuilder(OpenRecords):
                     uniqueid=call.uniqueid,
                 )
             )
+
+    def _wrapup_s(self, interface: str, queue: str) -> int | None:
+        """The wrap-up Asterisk gives this member after a call in this queue, in seconds:
+        the member's own ``wrapuptime`` when non-zero, else the queue's; None when
+        neither says (a member seen in no member event, or one with 0 in a queue whose
+        own is not known: Asterisk would then apply the queue's)."""
+        own = self._member_wrapup_s.get((interface, queue))
+        return own if own else self._queue_wrapup_s.get(queue)
 
     # --- members --------------------------------------------------------------
 

@@ -7,8 +7,8 @@ values, no I/O.
 Conventions:
 
 - Times (``*_at``) are epoch MILLISECONDS (``int``); durations taken from
-  Asterisk (``hold_time``, ``ring_time``, ``talk_time``) are whole SECONDS as
-  Asterisk reports them. ``None`` means "not known from this source".
+  Asterisk (``hold_time``, ``ring_time``, ``talk_time``, ``wrap_up_time``) are
+  whole SECONDS as Asterisk reports or configures them. ``None`` means "not known from this source".
 - A call is keyed by the caller channel's ``Uniqueid`` and the queue (the
   queue_log ``callid`` is that same Uniqueid), so one call that is queued
   twice (e.g. sales, then billing) gives two records.
@@ -99,6 +99,11 @@ class CallRecord:
     source: RecordSource
     transfer_target: str | None = None
     """``exten@context`` of a blind transfer, when the source says it."""
+    wrap_up_time: int | None = None
+    """Seconds of after-call work the member got once the call completed (the
+    member's ``wrapuptime``, else the queue's), as the live builder knew it when
+    the call ended; None when unknown (a queue_log does not say it). Kept on the
+    call so the average handle time (talk + wrap-up) reads one table."""
 
     def record_key(self) -> str:
         """The idempotency key: ``<uniqueid>|<queue>``."""

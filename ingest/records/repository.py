@@ -8,7 +8,8 @@ replayed event or a queue_log imported twice never double-counts. A record with
 the same key but different content replaces the stored one when it ends no
 earlier (``ended_at``): the later, more complete version of a call — e.g. the
 one closed at its real end after one closed at the end of a truncated
-queue_log — wins, and saving the older version again does not undo it.
+queue_log — wins, and saving the older version again does not undo it. Only a
+call's ``wrap_up_time`` survives a newer version that does not know it (None).
 
 `purge_before` is the retention: it deletes what ended before a cutoff.
 
@@ -23,7 +24,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, or_
+from sqlalchemy import ColumnElement, Table, delete, func, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,6 +37,10 @@ __all__ = ["from_epoch_ms", "purge_before", "save_records", "save_records_by_tab
 CALLS: Table = CallRecordRow.__table__  # type: ignore[assignment]
 INTERVALS: Table = AgentIntervalRow.__table__  # type: ignore[assignment]
 _KEY = ("pbx", "record_key")
+_KEPT_WHEN_UNKNOWN = frozenset({"wrap_up_time"})
+"""Columns a newer version of a record leaves as they are when it does not know them:
+only the live builder knows a call's wrap-up, and a queue_log imported over the same
+calls must not erase it."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -131,12 +136,19 @@ def _upsert_statement(dialect: str, table: Table, columns: list[str]) -> Any:
     statement = insert(table)
     excluded = statement.excluded
     data = [name for name in columns if name not in _KEY]
-    changed: list[ColumnElement[bool]] = [
-        table.c[name].is_distinct_from(excluded[name]) for name in data
-    ]
+    changed: list[ColumnElement[bool]] = []
+    values: dict[str, Any] = {}
+    for name in data:
+        stored, given = table.c[name], excluded[name]
+        if name in _KEPT_WHEN_UNKNOWN:
+            changed.append(given.is_not(None) & stored.is_distinct_from(given))
+            values[name] = func.coalesce(given, stored)
+        else:
+            changed.append(stored.is_distinct_from(given))
+            values[name] = given
     return statement.on_conflict_do_update(
         index_elements=list(_KEY),
-        set_={name: excluded[name] for name in data},
+        set_=values,
         where=(excluded.ended_at >= table.c.ended_at) & or_(*changed),
     ).returning(table.c.id)
 

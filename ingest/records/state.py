@@ -75,6 +75,7 @@ class OpenCall:
         abandon_position: int | None = None,
         timed_out: bool | None = None,
         transfer_target: str | None = None,
+        wrap_up_time: int | None = None,
     ) -> CallRecord:
         """The closed record of this call."""
         return CallRecord(
@@ -100,6 +101,7 @@ class OpenCall:
             timed_out=timed_out,
             source=source,
             transfer_target=transfer_target,
+            wrap_up_time=wrap_up_time,
         )
 
 

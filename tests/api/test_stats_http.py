@@ -27,7 +27,7 @@ SALES = "sales-viewer-token-0123456789a"
 TOKENS = f"viewer:{VIEWER},viewer:{SALES}:sales"
 DAY = {"from": "2026-12-02T00:00:00+01:00", "to": "2026-12-03T00:00:00+01:00"}
 RECORDS: list[Record] = [
-    call("c1", "2026-12-02 09:00:05", hold=5, talk=100),
+    call("c1", "2026-12-02 09:00:05", hold=5, talk=100, wrap_up_time=30),
     call("c2", "2026-12-02 09:10:00", hold=25, talk=200, member="PJSIP/1002"),
     call("c3", "2026-12-02 09:20:00", outcome=CallOutcome.ABANDONED, hold=3),
     call("c4", "2026-12-02 09:25:00", outcome=CallOutcome.ABANDONED, hold=40),

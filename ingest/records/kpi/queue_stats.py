@@ -21,8 +21,8 @@ the bucket of its ``entered_at`` (calls whose join was never seen, with no
   short threshold), in %;
 - ``averageSpeedOfAnswer``: mean ``hold_time`` of the answered calls;
 - ``averageHandleTime``: mean of talk time + wrap-up over completed calls; the
-  wrap-up is the member's WRAP_UP interval that began when the call ended
-  (none from a queue_log: talk time only);
+  wrap-up is the call's own ``wrap_up_time`` (what the live builder gave the
+  member when the call ended; none from a queue_log: talk time only);
 - ``longestWait``: the longest ``hold_time`` of any call.
 
 Ratios and means are null when their denominator is 0, rounded to 0.01.
@@ -39,13 +39,12 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from ingest.db.models import AgentIntervalRow, CallRecordRow
+from ingest.db.models import CallRecordRow
 from ingest.records.kpi.periods import Bucket, Period, check_rows
-from ingest.records.kpi.sql import epoch_seconds, slot, utc
-from ingest.records.model import CallOutcome, IntervalKind
+from ingest.records.kpi.sql import slot, utc
+from ingest.records.model import CallOutcome
 
 CALLS: Table = CallRecordRow.__table__  # type: ignore[assignment]
-INTERVALS: Table = AgentIntervalRow.__table__  # type: ignore[assignment]
 
 DEFAULT_SHORT_ABANDON_SECONDS = 5
 _ABANDONS = (CallOutcome.ABANDONED.value, CallOutcome.TIMED_OUT.value)
@@ -191,7 +190,6 @@ def _statement(
     pbx: str,
 ) -> Any:
     c = CALLS.c
-    wraps = _wrap_ups(dialect, period, pbx)
     answered = c.answered_at.is_not(None)
     completed = and_(answered, c.talk_time.is_not(None))
     abandoned = c.outcome.in_(_ABANDONS)
@@ -212,7 +210,7 @@ def _statement(
         func.sum(case((answered, c.hold_time), else_=None)).label("hold_sum"),
         _count(and_(answered, c.hold_time.is_not(None))).label("hold_count"),
         func.sum(
-            case((completed, c.talk_time + func.coalesce(wraps.c.seconds, 0)), else_=None)
+            case((completed, c.talk_time + func.coalesce(c.wrap_up_time, 0)), else_=None)
         ).label("handle_sum"),
         func.max(c.hold_time).label("longest_wait"),
     ]
@@ -223,58 +221,21 @@ def _statement(
         group.append(slot_of)
     else:
         columns.append(literal(0).label("slot"))
-    joined = CALLS.outerjoin(
-        wraps,
-        and_(
-            wraps.c.interface == c.answered_by,
-            wraps.c.started_at == c.ended_at,
-            wraps.c.queue == c.queue,
-            wraps.c.uniqueid == c.uniqueid,
-        ),
-    )
     statement = (
         select(*columns)
-        .select_from(joined)
         .where(
+            # No other bound (e.g. ``ended_at``, implied): PostgreSQL would take the two
+            # for independent and expect a few rows of a day's thousands. The index on
+            # (pbx, entered_at) includes every column read here (revision 0005).
             c.pbx == pbx,
             c.entered_at >= utc(period.start),
             c.entered_at < utc(period.end),
-            # Implied too (a call ends after it entered): without a queue, the index on
-            # ended_at finds a recent range's calls (e.g. today's) without a full scan.
-            c.ended_at >= utc(period.start),
         )
         .group_by(*group)
     )
     if queues is not None:
         statement = statement.where(c.queue.in_(queues))
     return statement
-
-
-def _wrap_ups(dialect: str, period: Period, pbx: str) -> Any:
-    """The wrap-ups that may follow the period's calls: the builder opens one when a
-    call ends (so on the member, queue, caller and ``started_at`` = the call's end),
-    never before the period starts. Materialized on PostgreSQL: read once by index and
-    hash-joined, not looked up call by call (which its estimates would otherwise pick)."""
-    w = INTERVALS.c
-    wraps = (
-        select(
-            w.interface,
-            w.queue,
-            w.uniqueid,
-            w.started_at,
-            (epoch_seconds(dialect, w.ended_at) - epoch_seconds(dialect, w.started_at)).label(
-                "seconds"
-            ),
-        )
-        .where(
-            w.pbx == pbx,
-            w.kind == IntervalKind.WRAP_UP.value,
-            w.started_at >= utc(period.start),
-            w.ended_at >= utc(period.start),  # implied; its index finds them
-        )
-        .cte("wraps")
-    )
-    return wraps.prefix_with("MATERIALIZED") if dialect == "postgresql" else wraps
 
 
 def _service_level_case(queue: Any, service_levels: Mapping[str, int]) -> Any:

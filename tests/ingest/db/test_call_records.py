@@ -7,13 +7,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select, text
+from alembic import command
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest.ami.parser import EventParser
 from ingest.db.engine import make_engine
-from ingest.db.migrate import migrate
+from ingest.db.migrate import alembic_config, migrate
 from ingest.db.models import ProductBase
 from ingest.records.builder import CallRecordBuilder
 from ingest.records.model import (
@@ -38,6 +39,7 @@ INDEXES = {
         "ix_queue_call_records_pbx_queue_entered_at": ["pbx", "queue", "entered_at"],
         "ix_queue_call_records_pbx_answered_by_entered_at": ["pbx", "answered_by", "entered_at"],
         "ix_queue_call_records_ended_at": ["ended_at"],
+        "ix_queue_call_records_pbx_entered_at": ["pbx", "entered_at"],
     },
     "queue_agent_intervals": {
         "ix_queue_agent_intervals_pbx_interface_started_at": ["pbx", "interface", "started_at"],
@@ -199,7 +201,7 @@ async def test_the_models_describe_the_migrated_tables(pg_url: str) -> None:
             )
     finally:
         await engine.dispose()
-    assert len(public) == 25 + 12
+    assert len(public) == 26 + 12
     assert public == model
     for table, indexes in INDEXES.items():
         named = {str(i["name"]): i["column_names"] for i in model_indexes[table]}
@@ -237,6 +239,23 @@ async def test_a_more_complete_record_replaces_the_partial_one(
     assert await _records(migrated_engine) == [_complete_call()]
     [(same_id, *_)] = (await _rows(migrated_engine))["queue_call_records"]
     assert same_id == row_id
+
+
+async def test_a_newer_version_without_the_wrap_up_time_keeps_the_known_one(
+    migrated_engine: AsyncEngine,
+) -> None:
+    live = dataclasses.replace(_complete_call(), source="ami", wrap_up_time=15)
+    assert await save_records(migrated_engine, [live]) == 1
+    # the same call from a queue_log (no wrap-up there), ending no earlier: it replaces
+    # the row, but leaves the wrap-up the live ingest knew
+    imported = dataclasses.replace(_complete_call(), ended_at=live.ended_at + 1)
+    assert await save_records(migrated_engine, [imported]) == 1
+    assert await _records(migrated_engine) == [dataclasses.replace(imported, wrap_up_time=15)]
+    assert await save_records(migrated_engine, [imported]) == 0
+    # a known, different wrap-up does replace it
+    corrected = dataclasses.replace(imported, wrap_up_time=20)
+    assert await save_records(migrated_engine, [corrected]) == 1
+    assert await _records(migrated_engine) == [corrected]
 
 
 async def test_one_batch_with_two_versions_keeps_the_one_ending_last(
@@ -291,3 +310,66 @@ async def test_records_built_from_a_recorded_trace_round_trip(
     assert sorted(stored, key=lambda r: (type(r).__name__, r.record_key())) == [
         latest[key] for key in sorted(latest)
     ]
+
+
+async def test_the_wrap_up_revision_fills_calls_recorded_before_it(db_url: str) -> None:
+    """0005 gives each call already stored the wrap-up of its WRAP_UP interval (the one
+    the builder opened on the member, in the queue, for the caller, when the call ended)."""
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0004"))
+            await connection.execute(insert(CALLS), [_old_call("c1"), _old_call("c2")])
+            await connection.execute(
+                insert(INTERVALS),
+                [
+                    _old_wrap_up("c1", ALICE, "sales"),
+                    _old_wrap_up("c2", ALICE, "support"),  # another queue: not c2's
+                ],
+            )
+        await migrate(db_url)
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(CALLS.c.uniqueid, CALLS.c.wrap_up_time).order_by(CALLS.c.uniqueid)
+            )
+            assert rows.all() == [("c1", 30), ("c2", None)]
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0004"))
+            columns = await connection.run_sync(
+                lambda sync: [c["name"] for c in inspect(sync).get_columns(CALLS.name)]
+            )
+            assert "wrap_up_time" not in columns and "transfer_target" in columns
+    finally:
+        await engine.dispose()
+
+
+def _old_call(uniqueid: str) -> dict[str, Any]:
+    """A completed call as revision 0004 stored it (no wrap_up_time)."""
+    return {
+        "pbx": "",
+        "record_key": f"{uniqueid}|sales",
+        "queue": "sales",
+        "uniqueid": uniqueid,
+        "answered_at": from_epoch_ms(T0),
+        "answered_by": ALICE,
+        "ring_attempts": 1,
+        "ring_no_answers": 0,
+        "talk_time": 60,
+        "ended_at": from_epoch_ms(T0 + 60_000),
+        "outcome": CallOutcome.COMPLETED_BY_AGENT.value,
+        "source": "ami",
+    }
+
+
+def _old_wrap_up(uniqueid: str, interface: str, queue: str) -> dict[str, Any]:
+    return {
+        "pbx": "",
+        "record_key": f"{interface}|{queue}|wrap_up|{uniqueid}",
+        "interface": interface,
+        "queue": queue,
+        "kind": IntervalKind.WRAP_UP.value,
+        "started_at": from_epoch_ms(T0 + 60_000),
+        "ended_at": from_epoch_ms(T0 + 90_000),
+        "uniqueid": uniqueid,
+        "source": "ami",
+    }

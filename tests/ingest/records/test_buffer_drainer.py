@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -71,11 +72,22 @@ def pause(n: int) -> AgentInterval:
 
 
 def test_records_round_trip_through_the_codec() -> None:
-    records: list[Record] = [call(1), call(2, timed_out=True, transfer_target="1@x"), pause(3)]
+    records: list[Record] = [
+        call(1),
+        call(2, timed_out=True, transfer_target="1@x"),
+        call(3, answered_by="PJSIP/1001", talk_time=60, wrap_up_time=15),
+        pause(4),
+    ]
     assert [decode_record(encode_record(r)) for r in records] == records
     for bad in (b"{", b'{"t": "x"}', b'{"t": "c"}', b"[1]"):
         with pytest.raises(RecordDecodeError):
             decode_record(bad)
+
+
+def test_a_call_buffered_before_wrap_up_time_existed_still_decodes() -> None:
+    body = orjson.loads(encode_record(call(1, wrap_up_time=15)))
+    del body["wrap_up_time"]  # as a previous version wrote it, still in the stream
+    assert decode_record(orjson.dumps(body)) == call(1, wrap_up_time=None)
 
 
 async def test_the_cap_keeps_what_fits_and_counts_the_rest(

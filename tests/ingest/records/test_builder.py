@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TypedDict
 
@@ -14,6 +15,7 @@ from ingest.ami.events import (
     AmiEvent,
     ChannelInfo,
     Hangup,
+    MemberEvent,
     QueueCallerAbandon,
     QueueCallerJoin,
     QueueCallerLeave,
@@ -92,11 +94,30 @@ def test_single_call_completed_by_agent() -> None:
     )
     [wrap] = _intervals(records, IntervalKind.WRAP_UP)
     assert (wrap.started_at, wrap.duration_ms) == (1795696337666, 2000)
+    # the members' wrapuptime is 0 in this trace: the queue's applies, on the call too
+    assert call.wrap_up_time == 2
 
 
 def test_no_wrap_up_interval_when_the_wrap_up_time_is_unknown() -> None:
     records = _run("b_single_call", CallRecordBuilder())
     assert _intervals(records, IntervalKind.WRAP_UP) == []
+    [call] = _calls(records)
+    assert call.wrap_up_time is None
+
+
+def test_the_call_carries_the_members_own_wrap_up_time() -> None:
+    builder = CallRecordBuilder(queue_wrapup_s={"sales": 2})
+    records: list[Record] = []
+    for event, now in _events("b_single_call"):
+        if isinstance(event, MemberEvent) and event.member.interface == ALICE:
+            event = dataclasses.replace(
+                event, member=dataclasses.replace(event.member, wrapuptime=7)
+            )
+        records.extend(builder.feed(event, now))
+    [call] = _calls(records)
+    [wrap] = _intervals(records, IntervalKind.WRAP_UP)
+    assert call.wrap_up_time == 7
+    assert (wrap.started_at, wrap.duration_ms) == (call.ended_at, 7000)
 
 
 def test_ring_no_answer_counts_attempts() -> None:

@@ -26,7 +26,7 @@ SERVICE_LEVELS = {"sales": 20, "support": 30}
 
 # 2026-12-02 in Paris: sales gets 9 calls, support 1; billing has no service level known.
 RECORDS: list[Record] = [
-    call("c1", "2026-12-02 09:00:05", hold=5, talk=100),  # within 20 s
+    call("c1", "2026-12-02 09:00:05", hold=5, talk=100, wrap_up_time=30),  # within 20 s
     call("c2", "2026-12-02 09:10:00", hold=20, talk=200),  # within (<=)
     call("c3", "2026-12-02 09:14:59", hold=21, talk=300, outcome=CallOutcome.TRANSFERRED),
     call("c4", "2026-12-02 09:20:00", outcome=CallOutcome.ABANDONED, hold=3),  # short
@@ -41,12 +41,13 @@ RECORDS: list[Record] = [
     call("x1", "2026-12-01 23:59:59", hold=1),
     call("x2", "2026-12-03 00:00:00", hold=1),
     call("b1", "2026-12-02 11:00:00", queue="billing", hold=4, talk=20),
-    # c1's wrap-up: opened by the builder when the call ended (answered_at + talk)
+    # a wrap-up interval of c2 (the agent statistics' business): the call itself does not
+    # carry one (e.g. imported from a queue_log), so its handle time is its talk time
     interval(
         IntervalKind.WRAP_UP,
-        "2026-12-02 09:01:50",
-        "2026-12-02 09:02:20",
-        uniqueid="c1",
+        "2026-12-02 09:13:40",
+        "2026-12-02 09:14:10",
+        uniqueid="c2",
     ),
 ]
 
@@ -103,7 +104,8 @@ async def test_every_field_of_today(engine: AsyncEngine) -> None:
         "serviceLevel": 80.0,  # 4 / 5
         "serviceLevelWithAbandons": 57.14,  # 4 / (5 + 2)
         "averageSpeedOfAnswer": 11.2,  # (5 + 20 + 21 + 8 + 2) / 5
-        "averageHandleTime": 160.0,  # (100 + 30 wrap-up + 200 + 300 + 10) / 4
+        # (100 + c1's 30 s wrap-up + 200 + 300 + 10) / 4: c2's WRAP_UP interval is not read
+        "averageHandleTime": 160.0,
         "longestWait": 60,
     }
 
