@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, CompileError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -123,6 +123,8 @@ async def database_errors(engine: AsyncEngine, action: str) -> AsyncIterator[Non
     """
     try:
         yield
+    except (ArgumentError, CompileError):
+        raise  # a statement we built wrong: our bug (a 500, traced), not an outage
     except (SQLAlchemyError, OSError) as exc:
         reason = _scrub(_describe(exc), engine.url.password)
         raise DatabaseUnavailable(

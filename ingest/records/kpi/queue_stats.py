@@ -34,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, literal, null, select
+from sqlalchemy import Integer, Table, and_, case, cast, func, literal, null, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -241,7 +241,9 @@ def _statement(
 def _service_level_case(queue: Any, service_levels: Mapping[str, int]) -> Any:
     """The service level of each call's queue (NULL, so never "within", when unknown)."""
     if not service_levels:
-        return null()
+        # A typed NULL: `hold_time <= NULL` is never true, where a bare None would make
+        # SQLAlchemy refuse the comparison.
+        return cast(null(), Integer)
     return case(
         *((queue == name, seconds) for name, seconds in sorted(service_levels.items())),
         else_=null(),

@@ -125,6 +125,15 @@ async def test_short_abandon_threshold_and_unknown_service_level(engine: AsyncEn
     assert by_queue["support"]["serviceLevel"] == 0.0  # 31 s > 30 s
 
 
+async def test_no_service_level_known_at_all(engine: AsyncEngine) -> None:
+    """Redis down or no queue live: the counts stand, every service-level figure is null."""
+    rows = await _rows(engine, _period(), queues=["sales"], service_levels={})
+    (sales,) = rows
+    assert (sales["offered"], sales["answered"], sales["abandoned"]) == (9, 5, 3)
+    assert sales["serviceLevelSeconds"] is None
+    assert sales["answeredWithinServiceLevel"] is None and sales["serviceLevel"] is None
+
+
 async def test_fifteen_minute_buckets(engine: AsyncEngine) -> None:
     rows = await _rows(engine, _period(900), queues=["sales"])
     assert len(rows) == 96
