@@ -57,8 +57,10 @@ Agent intervals (key: member interface + queue):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 
 from ingest.ami.events import (
     AgentCalled,
@@ -68,6 +70,7 @@ from ingest.ami.events import (
     AgentEvent,
     AgentRingNoAnswer,
     AmiEvent,
+    BlindTransfer,
     ChannelInfo,
     Hangup,
     MemberEvent,
@@ -81,6 +84,8 @@ from ingest.ami.events import (
 from ingest.records.model import AgentInterval, CallOutcome, CallRecord, IntervalKind, Record
 from ingest.records.state import CallTable, IntervalTable, OpenCall, OpenRecords, OpenSnapshot
 
+_V = TypeVar("_V")
+
 _COMPLETE_REASONS = {
     "agent": CallOutcome.COMPLETED_BY_AGENT,
     "caller": CallOutcome.COMPLETED_BY_CALLER,
@@ -91,6 +96,9 @@ DEFAULT_MAX_OPEN_CALLS = 10_000
 DEFAULT_MAX_CALL_AGE_MS = 6 * 3600 * 1000
 DEFAULT_LEAVE_GRACE_MS = 5_000
 DEFAULT_MAX_OPEN_INTERVALS = 50_000
+TRANSFERS_REMEMBERED = 1_000
+"""Blind-transfer targets waiting for their AgentComplete, and transferred calls waiting
+for their BlindTransfer (the two come in either order): the newest kept."""
 
 
 class CallRecordBuilder(OpenRecords):
@@ -110,6 +118,10 @@ class CallRecordBuilder(OpenRecords):
         self._leave_grace_ms = leave_grace_ms
         self._calls = CallTable(source="ami", max_open=max_open_calls, max_age_ms=max_call_age_ms)
         self._intervals = IntervalTable(source="ami", max_open=max_open_intervals)
+        self._transfer_targets: OrderedDict[str, str] = OrderedDict()
+        """Caller Uniqueid -> ``exten@context`` of a BlindTransfer seen before its call ended."""
+        self._untargeted: OrderedDict[str, list[CallRecord]] = OrderedDict()
+        """Caller Uniqueid -> its calls that ended TRANSFERRED before their BlindTransfer."""
         self._handlers: dict[type[AmiEvent], _Handler | None] = {}
         """Each event class seen so far and its handler (None: not ours), as
         `_handler_of` resolves it: one dict lookup per event on the ingest's hot path."""
@@ -298,7 +310,21 @@ class CallRecordBuilder(OpenRecords):
         call.talk_time = event.talk_time
         outcome = _COMPLETE_REASONS.get(event.reason.lower(), CallOutcome.LEFT)
         wrapup = self._wrapup_s(event.interface, event.queue)
-        out.append(call.finish(ended_at=now, outcome=outcome, source="ami", wrap_up_time=wrapup))
+        target = None
+        if outcome is CallOutcome.TRANSFERRED:
+            target = self._transfer_targets.pop(call.uniqueid, None)
+        record = call.finish(
+            ended_at=now,
+            outcome=outcome,
+            source="ami",
+            wrap_up_time=wrapup,
+            transfer_target=target,
+        )
+        out.append(record)
+        if outcome is CallOutcome.TRANSFERRED and target is None:
+            _remember(
+                self._untargeted, call.uniqueid, [*self._untargeted.get(call.uniqueid, []), record]
+            )
         self._close((event.interface, event.queue, IntervalKind.IN_CALL, call.uniqueid), now, out)
         if wrapup:
             out.append(
@@ -312,6 +338,21 @@ class CallRecordBuilder(OpenRecords):
                     uniqueid=call.uniqueid,
                 )
             )
+
+    def _blind_transfer(self, event: BlindTransfer, now: int, out: list[Record]) -> None:
+        """Where a transferred call went. Either party may be the caller (the member
+        usually transfers it); a call already ended is stated again with its target,
+        which the writer's upsert keeps (same key, same end)."""
+        if event.result.lower() != "success" or not event.extension:
+            return
+        target = f"{event.extension}@{event.context}" if event.context else event.extension
+        parties = {uid for uid in (event.transferee_uniqueid, event.transferer_uniqueid) if uid}
+        for uniqueid in parties:
+            ended = self._untargeted.pop(uniqueid, None)
+            if ended:
+                out.extend(replace(record, transfer_target=target) for record in ended)
+            else:
+                _remember(self._transfer_targets, uniqueid, target)
 
     def _wrapup_s(self, interface: str, queue: str) -> int | None:
         """The wrap-up Asterisk gives this member after a call in this queue, in seconds:
@@ -355,6 +396,13 @@ class CallRecordBuilder(OpenRecords):
 _Handler = Callable[[CallRecordBuilder, Any, int, list[Record]], None]
 
 
+def _remember(kept: OrderedDict[str, _V], key: str, value: _V) -> None:
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > TRANSFERS_REMEMBERED:
+        kept.popitem(last=False)
+
+
 def _handler_of(kind: type[AmiEvent]) -> _Handler | None:
     """The builder's handler of an event class (the first match, in this order), or None."""
     handlers: tuple[tuple[type[AmiEvent], _Handler], ...] = (
@@ -364,5 +412,6 @@ def _handler_of(kind: type[AmiEvent]) -> _Handler | None:
         (QueueCallerLeave, CallRecordBuilder._leave),
         (AgentEvent, CallRecordBuilder._agent),
         (Hangup, CallRecordBuilder._hangup),
+        (BlindTransfer, CallRecordBuilder._blind_transfer),
     )
     return next((handler for base, handler in handlers if issubclass(kind, base)), None)

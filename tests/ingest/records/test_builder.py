@@ -13,6 +13,7 @@ from ingest.ami.events import (
     AgentComplete,
     AgentConnect,
     AmiEvent,
+    BlindTransfer,
     ChannelInfo,
     Hangup,
     MemberEvent,
@@ -350,3 +351,74 @@ def test_caller_hangup_after_an_unanswered_leave_closes_the_call() -> None:
     assert [c.key for c in builder.open_calls()] == [("c", "q2")]
     # a Hangup of another channel closes nothing
     assert builder.feed(Hangup(channel=_chan("z"), cause=16, cause_txt=""), 6000) == []
+
+
+def _blind(transferee: str, *, result: str = "Success") -> BlindTransfer:
+    return BlindTransfer(
+        result=result,
+        transferer_uniqueid="member-leg",
+        transferee_uniqueid=transferee,
+        extension="2000",
+        context="sales-desk",
+    )
+
+
+@pytest.mark.parametrize("blind_first", [True, False])
+def test_a_blind_transfer_names_where_the_call_went(blind_first: bool) -> None:
+    """app_queue's AgentComplete (Reason transfer) and the BlindTransfer come in either
+    order; the record ends TRANSFERRED with ``exten@context`` either way (stated again
+    with the target when the transfer came second: the writer's upsert keeps it)."""
+    builder = CallRecordBuilder()
+    agent = _Agent(queue="q", interface="SIP/1", member_name="One", caller=_chan("t"), dest=None)
+    builder.feed(_join("t"), 0)
+    builder.feed(AgentConnect(**agent, hold_time=2, ring_time=1), 2000)
+    complete = AgentComplete(**agent, hold_time=2, talk_time=30, reason="transfer")
+    if blind_first:
+        assert _calls(builder.feed(_blind("t"), 32_000)) == []
+        [done] = _calls(builder.feed(complete, 32_000))
+    else:
+        [first] = _calls(builder.feed(complete, 32_000))
+        assert first.transfer_target is None
+        [done] = _calls(builder.feed(_blind("t"), 32_000))
+        assert done.record_key() == first.record_key() and done.ended_at == first.ended_at
+    assert (done.outcome, done.transfer_target, done.talk_time) == (
+        CallOutcome.TRANSFERRED,
+        "2000@sales-desk",
+        30,
+    )
+    # Told once: a repeated BlindTransfer restates nothing.
+    assert _calls(builder.feed(_blind("t"), 33_000)) == []
+
+
+def test_a_failed_blind_transfer_changes_nothing() -> None:
+    builder = CallRecordBuilder()
+    agent = _Agent(queue="q", interface="SIP/1", member_name="One", caller=_chan("f"), dest=None)
+    builder.feed(_join("f"), 0)
+    builder.feed(AgentConnect(**agent, hold_time=2, ring_time=1), 2000)
+    assert builder.feed(_blind("f", result="Fail"), 3000) == []
+    [done] = _calls(
+        builder.feed(AgentComplete(**agent, hold_time=2, talk_time=9, reason="agent"), 9000)
+    )
+    assert (done.outcome, done.transfer_target) == (CallOutcome.COMPLETED_BY_AGENT, None)
+
+
+def test_blind_transfer_is_parsed_from_the_wire() -> None:
+    message = {
+        "Event": "BlindTransfer",
+        "Privilege": "call,all",
+        "Result": "Success",
+        "TransfererChannel": "Local/1001@agents-00000001;1",
+        "TransfererUniqueid": "1800000000.12",
+        "TransfereeChannel": "PJSIP/trunk-00000001",
+        "TransfereeUniqueid": "1800000000.10",
+        "IsExternal": "No",
+        "Context": "sales-desk",
+        "Extension": "2000",
+    }
+    assert EventParser().parse(message) == BlindTransfer(
+        result="Success",
+        transferer_uniqueid="1800000000.12",
+        transferee_uniqueid="1800000000.10",
+        extension="2000",
+        context="sales-desk",
+    )
