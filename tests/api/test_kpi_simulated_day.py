@@ -32,24 +32,18 @@ from ingest.ami.message import AmiMessageDict
 from simulator import (
     AmiSimulator,
     CallCentre,
-    CentreConfig,
-    MemberSetup,
-    PhoneConfig,
-    QueueSetup,
-    TrafficConfig,
 )
 from tests.api.conftest import AppFactory, LiveApp
 from tests.support.ami import SECRET
 from tests.support.ami_client import Client, Clients
+from tests.support.day_centre import SERVICE_LEVELS, day_config
 from tests.support.proxy import FaultProxy
 
 START = 1_800_000_000.0  # 2027-01-15T08:00:00Z: a whole number of 15-min buckets
 HOUR = 3600.0
 STEP = 1800.0
 INTERVAL = 900
-SERVICE_LEVELS = {"sales": 20, "support": 30, "billing": 60}
 SHORT_ABANDON = 5
-NAMES = ("Ann", "Ben", "Cid", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo")
 
 
 @pytest.fixture
@@ -62,28 +56,8 @@ async def clients() -> AsyncIterator[Clients]:
 
 
 def _centre(now: Callable[[], float]) -> CallCentre:
-    ops = [
-        MemberSetup(f"Local/{3000 + i}@agents/n", name, f"Custom:{3000 + i}")
-        for i, name in enumerate(NAMES)
-    ]
-    queues = (
-        QueueSetup(
-            "sales", "rrmemory", timeout=8, wrapuptime=3, servicelevel=20, members=(*ops[:5],)
-        ),
-        QueueSetup(
-            "support", "linear", timeout=6, autopause=True, servicelevel=30, members=(*ops[3:8],)
-        ),
-        QueueSetup("billing", "ringall", timeout=10, retry=2, servicelevel=60, members=(*ops[7:],)),
-    )
-    phones = {
-        m.state_interface: PhoneConfig(ring_delay=2 + i % 4, talk_time=60, no_answer=0.08)
-        for i, m in enumerate(ops)
-    }
-    traffic = TrafficConfig(
-        arrival_rate=0.024, mean_patience=90, mean_talk=160, max_wait=60, pause_rate=1.0
-    )
     return CallCentre(
-        CentreConfig(queues, phones, traffic=traffic), clock=now, seed=11, timestamps=True
+        day_config(arrival_rate=0.024, mean_patience=90), clock=now, seed=11, timestamps=True
     )
 
 
@@ -262,9 +236,9 @@ async def test_kpis_of_a_simulated_day_equal_the_raw_events(
         async with live_app(**settings) as app:
             await _connected_and_reconciled(app)
             await day.run_until(15.5, app)
-            # Two calls certainly in progress when Asterisk goes: one talking, one waiting.
+            # Two calls certainly in progress when Asterisk goes (waiting or talking).
             day.model.originate("sales", caller_num="5550001", patience=3600, talk=3600)
-            day.model.originate("billing", caller_num="5550002", patience=3600)
+            day.model.originate("billing", caller_num="5550002", patience=3600, talk=3600)
             await day.run_until(16, app)
             await day.restart_asterisk()
             await _connected_and_reconciled(app, reconciliations=2)

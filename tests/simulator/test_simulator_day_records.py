@@ -40,49 +40,21 @@ from simulator import (
     MemberSetup,
     PhoneConfig,
     QueueSetup,
-    TrafficConfig,
 )
 from tests.support.ami_client import Client, Clients
+from tests.support.day_centre import INTERFACES, day_config
 
 START = 1_800_000_000.0
 DAY = 24 * 3600.0
 STEP = 120.0
 """Model seconds per advance: the client catches up after each (no slow-reader drop)."""
-NAMES = ("Ann", "Ben", "Cid", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo")
 COUNTED = ("QueueCallerJoin", "AgentConnect", "AgentComplete", "QueueCallerAbandon")
 
 
 def _centre(queue_log: Path) -> CallCentre:
-    """Three queues, ten operators (some in two queues), phones that sometimes do not
-    answer, auto-pause, wrap-up, random pauses with reasons, impatient callers and a
-    Queue() timeout: every ending a real day has."""
-    ops = [
-        MemberSetup(f"Local/{3000 + i}@agents/n", name, f"Custom:{3000 + i}")
-        for i, name in enumerate(NAMES)
-    ]
-    queues = (
-        QueueSetup(
-            "sales", "rrmemory", timeout=8, wrapuptime=3, servicelevel=20, members=(*ops[:5],)
-        ),
-        QueueSetup(
-            "support", "linear", timeout=6, autopause=True, servicelevel=30, members=(*ops[3:8],)
-        ),
-        QueueSetup("billing", "ringall", timeout=10, retry=2, members=(*ops[7:],)),
-    )
-    phones = {
-        m.state_interface: PhoneConfig(ring_delay=2 + i % 4, talk_time=60, no_answer=0.08)
-        for i, m in enumerate(ops)
-    }
-    traffic = TrafficConfig(
-        arrival_rate=0.035,
-        mean_patience=120,
-        mean_talk=160,
-        max_wait=60,
-        pause_rate=1.0,
-        mean_pause=300,
-    )
+    """The day centre (`tests.support.day_centre`), stamped, writing a queue_log."""
     return CallCentre(
-        CentreConfig(queues, phones, traffic=traffic),
+        day_config(arrival_rate=0.035, mean_patience=120),
         clock=lambda: START,
         seed=7,
         queue_log=queue_log,
@@ -224,8 +196,7 @@ async def test_a_simulated_day_gives_the_same_records_from_ami_and_queue_log(
     end_ms = round(model.now * 1000)
     side.records.extend(side.builder.close_all(end_ms))
 
-    names = {name: f"Local/{3000 + i}@agents/n" for i, name in enumerate(NAMES)}
-    replayer = QueueLogReplayer(member_interfaces=names)
+    replayer = QueueLogReplayer(member_interfaces=INTERFACES)
     with queue_log.open(encoding="utf-8") as lines:
         logged = list(replayer.replay(parse_queue_log(lines)))
     logged.extend(replayer.close_all(end_ms))
