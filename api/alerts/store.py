@@ -123,5 +123,10 @@ def _rule(row: Row[Any]) -> AlertRule:
         clear_margin=float(row.clear_margin),
         enabled=bool(row.enabled),
         webhook_url=row.webhook_url,
-        updated_at=row.updated_at,
+        # SQLite (the demo) gives the stored UTC time back without its zone.
+        updated_at=(
+            row.updated_at.replace(tzinfo=UTC)
+            if row.updated_at is not None and row.updated_at.tzinfo is None
+            else row.updated_at
+        ),
     )
