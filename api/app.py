@@ -12,6 +12,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,6 +60,7 @@ from ingest.db.engine import make_engine
 from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
+from ingest.redis_sentinel import MasterWatch, SentinelRedis, sentinel_master
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 from ingest.tasks import cancel_and_wait
@@ -69,14 +71,23 @@ errors_log = get_logger("HttpErrors")
 
 
 def make_redis(settings: Settings) -> Redis:
-    """A Redis client that fails fast while Redis is down and reconnects by itself."""
-    return Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_connect_timeout=1.0,
-        socket_timeout=3.0,
-        health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
-    )
+    """A Redis client that fails fast while Redis is down and reconnects by itself
+    (to Sentinel's current master when REDIS_SENTINELS is set)."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 3.0,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+    }
+    if settings.sentinels:
+        return sentinel_master(
+            settings.sentinels,
+            settings.redis_sentinel_master,
+            redis_url=settings.redis_url.get_secret_value(),
+            sentinel_password=settings.redis_sentinel_password.get_secret_value(),
+            **options,
+        )
+    return Redis.from_url(settings.redis_url.get_secret_value(), **options)
 
 
 def create_app(
@@ -114,6 +125,9 @@ def create_app(
                 await runtime.ingest.wait_connected(timeout=3.0)
             watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
             runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
+            if isinstance(runtime.redis, SentinelRedis):
+                follow = MasterWatch(runtime.redis, functools.partial(_rebuild, runtime))
+                runtime.tasks.append(asyncio.create_task(follow.run(), name="sentinel-watch"))
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:

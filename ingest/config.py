@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest import config_checks as checks
+from ingest.redis_sentinel import master_name, parse_sentinels
 
 
 class IngestSettings(BaseSettings):
@@ -31,6 +32,11 @@ class IngestSettings(BaseSettings):
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_key_prefix: str = ""
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    # Redis behind Sentinel (ingest/redis_sentinel.py): the sentinels (host:port,…) and
+    # the master's name; the master's user, password and database come from REDIS_URL.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = Field(default="", validate_default=True)
+    redis_sentinel_password: SecretStr = SecretStr("")
 
     ami_enabled: bool = True
     ami_host: str = "127.0.0.1"
@@ -63,6 +69,36 @@ class IngestSettings(BaseSettings):
         checks.redis_url(value.get_secret_value())
         return value
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _redis_sentinels(cls, value: str, info: ValidationInfo) -> str:
+        if not parse_sentinels(value):
+            return ""
+        url = info.data.get("redis_url")
+        if url is not None and url.get_secret_value().lower().startswith("unix:"):
+            raise ValueError(
+                "needs REDIS_URL to be redis:// or rediss:// (it gives the master's "
+                "password and database)"
+            )
+        return value.strip()
+
+    @field_validator("redis_sentinel_master")
+    @classmethod
+    def _redis_sentinel_master(cls, value: str, info: ValidationInfo) -> str:
+        name = master_name(value)
+        sentinels = info.data.get("redis_sentinels")
+        if sentinels and not name:
+            raise ValueError("is required when REDIS_SENTINELS is set")
+        if name and sentinels == "":
+            raise ValueError("needs REDIS_SENTINELS (host:port,…) as well")
+        return name
+
+    @field_validator("redis_sentinel_password")
+    @classmethod
+    def _redis_sentinel_password(cls, value: SecretStr) -> SecretStr:
+        checks.no_line_breaks(value.get_secret_value())
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: SecretStr) -> SecretStr:
@@ -91,13 +127,21 @@ class IngestSettings(BaseSettings):
         return value
 
     @property
+    def sentinels(self) -> tuple[tuple[str, int], ...]:
+        """REDIS_SENTINELS, parsed (empty: Redis is reached at REDIS_URL)."""
+        return parse_sentinels(self.redis_sentinels)
+
+    @property
     def log_path(self) -> Path | None:
         """Where the log file goes, or None when file logging is off."""
         return Path(self.log_file) if self.log_file else None
 
     def secrets(self) -> list[str]:
         """Every secret value, so log redaction can hide them wherever they appear."""
-        values = [self.ami_secret.get_secret_value()]
+        values = [
+            self.ami_secret.get_secret_value(),
+            self.redis_sentinel_password.get_secret_value(),
+        ]
         for url in (self.redis_url, self.database_url):
             password = _url_password(url.get_secret_value())
             if password:
