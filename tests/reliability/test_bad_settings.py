@@ -76,6 +76,26 @@ CASES = [
     Case("DATABASE_URL", {"DATABASE_URL": f"postgresql://u:{CANARY}@127.0.0.1:port/db"}),
     Case("DATABASE_URL", {"DATABASE_URL": f"mysql://u:{CANARY}@127.0.0.1/db"}),
     Case("DATABASE_URL", {"DATABASE_URL": f"postgresql+psycopg2://u:{CANARY}@127.0.0.1/db"}),
+    Case("REDIS_SENTINELS", {"REDIS_SENTINELS": "127.0.0.1", "REDIS_SENTINEL_MASTER": "m"}),
+    Case("REDIS_SENTINELS", {"REDIS_SENTINELS": "127.0.0.1:0", "REDIS_SENTINEL_MASTER": "m"}),
+    Case(
+        "REDIS_SENTINELS",
+        {
+            "REDIS_URL": "unix:///run/redis.sock",
+            "REDIS_SENTINELS": "127.0.0.1:26379",
+            "REDIS_SENTINEL_MASTER": "m",
+        },
+    ),
+    Case("REDIS_SENTINEL_MASTER", {"REDIS_SENTINELS": "127.0.0.1:26379"}),
+    Case("REDIS_SENTINEL_MASTER", {"REDIS_SENTINEL_MASTER": "mymaster"}),
+    Case(
+        "REDIS_SENTINEL_PASSWORD",
+        {
+            "REDIS_SENTINELS": "127.0.0.1:26379",
+            "REDIS_SENTINEL_MASTER": "m",
+            "REDIS_SENTINEL_PASSWORD": f"{CANARY}\n",
+        },
+    ),
     Case("REDIS_KEY_PREFIX", {"REDIS_KEY_PREFIX": "pbx[1]:"}),
     Case("REDIS_KEY_PREFIX", {"REDIS_KEY_PREFIX": "pbx?:"}),
     Case("REDIS_KEY_PREFIX", {"REDIS_KEY_PREFIX": "pbx*"}),

@@ -20,6 +20,9 @@ import time
 import httpx
 import pytest
 
+from ingest.keys import KeySchema
+from ingest.patches import Patch
+from ingest.redis_sentinel import MasterWatch, parse_sentinels, sentinel_master
 from ingest.store import StateStore
 from tests.reliability.conftest import AppFactory, simulator
 from tests.reliability.env import record, timing_goal
@@ -128,3 +131,43 @@ async def test_sentinel_failover_under_500_changes_per_second(
         "(contiguous otherwise, copy = store), 0 drift after the failover's reconcile",
         **figures,
     )
+
+
+async def test_the_client_follows_a_failover_before_the_old_master_is_demoted() -> None:
+    """`MasterWatch` repoints the pool at once: redis-py alone keeps its open connections on
+    the old master, which takes writes (and later drops them) until Sentinel demotes it.
+    On the new master the store's scripts run again, in a pipeline too: its script cache
+    may be empty (redis-py loads a missing script, SCRIPT EXISTS then LOAD, before EXEC)."""
+    reasons: list[str] = []
+
+    async def rebuild(reason: str) -> None:
+        reasons.append(reason)
+
+    async with sentinel_lab() as lab:
+        client = sentinel_master(
+            parse_sentinels(lab.sentinels), MASTER_NAME, redis_url="redis://unused.invalid/0"
+        )
+        store = StateStore(client, KeySchema("sentinel-test:"))
+        try:
+            watch = MasterWatch(client, rebuild)
+            assert await watch.check() is None  # the first look only notes the master
+            await store.apply([Patch("operator", "PJSIP/1", {"status": "idle"})])
+            old_port = int((await client.info("server"))["tcp_port"])
+            new_port = await lab.failover()
+            async with asyncio.timeout(10):  # each sentinel learns of it in its own time
+                while await watch.check() is None:
+                    await asyncio.sleep(0.05)
+            assert reasons == ["Redis Sentinel failover"]
+            assert int((await client.info("server"))["tcp_port"]) == new_port != old_port
+            await client.script_flush()  # a master that never ran our scripts
+            await store.apply([Patch("operator", "PJSIP/1", {"status": "in_call"})])
+            assert (await store.get("operator", "PJSIP/1") or {})["status"] == "in_call"
+            counter = client.register_script("return redis.call('INCR', KEYS[1])")
+            await client.script_flush()
+            async with client.pipeline(transaction=True) as pipe:
+                await counter(keys=["sentinel-test:counter"], client=pipe)
+                await counter(keys=["sentinel-test:counter"], client=pipe)
+                assert await pipe.execute() == [1, 2]
+            assert await watch.check() is None  # nothing moved since
+        finally:
+            await client.aclose()
