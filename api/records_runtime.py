@@ -23,7 +23,7 @@ from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.records.buffer import RecordBuffer
 from ingest.records.drainer import RecordDrainer
-from ingest.records.lease import RedisLease
+from ingest.records.lease import DrainGuard, RedisLease
 from ingest.records.metrics import RecordsMetrics
 from ingest.records.tap import RecordsTap
 from ingest.tasks import cancel_and_wait
@@ -44,6 +44,7 @@ class LiveRecords:
         keys: KeySchema,
         engine: AsyncEngine,
         registry: CollectorRegistry,
+        guard: DrainGuard | None = None,
         **drainer_options: Any,
     ) -> None:
         self.redis = redis
@@ -54,7 +55,7 @@ class LiveRecords:
         self.drainer = RecordDrainer(
             self.buffer,
             engine,
-            RedisLease(redis, keys.records("lease")),
+            guard if guard is not None else RedisLease(redis, keys.records("lease")),
             metrics=self.metrics,
             **drainer_options,
         )
