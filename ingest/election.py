@@ -102,6 +102,7 @@ class IngestElection:
         self._on_deposed = on_deposed
         self._metrics = metrics
         self._clock = clock
+        self._led_epoch = 0
         self._valid_until = 0.0
         self._refused = False
         self._wake = asyncio.Event()
@@ -112,9 +113,11 @@ class IngestElection:
         """Seconds between renewals: a third of the lease."""
         return self._lease_seconds / 3
 
-    def fencing_epoch(self) -> int | None:
-        """The epoch the ingest's writes carry (None while not leading: nothing to write)."""
-        return self.epoch if self.leader else None
+    def fencing_epoch(self) -> int:
+        """The epoch the ingest's writes carry: the one this process last led with (0
+        before it ever led). Never None: a batch still in flight as the leader steps
+        down must stay fenced, or it would be applied after the successor's snapshot."""
+        return self._led_epoch
 
     def state(self) -> dict[str, Any]:
         """For /healthz: ``leader`` or ``standby``, the epoch and the counters."""
@@ -187,7 +190,7 @@ class IngestElection:
                 await self.lease.release()
             return
         self._valid_until = started + self._lease_seconds
-        self.leader, self.epoch = True, epoch
+        self.leader, self.epoch, self._led_epoch = True, epoch, epoch
         if epoch > 1:
             self.failovers += 1
         if self._metrics is not None:
@@ -222,14 +225,14 @@ class IngestElection:
 
     async def _step_down(self, reason: str) -> None:
         self.leader = False
-        self.lease.held = True  # release checks the token itself: only ours is deleted
-        with contextlib.suppress(RedisError):
-            await self.lease.release()
         if self._metrics is not None:
             self._metrics.stepdowns.labels(reason).inc()
         log.warning("Stepped down as the ingest leader (epoch %d): %s", self.epoch, reason)
         self._publish()
-        await self._on_deposed(reason)
+        await self._on_deposed(reason)  # AMI consumption stops first, then the lease goes
+        self.lease.held = True  # release checks the token itself: only ours is deleted
+        with contextlib.suppress(RedisError):
+            await self.lease.release()
 
     def _publish(self) -> None:
         if self._metrics is not None:

@@ -144,6 +144,9 @@ async def test_a_leader_paused_past_its_lease_is_refused_as_stale_and_steps_down
         await paused.step()  # resumed ("SIGCONT"): the next round steps down
 
         assert not paused.leader and paused_calls.deposed == ["stale"]
+        with pytest.raises(StaleEpoch):  # a batch still in flight after it stepped down
+            await store.apply([_operator("SIP/3", "busy")], epoch=paused.fencing_epoch())
+        assert await _status(store, "SIP/3") is None
         assert paused.stale_writes == 1
         assert other.leader, "the successor keeps its lease: the deposed one never touched it"
         assert await redis_client.get(keys.ingest("lease")) == other.lease.token.encode()
