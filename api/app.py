@@ -228,6 +228,7 @@ def _open_runtime(
         if runs_ingest(role)
         else None
     )
+    holder.records = records
     ingest = holder.ingest = (
         build_ingest(
             settings,

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from api.records_runtime import LiveRecords
 from ingest.election import ElectionMetrics, IngestElection
 from ingest.keys import KeySchema
 from ingest.runners.ami_runner import AmiIngest
@@ -33,21 +34,28 @@ def runs_ingest(role: Role) -> bool:
 
 
 class IngestHolder:
-    """The ingest the election starts and stops (built after the election, which its
-    pipeline asks for the epoch)."""
+    """The ingest (and the call records' open calls) the election starts and stops; both
+    are built after the election, which the ingest's pipeline asks for the epoch."""
 
     def __init__(self) -> None:
         self.ingest: AmiIngest | None = None
+        self.records: LiveRecords | None = None
 
     async def elected(self, epoch: int) -> None:
-        """Leading: a new AMI session, whose startup reconcile comes before its events."""
+        """Leading: the open calls the last leader kept, then a new AMI session, whose
+        startup reconcile comes before its events."""
+        if self.records is not None:
+            await self.records.take_over()
         if self.ingest is not None:
             self.ingest.start()
 
     async def deposed(self, reason: str) -> None:
-        """Standby: stop consuming AMI at once."""
+        """Standby: stop consuming AMI at once; at a clean stop keep the open calls for
+        the next leader (deposed otherwise, the successor has taken over already)."""
         if self.ingest is not None:
             await self.ingest.halt(f"stepped down: {reason}")
+        if self.records is not None and reason == "stopping":
+            await self.records.hand_over()
 
 
 def build_election(

@@ -1,4 +1,4 @@
-"""Item 16a: two `serve --role ingest` candidates of one PBX, the leader killed, then paused.
+"""Item 23: two `serve --role ingest` candidates of one PBX, the leader killed, then paused.
 
 Real processes on the shared Redis (the test's prefix), the lab's queues in
 PostgreSQL and the simulator as Asterisk (model time moved by the test). One
@@ -8,7 +8,8 @@ after its reconciliation the state equals the simulator's truth although calls
 went on while nobody listened. Then a third candidate joins and the leader is
 SIGSTOPped past its lease: the third one leads; on SIGCONT the old leader steps
 down (its lease ran out, or a write of its was refused as stale: both stop
-its AMI consumption) and the state still equals the truth.
+its AMI consumption) and the state still equals the truth. `make test` runs the
+quick in-process version (tests/ingest/test_election.py).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ async def _until_truth(store: StateStore, sim: AmiSimulator, timeout: float = 15
         assert ours == expected
 
 
+@pytest.mark.slow  # about 30 s of real processes: `make test` has the in-process version
 async def test_the_standby_leads_after_a_kill_and_a_paused_leader_steps_down(
     sim: AmiSimulator, key_prefix: str, lab_db: str, redis_client: Redis
 ) -> None:
@@ -145,7 +147,7 @@ async def test_the_standby_leads_after_a_kill_and_a_paused_leader_steps_down(
             for service in (first, second, third):
                 await service.close()
     record(
-        "16a",
+        "23",
         "ingest leader killed (-9), then paused past its lease (SIGSTOP/SIGCONT)",
         "standby leads with the next epoch; state equals Asterisk's after its reconcile; "
         "the paused leader steps down",
