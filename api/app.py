@@ -33,11 +33,19 @@ from api.auth import AccessPolicy
 from api.broadcast import Broadcaster
 from api.console import SupervisorConsole
 from api.errors import ApiError, Unavailable
-from api.graphql.view import GRAPHQL_PATH, attach_fanout, mount_graphql
+from api.graphql.view import GRAPHQL_PATH, GraphQLView, attach_fanout, mount_graphql
 from api.head import HeadAsGet
 from api.health import add_alerts, add_audit, add_records, database_ping
 from api.host_guard import HostAllowList, HostGuard
 from api.ingest_runtime import build_ingest
+from api.leadership_runtime import (
+    IngestHolder,
+    Role,
+    add_role,
+    build_election,
+    runs_ingest,
+    serves_api,
+)
 from api.live import LiveBroadcaster, LiveState
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
@@ -57,6 +65,7 @@ from api.wallboard import mount_wallboard
 from ingest.actions.console import AsteriskConsole
 from ingest.actions.realtime import RealtimeMembers
 from ingest.db.engine import make_engine
+from ingest.election import LeaderGate
 from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
@@ -95,34 +104,40 @@ def create_app(
     *,
     redis: Redis | None = None,
     engine: AsyncEngine | None = None,
+    role: Role = "all",
 ) -> FastAPI:
-    """Build the app. `redis`/`engine` may be injected (the demo's fakeredis, tests)."""
+    """Build the app. `redis`/`engine` may be injected (the demo's fakeredis, tests);
+    `role` (`api.leadership_runtime`) says whether it serves the API, runs the ingest, or both."""
     metrics = Metrics()
     policy = AccessPolicy.from_settings(settings)
     alert_metrics = AlertMetrics(metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = _open_runtime(settings, policy, metrics, redis=redis, engine=engine)
+        runtime = _open_runtime(settings, policy, metrics, redis=redis, engine=engine, role=role)
         app.state.runtime = runtime
-        attach_fanout(
-            view,
-            runtime.broadcaster,
-            runtime.mirror,
-            buffer_size=settings.graphql_subscriber_buffer,
-        )
-        runtime.alerts = build_alert_engine(settings, runtime.mirror, runtime.engine, alert_metrics)
-        runtime.broadcaster.attach(runtime.alerts)  # started and stopped with it
+        if view is not None:
+            attach_fanout(
+                view,
+                runtime.broadcaster,
+                runtime.mirror,
+                buffer_size=settings.graphql_subscriber_buffer,
+            )
+            runtime.alerts = build_alert_engine(
+                settings, runtime.mirror, runtime.engine, alert_metrics
+            )
+            runtime.broadcaster.attach(runtime.alerts)  # started and stopped with it
         try:
             runtime.audit.start()
             await runtime.broadcaster.start()
             await _startup_sync(runtime)
             if runtime.records is not None:
                 await runtime.records.start()  # before the ingest: the open calls come back
-            if runtime.ingest is not None:
-                runtime.ingest.start()
-                # The runbook's order: AMI connected, then "Application is running".
-                await runtime.ingest.wait_connected(timeout=3.0)
+            if runtime.ingest is not None and runtime.election is not None:
+                await runtime.election.start()  # a lone candidate leads now: the ingest runs
+                if runtime.election.leader:
+                    # The runbook's order: AMI connected, then "Application is running".
+                    await runtime.ingest.wait_connected(timeout=3.0)
             watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
             runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
             if isinstance(runtime.redis, SentinelRedis):
@@ -132,7 +147,8 @@ def create_app(
             yield
         finally:
             await runtime.broadcaster.stop()
-            view.fanout = None
+            if view is not None:
+                view.fanout = None
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
 
     app = FastAPI(
@@ -156,16 +172,22 @@ def create_app(
     # have is 405, not the neighbouring `{member_id:path}` route's answer.
     app.add_middleware(ActionPathMethods)
     _install_error_handlers(app)
+    view = _mount_api(app, settings) if serves_api(role) else None
+    _add_operational_routes(app, metrics)
+    if serves_api(role):
+        mount_wallboard(app)
+    _install_front_guards(app, settings, policy)
+    return app
+
+
+def _mount_api(app: FastAPI, settings: Settings) -> GraphQLView:
+    """REST and GraphQL (not on an `ingest`-only process)."""
     app.include_router(rest_router)
     app.include_router(audit_router)
     app.include_router(alerts_router)
     app.include_router(stats_router)
     app.include_router(actions_router)
-    view = mount_graphql(app, settings)
-    _add_operational_routes(app, metrics)
-    mount_wallboard(app)
-    _install_front_guards(app, settings, policy)
-    return app
+    return mount_graphql(app, settings)
 
 
 def _install_front_guards(app: FastAPI, settings: Settings, policy: AccessPolicy) -> None:
@@ -189,6 +211,7 @@ def _open_runtime(
     *,
     redis: Redis | None,
     engine: AsyncEngine | None,
+    role: Role = "all",
 ) -> Runtime:
     client = redis if redis is not None else make_redis(settings)
     database = (
@@ -201,13 +224,43 @@ def _open_runtime(
         database_is_authoritative=lambda: not settings.ami_enabled,
         metrics=metrics,
     )
-    records = LiveRecords(settings, client, store.keys, database, metrics.registry)
-    ingest = build_ingest(settings, store, sync, records.tap) if settings.ami_enabled else None
+    holder = IngestHolder()
+    election = (
+        build_election(client, store.keys, settings.ingest_lease_seconds, metrics.registry, holder)
+        if settings.ami_enabled and runs_ingest(role)
+        else None
+    )
+    records = (
+        LiveRecords(
+            settings,
+            client,
+            store.keys,
+            database,
+            metrics.registry,
+            guard=LeaderGate(election) if election is not None else None,
+        )
+        if runs_ingest(role)
+        else None
+    )
+    holder.records = records
+    ingest = holder.ingest = (
+        build_ingest(
+            settings,
+            store,
+            sync,
+            records.tap if records is not None else None,
+            epoch=election.fencing_epoch,
+            on_stale=election.refused_as_stale,
+        )
+        if election is not None
+        else None
+    )
     service = QueueStatusService(
         store,
         sync,
         metrics=metrics,
-        ingest_status=lambda: ingest.status if ingest else None,
+        # A standby has no AMI session of its own to report (/healthz says standby).
+        ingest_status=lambda: ingest.status if ingest and election and election.leader else None,
         request_reconcile=ingest.request_reconcile if ingest else None,
     )
     # One pub/sub connection per process keeps the live mirror current.
@@ -252,6 +305,8 @@ def _open_runtime(
         ingest=ingest,
         console=console,
         records=records,
+        election=election,
+        role=role,
     )
 
 
@@ -276,6 +331,8 @@ async def _rebuild(runtime: Runtime, reason: str) -> None:
 
 
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
+    if runtime.election is not None:
+        await runtime.election.stop()  # the lease is given up: a standby takes over at once
     if runtime.ingest is not None:
         await runtime.ingest.stop()
     if runtime.records is not None:
@@ -354,6 +411,7 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         runtime = runtime_of(request.app)
         serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
         add_audit(details, runtime.audit.stats())
+        add_role(details, runtime.role, runtime.election)
         if runtime.records is not None:
             add_records(details, await runtime.records.health())
         if runtime.alerts is not None:

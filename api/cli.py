@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API and the AMI ingest (default)")
     serve.add_argument("--host", help="override HOST")
     serve.add_argument("--port", type=int, help="override PORT")
+    serve.add_argument(
+        "--role",
+        choices=("api", "ingest", "all"),
+        default="all",
+        help="api: REST/GraphQL/wallboard only; ingest: the elected AMI ingest and the call "
+        "records, with only /healthz and /metrics; all: both (default)",
+    )
     commands.add_parser("migrate", help="create the realtime queue tables where missing")
     demo = commands.add_parser(
         "demo", help="everything embedded: fakeredis, SQLite, live demo data"
@@ -244,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from api.app import create_app
         from api.server import serve
 
-        asyncio.run(serve(create_app(settings), settings))
+        asyncio.run(serve(create_app(settings, role=args.role), settings))
     except SettingsError as exc:
         print(f"queue-status {command}: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from ingest.ami.connection import AmiEndpoint
 from ingest.config import IngestSettings
@@ -21,10 +22,14 @@ def build_ingest(
     store: StateStore,
     sync: QueueDataSync,
     records: RecordsTap | None = None,
+    *,
+    epoch: Callable[[], int | None] = lambda: None,
+    on_stale: Callable[[], None] | None = None,
 ) -> AmiIngest:
     """The AMI ingest over the same store and the same pipeline every writer uses;
-    its events also become call records through `records`."""
-    pipeline = EventPipeline(store, records=records)
+    its events also become call records through `records`. Its writes carry
+    `epoch()` (the elected leader's fencing token); `on_stale` hears of a refusal."""
+    pipeline = EventPipeline(store, records=records, epoch=epoch)
 
     async def known_queues() -> set[str]:
         # Realtime queues load on demand in Asterisk: name every queue we know of.
@@ -48,4 +53,5 @@ def build_ingest(
         reconcile_interval=settings.ami_reconcile_interval,
         ping_interval=settings.ami_ping_interval,
         on_redis_recovered=resync_after_redis_outage,
+        on_stale=on_stale,
     )

@@ -23,7 +23,7 @@ from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.records.buffer import RecordBuffer
 from ingest.records.drainer import RecordDrainer
-from ingest.records.lease import RedisLease
+from ingest.records.lease import DrainGuard, RedisLease
 from ingest.records.metrics import RecordsMetrics
 from ingest.records.tap import RecordsTap
 from ingest.tasks import cancel_and_wait
@@ -44,6 +44,7 @@ class LiveRecords:
         keys: KeySchema,
         engine: AsyncEngine,
         registry: CollectorRegistry,
+        guard: DrainGuard | None = None,
         **drainer_options: Any,
     ) -> None:
         self.redis = redis
@@ -54,7 +55,7 @@ class LiveRecords:
         self.drainer = RecordDrainer(
             self.buffer,
             engine,
-            RedisLease(redis, keys.records("lease")),
+            guard if guard is not None else RedisLease(redis, keys.records("lease")),
             metrics=self.metrics,
             **drainer_options,
         )
@@ -62,24 +63,44 @@ class LiveRecords:
             RecordsTap(self.buffer, on_buffered=self.drainer.wake) if settings.ami_enabled else None
         )
         self._ticker: asyncio.Task[None] | None = None
+        self._elected = guard is not None
+        """An election decides who carries the open calls (`take_over`, `hand_over`)."""
+        self._leading = False
 
     async def start(self) -> None:
-        """Open again the calls the last run left open, then drain and tick."""
+        """Open again the calls the last run left open (without an election: with one,
+        the leader does when elected), then drain and tick."""
         if self.tap is not None:
-            try:
-                carried = await self.tap.load_open(self.redis, self.keys.records("open"))
-                if carried:
-                    log.info("%d open call(s) carried over from the last run", carried)
-            except RedisError as exc:
-                log.warning("Open calls of the last run not loaded (%s)", type(exc).__name__)
+            if not self._elected:
+                await self.take_over()
             self._ticker = asyncio.create_task(self._tick(), name="records-tick")
         self.drainer.start()
+
+    async def take_over(self) -> None:
+        """Open again the calls the last ingest left open (taken out of Redis: one taker)."""
+        if self.tap is None:
+            return
+        self._leading = True
+        try:
+            carried = await self.tap.load_open(self.redis, self.keys.records("open"))
+            if carried:
+                log.info("%d open call(s) carried over from the last run", carried)
+        except RedisError as exc:
+            log.warning("Open calls of the last run not loaded (%s)", type(exc).__name__)
 
     async def stop(self) -> None:
         """After the ingest stopped: buffer what is complete, keep what is open, stop."""
         if self._ticker is not None:
             await cancel_and_wait(self._ticker)
             self._ticker = None
+        if not self._elected or self._leading:
+            await self.hand_over()
+        await self.drainer.stop()
+
+    async def hand_over(self) -> None:
+        """The ingest stopped cleanly: buffer what is complete, keep what is open for the
+        next ingest (a leader deposed otherwise keeps nothing: its successor took over)."""
+        self._leading = False
         tap = self.tap
         if tap is not None:
             try:
@@ -92,7 +113,6 @@ class LiveRecords:
                     type(exc).__name__,
                     tap.unsent,
                 )
-        await self.drainer.stop()
 
     async def health(self) -> dict[str, Any]:
         """The `records` section of /healthz."""

@@ -20,10 +20,12 @@ from api.alerts.engine import AlertEngine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy
 from api.console import SupervisorConsole
+from api.leadership_runtime import Role
 from api.live import LiveBroadcaster, LiveState
 from api.records_runtime import LiveRecords
 from api.service import QueueStatusService
 from api.settings import Settings
+from ingest.election import IngestElection
 from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
@@ -53,6 +55,9 @@ class Runtime:
     """Supervisor actions on Asterisk (checked, sent over the ingest's AMI, audited)."""
     alerts: AlertEngine | None = None
     """The alert engine (`api.alerts`): rules evaluated on the live mirror."""
+    election: IngestElection | None = None
+    """This process's candidacy for the PBX's ingest (roles ingest and all, AMI on)."""
+    role: Role = "all"
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 

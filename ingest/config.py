@@ -45,6 +45,9 @@ class IngestSettings(BaseSettings):
     ami_secret: SecretStr = SecretStr("")
     ami_reconcile_interval: float = Field(default=60.0, gt=0)
     ami_ping_interval: float = Field(default=10.0, gt=0)
+    # The elected ingest's lease per PBX (`ingest.election`), renewed every third of it;
+    # a leader that dies is replaced within about this long.
+    ingest_lease_seconds: float = Field(default=10.0, ge=0.3, le=600)
 
     # Call records waiting in Redis for PostgreSQL (a capped stream); beyond, new ones
     # are not buffered but counted (`records.overflow` in /healthz).

@@ -12,6 +12,8 @@ Keys are compatible with the documented system (`seed-runbook.md`):
     queue-status:changes        pub/sub channel of change batches
     queue-status:staged:{kind}  HASH id → JSON: bookkeeping kept out of the entity's
                                 documented JSON (an operator's `callsAfterCall`)
+    queue-status:ingest:lease   the elected ingest's lease (`ingest.election`)
+    queue-status:ingest:epoch   INCR counter: the leader's fencing token
     queue-status:records:*      the call-record writer's (`ingest.records.buffer`):
                                 buffer (capped STREAM), overflow (counter), open
                                 (the builder's open calls at a stop), lease
@@ -98,3 +100,8 @@ class KeySchema:
         (the builder's open calls and intervals, saved at a graceful stop), ``lease``
         (which process drains the buffer)."""
         return self.prefix + "queue-status:records:" + name
+
+    def ingest(self, name: str) -> str:
+        """A key of the ingest election (`ingest.election`): ``lease`` (the leader's
+        token, with a TTL) and ``epoch`` (INCR per leadership; apply.lua spells it too)."""
+        return self.prefix + "queue-status:ingest:" + name

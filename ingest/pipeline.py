@@ -56,8 +56,12 @@ class EventPipeline:
         *,
         clock: Callable[[], int] = now_ms,
         records: RecordsTap | None = None,
+        epoch: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.store = store
+        self.epoch = epoch
+        """The elected leader's epoch every write carries (None: unfenced, no election);
+        a write from a deposed leader raises `StaleEpoch` (see `ingest.election`)."""
         self.parser = parser or EventParser()
         self.records = records
         """Where parsed events also go to become call records (None: nowhere)."""
@@ -117,7 +121,7 @@ class EventPipeline:
         feed = tap if tap is not None and tap.begin_batch(writer) else None
         changes, applied = self.plan(messages, stamp, records=feed)
         if changes:
-            await self.store.apply(changes, now=stamp, writer=writer)
+            await self.store.apply(changes, now=stamp, writer=writer, epoch=self.epoch())
         if tap is not None:
             await tap.flush()
         counters = self.counters
@@ -135,7 +139,7 @@ class EventPipeline:
         current = await self.store.snapshot()
         plan = plan_reconcile(snapshot, current, stamp)
         if plan:
-            await self.store.apply(plan, now=stamp)
+            await self.store.apply(plan, now=stamp, epoch=self.epoch())
         self.counters.reconciliations += 1
         self.counters.corrections += len(plan)
         return len(plan)

@@ -24,6 +24,7 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from ingest.clock import now_ms
 from ingest.keys import KINDS, KeySchema, Kind
@@ -182,6 +183,18 @@ class ChangeRecord:
         )
 
 
+class StaleEpoch(Exception):
+    """The store refused an ingest write: a newer leader took the PBX (a higher epoch).
+
+    Not a `RedisError`, so no retry loop swallows it: the writer is deposed and must
+    stop consuming AMI at once (see `ingest.election`).
+    """
+
+
+_STALE_EPOCH = "STALE_EPOCH"
+"""How apply.lua's refusal starts (its error reply)."""
+
+
 def decode_changes(payload: bytes | str) -> list[ChangeRecord]:
     """Decode one message of the changes channel."""
     items = orjson.loads(payload)
@@ -212,13 +225,16 @@ class StateStore:
         now: int | None = None,
         return_changes: bool = False,
         writer: tuple[str, int] | None = None,
+        epoch: int | None = None,
     ) -> list[ChangeRecord]:
         """Apply patches atomically; return the changes when asked (else `[]`).
 
         A patch that changes nothing bumps no version and publishes nothing.
         `writer` (an id and this batch's number among its batches, increasing)
         makes a batch sent again after a timeout apply once: the copy that timed
-        out may still run when Redis resumes.
+        out may still run when Redis resumes. `epoch` (the elected ingest's
+        fencing token) makes Redis refuse the batch when a newer leader exists:
+        raises `StaleEpoch`, nothing applied. Without it the write is not fenced.
         """
         if not changes:
             return []
@@ -230,9 +246,16 @@ class StateStore:
             payload,
             "1" if return_changes else "0",
         ]
-        if writer is not None:
-            args += [writer[0], writer[1]]
-        reply = await self._apply(keys=[], args=args)
+        if writer is not None or epoch is not None:
+            args += [writer[0], writer[1]] if writer is not None else ["", 0]
+        if epoch is not None:
+            args.append(epoch)
+        try:
+            reply = await self._apply(keys=[], args=args)
+        except ResponseError as exc:
+            if str(exc).startswith(_STALE_EPOCH):
+                raise StaleEpoch(str(exc)) from None
+            raise
         if not return_changes:
             return []
         return decode_changes(cast(bytes, reply))

@@ -1,6 +1,6 @@
 -- Apply a batch of patches atomically, stamp version and updatedAt, publish.
 -- ARGV[1] key prefix, ARGV[2] now (ms epoch), ARGV[3] JSON array of patches,
--- ARGV[4] "1" to return the changes.
+-- ARGV[4] "1" to return the changes, ARGV[5..7] optional (below).
 -- Returns the JSON array of changes ({version, kind, op, id, data}) or "[]".
 -- Per patch: guard ("if"), shift ("sh"), merge ("s"), smooth ("sm"), count_within
 -- ("cw"), incr ("inc"), maximum ("max"), copy ("cp"), fold ("fd"), then the per-kind
@@ -14,6 +14,16 @@ local null = cjson.null
 -- ARGV[5], ARGV[6] (optional): a writer id and this batch's number among its batches. A
 -- number at or below the last one applied for the writer is a batch sent again after its
 -- reply was lost (a timeout): it was applied already, so nothing is done.
+-- ARGV[7] (optional): the ingest leader's epoch (its fencing token, see ingest/election.py).
+-- A write from an older epoch than the PBX's current one comes from a deposed leader
+-- (paused past its lease, cut off): refused before anything is touched. Writes without
+-- an epoch (the API's own: sync, resync, legacy mutations) are not fenced.
+if ARGV[7] ~= nil and ARGV[7] ~= "" then
+  local current = tonumber(redis.call("GET", prefix .. "queue-status:ingest:epoch") or "0")
+  if tonumber(ARGV[7]) < current then
+    return redis.error_reply("STALE_EPOCH write from epoch " .. ARGV[7] .. ", current " .. current)
+  end
+end
 local writer_mark, writer_seq = nil, nil
 if ARGV[5] ~= nil and ARGV[5] ~= "" then
   writer_mark = prefix .. "queue-status:writer:" .. ARGV[5]

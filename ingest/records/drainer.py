@@ -35,7 +35,7 @@ from ingest.clock import now_ms
 from ingest.db.engine import DatabaseUnavailable
 from ingest.logs import get_logger
 from ingest.records.buffer import RecordBuffer
-from ingest.records.lease import RedisLease
+from ingest.records.lease import DrainGuard
 from ingest.records.metrics import RecordsMetrics
 from ingest.records.model import Record
 from ingest.records.repository import purge_before, save_records
@@ -82,7 +82,7 @@ class RecordDrainer:
         self,
         buffer: RecordBuffer,
         engine: AsyncEngine,
-        lease: RedisLease,
+        lease: DrainGuard,
         *,
         pbx: str = "",
         batch_size: int = 1000,

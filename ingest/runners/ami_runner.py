@@ -34,6 +34,7 @@ from ingest.ami.sources import LIST_ACTION_TIMEOUT, SnapshotSources
 from ingest.clock import now_ms
 from ingest.logs import get_logger
 from ingest.runners.ami_snapshots import SnapshotCollector, SnapshotPoint
+from ingest.store import StaleEpoch
 from ingest.tasks import cancel_and_wait
 
 log = get_logger("AmiService")
@@ -144,6 +145,7 @@ class AmiIngest:
         stats_interval: float = 60.0,
         on_redis_recovered: Callable[[], Awaitable[None]] | None = None,
         list_timeout: float = LIST_ACTION_TIMEOUT,
+        on_stale: Callable[[], None] | None = None,
     ) -> None:
         self.status = IngestStatus(
             host=endpoint.host,
@@ -155,6 +157,8 @@ class AmiIngest:
         self._max_queue = max_queue
         self._stats_interval = stats_interval
         self._on_redis_recovered = on_redis_recovered
+        self._on_stale = on_stale
+        self._fenced = False
         self._items: deque[AmiMessage | SnapshotPoint] = deque()
         self._wakeup = asyncio.Event()
         self._session: AmiSession | None = None
@@ -185,6 +189,7 @@ class AmiIngest:
 
     def start(self) -> None:
         """Start every task of the ingest."""
+        self._fenced = False
         self._tasks = [
             asyncio.create_task(self.connection.run(), name="ami-connection"),
             asyncio.create_task(self._consume(), name="ami-consumer"),
@@ -197,6 +202,19 @@ class AmiIngest:
             self._session.close("service stopping")
         await cancel_and_wait(*self._tasks)
         self._tasks = []
+
+    async def halt(self, reason: str) -> None:
+        """Stop consuming at once and forget what was not applied (stepping down: the
+        next leader's reconciliation brings the truth); `start` resumes from a new session."""
+        if self._session is not None:
+            self._session.close(reason)
+        await self.stop()
+        self._items.clear()
+        self._snapshots.session_ended()
+        self._session = None
+        status = self.status
+        status.connected, status.connected_since, status.stale = False, None, True
+        status.queue_depth = 0
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until logged in (or `timeout`); True when connected."""
@@ -300,6 +318,8 @@ class AmiIngest:
 
     async def _consume(self) -> None:
         while True:
+            if self._fenced:
+                self._items.clear()  # deposed: nothing more is applied until `start`
             if not self._items:
                 self._wakeup.clear()
                 self.status.queue_depth = 0
@@ -321,7 +341,18 @@ class AmiIngest:
                 batch.append(item)
             self.status.queue_depth = len(self._items)
             self._watch_system_events(batch)
-            await self._apply_with_retry(batch, (self._writer_id, next(self._batches)))
+            try:
+                await self._apply_with_retry(batch, (self._writer_id, next(self._batches)))
+            except StaleEpoch:
+                self._deposed()
+
+    def _deposed(self) -> None:
+        """A write was refused as stale: apply nothing more, let the election step down."""
+        log.error("A newer ingest leader exists: this one's writes are refused; stepping down")
+        self._fenced = True
+        self._items.clear()
+        if self._on_stale is not None:
+            self._on_stale()
 
     async def _apply_with_retry(self, batch: list[AmiMessage], writer: tuple[str, int]) -> None:
         delay = 0.05
@@ -363,6 +394,10 @@ class AmiIngest:
                 corrections = await self._applier.apply_snapshot(
                     collected, now_ms(), queue=point.queue
                 )
+            except StaleEpoch as exc:
+                point.fail(exc)
+                self._deposed()
+                return
             except RedisError as exc:
                 self.status.redis_errors += 1
                 log.error("Redis unavailable while reconciling (%s); retrying", type(exc).__name__)

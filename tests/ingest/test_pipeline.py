@@ -53,9 +53,12 @@ class CountingStore(StateStore):
         now: int | None = None,
         return_changes: bool = False,
         writer: tuple[str, int] | None = None,
+        epoch: int | None = None,
     ) -> list[ChangeRecord]:
         self.calls += 1
-        return await super().apply(changes, now=now, return_changes=return_changes, writer=writer)
+        return await super().apply(
+            changes, now=now, return_changes=return_changes, writer=writer, epoch=epoch
+        )
 
 
 async def test_a_snapshot_then_a_batch_of_events_in_one_round_trip(
