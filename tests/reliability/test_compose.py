@@ -192,11 +192,13 @@ def test_compose_row() -> None:
     project = compose({"API_TOKENS": STRONG})
     record(
         "20",
-        "docker-compose.yml as Compose reads it: no API_TOKENS given, weak or change-me "
-        "tokens on the container's 0.0.0.0",
+        "docker-compose.yml as Compose reads it (default and ha profiles): no API_TOKENS "
+        "given, weak or change-me tokens on the container's 0.0.0.0",
         "compose refuses to run without API_TOKENS (no default); every port on 127.0.0.1 "
-        "unless APP_BIND; the app refuses tokens < 16 characters or change-me",
+        "unless APP_BIND (app, ha-proxy); the app and the ha api replicas refuse tokens "
+        "< 16 characters or change-me; the ha proxy's WebSocket idle limit above the pings",
         publishedPorts=len(published(project)),
         onLoopback=sum(1 for _, address in published(project) if address == "127.0.0.1"),
         defaultTokens=0,
+        haTunnelSeconds=haproxy_seconds("tunnel"),
     )
