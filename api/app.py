@@ -404,6 +404,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return OrjsonResponse(error_body("internal server error"), status_code=500)
 
 
+READY_PING_SECONDS = 1.0
+"""How long `/readyz` waits for Redis' PING before calling the process not ready."""
+
+
 def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:
@@ -419,6 +423,30 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         body = {"success": serving, "data": details}
         headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
         return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> Response:
+        """Ready for traffic (a load balancer's or Kubernetes' readiness probe): Redis
+        answers and, where the API is served, the live mirror is loaded. 503 otherwise."""
+        runtime = runtime_of(request.app)
+        try:
+            async with asyncio.timeout(READY_PING_SECONDS):
+                redis_ok = bool(await runtime.redis.ping())
+        except (RedisError, OSError, TimeoutError):
+            redis_ok = False
+        mirror_loaded = runtime.mirror.loaded if serves_api(runtime.role) else None
+        ready = redis_ok and mirror_loaded is not False
+        body = {
+            "success": ready,
+            "data": {
+                "ready": ready,
+                "role": runtime.role,
+                "redis": redis_ok,
+                "mirrorLoaded": mirror_loaded,
+            },
+        }
+        headers = {} if ready else {"Retry-After": str(Unavailable.retry_after_seconds)}
+        return OrjsonResponse(body, status_code=200 if ready else 503, headers=headers)
 
     @app.get("/metrics", tags=["operations"])
     async def prometheus_metrics(request: Request) -> Response:

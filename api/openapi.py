@@ -334,6 +334,21 @@ def document_api(app: FastAPI, policy: AccessPolicy) -> JsonSchema:
             "200": _json(body, "Serving (Redis answers); `data` says how the rest is."),
             "503": _json(body, "Redis is down.", headers=_error_responses()["503"]["headers"]),
         }
+    ready = paths.get("/readyz", {}).get("get")
+    if ready is not None:
+        body = {
+            "type": "object",
+            "required": ["success", "data"],
+            "properties": {"success": {"type": "boolean"}, "data": ANY_OBJECT},
+        }
+        ready["responses"] = {
+            "200": _json(body, "Ready: Redis answers and the live mirror is loaded."),
+            "503": _json(
+                body,
+                "Not ready: Redis does not answer, or the mirror is still loading.",
+                headers=_error_responses()["503"]["headers"],
+            ),
+        }
     metrics = paths.get("/metrics", {}).get("get")
     if metrics is not None:
         metrics["responses"] = {

@@ -33,6 +33,9 @@ async def test_redis_down_is_503_then_recovers(
         assert health.status_code == 503
         assert health.json()["data"]["redis"]["ok"] is False
         assert health.json()["data"]["status"] == "down"
+        ready = await app.client.get("/readyz")
+        assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"
+        assert ready.json()["data"]["redis"] is False
 
         redis_proxy.restore()
         # Healed within 10 s: the operators again, and a healthy /healthz. (Right after Redis
@@ -41,6 +44,8 @@ async def test_redis_down_is_503_then_recovers(
             while (recovered := await app.client.get(f"{BASE}/operators")).status_code != 200:
                 await asyncio.sleep(0.1)
             while (await app.client.get("/healthz")).status_code != 200:
+                await asyncio.sleep(0.1)
+            while (await app.client.get("/readyz")).status_code != 200:
                 await asyncio.sleep(0.1)
         assert recovered.json()["count"] == 4
         metrics = (await app.client.get("/metrics")).text

@@ -94,6 +94,21 @@ async def test_the_leader_the_standby_candidate_and_the_api_replica_say_what_the
         assert "queue_status_ingest_failovers_total" in stand_metrics
         assert "queue_status_ingest_leader" not in (await replica.get("/metrics")).text
 
+        # Readiness: Redis answers everywhere; the API's live mirror where it is served.
+        for client, role, mirror in (
+            (leader, "all", True),
+            (standby, "ingest", None),
+            (replica, "api", True),
+        ):
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["data"] == {
+                "ready": True,
+                "role": role,
+                "redis": True,
+                "mirrorLoaded": mirror,
+            }
+
         # The ingest-only process serves the operational routes and nothing of the API.
         assert (await standby.get(f"{BASE}/operators")).status_code == 404
         assert (await standby.post("/graphql", json={"query": "{__typename}"})).status_code == 404

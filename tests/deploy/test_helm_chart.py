@@ -9,7 +9,7 @@ Kubernetes API schemas (no cluster, no kubeconform), Helm's own lint rules.
 What is checked: every manifest parses and has apiVersion/kind/metadata.name; the
 api and ingest Deployments run `serve --role api|ingest` with the replicas asked;
 the Service and the PDBs select exactly the pods of their role; the probes use
-paths the app serves (readiness GET /healthz with a Host the app accepts;
+paths the app serves (readiness GET /readyz with a Host the app accepts;
 liveness a GET of /metrics from inside the container, run here against a small
 server, with and without METRICS_TOKEN); secrets come only from the named Secret
 and values.yaml holds none; the Ingress carries the WebSocket idle timeouts
@@ -116,11 +116,11 @@ def test_service_and_budgets_select_their_role_only() -> None:
         assert spec["selector"]["matchLabels"].items() <= pods.items()
 
 
-def test_readiness_asks_healthz_with_a_host_the_app_accepts() -> None:
+def test_readiness_asks_readyz_with_a_host_the_app_accepts() -> None:
     objects = manifests(GIVEN)
     for role in ("api", "ingest"):
         probe = container(objects, role)["readinessProbe"]["httpGet"]
-        assert probe["path"] == "/healthz" and probe["port"] == "http"
+        assert probe["path"] == "/readyz" and probe["port"] == "http"
         assert {"name": "Host", "value": "localhost"} in probe["httpHeaders"]
         ports = container(objects, role)["ports"]
         assert {"name": "http", "containerPort": 3000} in ports

@@ -177,7 +177,7 @@ def test_the_proxy_keeps_idle_websockets_longer_than_their_keepalives() -> None:
     text = HAPROXY.read_text()
     for name in ("api-1", "api-2"):
         assert re.search(rf"^\s*server {name} {name}:3000$", text, re.MULTILINE), name
-    assert "uri /healthz" in text and "hdr Host localhost" in text
+    assert "uri /readyz" in text and "hdr Host localhost" in text
 
 
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy not installed")
