@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from ingest.keys import KeySchema
 from ingest.logs import reset_logging
 from ingest.store import StateStore
+from tests.support.ami_client import Clients
 from tests.support.proxy import FaultProxy
 
 REDIS_URL = os.environ.get("QS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -112,3 +113,12 @@ async def redis_proxy() -> AsyncIterator[FaultProxy]:
         yield proxy
     finally:
         await proxy.stop()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Clients]:
+    """Raw AMI clients, all closed at the end of the test, pass or fail."""
+    registry = Clients()
+    yield registry
+    for client in registry.opened:
+        await client.close()

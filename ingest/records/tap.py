@@ -39,7 +39,7 @@ from ingest.records.builder import CallRecordBuilder
 from ingest.records.model import Record
 from ingest.records.open_state import CarriedState, load_open_state, save_open_state
 
-__all__ = ["RecordsTap", "TapCounters"]
+__all__ = ["RecordsTap", "TapCounters", "timestamp_ms"]
 
 BOOT_TOLERANCE_MS = 60_000
 """A FullyBooted whose boot time is later than the last one by more than this is a restart
@@ -160,12 +160,22 @@ class RecordsTap:
         return len(carried.open.calls)
 
 
+def timestamp_ms(stamp: str) -> int:
+    """An AMI ``Timestamp`` (``<s>.<µs>``) in epoch ms, cut like a timeval, never rounded
+    into the next second (the queue_log's whole seconds then agree); read from the text,
+    not through a float. ValueError when it is not one."""
+    seconds, _, fraction = stamp.strip().partition(".")
+    if not seconds.isdigit() or (fraction and not fraction.isdigit()):
+        raise ValueError(f"not an AMI timestamp: {stamp!r}")
+    return int(seconds) * 1000 + int((fraction + "000")[:3])
+
+
 def _event_time(message: AmiMessage, received_ms: int) -> int:
     """The ``Timestamp`` header in epoch ms, else `received_ms` (absent or not a number)."""
     stamp = message.get("Timestamp")
     if not isinstance(stamp, str):
         return received_ms
     try:
-        return int(float(stamp) * 1000)
-    except (ValueError, OverflowError):
+        return timestamp_ms(stamp)
+    except ValueError:
         return received_ms

@@ -21,14 +21,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from ingest.ami.message import AmiMessageDict
+from ingest.records.tap import timestamp_ms
 from simulator import (
     AmiSimulator,
     CallCentre,
@@ -46,24 +45,10 @@ INTERVAL = 900
 SHORT_ABANDON = 5
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[Clients]:
-    """Raw AMI clients, all closed at the end of the test."""
-    registry = Clients()
-    yield registry
-    for client in registry.opened:
-        await client.close()
-
-
 def _centre(now: Callable[[], float]) -> CallCentre:
     return CallCentre(
         day_config(arrival_rate=0.024, mean_patience=90), clock=now, seed=11, timestamps=True
     )
-
-
-def _stamp_ms(stamp: str) -> int:
-    seconds, _, fraction = stamp.partition(".")
-    return int(seconds) * 1000 + int((fraction + "000")[:3])
 
 
 @dataclass
@@ -94,7 +79,7 @@ class RawEvents:
         name = str(message.get("Event", ""))
         if name == "QueueCallerJoin":
             key = (str(message["Uniqueid"]), str(message["Queue"]))
-            self.joined[key] = _stamp_ms(str(message["Timestamp"]))
+            self.joined[key] = timestamp_ms(str(message["Timestamp"]))
         elif name in ("AgentConnect", "AgentComplete", "QueueCallerAbandon"):
             plain = {k: str(v) for k, v in message.items()}
             self.ends.append((name, plain["Uniqueid"], plain["Queue"], plain))

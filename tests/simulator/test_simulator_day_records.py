@@ -33,6 +33,7 @@ from ingest.records.model import (
     Record,
 )
 from ingest.records.queue_log import QueueLogReplayer, parse_queue_log
+from ingest.records.tap import timestamp_ms
 from simulator import (
     AmiSimulator,
     CallCentre,
@@ -84,13 +85,7 @@ class AmiSide:
             return
         event = self.parser.parse(message)
         if event is not None:
-            self.records.extend(self.builder.feed(event, _stamp_ms(stamp)))
-
-
-def _stamp_ms(stamp: str) -> int:
-    """``Timestamp: <s>.<µs>`` in epoch ms, truncated (never into the next second)."""
-    seconds, _, fraction = stamp.partition(".")
-    return int(seconds) * 1000 + int((fraction + "000")[:3])
+            self.records.extend(self.builder.feed(event, timestamp_ms(stamp)))
 
 
 def _quiet() -> logging.Logger:
