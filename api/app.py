@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -30,26 +30,17 @@ from api.alerts.metrics import AlertMetrics
 from api.alerts.wiring import build_alert_engine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy
-from api.broadcast import Broadcaster
-from api.console import SupervisorConsole
 from api.errors import ApiError, Unavailable
 from api.graphql.view import GRAPHQL_PATH, GraphQLView, attach_fanout, mount_graphql
 from api.head import HeadAsGet
-from api.health import add_alerts, add_audit, add_records, database_ping
+from api.health import add_audit, database_ping
 from api.host_guard import HostAllowList, HostGuard
-from api.ingest_runtime import build_ingest
-from api.leadership_runtime import (
-    IngestHolder,
-    Role,
-    add_role,
-    build_election,
-    runs_ingest,
-    serves_api,
-)
-from api.live import LiveBroadcaster, LiveState
+from api.leadership_runtime import Role, serves_api
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
-from api.records_runtime import LiveRecords
+from api.pbx_health import pbx_health
+from api.pbx_metrics import exposition_registry
+from api.pbx_runtime import PbxRuntime, open_pbx
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -59,19 +50,13 @@ from api.rest_audit import router as audit_router
 from api.rest_stats import router as stats_router
 from api.routing import ActionPathMethods, allowed_methods
 from api.runtime import Runtime, runtime_of
-from api.service import QueueStatusService
 from api.settings import Settings
 from api.wallboard import mount_wallboard
-from ingest.actions.console import AsteriskConsole
-from ingest.actions.realtime import RealtimeMembers
 from ingest.db.engine import make_engine
-from ingest.election import LeaderGate
-from ingest.keys import KeySchema
+from ingest.db.repository import DatabaseUnavailable
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.redis_sentinel import MasterWatch, SentinelRedis, sentinel_master
-from ingest.store import StateStore
-from ingest.sync import QueueDataSync
 from ingest.tasks import cancel_and_wait
 from ingest.watch import RedisWatch
 
@@ -110,45 +95,54 @@ def create_app(
     `role` (`api.leadership_runtime`) says whether it serves the API, runs the ingest, or both."""
     metrics = Metrics()
     policy = AccessPolicy.from_settings(settings)
-    alert_metrics = AlertMetrics(metrics.registry)
+    # With PBXES each PBX counts into a registry of its own, labelled `pbx` at /metrics.
+    pbx_metrics = {
+        pbx.name: Metrics() if settings.several_pbxes else metrics for pbx in settings.pbx_configs
+    }
+    alert_metrics = {name: AlertMetrics(m.registry) for name, m in pbx_metrics.items()}
+    exposed = (
+        exposition_registry(metrics.registry, {name: m.registry for name, m in pbx_metrics.items()})
+        if settings.several_pbxes
+        else metrics.registry
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = _open_runtime(settings, policy, metrics, redis=redis, engine=engine, role=role)
+        runtime = _open_runtime(
+            settings, policy, metrics, pbx_metrics, redis=redis, engine=engine, role=role
+        )
         app.state.runtime = runtime
         if view is not None:
-            attach_fanout(
-                view,
-                runtime.broadcaster,
-                runtime.mirror,
-                buffer_size=settings.graphql_subscriber_buffer,
-            )
-            runtime.alerts = build_alert_engine(
-                settings, runtime.mirror, runtime.engine, alert_metrics
-            )
-            runtime.broadcaster.attach(runtime.alerts)  # started and stopped with it
+            for pbx in runtime.pbxes.values():
+                attach_fanout(
+                    view,
+                    pbx.name,
+                    pbx.broadcaster,
+                    pbx.mirror,
+                    buffer_size=settings.graphql_subscriber_buffer,
+                )
+                pbx.alerts = build_alert_engine(
+                    settings,
+                    pbx.mirror,
+                    runtime.engine,
+                    alert_metrics[pbx.name],
+                    pbx=pbx.name if settings.several_pbxes else None,
+                )
+                pbx.broadcaster.attach(pbx.alerts)  # started and stopped with it
         try:
             runtime.audit.start()
-            await runtime.broadcaster.start()
-            await _startup_sync(runtime)
-            if runtime.records is not None:
-                await runtime.records.start()  # before the ingest: the open calls come back
-            if runtime.ingest is not None and runtime.election is not None:
-                await runtime.election.start()  # a lone candidate leads now: the ingest runs
-                if runtime.election.leader:
-                    # The runbook's order: AMI connected, then "Application is running".
-                    await runtime.ingest.wait_connected(timeout=3.0)
-            watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
-            runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
+            for pbx in runtime.pbxes.values():
+                await _start_pbx(runtime, pbx)
             if isinstance(runtime.redis, SentinelRedis):
-                follow = MasterWatch(runtime.redis, functools.partial(_rebuild, runtime))
+                follow = MasterWatch(runtime.redis, functools.partial(_rebuild_all, runtime))
                 runtime.tasks.append(asyncio.create_task(follow.run(), name="sentinel-watch"))
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
-            await runtime.broadcaster.stop()
+            for pbx in runtime.pbxes.values():
+                await pbx.broadcaster.stop()
             if view is not None:
-                view.fanout = None
+                view.fanouts = {}
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
 
     app = FastAPI(
@@ -173,7 +167,7 @@ def create_app(
     app.add_middleware(ActionPathMethods)
     _install_error_handlers(app)
     view = _mount_api(app, settings) if serves_api(role) else None
-    _add_operational_routes(app, metrics)
+    _add_operational_routes(app, exposed)
     if serves_api(role):
         mount_wallboard(app)
     _install_front_guards(app, settings, policy)
@@ -208,6 +202,7 @@ def _open_runtime(
     settings: Settings,
     policy: AccessPolicy,
     metrics: Metrics,
+    pbx_metrics: dict[str, Metrics],
     *,
     redis: Redis | None,
     engine: AsyncEngine | None,
@@ -217,128 +212,79 @@ def _open_runtime(
     database = (
         engine if engine is not None else make_engine(settings.database_url.get_secret_value())
     )
-    store = StateStore(client, KeySchema(settings.redis_key_prefix))
-    sync = QueueDataSync(
-        store,
-        database,
-        database_is_authoritative=lambda: not settings.ami_enabled,
-        metrics=metrics,
-    )
-    holder = IngestHolder()
-    election = (
-        build_election(client, store.keys, settings.ingest_lease_seconds, metrics.registry, holder)
-        if settings.ami_enabled and runs_ingest(role)
-        else None
-    )
-    records = (
-        LiveRecords(
-            settings,
-            client,
-            store.keys,
-            database,
-            metrics.registry,
-            guard=LeaderGate(election) if election is not None else None,
-        )
-        if runs_ingest(role)
-        else None
-    )
-    holder.records = records
-    ingest = holder.ingest = (
-        build_ingest(
-            settings,
-            store,
-            sync,
-            records.tap if records is not None else None,
-            epoch=election.fencing_epoch,
-            on_stale=election.refused_as_stale,
-        )
-        if election is not None
-        else None
-    )
-    service = QueueStatusService(
-        store,
-        sync,
-        metrics=metrics,
-        # A standby has no AMI session of its own to report (/healthz says standby).
-        ingest_status=lambda: ingest.status if ingest and election and election.leader else None,
-        request_reconcile=ingest.request_reconcile if ingest else None,
-    )
-    # One pub/sub connection per process keeps the live mirror current.
-    mirror = LiveState(store)
-    broadcaster: LiveBroadcaster = Broadcaster(
-        store.redis,
-        store.keys.changes,
-        mirror,
-        buffer_size=settings.graphql_subscriber_buffer,
-        current_version=store.version,
-    )
     audit = AuditTrail(database, buffer_size=settings.audit_buffer_size, metrics=metrics)
-    asterisk = (
-        AsteriskConsole(
-            ingest,
-            store,
-            realtime=RealtimeMembers(database),
-            confirm_timeout=settings.action_confirm_timeout,
+    pbxes = {
+        config.name: open_pbx(
+            settings,
+            config,
+            policy,
+            pbx_metrics[config.name],
+            redis=client,
+            engine=database,
+            audit=audit,
+            role=role,
         )
-        if ingest is not None
-        else None
-    )
-    console = SupervisorConsole(
-        service,
-        policy,
-        lambda: asterisk,
-        audit,
-        pause_reasons=tuple(settings.pause_reasons),
-        metrics=metrics,
-    )
-    return Runtime(
-        settings,
-        policy,
-        client,
-        database,
-        store,
-        sync,
-        service,
-        mirror,
-        broadcaster,
-        audit=audit,
-        ingest=ingest,
-        console=console,
-        records=records,
-        election=election,
-        role=role,
-    )
+        for config in settings.pbx_configs
+    }
+    return Runtime(settings, policy, client, database, audit, pbxes, role=role)
 
 
-async def _startup_sync(runtime: Runtime) -> None:
+async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
+    """One PBX's mirror, sync, records, election and Redis watch, in the runbook's order."""
+    await pbx.broadcaster.start()
+    await _startup_sync(pbx)
+    if pbx.records is not None:
+        await pbx.records.start()  # before the ingest: the open calls come back
+    if pbx.ingest is not None and pbx.election is not None:
+        await pbx.election.start()  # a lone candidate leads now: the ingest runs
+        if pbx.election.leader:
+            # The runbook's order: AMI connected, then "Application is running".
+            await pbx.ingest.wait_connected(timeout=3.0)
+    watch = RedisWatch(pbx.store, functools.partial(_rebuild, pbx))
+    pbx.tasks.append(asyncio.create_task(watch.run(), name=f"redis-watch-{pbx.name}"))
+
+
+async def _startup_sync(pbx: PbxRuntime) -> None:
     """Sync once before serving; if the DB or Redis is down, keep retrying in the background."""
     try:
-        await runtime.sync.run()
+        await pbx.sync.run()
     except Exception as exc:  # DB or Redis down: serve what Redis holds, heal later
         log.warning(
             "Startup synchronization failed (%s); retrying in the background", type(exc).__name__
         )
-        runtime.tasks.append(
-            asyncio.create_task(runtime.sync.run_until_success(), name="sync-retry")
-        )
+        pbx.tasks.append(asyncio.create_task(pbx.sync.run_until_success(), name="sync-retry"))
 
 
-async def _rebuild(runtime: Runtime, reason: str) -> None:
+async def _rebuild(pbx: PbxRuntime, reason: str) -> None:
     """Redis lost the live state: Asterisk's snapshot and the database bring it back."""
-    if runtime.ingest is not None:
-        runtime.ingest.request_reconcile(reason)
-    await runtime.sync.run()
+    if pbx.ingest is not None:
+        pbx.ingest.request_reconcile(reason)
+    await pbx.sync.run()
+
+
+async def _rebuild_all(runtime: Runtime, reason: str) -> None:
+    """Sentinel moved to another master: every PBX's state is rebuilt."""
+    for pbx in runtime.pbxes.values():
+        await _rebuild(pbx, reason)
+
+
+async def _close_pbx(pbx: PbxRuntime) -> None:
+    if pbx.election is not None:
+        await pbx.election.stop()  # the lease is given up: a standby takes over at once
+    if pbx.ingest is not None:
+        await pbx.ingest.stop()
+    if pbx.records is not None:
+        await pbx.records.stop()  # after the ingest: nothing feeds the builder any more
+    await cancel_and_wait(*pbx.tasks)
 
 
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
-    if runtime.election is not None:
-        await runtime.election.stop()  # the lease is given up: a standby takes over at once
-    if runtime.ingest is not None:
-        await runtime.ingest.stop()
-    if runtime.records is not None:
-        await runtime.records.stop()  # after the ingest: nothing feeds the builder any more
+    await asyncio.gather(*(_close_pbx(pbx) for pbx in runtime.pbxes.values()))
     await cancel_and_wait(*runtime.tasks)
     await runtime.audit.stop()  # last: what the ingest and the tasks recorded, then the engine
+    for pbx in runtime.pbxes.values():
+        if pbx.own_database:
+            await pbx.database.dispose()
     if own_redis:
         await runtime.redis.aclose()
     if own_engine:
@@ -408,18 +354,26 @@ READY_PING_SECONDS = 1.0
 """How long `/readyz` waits for Redis' PING before calling the process not ready."""
 
 
-def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
+def _add_operational_routes(app: FastAPI, registry: CollectorRegistry) -> None:
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:
-        """Redis, database and AMI state: 200 while serving, 503 when Redis is down."""
+        """Redis, database and AMI state: 200 while serving, 503 when Redis is down. With
+        PBXES the top level is the default PBX's and `pbxes` has every PBX's own."""
         runtime = runtime_of(request.app)
-        serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
+        serving, details = await pbx_health(runtime.default, runtime.role)
+        database_up = runtime.default.database is runtime.engine or await _pinged(runtime.engine)
+        if not database_up and details.get("status") == "ok":
+            details["status"] = "degraded"
         add_audit(details, runtime.audit.stats())
-        add_role(details, runtime.role, runtime.election)
-        if runtime.records is not None:
-            add_records(details, await runtime.records.health())
-        if runtime.alerts is not None:
-            add_alerts(details, runtime.alerts.health())
+        if runtime.several:
+            sections = {}
+            for name, pbx in runtime.pbxes.items():
+                pbx_serving, section = await pbx_health(pbx, runtime.role)
+                sections[name] = section
+                if section.get("status") != "ok" and details.get("status") == "ok":
+                    details["status"] = "degraded"
+                serving = serving and pbx_serving
+            details["pbxes"] = sections
         body = {"success": serving, "data": details}
         headers = {} if serving else {"Retry-After": str(Unavailable.retry_after_seconds)}
         return OrjsonResponse(body, status_code=200 if serving else 503, headers=headers)
@@ -452,4 +406,12 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
     async def prometheus_metrics(request: Request) -> Response:
         """Prometheus exposition format (a bearer token when METRICS_TOKEN is set)."""
         runtime_of(request.app).policy.check_metrics(request.headers.get("authorization"))
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _pinged(engine: AsyncEngine) -> bool:
+    try:
+        await database_ping(engine)
+    except DatabaseUnavailable:
+        return False
+    return True

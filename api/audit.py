@@ -159,6 +159,7 @@ class AuditTrail:
         first: int = DEFAULT_PAGE,
         after: str | None = None,
         queues_in_scope: frozenset[str] | None = None,
+        pbx: str | None = None,
     ) -> AuditPage:
         """Written rows, newest first (see `api.audit_query.read_page`); the page's
         `buffered` says how many recorded rows are not written yet."""
@@ -172,6 +173,7 @@ class AuditTrail:
             after=after,
             queues_in_scope=queues_in_scope,
             buffered=self.buffered,
+            pbx=pbx,
         )
 
     # --- the writer ------------------------------------------------------------------

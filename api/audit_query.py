@@ -93,9 +93,11 @@ async def read_page(
     after: str | None = None,
     queues_in_scope: frozenset[str] | None = None,
     buffered: int = 0,
+    pbx: str | None = None,
 ) -> AuditPage:
     """One page of written rows matching every filter given (see the module's doc).
 
+    `pbx` (with PBXES) keeps the actions on that PBX only.
     Raises BadInput (a page size out of range, a cursor not ours) and
     Unavailable (no database, or it is down; the details go to the log).
     """
@@ -119,6 +121,8 @@ async def read_page(
         conditions.append(table.c.member_id == member_id)
     if queues_in_scope is not None:
         conditions.append(table.c.queue.in_(sorted(queues_in_scope)))
+    if pbx is not None:  # with PBXES every action names its PBX in its arguments
+        conditions.append(table.c.arguments["pbx"].as_string() == pbx)
     if after_id is not None:
         anchor = select(table.c.at).where(table.c.id == after_id).scalar_subquery()
         conditions.append(

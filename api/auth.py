@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from api.errors import Forbidden, Unauthenticated
-from api.settings import ApiToken, Role, Settings
+from api.errors import Forbidden, NotFound, Unauthenticated
+from api.settings import ApiToken, PbxScope, Role, Settings, scope_label
 
 
 class Action(Enum):
@@ -56,6 +56,22 @@ class Grant:
     queues: frozenset[str] | None = None
     extension: str | None = None
     token_fingerprint: str | None = None
+    pbxes: PbxScope | None = None
+    """The token's `pbx/…` entries until `on(pbx)` narrows the grant to one PBX."""
+
+    def on(self, pbx: str) -> Grant | None:
+        """The grant on PBX `pbx` (its queues there), or None when the PBX is out of its
+        scope. A grant without PBX entries is the same on every PBX."""
+        if self.pbxes is None:
+            return self
+        if pbx in self.pbxes:
+            own = self.pbxes[pbx]
+            queues = None if own is None else own | (self.queues or frozenset())
+        elif self.queues:
+            queues = self.queues  # bare queue entries apply on every PBX
+        else:
+            return None
+        return replace(self, queues=queues, pbxes=None)
 
     @property
     def scoped(self) -> bool:
@@ -72,7 +88,7 @@ class Grant:
     @property
     def scope_label(self) -> str:
         """The scope as written in API_TOKENS (`*` for every queue), for the audit."""
-        return "*" if self.queues is None else "+".join(sorted(self.queues))
+        return scope_label(self.queues, self.pbxes)
 
 
 OPEN = Grant()
@@ -187,6 +203,7 @@ class AccessPolicy:
             queues=token.queues,
             extension=token.extension,
             token_fingerprint=fingerprint(token.secret),
+            pbxes=token.pbxes,
         )
 
     def describe(
@@ -233,3 +250,40 @@ class AccessPolicy:
                 f"role {grant.role.name.lower()} may not do this; it needs {required.name.lower()}"
             )
         return grant
+
+
+def unknown_pbx(name: str) -> NotFound:
+    """The one answer for a PBX that does not exist and for one out of the token's scope
+    (a scoped token must not learn which other PBXes there are)."""
+    shown = (
+        name
+        if len(name) <= 40 and name.isprintable()
+        else name[:40].encode("unicode_escape").decode()
+    )
+    return NotFound(f"no such PBX: {shown!r}")
+
+
+class PbxAccessPolicy(AccessPolicy):
+    """The access policy on one PBX: every grant narrowed to it (`Grant.on`); a token
+    whose scope leaves the PBX out gets NotFound, as for a PBX that does not exist."""
+
+    def __init__(self, policy: AccessPolicy, pbx: str) -> None:
+        super().__init__(
+            policy._tokens, host_is_loopback=policy._loopback, metrics_token=policy._metrics_token
+        )
+        self.pbx = pbx
+
+    def grant(self, authorization: str | None) -> Grant:
+        """The base grant on this PBX; NotFound when the token does not cover it."""
+        narrowed = super().grant(authorization).on(self.pbx)
+        if narrowed is None:
+            raise unknown_pbx(self.pbx)
+        return narrowed
+
+    def sees(self, authorization: str | None) -> bool:
+        """Whether the presented token (if any) covers this PBX (an unknown token: no)."""
+        try:
+            self.grant(authorization)
+        except (NotFound, Unauthenticated):
+            return False
+        return True

@@ -112,7 +112,10 @@ class SupervisorConsole:
         *,
         pause_reasons: tuple[str, ...] = (),
         metrics: Metrics | None = None,
+        pbx: str | None = None,
     ) -> None:
+        self._pbx = pbx
+        """The PBX named in every audit row's arguments (with PBXES; None without)."""
         self._service = service
         self._policy = policy
         self._console = console
@@ -421,7 +424,7 @@ class SupervisorConsole:
                 token_fingerprint=grant.token_fingerprint,
                 scope=grant.scope_label,
                 action=attempt.action,
-                arguments={k: v for k, v in attempt.arguments.items() if v is not None},
+                arguments=self._arguments(attempt),
                 outcome=outcome,
                 queue=attempt.queue,
                 member_id=attempt.member_id,
@@ -431,6 +434,12 @@ class SupervisorConsole:
                 duration_ms=round((time.monotonic() - attempt.started) * 1000),
             )
         )
+
+    def _arguments(self, attempt: _Attempt) -> dict[str, Any]:
+        arguments = {k: v for k, v in attempt.arguments.items() if v is not None}
+        if self._pbx is not None:
+            arguments["pbx"] = self._pbx
+        return arguments
 
 
 _MEMBERSHIP_ACTIONS = frozenset({"addQueueMember", "removeQueueMember"})

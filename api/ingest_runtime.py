@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ingest.ami.connection import AmiEndpoint
 from ingest.config import IngestSettings
 from ingest.logs import get_logger
+from ingest.pbxes import PbxConfig
 from ingest.pipeline import EventPipeline
 from ingest.records.tap import RecordsTap
 from ingest.runners.ami_runner import AmiIngest, EventApplier
@@ -25,10 +26,12 @@ def build_ingest(
     *,
     epoch: Callable[[], int | None] = lambda: None,
     on_stale: Callable[[], None] | None = None,
+    pbx: PbxConfig | None = None,
 ) -> AmiIngest:
     """The AMI ingest over the same store and the same pipeline every writer uses;
     its events also become call records through `records`. Its writes carry
-    `epoch()` (the elected leader's fencing token); `on_stale` hears of a refusal."""
+    `epoch()` (the elected leader's fencing token); `on_stale` hears of a refusal.
+    `pbx` gives the AMI of one PBX of several (PBXES), else the AMI_* settings."""
     pipeline = EventPipeline(store, records=records, epoch=epoch)
 
     async def known_queues() -> set[str]:
@@ -43,10 +46,10 @@ def build_ingest(
 
     return AmiIngest(
         AmiEndpoint(
-            host=settings.ami_host,
-            port=settings.ami_port,
-            username=settings.ami_username,
-            secret=settings.ami_secret.get_secret_value(),
+            host=settings.ami_host if pbx is None else pbx.ami_host,
+            port=settings.ami_port if pbx is None else pbx.ami_port,
+            username=settings.ami_username if pbx is None else pbx.ami_username,
+            secret=(settings.ami_secret if pbx is None else pbx.ami_secret).get_secret_value(),
         ),
         EventApplier(pipeline.apply, pipeline.apply_snapshot),
         known_queues=known_queues,

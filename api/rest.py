@@ -15,7 +15,9 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import Action, Grant
 from api.commands import OperatorStatusBody
+from api.pbx_health import visible_pbxes
 from api.responses import OrjsonResponse, RawJsonResponse
+from api.rest_pbx import RequestPbx
 from api.runtime import runtime_of
 from api.service import QueueStatusService, Replica
 
@@ -38,28 +40,29 @@ PausedFilter = Annotated[bool | None, EmptyIsAbsent]
 # a thread hop per request for what is an attribute lookup.
 
 
-async def get_service(request: Request) -> QueueStatusService:
-    """The app's domain service."""
-    return runtime_of(request.app).service
+async def get_service(pbx: RequestPbx) -> QueueStatusService:
+    """The domain service of the request's PBX (`?pbx=`)."""
+    return pbx.service
 
 
 def require(action: Action) -> Any:
-    """A dependency that enforces the access policy for `action` and gives the request's
-    `Grant` (`Annotated[Grant, require(action)]`; `dependencies=[…]` when not needed)."""
+    """A dependency that enforces the access policy for `action` on the request's PBX and
+    gives the request's `Grant` there (`Annotated[Grant, require(action)]`;
+    `dependencies=[…]` when not needed)."""
 
     async def check(
-        request: Request,
+        pbx: RequestPbx,
         authorization: Annotated[str | None, Header()] = None,
     ) -> Grant:
-        return runtime_of(request.app).policy.check(action, authorization)
+        return pbx.policy.check(action, authorization)
 
     check.action = action  # type: ignore[attr-defined]  # read by api.openapi
     return Depends(check)
 
 
-async def get_replica(request: Request) -> Replica | None:
-    """The process' live mirror, which collection reads use when it is current."""
-    return runtime_of(request.app).mirror
+async def get_replica(pbx: RequestPbx) -> Replica | None:
+    """The live mirror of the request's PBX, which collection reads use when it is current."""
+    return pbx.mirror
 
 
 Service = Annotated[QueueStatusService, Depends(get_service)]
@@ -99,12 +102,12 @@ class StoredBytes:
         if scope["method"] != "GET" or scope["query_string"]:
             await route.handle(scope, receive, send)
             return
-        runtime = runtime_of(scope["app"])
-        grant = runtime.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
+        pbx = runtime_of(scope["app"]).default  # no `?pbx=`: the default PBX
+        grant = pbx.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
         if grant.queues is not None:
             await route.handle(scope, receive, send)
             return
-        body = await self._read(runtime.service, runtime.mirror)
+        body = await self._read(pbx.service, pbx.mirror)
         await RawJsonResponse(body)(scope, receive, send)
 
 
@@ -212,17 +215,37 @@ async def list_channels(
 
 
 @router.get("/access", dependencies=[require(Action.READ)])
-async def access(request: Request) -> OrjsonResponse:
-    """What the request's token grants (role, queues, extension, what it may do, the
-    pause reasons), for a board to decide which controls to show."""
+async def access(request: Request, pbx: RequestPbx) -> OrjsonResponse:
+    """What the request's token grants on the PBX (role, queues, extension, what it may
+    do, the pause reasons), for a board to decide which controls to show."""
     runtime = runtime_of(request.app)
-    summary = runtime.policy.describe(
+    summary = pbx.policy.describe(
         request.headers.get("authorization"),
-        actions_possible=runtime.console is not None and runtime.console.available,
+        actions_possible=pbx.console is not None and pbx.console.available,
     )
     return OrjsonResponse(
         {"success": True, "data": summary.as_json(runtime.settings.pause_reasons)}
     )
+
+
+async def _reader(request: Request, authorization: Annotated[str | None, Header()] = None) -> Grant:
+    # The process' policy: a token of another PBX than the default one lists its own.
+    return runtime_of(request.app).policy.check(Action.READ, authorization)
+
+
+_reader.action = Action.READ  # type: ignore[attr-defined]  # read by api.openapi
+
+
+@router.get("/pbxes", dependencies=[Depends(_reader)])
+async def pbxes(request: Request) -> OrjsonResponse:
+    """The PBXes the token may see (one, `default`, without PBXES), in PBXES order, each
+    with its health: status, AMI connected, leadership, epoch, version, last sync,
+    call records buffered."""
+    runtime = runtime_of(request.app)
+    data = await visible_pbxes(
+        runtime.pbxes.values(), runtime.role, request.headers.get("authorization")
+    )
+    return OrjsonResponse({"success": True, "data": data, "count": len(data)})
 
 
 @router.get("/sync/status")

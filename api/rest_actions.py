@@ -11,8 +11,9 @@ refusal is audited like any other outcome.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.types import Scope
 
@@ -20,6 +21,7 @@ from api.console import ActionResult, SupervisorConsole, required_action
 from api.errors import Unavailable
 from api.responses import OrjsonResponse
 from api.rest import PREFIX
+from api.rest_pbx import RequestPbx
 from api.runtime import runtime_of
 from ingest.actions import values
 from ingest.actions.requests import ListenMode
@@ -120,7 +122,10 @@ def _audited(name: str) -> Any:
         return None
 
     def on_refused(scope: Scope, message: str) -> None:
-        console = runtime_of(scope["app"]).console
+        runtime = runtime_of(scope["app"])
+        named = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("pbx", [""])[0]
+        pbx = runtime.pbxes.get(named) if named else runtime.default
+        console = pbx.console if pbx is not None else None
         if console is not None:
             params = dict(scope.get("path_params") or {})
             console.record_refusal(name, _header(scope), params, message)
@@ -143,11 +148,15 @@ _QUEUE = frozenset({"queue"})
 _QUEUE_MEMBER = frozenset({"queue", "interface"})
 
 
-def _console(request: Request) -> SupervisorConsole:
-    console = runtime_of(request.app).console
+async def _pbx_console(pbx: RequestPbx) -> SupervisorConsole:
+    console = pbx.console
     if console is None:
         raise Unavailable("supervisor actions are not running in this process")
     return console
+
+
+Console = Annotated[SupervisorConsole, Depends(_pbx_console)]
+"""The console of the request's PBX (`?pbx=`): its policy, its AMI."""
 
 
 def _answer(result: ActionResult) -> OrjsonResponse:
@@ -159,13 +168,13 @@ def _answer(result: ActionResult) -> OrjsonResponse:
 @router.post("/operators/{member_id:path}/pause", dependencies=[_audited("pauseOperator")])
 async def pause_operator(
     member_id: str,
-    request: Request,
+    console: Console,
     authorization: Authorization = None,
     body: PauseBody | None = None,
 ) -> OrjsonResponse:
     """QueuePause (Paused: true, Reason). Supervisor."""
     data = body or PauseBody()
-    result = await _console(request).pause(
+    result = await console.pause(
         authorization, member_id, data.queue, data.reason, paused=True, from_path=_MEMBER
     )
     return _answer(result)
@@ -174,13 +183,13 @@ async def pause_operator(
 @router.post("/operators/{member_id:path}/unpause", dependencies=[_audited("unpauseOperator")])
 async def unpause_operator(
     member_id: str,
-    request: Request,
+    console: Console,
     authorization: Authorization = None,
     body: UnpauseBody | None = None,
 ) -> OrjsonResponse:
     """QueuePause (Paused: false). Supervisor."""
     data = body or UnpauseBody()
-    result = await _console(request).pause(
+    result = await console.pause(
         authorization, member_id, data.queue, None, paused=False, from_path=_MEMBER
     )
     return _answer(result)
@@ -189,13 +198,13 @@ async def unpause_operator(
 @router.post("/operators/{member_id:path}/listen", dependencies=[_audited("listenToOperator")])
 async def listen_to_operator(
     member_id: str,
-    request: Request,
+    console: Console,
     authorization: Authorization = None,
     body: ListenBody | None = None,
 ) -> OrjsonResponse:
     """Originate the supervisor's phone into ChanSpy on the operator's call. Supervisor."""
     data = body or ListenBody()
-    result = await _console(request).listen(
+    result = await console.listen(
         authorization, member_id, ListenMode[data.mode], data.extension, from_path=_MEMBER
     )
     return _answer(result)
@@ -203,10 +212,10 @@ async def listen_to_operator(
 
 @router.post("/queues/{name}/members", dependencies=[_audited("addQueueMember")])
 async def add_queue_member(
-    name: str, body: AddMemberBody, request: Request, authorization: Authorization = None
+    name: str, body: AddMemberBody, console: Console, authorization: Authorization = None
 ) -> OrjsonResponse:
     """QueueAdd, or a realtime `queue_members` row. Admin."""
-    result = await _console(request).add_member(
+    result = await console.add_member(
         authorization,
         name,
         body.interface,
@@ -226,11 +235,11 @@ async def set_member_penalty(
     name: str,
     interface: str,
     body: PenaltyBody,
-    request: Request,
+    console: Console,
     authorization: Authorization = None,
 ) -> OrjsonResponse:
     """QueuePenalty. Supervisor."""
-    result = await _console(request).set_penalty(
+    result = await console.set_penalty(
         authorization, name, interface, body.penalty, from_path=_QUEUE_MEMBER
     )
     return _answer(result)
@@ -240,10 +249,8 @@ async def set_member_penalty(
     "/queues/{name}/members/{interface:path}", dependencies=[_audited("removeQueueMember")]
 )
 async def remove_queue_member(
-    name: str, interface: str, request: Request, authorization: Authorization = None
+    name: str, interface: str, console: Console, authorization: Authorization = None
 ) -> OrjsonResponse:
     """QueueRemove, or the realtime row's deletion. Admin."""
-    result = await _console(request).remove_member(
-        authorization, name, interface, from_path=_QUEUE_MEMBER
-    )
+    result = await console.remove_member(authorization, name, interface, from_path=_QUEUE_MEMBER)
     return _answer(result)

@@ -29,8 +29,10 @@ from api.alerts.rules import (
 )
 from api.alerts.store import RuleStore
 from api.auth import Action, Grant
+from api.pbx_runtime import PbxRuntime
 from api.responses import OrjsonResponse
 from api.rest import PREFIX, require
+from api.rest_pbx import RequestPbx
 from api.runtime import runtime_of
 
 RULES_PATH = "/alerts/rules"
@@ -89,18 +91,18 @@ class RuleBody(BaseModel):
         )
 
 
-def alert_admin(request: Request) -> AlertAdmin:
-    """Rule administration over the app's database and alert engine."""
+def alert_admin(request: Request, pbx: PbxRuntime) -> AlertAdmin:
+    """Rule administration over the app's database and the PBX's alert engine."""
     runtime = runtime_of(request.app)
-    return AlertAdmin(RuleStore(runtime.engine), runtime.alerts)
+    return AlertAdmin(RuleStore(runtime.engine), pbx.alerts)
 
 
 @router.get(RULES_PATH)
 async def list_rules(
-    request: Request, grant: Annotated[Grant, require(Action.ADMIN)]
+    request: Request, pbx: RequestPbx, grant: Annotated[Grant, require(Action.ADMIN)]
 ) -> OrjsonResponse:
     """Every alert rule (of your queues, for a scoped token), by id."""
-    rules = await alert_admin(request).rules(grant)
+    rules = await alert_admin(request, pbx).rules(grant)
     return OrjsonResponse(
         {"success": True, "data": [rule_json(r) for r in rules], "count": len(rules)}
     )
@@ -108,40 +110,47 @@ async def list_rules(
 
 @router.post(RULES_PATH, status_code=201)
 async def create_rule(
-    request: Request, body: RuleBody, grant: Annotated[Grant, require(Action.ADMIN)]
+    request: Request,
+    pbx: RequestPbx,
+    body: RuleBody,
+    grant: Annotated[Grant, require(Action.ADMIN)],
 ) -> OrjsonResponse:
     """Create a rule; it is evaluated at once."""
-    rule = await alert_admin(request).set_rule(grant, None, body.spec())
+    rule = await alert_admin(request, pbx).set_rule(grant, None, body.spec())
     return OrjsonResponse({"success": True, "data": rule_json(rule)}, status_code=201)
 
 
 @router.put(RULES_PATH + "/{rule_id}")
 async def replace_rule(
     request: Request,
+    pbx: RequestPbx,
     rule_id: RuleId,
     body: RuleBody,
     grant: Annotated[Grant, require(Action.ADMIN)],
 ) -> OrjsonResponse:
     """Replace a rule (every field)."""
-    rule = await alert_admin(request).set_rule(grant, rule_id, body.spec())
+    rule = await alert_admin(request, pbx).set_rule(grant, rule_id, body.spec())
     return OrjsonResponse({"success": True, "data": rule_json(rule)})
 
 
 @router.delete(RULES_PATH + "/{rule_id}")
 async def delete_rule(
-    request: Request, rule_id: RuleId, grant: Annotated[Grant, require(Action.ADMIN)]
+    request: Request,
+    pbx: RequestPbx,
+    rule_id: RuleId,
+    grant: Annotated[Grant, require(Action.ADMIN)],
 ) -> OrjsonResponse:
     """Delete a rule; its alerts resolve."""
-    rule = await alert_admin(request).delete_rule(grant, rule_id)
+    rule = await alert_admin(request, pbx).delete_rule(grant, rule_id)
     return OrjsonResponse({"success": True, "data": rule_json(rule)})
 
 
 @router.get("/alerts")
 async def active_alerts(
-    request: Request, grant: Annotated[Grant, require(Action.READ)]
+    request: Request, pbx: RequestPbx, grant: Annotated[Grant, require(Action.READ)]
 ) -> OrjsonResponse:
     """The alerts firing now (of your queues, for a scoped token)."""
-    events = alert_admin(request).active(grant)
+    events = alert_admin(request, pbx).active(grant)
     return OrjsonResponse(
         {"success": True, "data": [e.as_json() for e in events], "count": len(events)}
     )

@@ -20,6 +20,7 @@ from api.audit_query import DEFAULT_PAGE, MAX_PAGE
 from api.auth import Action, Grant
 from api.responses import OrjsonResponse
 from api.rest import PREFIX, EmptyIsAbsent, QueueFilter
+from api.rest_pbx import RequestPbx
 from api.runtime import runtime_of
 
 AUDIT_PATH = "/audit"
@@ -28,10 +29,11 @@ router = APIRouter(prefix=PREFIX, tags=["queue-status"], default_response_class=
 
 
 async def admin_grant(
-    request: Request, authorization: Annotated[str | None, Header()] = None
+    pbx: RequestPbx, authorization: Annotated[str | None, Header()] = None
 ) -> Grant:
-    """The caller's grant, once the policy allows admin reads (else 401/403)."""
-    return runtime_of(request.app).policy.check(Action.ADMIN, authorization)
+    """The caller's grant on the request's PBX, once the policy allows admin reads (else
+    401/403; 404 for a PBX out of its scope)."""
+    return pbx.policy.check(Action.ADMIN, authorization)
 
 
 admin_grant.action = Action.ADMIN  # type: ignore[attr-defined]  # read by api.openapi
@@ -80,6 +82,7 @@ After = Annotated[
 @router.get(AUDIT_PATH)
 async def audit_log(
     request: Request,
+    pbx: RequestPbx,
     grant: Annotated[Grant, Depends(admin_grant)],
     since: Since = None,
     until: Until = None,
@@ -89,7 +92,8 @@ async def audit_log(
     after: After = None,
 ) -> OrjsonResponse:
     """Supervisor actions (accepted or refused), newest first, one page at a time."""
-    page = await runtime_of(request.app).audit.query(
+    runtime = runtime_of(request.app)
+    page = await runtime.audit.query(
         since=since,
         until=until,
         queue=queue,
@@ -97,6 +101,7 @@ async def audit_log(
         first=DEFAULT_PAGE if first is None else first,
         after=after,
         queues_in_scope=grant.queues,
+        pbx=pbx.name if runtime.several else None,
     )
     body: dict[str, Any] = page.as_json()
     return OrjsonResponse(body)

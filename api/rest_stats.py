@@ -16,9 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
+from api.pbx_runtime import PbxRuntime
 from api.responses import OrjsonResponse
 from api.rest import PREFIX, EmptyIsAbsent, QueueFilter, ReadGrant
 from api.rest_audit import After, Iso8601, MemberFilter
+from api.rest_pbx import RequestPbx
 from api.runtime import runtime_of
 from api.stats import RecordStats
 from api.stats_json import call_json, csv_response, wants_csv
@@ -87,9 +89,11 @@ First = Annotated[
 Accept = Annotated[str | None, Header(include_in_schema=False)]
 
 
-def _stats(request: Request) -> RecordStats:
+def _stats(request: Request, pbx: PbxRuntime) -> RecordStats:
     runtime = runtime_of(request.app)
-    return RecordStats.from_settings(runtime.engine, runtime.store, runtime.settings)
+    return RecordStats.from_settings(
+        runtime.engine, pbx.store, runtime.settings, pbx=pbx.records_pbx
+    )
 
 
 def _answer(rows: list[dict[str, Any]], columns: tuple[str, ...], accept: str | None) -> Response:
@@ -101,6 +105,7 @@ def _answer(rows: list[dict[str, Any]], columns: tuple[str, ...], accept: str | 
 @router.get(QUEUE_STATS_PATH)
 async def queue_stats(
     request: Request,
+    pbx: RequestPbx,
     grant: ReadGrant,
     queue: QueueFilter = None,
     since: Since = None,
@@ -110,7 +115,7 @@ async def queue_stats(
 ) -> Response:
     """KPIs per queue (and interval) from the call records: offered, answered, abandoned,
     service level… (`Accept: text/csv` for CSV)."""
-    rows = await _stats(request).queue_stats(
+    rows = await _stats(request, pbx).queue_stats(
         grant, queue=queue, since=since, until=until, interval=interval
     )
     return _answer([row.as_json() for row in rows], QUEUE_COLUMNS, accept)
@@ -119,6 +124,7 @@ async def queue_stats(
 @router.get(AGENT_STATS_PATH)
 async def agent_stats(
     request: Request,
+    pbx: RequestPbx,
     grant: ReadGrant,
     member_id: MemberFilter = None,
     queue: QueueFilter = None,
@@ -129,7 +135,7 @@ async def agent_stats(
 ) -> Response:
     """KPIs per member, queue (and interval): calls taken, talk, pause by reason,
     available time, occupancy (`Accept: text/csv` for CSV)."""
-    rows = await _stats(request).agent_stats(
+    rows = await _stats(request, pbx).agent_stats(
         grant, member_id=member_id, queue=queue, since=since, until=until, interval=interval
     )
     return _answer([row.as_json() for row in rows], AGENT_COLUMNS, accept)
@@ -138,6 +144,7 @@ async def agent_stats(
 @router.get(CALLS_PATH)
 async def calls(
     request: Request,
+    pbx: RequestPbx,
     grant: ReadGrant,
     queue: QueueFilter = None,
     since: Since = None,
@@ -149,7 +156,7 @@ async def calls(
 ) -> Response:
     """Calls entered in the range, newest first, one page at a time (e.g. `outcome=abandoned`:
     the abandoned calls with caller number, wait and position)."""
-    stats = _stats(request)
+    stats = _stats(request, pbx)
     page = await stats.calls(
         grant,
         queue=queue,

@@ -2,8 +2,10 @@
 
 The composition root (`api.app`) builds one `Runtime` per lifespan and keeps
 it as the app's only state; REST routes, the GraphQL context and the
-operational routes reach the service, the policy and the live mirror through
-`runtime_of(app)`, never by looking for attributes.
+operational routes reach the policy and each PBX's parts (`api.pbx_runtime`)
+through `runtime_of(app)` and `Runtime.pbx(name)`, never by looking for
+attributes. The `store`, `service`, `mirror`… properties are the default
+PBX's (the first of PBXES, or the only one), for the code that has one PBX.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from starlette.applications import Starlette
 
 from api.alerts.engine import AlertEngine
 from api.audit import AuditTrail
-from api.auth import AccessPolicy
+from api.auth import AccessPolicy, unknown_pbx
 from api.console import SupervisorConsole
+from api.errors import BadInput
 from api.leadership_runtime import Role
 from api.live import LiveBroadcaster, LiveState
+from api.pbx_runtime import PbxRuntime
 from api.records_runtime import LiveRecords
 from api.service import QueueStatusService
 from api.settings import Settings
@@ -39,26 +43,81 @@ class Runtime:
     policy: AccessPolicy
     redis: Redis
     engine: AsyncEngine
-    store: StateStore
-    sync: QueueDataSync
-    service: QueueStatusService
-    mirror: LiveState
-    """The live mirror: collection reads use it when it is current, subscriptions always."""
-    broadcaster: LiveBroadcaster
-    """The one pub/sub connection that keeps `mirror` current and feeds the subscriptions."""
+    """The shared database: call records, audit, alert rules (and realtime tables unless a
+    PBX has its own)."""
     audit: AuditTrail
     """Supervisor actions as rows of `queue_status_audit`: `audit.record(AuditEntry(...))`."""
-    ingest: AmiIngest | None = None
-    records: LiveRecords | None = None
-    """Call records: the tap the ingest feeds, the buffer and its drainer to PostgreSQL."""
-    console: SupervisorConsole | None = None
-    """Supervisor actions on Asterisk (checked, sent over the ingest's AMI, audited)."""
-    alerts: AlertEngine | None = None
-    """The alert engine (`api.alerts`): rules evaluated on the live mirror."""
-    election: IngestElection | None = None
-    """This process's candidacy for the PBX's ingest (roles ingest and all, AMI on)."""
+    pbxes: dict[str, PbxRuntime]
+    """Every PBX, the default one first (`ingest.pbxes`)."""
     role: Role = "all"
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def pbx(self, name: str | None = None, *, required: bool = False) -> PbxRuntime:
+        """The PBX `name` (None: the default one; with `required` and several PBXes a
+        BadInput naming `pbx`). An unknown name is NotFound; a token's scope is applied
+        by the PBX's policy (`PbxRuntime.policy`), with the same NotFound."""
+        if name is None or name == "":
+            if required and len(self.pbxes) > 1:
+                raise BadInput(
+                    "pbx is required: this server has several PBXes (see the pbxes query)"
+                )
+            return self.default
+        found = self.pbxes.get(name)
+        if found is None:
+            raise unknown_pbx(name)
+        return found
+
+    @property
+    def default(self) -> PbxRuntime:
+        """The default PBX: the first of PBXES, or the only one."""
+        return next(iter(self.pbxes.values()))
+
+    @property
+    def several(self) -> bool:
+        """Whether PBXES names several PBXes (or one, by name)."""
+        return self.settings.several_pbxes
+
+    # The default PBX's parts, for code (and tests) of a single PBX.
+
+    @property
+    def store(self) -> StateStore:
+        return self.default.store
+
+    @property
+    def sync(self) -> QueueDataSync:
+        return self.default.sync
+
+    @property
+    def service(self) -> QueueStatusService:
+        return self.default.service
+
+    @property
+    def mirror(self) -> LiveState:
+        return self.default.mirror
+
+    @property
+    def broadcaster(self) -> LiveBroadcaster:
+        return self.default.broadcaster
+
+    @property
+    def ingest(self) -> AmiIngest | None:
+        return self.default.ingest
+
+    @property
+    def records(self) -> LiveRecords | None:
+        return self.default.records
+
+    @property
+    def console(self) -> SupervisorConsole | None:
+        return self.default.console
+
+    @property
+    def alerts(self) -> AlertEngine | None:
+        return self.default.alerts
+
+    @property
+    def election(self) -> IngestElection | None:
+        return self.default.election
 
 
 def runtime_of(app: Starlette) -> Runtime:

@@ -8,8 +8,10 @@ reports every bad setting on one line naming it (never its value).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -21,6 +23,7 @@ from api.alerts.rules import parse_webhook_urls
 from ingest.actions.values import EXTENSION_OR_CHANNEL_PATTERN
 from ingest.config import IngestSettings
 from ingest.config_checks import host_name
+from ingest.pbxes import PBX_NAME
 from ingest.records.kpi.periods import site_zone
 
 
@@ -32,30 +35,52 @@ class Role(IntEnum):
     ADMIN = 3
 
 
+PbxScope = Mapping[str, frozenset[str] | None]
+"""A token's PBX-qualified scope entries: PBX name → its queues (None: all of them)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ApiToken:
     """One bearer token: the role it grants, the queues it is scoped to (None: every
-    queue) and the supervisor's own extension for listening in (the token is secret)."""
+    queue), the PBXes (`pbxes`, None: no `pbx/…` entry) and the supervisor's own
+    extension for listening in (the token is secret)."""
 
     secret: str
     role: Role
     queues: frozenset[str] | None = None
+    """Bare queue entries (on every PBX); None: everything (then `pbxes` is None)."""
     extension: str | None = None
+    pbxes: PbxScope | None = None
+    """`pbx/queue` and `pbx/*` entries; with them, a PBX named nowhere is out of scope
+    unless a bare queue entry applies."""
 
     def __repr__(self) -> str:  # never show the token itself
-        scope = "*" if self.queues is None else "+".join(sorted(self.queues))
-        return f"ApiToken(role={self.role.name.lower()}, queues={scope})"
+        return f"ApiToken(role={self.role.name.lower()}, queues={scope_label(self.queues, self.pbxes)})"
+
+
+def scope_label(queues: frozenset[str] | None, pbxes: PbxScope | None) -> str:
+    """A scope as API_TOKENS spells it (`*` for everything), sorted."""
+    if queues is None and pbxes is None:
+        return "*"
+    entries = sorted(queues or ())
+    for pbx, own in sorted((pbxes or {}).items()):
+        entries += [f"{pbx}/*"] if own is None else [f"{pbx}/{name}" for name in sorted(own)]
+    return "+".join(entries)
 
 
 # The form the console dials (`ingest.actions.values`): refused here, not at the first listen.
 _EXTENSION = re.compile(EXTENSION_OR_CHANNEL_PATTERN)
 _SCOPE_QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+_SCOPE_PBX = re.compile(PBX_NAME.pattern)
 
 
 def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
     """Parse `role:token[:queue1+queue2[:extension]],…` (roles: viewer, supervisor, admin).
 
-    No queue field (or an empty one, or `*`): every queue. The extension is the
+    No queue field (or an empty one, or `*`): every queue. A queue entry may name its
+    PBX (`east/sales`, `east/*` for all of east's queues); a bare `sales` is that
+    queue on every PBX, and with a PBX-qualified entry a PBX named by none is out
+    of the token's scope (unless a bare queue applies). The extension is the
     supervisor's own phone for listening in: a bare extension (`1009`, dialled as
     `PJSIP/1009`) or a channel (`PJSIP/1009`, `Local/1009@from-internal`). Tokens
     therefore cannot contain `:`. Raises ValueError with a message that names the
@@ -87,31 +112,56 @@ def parse_api_tokens(raw: str) -> tuple[ApiToken, ...]:
             raise ValueError(f"entry {index + 1} has a space or control character in its token")
         if any(secret == seen.secret for seen in tokens):
             raise ValueError(f"entry {index + 1} repeats the token of another entry")
-        queues = _scope(fields[2] if len(fields) > 2 else "", index)
+        queues, pbxes = _scope(fields[2] if len(fields) > 2 else "", index)
         extension = fields[3].strip() if len(fields) > 3 else ""
         if extension and not _EXTENSION.match(extension):
             raise ValueError(
                 f"entry {index + 1} has an invalid extension (e.g. 1009 or PJSIP/1009)"
             )
         tokens.append(
-            ApiToken(secret=secret, role=role, queues=queues, extension=extension or None)
+            ApiToken(
+                secret=secret,
+                role=role,
+                queues=queues,
+                extension=extension or None,
+                pbxes=pbxes,
+            )
         )
     return tuple(tokens)
 
 
-def _scope(field: str, index: int) -> frozenset[str] | None:
-    """The queues of a token's third field; None for every queue."""
+def _scope(field: str, index: int) -> tuple[frozenset[str] | None, PbxScope | None]:
+    """The bare queues and the PBX-qualified entries of a token's third field
+    ((None, None) for everything)."""
     field = field.strip()
     if field in ("", "*"):
-        return None
-    names = [name.strip() for name in field.split("+")]
-    for name in names:
+        return None, None
+    bare: set[str] = set()
+    pbxes: dict[str, set[str] | None] = {}
+    for entry in (name.strip() for name in field.split("+")):
+        pbx, slash, name = entry.rpartition("/") if "/" in entry else ("", "", entry)
+        if slash:
+            if not _SCOPE_PBX.match(pbx):
+                raise ValueError(
+                    f"entry {index + 1} has an invalid PBX name in its scope "
+                    "(pbx/queue or pbx/*: a-z 0-9 _ -)"
+                )
+            if name == "*":
+                pbxes[pbx] = None
+                continue
         if not _SCOPE_QUEUE.match(name):
             raise ValueError(
                 f"entry {index + 1} has an invalid queue name in its scope "
-                "(queue1+queue2: letters, digits, _ . @ -)"
+                "(queue1+queue2 or pbx/queue: letters, digits, _ . @ -)"
             )
-    return frozenset(names)
+        if not slash:
+            bare.add(name)
+        elif pbxes.get(pbx, set()) is not None:
+            pbxes.setdefault(pbx, set()).add(name)  # type: ignore[union-attr]
+    if not pbxes:
+        return frozenset(bare), None
+    frozen = {pbx: None if own is None else frozenset(own) for pbx, own in pbxes.items()}
+    return frozenset(bare), MappingProxyType(frozen)
 
 
 class SettingProblem(ValueError):
@@ -320,7 +370,8 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             cause = (error.get("ctx") or {}).get("error")
-            parts = error["loc"] or ((cause.setting,) if isinstance(cause, SettingProblem) else ())
+            setting = getattr(cause, "setting", None)  # SettingProblem, PbxSettingError
+            parts = error["loc"] or ((setting,) if isinstance(setting, str) else ())
             name = ".".join(str(part) for part in parts).upper() or "SETTINGS"
             message = error["msg"].removeprefix("Value error, ")
             problems.append(f"Invalid setting {name}: {message}")

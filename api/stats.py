@@ -64,13 +64,17 @@ class RecordStats:
     store: StateStore
     zone: ZoneInfo
     short_abandon_seconds: int
+    pbx: str = ""
+    """The `pbx` of the records read: one PBX's ("" for the one PBX without PBXES)."""
 
     @classmethod
     def from_settings(
-        cls, engine: AsyncEngine, store: StateStore, settings: Settings
+        cls, engine: AsyncEngine, store: StateStore, settings: Settings, *, pbx: str = ""
     ) -> RecordStats:
-        """The reads with the settings' zone and short-abandon threshold."""
-        return cls(engine, store, site_zone(settings.site_timezone), settings.short_abandon_seconds)
+        """The reads of PBX `pbx` with the settings' zone and short-abandon threshold."""
+        return cls(
+            engine, store, site_zone(settings.site_timezone), settings.short_abandon_seconds, pbx
+        )
 
     def period(
         self, since: datetime | None, until: datetime | None, interval: int | None
@@ -108,6 +112,7 @@ class RecordStats:
                     service_levels=levels,
                     short_abandon_seconds=self.short_abandon_seconds,
                     always_include=live if queue is None else [queue],
+                    pbx=self.pbx,
                 )
 
     async def agent_stats(
@@ -127,7 +132,9 @@ class RecordStats:
             return []
         with _unprocessable():
             async with self._connection("read agent statistics") as connection:
-                return await agent_stats(connection, period, member_id=member_id, queues=queues)
+                return await agent_stats(
+                    connection, period, member_id=member_id, queues=queues, pbx=self.pbx
+                )
 
     async def calls(
         self,
@@ -152,7 +159,13 @@ class RecordStats:
         async with self._connection("read calls") as connection:
             try:
                 return await call_page(
-                    connection, period, queues=queues, outcome=wanted, first=first, after=after
+                    connection,
+                    period,
+                    queues=queues,
+                    outcome=wanted,
+                    first=first,
+                    after=after,
+                    pbx=self.pbx,
                 )
             except PeriodError as exc:
                 raise Unprocessable(str(exc)) from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest import config_checks as checks
+from ingest.pbxes import PbxConfig, parse_pbxes, pbx_configs, per_pbx_environment
 from ingest.redis_sentinel import master_name, parse_sentinels
 
 
@@ -45,6 +46,10 @@ class IngestSettings(BaseSettings):
     ami_secret: SecretStr = SecretStr("")
     ami_reconcile_interval: float = Field(default=60.0, gt=0)
     ami_ping_interval: float = Field(default=10.0, gt=0)
+    # Several PBXes (`ingest.pbxes`): name=ami-host:port,… — each one a namespace of its
+    # own; its AMI user, secret and realtime database from PBX_<NAME>_AMI_USERNAME,
+    # PBX_<NAME>_AMI_SECRET, PBX_<NAME>_DATABASE_URL, else the global ones.
+    pbxes: str = ""
     # The elected ingest's lease per PBX (`ingest.election`), renewed every third of it;
     # a leader that dies is replaced within about this long.
     ingest_lease_seconds: float = Field(default=10.0, ge=0.3, le=600)
@@ -57,6 +62,8 @@ class IngestSettings(BaseSettings):
 
     log_file: str = "logs/app.log"
     log_level: str = "INFO"
+
+    _pbx_configs: tuple[PbxConfig, ...] = PrivateAttr(default=())
 
     @field_validator("log_level")
     @classmethod
@@ -129,6 +136,40 @@ class IngestSettings(BaseSettings):
         checks.no_line_breaks(value.get_secret_value())
         return value
 
+    @field_validator("pbxes")
+    @classmethod
+    def _pbxes(cls, value: str) -> str:
+        parse_pbxes(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _per_pbx(self) -> IngestSettings:
+        env_file = self.model_config.get("env_file")
+        self._pbx_configs = pbx_configs(
+            parse_pbxes(self.pbxes),
+            key_prefix=self.redis_key_prefix,
+            ami_host=self.ami_host,
+            ami_port=self.ami_port,
+            ami_username=self.ami_username,
+            ami_secret=self.ami_secret,
+            database_url=self.database_url,
+            environment=per_pbx_environment(env_file if isinstance(env_file, str) else None)
+            if self.pbxes
+            else {},
+        )
+        return self
+
+    @property
+    def pbx_configs(self) -> tuple[PbxConfig, ...]:
+        """Every PBX of the deployment, the default one (the first) first: the PBXES
+        entries, or the one PBX of AMI_HOST/AMI_PORT named `ingest.pbxes.DEFAULT_PBX`."""
+        return self._pbx_configs
+
+    @property
+    def several_pbxes(self) -> bool:
+        """Whether PBXES is set (keys, records and metrics then carry each PBX's name)."""
+        return bool(self.pbxes)
+
     @property
     def sentinels(self) -> tuple[tuple[str, int], ...]:
         """REDIS_SENTINELS, parsed (empty: Redis is reached at REDIS_URL)."""
@@ -145,11 +186,15 @@ class IngestSettings(BaseSettings):
             self.ami_secret.get_secret_value(),
             self.redis_sentinel_password.get_secret_value(),
         ]
-        for url in (self.redis_url, self.database_url):
+        urls = [self.redis_url, self.database_url]
+        for pbx in self.pbx_configs:
+            values.append(pbx.ami_secret.get_secret_value())
+            urls.append(pbx.database_url)
+        for url in urls:
             password = _url_password(url.get_secret_value())
             if password:
                 values.append(password)
-        return [value for value in values if value]
+        return list(dict.fromkeys(value for value in values if value))
 
 
 def _url_password(url: str) -> str | None:

@@ -19,7 +19,9 @@ Keys are compatible with the documented system (`seed-runbook.md`):
                                 (the builder's open calls at a stop), lease
 
 An optional prefix (`REDIS_KEY_PREFIX`) lets several PBXes or test runs share
-one Redis. Nothing else in the code base spells a key.
+one Redis; with PBXES each PBX's keys carry `pbx_prefix(prefix, name)` in
+front (`{east}:queue:operator:PJSIP/1001`). Nothing else in the code base
+spells a key.
 """
 
 from __future__ import annotations
@@ -105,3 +107,13 @@ class KeySchema:
         """A key of the ingest election (`ingest.election`): ``lease`` (the leader's
         token, with a TTL) and ``epoch`` (INCR per leadership; apply.lua spells it too)."""
         return self.prefix + "queue-status:ingest:" + name
+
+
+def pbx_prefix(prefix: str, pbx: str) -> str:
+    """The key prefix of one PBX of several (PBXES): `REDIS_KEY_PREFIX{name}:`.
+
+    The braces make the name a Redis Cluster hash tag, so every key of one PBX
+    lands in one slot (its Lua scripts touch many keys at once), while several
+    PBXes spread over the cluster.
+    """
+    return prefix + "{" + pbx + "}:"

@@ -14,9 +14,15 @@ from api.settings import Settings
 
 
 def build_alert_engine(
-    settings: Settings, mirror: LiveState, database: AsyncEngine, metrics: AlertMetrics
+    settings: Settings,
+    mirror: LiveState,
+    database: AsyncEngine,
+    metrics: AlertMetrics,
+    *,
+    pbx: str | None = None,
 ) -> AlertEngine:
-    """The engine over the live mirror, the rules' table and the call records."""
+    """The engine over the live mirror, the rules' table and the call records (of PBX
+    `pbx` with PBXES, None for the one PBX)."""
     webhooks = WebhookSender(
         settings.webhook_urls,
         metrics,

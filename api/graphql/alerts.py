@@ -22,7 +22,8 @@ from api.alerts.store import RuleStore
 from api.auth import Action
 from api.errors import BadInput, Unavailable
 from api.graphql import fields as resolver
-from api.graphql.context import Info
+from api.graphql.context import GraphQLContext, Info
+from api.graphql.pbx import PbxArgument
 from api.graphql.scalars import Timestamp
 from api.runtime import Runtime, runtime_of
 
@@ -215,13 +216,13 @@ def _runtime(info: Info) -> Runtime:
     return runtime_of(request.app)
 
 
-def _admin(info: Info) -> AlertAdmin:
+def _admin(info: Info, ctx: GraphQLContext) -> AlertAdmin:
     runtime = _runtime(info)
-    return AlertAdmin(RuleStore(runtime.engine), runtime.alerts)
+    return AlertAdmin(RuleStore(runtime.engine), runtime.pbx(ctx.name).alerts)
 
 
-def _engine(info: Info) -> AlertEngine:
-    engine = _runtime(info).alerts
+def _engine(info: Info, ctx: GraphQLContext) -> AlertEngine:
+    engine = _runtime(info).pbx(ctx.name).alerts
     if engine is None:
         raise Unavailable("alerts are not evaluated in this process")
     return engine
@@ -245,19 +246,21 @@ class AlertQuery:
         "Every alert rule, by id; admin only (a scoped admin sees its queues' rules). "
         "REST: GET /alerts/rules."
     )
-    async def alert_rules(self, info: Info) -> list[AlertRule]:
+    async def alert_rules(self, info: Info, pbx: PbxArgument = None) -> list[AlertRule]:
         """`AlertAdmin.rules`."""
-        grant = info.context.grant(Action.ADMIN)
-        return [AlertRule.of(rule) for rule in await _admin(info).rules(grant)]
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.ADMIN)
+        return [AlertRule.of(rule) for rule in await _admin(info, ctx).rules(grant)]
 
     @resolver.field(
         "The alerts firing now (a scoped token: its queues'), by rule and subject. "
         "REST: GET /alerts."
     )
-    def active_alerts(self, info: Info) -> list[Alert]:
+    def active_alerts(self, info: Info, pbx: PbxArgument = None) -> list[Alert]:
         """`AlertEngine.active`, as the grant sees it."""
-        grant = info.context.grant(Action.READ)
-        return [Alert.of(event) for event in _admin(info).active(grant)]
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        return [Alert.of(event) for event in _admin(info, ctx).active(grant)]
 
 
 @strawberry.type(description="The alerts' fields of the Mutation root.")
@@ -272,11 +275,13 @@ class AlertMutation:
         self,
         info: Info,
         input: Annotated[AlertRuleInput, strawberry.argument(description="The rule.")],
+        pbx: PbxArgument = None,
     ) -> AlertRule:
         """`AlertAdmin.set_rule`."""
-        grant = info.context.grant(Action.ADMIN)
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.ADMIN)
         rule_id = None if input.id is None else _rule_id(input.id)
-        return AlertRule.of(await _admin(info).set_rule(grant, rule_id, input.spec()))
+        return AlertRule.of(await _admin(info, ctx).set_rule(grant, rule_id, input.spec()))
 
     @resolver.mutation(
         "Delete an alert rule (its alerts resolve); admin. Returns it. "
@@ -286,10 +291,12 @@ class AlertMutation:
         self,
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="The rule's id.")],
+        pbx: PbxArgument = None,
     ) -> AlertRule:
         """`AlertAdmin.delete_rule`."""
-        grant = info.context.grant(Action.ADMIN)
-        return AlertRule.of(await _admin(info).delete_rule(grant, _rule_id(id)))
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.ADMIN)
+        return AlertRule.of(await _admin(info, ctx).delete_rule(grant, _rule_id(id)))
 
 
 @strawberry.type(description="The alerts' field of the Subscription root.")
@@ -308,10 +315,12 @@ class AlertSubscription:
             bool,
             strawberry.argument(description="Send the alerts firing now first (default true)."),
         ] = True,
+        pbx: PbxArgument = None,
     ) -> AsyncGenerator[Alert, None]:
         """The engine's events, as the grant sees them."""
-        grant = info.context.grant(Action.READ)
-        async with _engine(info).subscribe() as (subscriber, firing):
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        async with _engine(info, ctx).subscribe() as (subscriber, firing):
             if initial:
                 for event in visible(firing, grant):
                     yield Alert.of(event)

@@ -12,13 +12,14 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from api.audit import AuditPage, AuditTrail, StoredEntry
+from api.audit import AuditPage, StoredEntry
 from api.audit_query import DEFAULT_PAGE, MAX_PAGE
 from api.auth import Action
 from api.errors import Unavailable
 from api.graphql import fields as resolver
 from api.graphql.context import Info
-from api.runtime import runtime_of
+from api.graphql.pbx import PbxArgument
+from api.runtime import Runtime, runtime_of
 
 
 @strawberry.type(
@@ -116,11 +117,11 @@ class AuditLogPage:
         )
 
 
-def _trail(info: Info) -> AuditTrail:
+def _runtime(info: Info) -> Runtime:
     request = info.context.request
     if request is None:
         raise Unavailable("the audit log is not available here")
-    return runtime_of(request.app).audit
+    return runtime_of(request.app)
 
 
 @strawberry.type(description="The audit log's field of the Query root.")
@@ -157,10 +158,13 @@ class AuditQuery:
             str | None,
             strawberry.argument(description="The endCursor of the previous page."),
         ] = None,
+        pbx: PbxArgument = None,
     ) -> AuditLogPage:
         """`AuditTrail.query` for an admin's grant."""
-        grant = info.context.policy.check(Action.ADMIN, info.context.authorization)
-        page = await _trail(info).query(
+        ctx = info.context.at(pbx, info)
+        grant = ctx.policy.check(Action.ADMIN, ctx.authorization)
+        runtime = _runtime(info)
+        page = await runtime.audit.query(
             since=since,
             until=until,
             queue=queue,
@@ -168,5 +172,6 @@ class AuditQuery:
             first=DEFAULT_PAGE if first is None else first,
             after=after,
             queues_in_scope=grant.queues,
+            pbx=ctx.name if runtime.several else None,
         )
         return AuditLogPage.from_page(page)

@@ -186,9 +186,8 @@ class QueryPlan:
     async def run(self, context: GraphQLContext, variables: dict[str, Any] | None) -> JsonObject:
         """The query's `data`; raises Fallback (or anything) where the executor must answer.
 
-        Reads with the operation's `Grant`, as the resolvers do (a scoped token's data)."""
-        grant = context.grant(Action.READ)
-        service = context.service
+        Reads each root field's PBX with the operation's `Grant` there, as the resolvers do
+        (a scoped token's data)."""
         coerced = get_variable_values(
             self.schema, self.operation.variable_definitions or (), variables or {}
         )
@@ -202,7 +201,10 @@ class QueryPlan:
                 data[root.key] = "Query"
                 continue
             args = get_argument_values(query_type.fields[root.field], root.node, coerced)
-            found = await _ROOTS[root.field](service, args, context.replica(), grant)
+            # Each root field reads its own PBX, with the token's grant there.
+            pbx = context.at(args.get("pbx"))
+            grant = pbx.grant(Action.READ)
+            found = await _ROOTS[root.field](pbx.service, args, pbx.replica(), grant)
             assert root.project is not None
             project = root.project
             data[root.key] = [project(item) for item in found] if root.is_list else project(found)

@@ -13,7 +13,7 @@ import strawberry
 from api.console import ActionResult as ConsoleResult
 from api.console import SupervisorConsole
 from api.errors import Unavailable
-from api.graphql.context import Info
+from api.graphql.context import GraphQLContext
 from api.graphql.types import Operator, Queue
 from ingest.actions.requests import ListenMode as AmiListenMode
 
@@ -148,34 +148,34 @@ class ActionResult:
         )
 
 
-def console_of(info: Info) -> SupervisorConsole:
-    """The process' supervisor console."""
-    console = info.context.console
+def console_of(ctx: GraphQLContext) -> SupervisorConsole:
+    """The supervisor console of the operation's PBX (`GraphQLContext.at`)."""
+    console = ctx.console
     if console is None:
         raise Unavailable("supervisor actions are not running in this process")
     return console
 
 
-async def pause_operator(info: Info, data: PauseOperatorInput) -> ActionResult:
+async def pause_operator(ctx: GraphQLContext, data: PauseOperatorInput) -> ActionResult:
     """`SupervisorConsole.pause` (paused)."""
-    result = await console_of(info).pause(
-        info.context.authorization, data.member_id, data.queue, data.reason, paused=True
+    result = await console_of(ctx).pause(
+        ctx.authorization, data.member_id, data.queue, data.reason, paused=True
     )
     return ActionResult.of(result)
 
 
-async def unpause_operator(info: Info, data: UnpauseOperatorInput) -> ActionResult:
+async def unpause_operator(ctx: GraphQLContext, data: UnpauseOperatorInput) -> ActionResult:
     """`SupervisorConsole.pause` (unpaused)."""
-    result = await console_of(info).pause(
-        info.context.authorization, data.member_id, data.queue, None, paused=False
+    result = await console_of(ctx).pause(
+        ctx.authorization, data.member_id, data.queue, None, paused=False
     )
     return ActionResult.of(result)
 
 
-async def add_queue_member(info: Info, data: AddQueueMemberInput) -> ActionResult:
+async def add_queue_member(ctx: GraphQLContext, data: AddQueueMemberInput) -> ActionResult:
     """`SupervisorConsole.add_member`."""
-    result = await console_of(info).add_member(
-        info.context.authorization,
+    result = await console_of(ctx).add_member(
+        ctx.authorization,
         data.queue,
         data.interface,
         member_name=data.member_name,
@@ -186,25 +186,23 @@ async def add_queue_member(info: Info, data: AddQueueMemberInput) -> ActionResul
     return ActionResult.of(result)
 
 
-async def remove_queue_member(info: Info, data: RemoveQueueMemberInput) -> ActionResult:
+async def remove_queue_member(ctx: GraphQLContext, data: RemoveQueueMemberInput) -> ActionResult:
     """`SupervisorConsole.remove_member`."""
-    result = await console_of(info).remove_member(
-        info.context.authorization, data.queue, data.interface
-    )
+    result = await console_of(ctx).remove_member(ctx.authorization, data.queue, data.interface)
     return ActionResult.of(result)
 
 
-async def set_member_penalty(info: Info, data: SetMemberPenaltyInput) -> ActionResult:
+async def set_member_penalty(ctx: GraphQLContext, data: SetMemberPenaltyInput) -> ActionResult:
     """`SupervisorConsole.set_penalty`."""
-    result = await console_of(info).set_penalty(
-        info.context.authorization, data.queue, data.interface, data.penalty
+    result = await console_of(ctx).set_penalty(
+        ctx.authorization, data.queue, data.interface, data.penalty
     )
     return ActionResult.of(result)
 
 
-async def listen_to_operator(info: Info, data: ListenToOperatorInput) -> ActionResult:
+async def listen_to_operator(ctx: GraphQLContext, data: ListenToOperatorInput) -> ActionResult:
     """`SupervisorConsole.listen`."""
-    result = await console_of(info).listen(
-        info.context.authorization, data.member_id, data.mode.ami(), data.extension
+    result = await console_of(ctx).listen(
+        ctx.authorization, data.member_id, data.mode.ami(), data.extension
     )
     return ActionResult.of(result)

@@ -8,18 +8,19 @@ The view (`api.graphql.view.get_context`) builds it from the app's runtime.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeAlias
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeAlias
 
 import strawberry
 from strawberry.fastapi import BaseContext
 
-from api.auth import AccessPolicy, Action, Grant
+from api.auth import AccessPolicy, Action, Grant, unknown_pbx
 from api.console import SupervisorConsole
 from api.errors import Unavailable
 from api.graphql.loaders import Loaders, make_loaders
 from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
+from ingest.pbxes import DEFAULT_PBX
 
 
 class GraphQLContext(BaseContext):
@@ -35,10 +36,18 @@ class GraphQLContext(BaseContext):
         authorization: str | None = None,
         console: SupervisorConsole | None = None,
         pause_reasons: Sequence[str] = (),
+        pbxes: PbxResolver | None = None,
+        name: str = DEFAULT_PBX,
     ) -> None:
         super().__init__()
+        self.name = name
+        """The PBX this context reads (the default one for the operation's own context)."""
         self.service = service
         self.policy = policy
+        self._pbxes = pbxes
+        self._children: dict[str, GraphQLContext] = {}
+        self._roots: dict[str | int, GraphQLContext] = {}
+        self._parent: GraphQLContext | None = None
         self.pause_reasons = tuple(pause_reasons)
         """The pause reasons a board offers (PAUSE_REASONS), for the `access` query."""
         self._broadcaster = broadcaster
@@ -56,9 +65,50 @@ class GraphQLContext(BaseContext):
             self._loaders = make_loaders(self.service.store, scope)
         return self._loaders
 
+    def at(self, pbx: str | None, info: Info | None = None) -> GraphQLContext:
+        """The context of PBX `pbx` (None: the only one; with several PBXes a BAD_USER_INPUT
+        naming `pbx`; unknown or out of the token's scope: NOT_FOUND). Its policy gives
+        grants narrowed to that PBX. With `info` (a root field's), the nested lookups of
+        that field's result read the same PBX (`nested`)."""
+        if self._parent is not None:
+            return self._parent.at(pbx, info)
+        if self._pbxes is None:  # one PBX, no runtime to resolve others (unit tests)
+            if pbx not in (None, "", self.name):
+                raise unknown_pbx(pbx or "")
+            child = self
+        else:
+            target = self._pbxes(pbx)
+            child = self._children.get(target.name) or self._child(target)
+            child.policy.grant(self.authorization)  # out of the token's scope: NOT_FOUND
+        if info is not None:
+            self._roots[_root_key(info)] = child
+        return child
+
+    def nested(self, info: Info) -> GraphQLContext:
+        """The context a nested lookup reads: its root field's PBX (`at`)."""
+        root = self if self._parent is None else self._parent
+        return root._roots.get(_root_key(info), self)
+
+    def _child(self, target: PbxParts) -> GraphQLContext:
+        child = GraphQLContext(
+            service=target.service,
+            policy=target.policy,
+            broadcaster=target.broadcaster,
+            mirror=target.mirror,
+            authorization=self._header,
+            console=target.console,
+            pause_reasons=self.pause_reasons,
+            name=target.name,
+        )
+        child._parent = self
+        self._children[target.name] = child
+        return child
+
     @property
     def authorization(self) -> str | None:
         """The bearer credential: connection_init payload first, then the header."""
+        if self._parent is not None:
+            return self._parent.authorization
         params = self.connection_params
         if isinstance(params, dict):
             for key in ("authorization", "Authorization"):
@@ -88,6 +138,34 @@ class GraphQLContext(BaseContext):
         """The live mirror, which collection reads use when it is current (None when
         there is none)."""
         return self._mirror
+
+
+class PbxParts(Protocol):
+    """What a PBX gives a GraphQL context (`api.pbx_runtime.PbxRuntime`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def service(self) -> QueueStatusService: ...
+    @property
+    def policy(self) -> AccessPolicy: ...
+    @property
+    def broadcaster(self) -> LiveBroadcaster: ...
+    @property
+    def mirror(self) -> LiveState | None: ...
+    @property
+    def console(self) -> SupervisorConsole | None: ...
+
+
+PbxResolver = Callable[[str | None], PbxParts]
+"""A PBX by name (None: the only one), raising BadInput/NotFound (`Runtime.pbx`)."""
+
+
+def _root_key(info: Info) -> str | int:
+    path = info.path
+    while path.prev is not None:
+        path = path.prev
+    return path.key
 
 
 Info: TypeAlias = strawberry.Info[GraphQLContext, None]

@@ -20,6 +20,7 @@ from api.graphql.console import (
 )
 from api.graphql.context import Info
 from api.graphql.inputs import SetOperatorStatusInput
+from api.graphql.pbx import PbxArgument
 from api.graphql.reports import ClearResult, SyncReport
 from api.graphql.types import Operator
 
@@ -50,29 +51,31 @@ class Mutation:
         self,
         info: Info,
         input: Annotated[SetOperatorStatusInput, strawberry.argument(description="What to set.")],
+        pbx: PbxArgument = None,
     ) -> Operator:
         """`service.set_operator_status`."""
-        grant = info.context.grant(Action.SET_STATUS)
-        return Operator.from_json(
-            await info.context.service.set_operator_status(input.command(), grant)
-        )
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.SET_STATUS)
+        return Operator.from_json(await ctx.service.set_operator_status(input.command(), grant))
 
     @resolver.mutation(
         "Reload the queue configuration from the database and, with AMI, take a new "
         "snapshot from Asterisk. REST: POST /sync/resync."
     )
-    async def resync(self, info: Info) -> SyncReport:
+    async def resync(self, info: Info, pbx: PbxArgument = None) -> SyncReport:
         """`service.resync`."""
-        report = await info.context.allow(Action.ADMIN).resync()
+        ctx = info.context.at(pbx, info)
+        report = await ctx.allow(Action.ADMIN).resync()
         return SyncReport.from_json(report.as_json())
 
     @resolver.mutation(
         "Remove the live state from Redis (our keys only, never FLUSHALL); returns what "
         "was removed. REST: DELETE /clear."
     )
-    async def clear(self, info: Info) -> ClearResult:
+    async def clear(self, info: Info, pbx: PbxArgument = None) -> ClearResult:
         """`service.clear`."""
-        return ClearResult.from_json(await info.context.allow(Action.ADMIN).clear())
+        ctx = info.context.at(pbx, info)
+        return ClearResult.from_json(await ctx.allow(Action.ADMIN).clear())
 
     @resolver.mutation(
         "Pause an operator on Asterisk (QueuePause, Paused: true, Reason) in `queue`, or in "
@@ -85,9 +88,11 @@ class Mutation:
         input: Annotated[
             PauseOperatorInput, strawberry.argument(description="The action's fields.")
         ],
+        pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.pause`."""
-        return await console.pause_operator(info, input)
+        ctx = info.context.at(pbx, info)
+        return await console.pause_operator(ctx, input)
 
     @resolver.mutation(
         "Unpause an operator on Asterisk (QueuePause, Paused: false). Supervisor. REST: POST "
@@ -99,9 +104,11 @@ class Mutation:
         input: Annotated[
             UnpauseOperatorInput, strawberry.argument(description="The action's fields.")
         ],
+        pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.pause`."""
-        return await console.unpause_operator(info, input)
+        ctx = info.context.at(pbx, info)
+        return await console.unpause_operator(ctx, input)
 
     @resolver.mutation(
         "Put an interface into a queue: QueueAdd, or for a realtime queue a new "
@@ -114,9 +121,11 @@ class Mutation:
         input: Annotated[
             AddQueueMemberInput, strawberry.argument(description="The action's fields.")
         ],
+        pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.add_member`."""
-        return await console.add_queue_member(info, input)
+        ctx = info.context.at(pbx, info)
+        return await console.add_queue_member(ctx, input)
 
     @resolver.mutation(
         "Take an interface out of a queue: QueueRemove, or for a realtime member the "
@@ -129,9 +138,11 @@ class Mutation:
         input: Annotated[
             RemoveQueueMemberInput, strawberry.argument(description="The action's fields.")
         ],
+        pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.remove_member`."""
-        return await console.remove_queue_member(info, input)
+        ctx = info.context.at(pbx, info)
+        return await console.remove_queue_member(ctx, input)
 
     @resolver.mutation(
         "Change a member's penalty in a queue (QueuePenalty). Supervisor. REST: PUT "
@@ -143,9 +154,11 @@ class Mutation:
         input: Annotated[
             SetMemberPenaltyInput, strawberry.argument(description="The action's fields.")
         ],
+        pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.set_penalty`."""
-        return await console.set_member_penalty(info, input)
+        ctx = info.context.at(pbx, info)
+        return await console.set_member_penalty(ctx, input)
 
     @resolver.mutation(
         "Ring the supervisor's phone into ChanSpy on the operator's call (Originate; "
@@ -159,6 +172,8 @@ class Mutation:
         input: Annotated[
             ListenToOperatorInput, strawberry.argument(description="The action's fields.")
         ],
+        pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.listen`."""
-        return await console.listen_to_operator(info, input)
+        ctx = info.context.at(pbx, info)
+        return await console.listen_to_operator(ctx, input)

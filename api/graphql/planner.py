@@ -15,7 +15,7 @@ Documents are parsed and validated once (an LRU cache of the schema's size).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -25,6 +25,8 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
+    StringValueNode,
+    VariableNode,
     get_operation_ast,
     parse,
     specified_rules,
@@ -60,6 +62,14 @@ class SubscriptionPlan:
     variables: dict[str, Any] | None
     scope: frozenset[str] | None = None
     """The queues the subscriber's token is limited to (None: every queue)."""
+    pbx: str | None = None
+    """The root field's `pbx` argument (None: the default PBX); each PBX has its own
+    fan-out, so it is not part of the key."""
+
+    def scoped(self, scope: frozenset[str] | None) -> SubscriptionPlan:
+        """The plan for a token limited to `scope` on the plan's PBX."""
+        query, operation_name, canonical, _ = self.key
+        return replace(self, key=(query, operation_name, canonical, scope), scope=scope)
 
 
 class SubscriptionPlanner:
@@ -94,6 +104,9 @@ class SubscriptionPlanner:
             canonical = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             return None
+        pbx = _pbx_argument(prepared, variables or {})
+        if pbx is _INVALID:
+            return None  # Strawberry's path reports the variable that does not coerce
         return SubscriptionPlan(
             (query, operation_name, canonical, scope),
             self._schema,
@@ -101,6 +114,7 @@ class SubscriptionPlanner:
             operation_name,
             variables,
             scope,
+            pbx if isinstance(pbx, str) else None,
         )
 
     def _prepare(self, query: str, operation_name: str | None) -> PreparedSubscription | None:
@@ -133,3 +147,28 @@ class SubscriptionPlanner:
         if field.name.value not in SELECTORS:
             return None
         return PreparedSubscription(document, operation, field)
+
+
+_INVALID = object()
+
+
+def _pbx_argument(prepared: PreparedSubscription, variables: dict[str, Any]) -> object:
+    """The root field's `pbx` (a literal, or a variable given or defaulted), None when
+    absent or null, `_INVALID` when a variable holds something else than a string."""
+    for argument in prepared.field.arguments or ():
+        if argument.name.value != "pbx":
+            continue
+        value = argument.value
+        if isinstance(value, StringValueNode):
+            return value.value
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in variables:
+                given = variables[name]
+                return given if given is None or isinstance(given, str) else _INVALID
+            for definition in prepared.operation.variable_definitions or ():
+                default = definition.default_value
+                if definition.variable.name.value == name and isinstance(default, StringValueNode):
+                    return default.value
+        return None
+    return None

@@ -93,23 +93,28 @@ def _join(
     """The subscription as a member of its fan-out group, or None (Strawberry's path:
     not groupable, refused by the policy, subscriptions not running)."""
     planner = getattr(view, "subscription_planner", None)
-    fanout = getattr(view, "fanout", None)
-    if not isinstance(planner, SubscriptionPlanner) or not isinstance(fanout, Fanout):
+    fanouts = getattr(view, "fanouts", None)
+    if not isinstance(planner, SubscriptionPlanner) or not isinstance(fanouts, dict):
         return None
     if not isinstance(payload, dict):
         return None
-    try:
-        # As the resolver checks, before the stream starts (a refusal is its error).
-        grant = context.grant(Action.READ)
-        context.live()
-    except ApiError:
-        return None
     plan = planner.plan(
-        payload.get("query"), payload.get("operationName"), payload.get("variables"), grant.queues
+        payload.get("query"), payload.get("operationName"), payload.get("variables")
     )
     if plan is None:
         return None
-    return fanout.join(plan, context, envelope, send, on_end)
+    try:
+        # As the resolver checks, before the stream starts (a refusal is its error): the
+        # subscription's PBX (its `pbx` argument) and the token's grant there.
+        pbx = context.at(plan.pbx)
+        grant = pbx.grant(Action.READ)
+        pbx.live()
+    except ApiError:
+        return None
+    fanout = fanouts.get(pbx.name)
+    if not isinstance(fanout, Fanout):
+        return None
+    return fanout.join(plan.scoped(grant.queues), pbx, envelope, send, on_end)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):

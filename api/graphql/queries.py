@@ -11,6 +11,7 @@ from api.graphql import fields as resolver
 from api.graphql.context import Info
 from api.graphql.enums import OperatorStatus
 from api.graphql.grants import Access
+from api.graphql.pbx import PbxArgument
 from api.graphql.reports import SyncStatus
 from api.graphql.types import Channel, Operator, Queue, Snapshot
 
@@ -43,12 +44,14 @@ class Query:
             bool | None,
             strawberry.argument(description="Only paused (true) or not paused (false) ones."),
         ] = None,
+        pbx: PbxArgument = None,
     ) -> list[Operator]:
         """`service.operators`."""
-        grant = info.context.grant(Action.READ)
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
         wanted = None if status is None else str(status.value)
-        found = await info.context.service.operators(
-            queue=queue, status=wanted, paused=paused, replica=info.context.replica(), grant=grant
+        found = await ctx.service.operators(
+            queue=queue, status=wanted, paused=paused, replica=ctx.replica(), grant=grant
         )
         return Operator.many(found)
 
@@ -62,16 +65,19 @@ class Query:
         member_id: Annotated[
             str, strawberry.argument(description="The interface, e.g. `PJSIP/1001`.")
         ],
+        pbx: PbxArgument = None,
     ) -> Operator | None:
         """`service.operator`."""
-        grant = info.context.grant(Action.READ)
-        return Operator.from_json(await info.context.service.operator(member_id, grant))
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        return Operator.from_json(await ctx.service.operator(member_id, grant))
 
     @resolver.field("Every queue with waiting callers and member counts. REST: GET /queues.")
-    async def queues(self, info: Info) -> list[Queue]:
+    async def queues(self, info: Info, pbx: PbxArgument = None) -> list[Queue]:
         """`service.queues`."""
-        grant = info.context.grant(Action.READ)
-        return Queue.many(await info.context.service.queues(info.context.replica(), grant))
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        return Queue.many(await ctx.service.queues(ctx.replica(), grant))
 
     @resolver.field(
         "One queue; null with a NOT_FOUND error when there is none. REST: GET /queues/{name}."
@@ -80,10 +86,12 @@ class Query:
         self,
         info: Info,
         name: Annotated[str, strawberry.argument(description="The queue name.")],
+        pbx: PbxArgument = None,
     ) -> Queue | None:
         """`service.queue`."""
-        grant = info.context.grant(Action.READ)
-        return Queue.from_view(await info.context.service.queue(name, grant))
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        return Queue.from_view(await ctx.service.queue(name, grant))
 
     @resolver.field("Active channels, optionally of one queue. REST: GET /channels.")
     async def channels(
@@ -92,41 +100,42 @@ class Query:
         queue: Annotated[
             str | None, strawberry.argument(description="Only channels of this queue.")
         ] = None,
+        pbx: PbxArgument = None,
     ) -> list[Channel]:
         """`service.channels`."""
-        grant = info.context.grant(Action.READ)
-        found = await info.context.service.channels(
-            queue=queue, replica=info.context.replica(), grant=grant
-        )
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        found = await ctx.service.channels(queue=queue, replica=ctx.replica(), grant=grant)
         return Channel.many(found)
 
     @resolver.field("Operators, queues and channels at one store version. REST: GET /snapshot.")
-    async def snapshot(self, info: Info) -> Snapshot:
+    async def snapshot(self, info: Info, pbx: PbxArgument = None) -> Snapshot:
         """`service.snapshot`."""
-        grant = info.context.grant(Action.READ)
-        return Snapshot.from_json(
-            await info.context.service.snapshot(info.context.replica(), grant)
-        )
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        return Snapshot.from_json(await ctx.service.snapshot(ctx.replica(), grant))
 
     @resolver.field(
         "Database vs Redis counts, differences, the last sync (FORBIDDEN for a token scoped "
         "to some queues: they cover every queue). REST: GET /sync/status."
     )
-    async def sync_status(self, info: Info) -> SyncStatus:
+    async def sync_status(self, info: Info, pbx: PbxArgument = None) -> SyncStatus:
         """`service.sync_status`."""
-        grant = info.context.grant(Action.READ)
-        return SyncStatus.from_json(await info.context.service.sync_status(grant))
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        return SyncStatus.from_json(await ctx.service.sync_status(grant))
 
     @resolver.field(
         "What the token of this request (or connection) grants: its role, queues and "
         "extension, which actions it may take, the pause reasons to offer. For a board to "
         "decide which controls to show. REST: GET /access."
     )
-    def access(self, info: Info) -> Access:
+    def access(self, info: Info, pbx: PbxArgument = None) -> Access:
         """`AccessPolicy.describe`."""
-        console = info.context.console
-        summary = info.context.policy.describe(
-            info.context.authorization,
+        ctx = info.context.at(pbx, info)
+        console = ctx.console
+        summary = ctx.policy.describe(
+            ctx.authorization,
             actions_possible=console is not None and console.available,
         )
-        return Access.from_summary(summary, info.context.pause_reasons)
+        return Access.from_summary(summary, ctx.pause_reasons)

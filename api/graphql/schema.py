@@ -23,6 +23,7 @@ from api.graphql.compiled import CompiledQueries, PlanCache
 from api.graphql.errors import annotate
 from api.graphql.limits import GraphQLOptions, limit_extensions
 from api.graphql.mutations import Mutation
+from api.graphql.pbxes import PbxQuery
 from api.graphql.queries import Query
 from api.graphql.scalars import SCALARS
 from api.graphql.stats import StatsQuery
@@ -30,9 +31,10 @@ from api.graphql.subscriptions import Subscription
 
 
 @strawberry.type(name="Query", description=get_object_definition(Query, strict=True).description)
-class RootQuery(Query, AuditQuery, AlertQuery, StatsQuery):
+class RootQuery(Query, AuditQuery, AlertQuery, StatsQuery, PbxQuery):
     """The Query root: the reads (`api.graphql.queries`), the audit log (`api.graphql.audit`),
-    the alerts (`api.graphql.alerts`) and the KPIs from the call records (`api.graphql.stats`)."""
+    the alerts (`api.graphql.alerts`), the KPIs from the call records (`api.graphql.stats`)
+    and the PBXes (`api.graphql.pbxes`)."""
 
 
 @strawberry.type(

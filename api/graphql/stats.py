@@ -13,7 +13,8 @@ import strawberry
 from api.auth import Action
 from api.errors import Unavailable
 from api.graphql import fields as resolver
-from api.graphql.context import Info
+from api.graphql.context import GraphQLContext, Info
+from api.graphql.pbx import PbxArgument
 from api.runtime import runtime_of
 from api.stats import RecordStats
 from ingest.records.kpi.agent_stats import AgentStats
@@ -242,12 +243,15 @@ class QueueCallPage:
     page_info: QueueCallPageInfo = _field("Where the page ends.")
 
 
-def _stats(info: Info) -> RecordStats:
+def _stats(info: Info, ctx: GraphQLContext) -> RecordStats:
     request = info.context.request
     if request is None:
         raise Unavailable("statistics are not available here")
     runtime = runtime_of(request.app)
-    return RecordStats.from_settings(runtime.engine, runtime.store, runtime.settings)
+    pbx = runtime.pbx(ctx.name)
+    return RecordStats.from_settings(
+        runtime.engine, pbx.store, runtime.settings, pbx=pbx.records_pbx
+    )
 
 
 Since = Annotated[
@@ -284,10 +288,12 @@ class StatsQuery:
         since: Since = None,
         until: Until = None,
         interval: Interval = None,
+        pbx: PbxArgument = None,
     ) -> list[QueueStatsRow]:
         """`RecordStats.queue_stats` for the caller's grant."""
-        grant = info.context.grant(Action.READ)
-        rows = await _stats(info).queue_stats(
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        rows = await _stats(info, ctx).queue_stats(
             grant, queue=queue, since=since, until=until, interval=interval
         )
         return [QueueStatsRow.from_stats(row) for row in rows]
@@ -305,10 +311,12 @@ class StatsQuery:
         since: Since = None,
         until: Until = None,
         interval: Interval = None,
+        pbx: PbxArgument = None,
     ) -> list[AgentStatsRow]:
         """`RecordStats.agent_stats` for the caller's grant."""
-        grant = info.context.grant(Action.READ)
-        rows = await _stats(info).agent_stats(
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        rows = await _stats(info, ctx).agent_stats(
             grant, member_id=member_id, queue=queue, since=since, until=until, interval=interval
         )
         return [AgentStatsRow.from_stats(row) for row in rows]
@@ -333,10 +341,12 @@ class StatsQuery:
         after: Annotated[
             str | None, strawberry.argument(description="The endCursor of the previous page.")
         ] = None,
+        pbx: PbxArgument = None,
     ) -> QueueCallPage:
         """`RecordStats.calls` for the caller's grant."""
-        grant = info.context.grant(Action.READ)
-        page = await _stats(info).calls(
+        ctx = info.context.at(pbx, info)
+        grant = ctx.grant(Action.READ)
+        page = await _stats(info, ctx).calls(
             grant,
             queue=queue,
             since=since,

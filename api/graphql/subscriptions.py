@@ -9,7 +9,8 @@ import strawberry
 
 from api.auth import Action
 from api.graphql import fields as resolver
-from api.graphql.context import Info
+from api.graphql.context import GraphQLContext, Info
+from api.graphql.pbx import PbxArgument
 from api.graphql.scoped import scoped
 from api.graphql.selectors import (
     ChangesSelector,
@@ -31,10 +32,10 @@ Initial = Annotated[
 ]
 
 
-def _follow(info: Info, selector: Selector[U], initial: bool) -> AsyncGenerator[U, None]:
+def _follow(ctx: GraphQLContext, selector: Selector[U], initial: bool) -> AsyncGenerator[U, None]:
     # Checked here, before the stream starts, so a refusal is the operation's error.
-    grant = info.context.grant(Action.READ)
-    broadcaster, live = info.context.live()
+    grant = ctx.grant(Action.READ)
+    broadcaster, live = ctx.live()
     return follow(broadcaster, live, scoped(selector, grant.queues, live), initial=initial)
 
 
@@ -67,9 +68,11 @@ class Subscription:
             str | None, strawberry.argument(description="Only members of this queue.")
         ] = None,
         initial: Initial = True,
+        pbx: PbxArgument = None,
     ) -> AsyncGenerator[OperatorUpdate, None]:
         """Stream of OperatorUpdate."""
-        return _follow(info, OperatorSelector(member_id, queue), initial)
+        ctx = info.context.at(pbx, info)
+        return _follow(ctx, OperatorSelector(member_id, queue), initial)
 
     @resolver.subscription(
         "Queues as they change, including member counts when their operators change."
@@ -79,9 +82,11 @@ class Subscription:
         info: Info,
         name: Annotated[str | None, strawberry.argument(description="Only this queue.")] = None,
         initial: Initial = True,
+        pbx: PbxArgument = None,
     ) -> AsyncGenerator[QueueUpdate, None]:
         """Stream of QueueUpdate."""
-        return _follow(info, QueueSelector(name), initial)
+        ctx = info.context.at(pbx, info)
+        return _follow(ctx, QueueSelector(name), initial)
 
     @resolver.subscription("Channels (call legs) as they change.")
     def channel_updated(
@@ -91,9 +96,11 @@ class Subscription:
             str | None, strawberry.argument(description="Only channels of this queue.")
         ] = None,
         initial: Initial = True,
+        pbx: PbxArgument = None,
     ) -> AsyncGenerator[ChannelUpdate, None]:
         """Stream of ChannelUpdate."""
-        return _follow(info, ChannelSelector(queue), initial)
+        ctx = info.context.at(pbx, info)
+        return _follow(ctx, ChannelSelector(queue), initial)
 
     @resolver.subscription(
         "Every change of every kind, each with its version, in batches: the changes of a "
@@ -103,6 +110,9 @@ class Subscription:
         "queues as a DELETE): tell continuity by `fromVersion`, not by consecutive "
         "change versions."
     )
-    def changes(self, info: Info, initial: Initial = True) -> AsyncGenerator[ChangeBatch, None]:
+    def changes(
+        self, info: Info, initial: Initial = True, pbx: PbxArgument = None
+    ) -> AsyncGenerator[ChangeBatch, None]:
         """Stream of ChangeBatch."""
-        return _follow(info, ChangesSelector(), initial)
+        ctx = info.context.at(pbx, info)
+        return _follow(ctx, ChangesSelector(), initial)

@@ -122,7 +122,7 @@ class Operator:
         """The current channel through the channel loader."""
         if not self.current_channel:
             return None
-        found = await info.context.loaders.channel.load(self.current_channel)
+        found = await info.context.nested(info).loaders.channel.load(self.current_channel)
         return None if found is None else Channel.from_json(found)
 
     @classmethod
@@ -236,7 +236,7 @@ class Queue:
         ] = None,
     ) -> list[Operator]:
         """Members through the operators-of-queue loader."""
-        found = await info.context.loaders.operators_of_queue.load(self.name)
+        found = await info.context.nested(info).loaders.operators_of_queue.load(self.name)
         return [
             Operator.from_json(op)
             for op in found
@@ -247,7 +247,7 @@ class Queue:
     @resolver.field("Active channels of this queue, looked up live. Batched like `operators`.")
     async def channels(self, info: Info) -> list[Channel]:
         """Channels through the channels-of-queue loader."""
-        found = await info.context.loaders.channels_of_queue.load(self.name)
+        found = await info.context.nested(info).loaders.channels_of_queue.load(self.name)
         return [Channel.from_json(c) for c in found]
 
     @classmethod
@@ -308,7 +308,7 @@ class Channel:
         """The operator through the operator loader."""
         if not self.member_id:
             return None
-        found = await info.context.loaders.operator.load(self.member_id)
+        found = await info.context.nested(info).loaders.operator.load(self.member_id)
         return None if found is None else Operator.from_json(found)
 
     @classmethod

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -64,8 +65,8 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
     websocket_adapter_class = TextWebSocketAdapter
     subscription_planner: SubscriptionPlanner | None = None
     """Which subscriptions the fan-out serves as groups (set by `mount_graphql`)."""
-    fanout: Fanout | None = None
-    """The process' fan-out while the app runs (set by `attach_fanout`)."""
+    fanouts: dict[str, Fanout] = {}  # replaced per instance, never mutated here
+    """Each PBX's fan-out while the app runs (set by `attach_fanout`)."""
 
     def encode_json(self, data: object) -> bytes:
         """orjson: HTTP answers go out as the bytes it produces."""
@@ -89,25 +90,35 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
 async def get_context(connection: HTTPConnection) -> GraphQLContext:
     """The context of a request or a WebSocket connection, from the app's runtime."""
     runtime = runtime_of(connection.app)
+    default = runtime.default
+    # The operation's own context: the default PBX's parts with the process' policy (the
+    # connection's read check); each root field reads its PBX's through `at(pbx)`.
     return GraphQLContext(
-        service=runtime.service,
+        service=default.service,
         policy=runtime.policy,
-        broadcaster=runtime.broadcaster,
-        mirror=runtime.mirror,
+        broadcaster=default.broadcaster,
+        mirror=default.mirror,
         authorization=connection.headers.get("authorization"),
-        console=runtime.console,
+        console=default.console,
         pause_reasons=runtime.settings.pause_reasons,
+        pbxes=functools.partial(runtime.pbx, required=True),
+        name=default.name,
     )
 
 
 def attach_fanout(
-    view: GraphQLView, broadcaster: LiveBroadcaster, mirror: LiveState, *, buffer_size: int
+    view: GraphQLView,
+    pbx: str,
+    broadcaster: LiveBroadcaster,
+    mirror: LiveState,
+    *,
+    buffer_size: int,
 ) -> Fanout:
-    """The fan-out that serves identical subscriptions as one group: fed by `broadcaster`
-    (attached as its listener), reached by the view's protocol handlers."""
+    """The fan-out of PBX `pbx` that serves identical subscriptions as one group: fed by
+    `broadcaster` (attached as its listener), reached by the view's protocol handlers."""
     fanout = Fanout(mirror, buffer_size=buffer_size, on_overflow=broadcaster.record_overflow)
     broadcaster.attach(fanout)
-    view.fanout = fanout
+    view.fanouts = {**view.fanouts, pbx: fanout}
     return fanout
 
 

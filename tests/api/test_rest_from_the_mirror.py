@@ -69,7 +69,7 @@ async def test_reads_from_the_mirror_are_the_bytes_of_reads_from_redis(
     assert reads, "the mirror was not read"
     # The same request with no mirror: the read goes to Redis.
     with monkeypatch.context() as without_mirror:
-        without_mirror.setattr(runtime_of(current.app), "mirror", None)
+        without_mirror.setattr(runtime_of(current.app).default, "mirror", None)
         from_redis = await current.rest("GET", path)
     assert served.status_code == from_redis.status_code == 200
     assert served.content == from_redis.content

@@ -145,7 +145,7 @@ async def test_scoped_reads_from_the_mirror_are_those_from_redis(
     open_reads: LiveServer, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from_mirror = await get(open_reads, path, "s-sales")
-    monkeypatch.setattr(runtime_of(open_reads.app), "mirror", None)
+    monkeypatch.setattr(runtime_of(open_reads.app).default, "mirror", None)
     from_redis = await get(open_reads, path, "s-sales")
     assert from_mirror.status_code == from_redis.status_code == 200
     assert from_mirror.content == from_redis.content
