@@ -106,6 +106,7 @@ def test_the_role_enum_names_the_roles_of_api_tokens() -> None:
                 "queueStats",
                 "agentStats",
                 "calls",
+                "pbxes",
             },
         ),
         (
@@ -141,10 +142,26 @@ def test_arguments_of_the_entry_points() -> None:
     subscription = schema._schema.type_map["Subscription"]
     assert isinstance(query, GraphQLObjectType)
     assert isinstance(subscription, GraphQLObjectType)
-    assert set(query.fields["operators"].args) == {"queue", "status", "paused"}
-    assert set(query.fields["operator"].args) == {"memberId"}
-    assert set(query.fields["channels"].args) == {"queue"}
-    assert set(subscription.fields["operatorUpdated"].args) == {"memberId", "queue", "initial"}
-    assert set(subscription.fields["queueUpdated"].args) == {"name", "initial"}
-    assert set(subscription.fields["channelUpdated"].args) == {"queue", "initial"}
-    assert set(subscription.fields["changes"].args) == {"initial"}
+    assert set(query.fields["operators"].args) == {"queue", "status", "paused", "pbx"}
+    assert set(query.fields["operator"].args) == {"memberId", "pbx"}
+    assert set(query.fields["channels"].args) == {"queue", "pbx"}
+    assert set(subscription.fields["operatorUpdated"].args) == {
+        "memberId",
+        "queue",
+        "initial",
+        "pbx",
+    }
+    assert set(subscription.fields["queueUpdated"].args) == {"name", "initial", "pbx"}
+    assert set(subscription.fields["channelUpdated"].args) == {"queue", "initial", "pbx"}
+    assert set(subscription.fields["changes"].args) == {"initial", "pbx"}
+    assert set(query.fields["pbxes"].args) == set()
+
+
+def test_every_root_field_but_pbxes_takes_a_pbx() -> None:
+    for root in ("Query", "Mutation", "Subscription"):
+        root_type = schema._schema.type_map[root]
+        assert isinstance(root_type, GraphQLObjectType)
+        for name, field in root_type.fields.items():
+            if name != "pbxes":
+                assert "pbx" in field.args, f"{root}.{name} has no pbx argument"
+                assert str(field.args["pbx"].type) == "String", f"{root}.{name}"
