@@ -206,6 +206,11 @@ class AccessPolicy:
             pbxes=token.pbxes,
         )
 
+    def who(self, authorization: str | None) -> Grant:
+        """Who the presented token is, for an audit row (its grant on no PBX in particular);
+        Unauthenticated for an unknown token."""
+        return self.grant(authorization)
+
     def describe(
         self, authorization: str | None, *, actions_possible: bool = True
     ) -> AccessSummary:
@@ -279,6 +284,10 @@ class PbxAccessPolicy(AccessPolicy):
         if narrowed is None:
             raise unknown_pbx(self.pbx)
         return narrowed
+
+    def who(self, authorization: str | None) -> Grant:
+        """The token's grant as it is, not narrowed (an audit row names its whole scope)."""
+        return super().grant(authorization)
 
     def sees(self, authorization: str | None) -> bool:
         """Whether the presented token (if any) covers this PBX (an unknown token: no)."""

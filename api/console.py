@@ -321,7 +321,7 @@ class SupervisorConsole:
             member_id=arguments.get("member_id") or arguments.get("interface"),
         )
         try:
-            attempt.grant = self._policy.grant(authorization)
+            attempt.grant = self._policy.who(authorization)
         except Unauthenticated:
             attempt.grant = Grant()
         self._record(attempt, "refused", message=message)
@@ -373,7 +373,7 @@ class SupervisorConsole:
     ) -> ActionResult:
         try:
             # Who is asking, for the audit row even when the role check refuses.
-            attempt.grant = self._policy.grant(attempt.authorization)
+            attempt.grant = self._policy.who(attempt.authorization)
         except Unauthenticated:
             attempt.grant = Grant()
         try:
