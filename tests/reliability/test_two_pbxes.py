@@ -97,7 +97,7 @@ async def _listen(redis: Redis, channel: str, into: list[bytes]) -> None:
                 into.append(message["data"])
     finally:
         with contextlib.suppress(Exception):
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def _read(ws: GqlSocket, into: list[dict[str, Any]]) -> None:
