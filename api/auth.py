@@ -58,6 +58,8 @@ class Grant:
     token_fingerprint: str | None = None
     pbxes: PbxScope | None = None
     """The token's `pbx/…` entries until `on(pbx)` narrows the grant to one PBX."""
+    every_pbx: bool = True
+    """False for a token limited to some PBXes (it may not set an every-PBX alert rule)."""
 
     def on(self, pbx: str) -> Grant | None:
         """The grant on PBX `pbx` (its queues there), or None when the PBX is out of its
@@ -71,7 +73,7 @@ class Grant:
             queues = self.queues  # bare queue entries apply on every PBX
         else:
             return None
-        return replace(self, queues=queues, pbxes=None)
+        return replace(self, queues=queues, pbxes=None, every_pbx=False)
 
     @property
     def scoped(self) -> bool:

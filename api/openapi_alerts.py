@@ -48,6 +48,7 @@ RULE: JsonSchema = {
         "enabled",
         "webhookUrl",
         "updatedAt",
+        "pbx",
     ],
     "properties": {
         "id": {"type": "integer"},
@@ -62,6 +63,7 @@ RULE: JsonSchema = {
         "enabled": {"type": "boolean"},
         "webhookUrl": _NULLABLE_TEXT,
         "updatedAt": {"type": ["string", "null"], "format": "date-time"},
+        "pbx": {**_NULLABLE_TEXT, "description": "The PBX it watches (PBXES); null: every PBX."},
     },
 }
 ALERT: JsonSchema = {
@@ -93,6 +95,7 @@ ALERT: JsonSchema = {
         "since": {**_TIME, "description": "When it fired."},
         "at": _TIME,
         "text": {"type": "string", "description": "One line for people (Slack's `text`)."},
+        "pbx": {"type": "string", "description": "With PBXES: the PBX whose state fired it."},
     },
 }
 
@@ -187,6 +190,11 @@ _COMMON: JsonSchema = {
     },
     "enabled": {"type": "boolean", "default": True},
     "webhookUrl": _WEBHOOK,
+    "pbx": {
+        **_NULLABLE_TEXT,
+        "maxLength": 64,
+        "description": "With PBXES: the request's PBX (?pbx=), or null for every PBX.",
+    },
 }
 _THRESHOLDS: dict[RuleKind, tuple[JsonSchema, str]] = {
     RuleKind.LONGEST_WAIT: ({"minimum": 0}, "Fires when a caller has waited over this (s)."),

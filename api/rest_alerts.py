@@ -74,6 +74,11 @@ class RuleBody(BaseModel):
     clear_margin: float = Field(default=0.0, alias="clearMargin", ge=0, allow_inf_nan=False)
     enabled: bool = True
     webhook_url: str | None = Field(default=None, alias="webhookUrl", max_length=MAX_URL)
+    pbx: str | None = Field(
+        default=None,
+        max_length=64,
+        description="With PBXES: the request's PBX (?pbx=), or null for every PBX.",
+    )
 
     def spec(self) -> RuleSpec:
         """The rule to validate and store."""
@@ -88,13 +93,16 @@ class RuleBody(BaseModel):
             clear_margin=self.clear_margin,
             enabled=self.enabled,
             webhook_url=self.webhook_url,
+            pbx=self.pbx,
         )
 
 
 def alert_admin(request: Request, pbx: PbxRuntime) -> AlertAdmin:
     """Rule administration over the app's database and the PBX's alert engine."""
     runtime = runtime_of(request.app)
-    return AlertAdmin(RuleStore(runtime.engine), pbx.alerts)
+    return AlertAdmin(
+        RuleStore(runtime.engine), pbx.alerts, pbx=pbx.name if runtime.several else None
+    )
 
 
 @router.get(RULES_PATH)

@@ -12,7 +12,7 @@ from typing import Any
 
 from api.alerts.engine import AlertEngine
 from api.alerts.evaluator import AlertEvent
-from api.alerts.rules import AlertRule, RuleSpec, validate
+from api.alerts.rules import AlertRule, InvalidRule, RuleSpec, validate
 from api.alerts.store import RuleStore
 from api.auth import Grant
 from api.errors import Forbidden, NotFound, Unavailable
@@ -21,17 +21,30 @@ from api.errors import Forbidden, NotFound, Unavailable
 class AlertAdmin:
     """CRUD on rules (reloading the engine after a change) and the active alerts."""
 
-    def __init__(self, store: RuleStore, engine: AlertEngine | None) -> None:
+    def __init__(
+        self, store: RuleStore, engine: AlertEngine | None, *, pbx: str | None = None
+    ) -> None:
         self._store = store
         self._engine = engine
+        self._pbx = pbx
+        """The request's PBX with PBXES (its rules and every-PBX ones are seen); None: the
+        one PBX (every rule)."""
 
     async def rules(self, grant: Grant) -> list[AlertRule]:
-        """Every rule the grant sees, by id."""
-        return [rule for rule in await self._store.list() if _sees_rule(grant, rule)]
+        """Every rule the grant sees on the request's PBX, by id."""
+        return [rule for rule in await self._store.list() if self._sees(grant, rule)]
 
     async def set_rule(self, grant: Grant, rule_id: int | None, spec: RuleSpec) -> AlertRule:
         """Create (`rule_id` None) or replace a rule; InvalidRule, NotFound, Forbidden."""
         valid = validate(spec)
+        if valid.pbx is not None and valid.pbx != self._pbx:
+            raise InvalidRule(
+                "pbx: the request's PBX (?pbx= / the pbx argument), or null for every PBX"
+                if self._pbx is not None
+                else "pbx: this server has one PBX (PBXES is not set); leave it null"
+            )
+        if valid.pbx is None and not grant.every_pbx:
+            raise Forbidden("a token scoped to some PBXes cannot set an every-PBX rule")
         if grant.queues is not None:
             if valid.queue is None:
                 raise Forbidden("a token scoped to some queues cannot set an every-queue rule")
@@ -60,9 +73,14 @@ class AlertAdmin:
 
     async def _visible(self, grant: Grant, rule_id: int) -> AlertRule:
         rule = await self._store.get(rule_id)
-        if not _sees_rule(grant, rule):
+        if not self._sees(grant, rule):
             raise NotFound(f"no alert rule {rule_id}")
+        if rule.pbx is None and not grant.every_pbx:
+            raise Forbidden("a token scoped to some PBXes cannot change an every-PBX rule")
         return rule
+
+    def _sees(self, grant: Grant, rule: AlertRule) -> bool:
+        return rule.covers_pbx(self._pbx) and _sees_rule(grant, rule)
 
     def _changed(self) -> None:
         if self._engine is not None:
@@ -98,4 +116,5 @@ def rule_json(rule: AlertRule) -> dict[str, Any]:
         "enabled": rule.enabled,
         "webhookUrl": rule.webhook_url,
         "updatedAt": None if rule.updated_at is None else rule.updated_at.isoformat(),
+        "pbx": rule.pbx,
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from api.alerts.evaluator import (
     AlertEvent,
@@ -63,7 +64,11 @@ class AlertEngine:
         interval: float = 5.0,
         buffer_size: int = 500,
         clock: Callable[[], int] = now_ms,
+        pbx: str | None = None,
     ) -> None:
+        self._pbx = pbx
+        """The PBX whose mirror it watches (PBXES): its rules are those of this PBX and
+        of every PBX, its events name it. None: the one PBX, every rule."""
         self._mirror = mirror
         self._store = rules
         self._levels_source = service_levels
@@ -128,7 +133,12 @@ class AlertEngine:
 
     def active(self) -> list[AlertEvent]:
         """Every alert firing now, with its latest value."""
-        return self._tracker.active(self._clock())
+        return self._named(self._tracker.active(self._clock()))
+
+    def _named(self, events: list[AlertEvent]) -> list[AlertEvent]:
+        if self._pbx is None:
+            return events
+        return [replace(event, pbx=self._pbx) for event in events]
 
     def health(self) -> AlertHealth:
         """What /healthz says of the alerts (the same figures as /metrics)."""
@@ -199,7 +209,7 @@ class AlertEngine:
         observations = observe(
             self._rules, self._mirror.queue_views(now), operators, self._levels, starts, now
         )
-        events = self._tracker.update(self._rules, observations, now)
+        events = self._named(self._tracker.update(self._rules, observations, now))
         self._evaluated_at = now
         for event in events:
             self._publish(event)
@@ -207,7 +217,7 @@ class AlertEngine:
 
     async def _load_rules(self) -> bool:
         try:
-            self._rules = await self._store.list()
+            self._rules = [rule for rule in await self._store.list() if rule.covers_pbx(self._pbx)]
         except Exception as exc:  # the database down: keep the rules we have, retry
             self._rules_error = _problem("read the alert rules", exc)
             self._failed("read the alert rules", exc)

@@ -78,6 +78,8 @@ class AlertEvent:
     value: float | None
     since_ms: int
     at_ms: int
+    pbx: str | None = None
+    """The PBX whose state fired it (PBXES; None: the one PBX)."""
 
     @property
     def text(self) -> str:
@@ -91,6 +93,8 @@ class AlertEvent:
         value = "n/a" if self.value is None else f"{_number(self.value)} {unit}"
         side = "under" if rule.kind.fires_below else "over"
         head = "FIRING" if self.state is AlertState.FIRING else "RESOLVED"
+        if self.pbx is not None:
+            where = f"{where} on PBX {self.pbx}"
         return (
             f"[{head}] {rule.name}: {where}, {_LABELS[rule.kind]} {value} "
             f"(alert {side} {_number(rule.threshold)} {unit})"
@@ -111,6 +115,7 @@ class AlertEvent:
             "since": _iso(self.since_ms),
             "at": _iso(self.at_ms),
             "text": self.text,
+            **({} if self.pbx is None else {"pbx": self.pbx}),
         }
 
 

@@ -21,6 +21,7 @@ from enum import Enum
 from urllib.parse import urlsplit
 
 from api.errors import ApiError
+from ingest.pbxes import PBX_NAME
 
 MAX_NAME = 100
 MAX_REASON = 80
@@ -98,6 +99,7 @@ class RuleSpec:
     clear_margin: float = 0.0
     enabled: bool = True
     webhook_url: str | None = None
+    pbx: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,12 @@ class AlertRule:
     enabled: bool
     webhook_url: str | None
     updated_at: datetime | None = field(default=None, compare=False)
+    pbx: str | None = None
+    """The PBX it watches (PBXES); None: every PBX."""
+
+    def covers_pbx(self, pbx: str | None) -> bool:
+        """Whether the rule applies on PBX `pbx` (None: the one PBX without PBXES)."""
+        return self.pbx is None or pbx is None or self.pbx == pbx
 
     def breached(self, value: float) -> bool:
         """Whether `value` makes the rule fire."""
@@ -164,6 +172,9 @@ def validate(spec: RuleSpec) -> RuleSpec:
     url = (spec.webhook_url or "").strip() or None
     if url is not None:
         check_webhook_url(url, "webhookUrl")
+    pbx = (spec.pbx or "").strip() or None
+    if pbx is not None and not PBX_NAME.match(pbx):
+        raise InvalidRule("pbx: a PBX name of PBXES, or null for every PBX")
     return RuleSpec(
         name=name,
         kind=spec.kind,
@@ -175,6 +186,7 @@ def validate(spec: RuleSpec) -> RuleSpec:
         clear_margin=float(spec.clear_margin),
         enabled=spec.enabled,
         webhook_url=url,
+        pbx=pbx,
     )
 
 

@@ -9,7 +9,8 @@ queries instead.
 
 One grouped read per window: (queue, hold time) → count of answered calls,
 portable SQL (PostgreSQL and the demo's SQLite), at most queues × distinct
-hold times rows. Every PBX's records count (`pbx` is not filtered).
+hold times rows, of one PBX's records (`pbx`; None: every PBX's, the one PBX without
+PBXES).
 """
 
 from __future__ import annotations
@@ -43,9 +44,12 @@ class ServiceLevelSource(Protocol):
 class RecordsServiceLevels:
     """`ServiceLevelSource` over the call records."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, timeout: float = 5.0, pbx: str | None = None
+    ) -> None:
         self._engine = engine
         self._timeout = timeout
+        self._pbx = pbx
 
     async def service_levels(
         self, wanted: Iterable[tuple[str, int]], levels: Mapping[str, int], now_ms: int
@@ -73,6 +77,7 @@ class RecordsServiceLevels:
                 CALLS.c.queue.in_(queues),
                 CALLS.c.entered_at >= since,
                 CALLS.c.answered_at.is_not(None),
+                *(() if self._pbx is None else (CALLS.c.pbx == self._pbx,)),
             )
             .group_by(CALLS.c.queue, CALLS.c.hold_time)
         )

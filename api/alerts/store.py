@@ -106,6 +106,7 @@ def _values(spec: RuleSpec) -> dict[str, Any]:
         "clear_margin": spec.clear_margin,
         "enabled": spec.enabled,
         "webhook_url": spec.webhook_url,
+        "pbx": spec.pbx,
         "updated_at": datetime.now(UTC),
     }
 
@@ -129,4 +130,5 @@ def _rule(row: Row[Any]) -> AlertRule:
             if row.updated_at is not None and row.updated_at.tzinfo is None
             else row.updated_at
         ),
+        pbx=row.pbx,
     )

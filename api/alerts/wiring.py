@@ -34,9 +34,10 @@ def build_alert_engine(
     return AlertEngine(
         mirror,
         RuleStore(database),
-        RecordsServiceLevels(database),
+        RecordsServiceLevels(database, pbx=pbx),
         webhooks,
         metrics,
         interval=settings.alert_evaluate_interval,
         buffer_size=settings.graphql_subscriber_buffer,
+        pbx=pbx,
     )

@@ -106,6 +106,9 @@ class AlertRule:
         description="A webhook of its own, beside ALERT_WEBHOOK_URLS."
     )
     updated_at: datetime | None = strawberry.field(description="When it was last set.")
+    pbx: str | None = strawberry.field(
+        description="The PBX it watches (with several PBXes); null: every PBX."
+    )
 
     @classmethod
     def of(cls, rule: rules.AlertRule) -> AlertRule:
@@ -123,6 +126,7 @@ class AlertRule:
             enabled=rule.enabled,
             webhook_url=rule.webhook_url,
             updated_at=rule.updated_at,
+            pbx=rule.pbx,
         )
 
 
@@ -156,6 +160,11 @@ class AlertRuleInput:
     webhook_url: str | None = strawberry.field(
         default=None, description="An http(s) webhook of its own, beside ALERT_WEBHOOK_URLS."
     )
+    pbx: str | None = strawberry.field(
+        default=None,
+        description="With several PBXes: the operation's PBX (its `pbx` argument), or null "
+        "for every PBX.",
+    )
 
     def spec(self) -> rules.RuleSpec:
         """The rule to validate and store."""
@@ -170,6 +179,7 @@ class AlertRuleInput:
             clear_margin=self.clear_margin,
             enabled=self.enabled,
             webhook_url=self.webhook_url,
+            pbx=self.pbx,
         )
 
 
@@ -191,6 +201,9 @@ class Alert:
     since: Timestamp = strawberry.field(description="When it fired.")
     at: Timestamp = strawberry.field(description="When this event happened.")
     text: str = strawberry.field(description="One line for people (as webhooks' `text`).")
+    pbx: str | None = strawberry.field(
+        description="The PBX whose state fired it (with several PBXes); null: the one PBX."
+    )
 
     @classmethod
     def of(cls, event: evaluator.AlertEvent) -> Alert:
@@ -206,6 +219,7 @@ class Alert:
             since=Timestamp(event.since_ms),
             at=Timestamp(event.at_ms),
             text=event.text,
+            pbx=event.pbx,
         )
 
 
@@ -218,7 +232,11 @@ def _runtime(info: Info) -> Runtime:
 
 def _admin(info: Info, ctx: GraphQLContext) -> AlertAdmin:
     runtime = _runtime(info)
-    return AlertAdmin(RuleStore(runtime.engine), runtime.pbx(ctx.name).alerts)
+    return AlertAdmin(
+        RuleStore(runtime.engine),
+        runtime.pbx(ctx.name).alerts,
+        pbx=ctx.name if runtime.several else None,
+    )
 
 
 def _engine(info: Info, ctx: GraphQLContext) -> AlertEngine:

@@ -343,3 +343,5 @@ class AlertRuleRow(ProductBase):
     enabled: Mapped[bool] = mapped_column(Boolean(create_constraint=False))
     webhook_url: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    pbx: Mapped[str | None] = mapped_column(Text)
+    """The PBX it watches (PBXES); NULL: every PBX (revision 0006)."""

@@ -30,9 +30,17 @@ from tests.support.settings import test_settings as make_settings
 
 BASE = "/api/queue-status"
 ADMIN, EAST_VIEWER, WEST_SUPERVISOR = "admin-token-1", "east-viewer-1", "west-super-1"
-TOKENS = f"admin:{ADMIN},viewer:{EAST_VIEWER}:east/*,supervisor:{WEST_SUPERVISOR}:west/*"
+EAST_ADMIN = "east-admin-1"
+TOKENS = (
+    f"admin:{ADMIN},viewer:{EAST_VIEWER}:east/*,supervisor:{WEST_SUPERVISOR}:west/*,"
+    f"admin:{EAST_ADMIN}:east/*"
+)
 WEST_AGENT = "Local/2001@agents/n"
 WEST_CALLER = "5550199"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def west_centre() -> CentreConfig:
@@ -256,6 +264,48 @@ async def test_call_records_carry_their_pbx(two: TwoPbxes) -> None:
     assert WEST_CALLER in {c.get("callerNumber") for c in rest_west["data"]}
     scoped = await two.graphql('{ calls(pbx: "west") { calls { callerNumber } } }', EAST_VIEWER)
     assert scoped["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_alert_rules_watch_their_pbx(two: TwoPbxes) -> None:
+    # Fewer than 1 available member in any queue: east's billing (no members) would fire.
+    rule = {"name": "nobody free", "kind": "available_operators", "threshold": 1, "pbx": "west"}
+    created = await two.client.post(
+        f"{BASE}/alerts/rules", params={"pbx": "west"}, json=rule, headers=_auth(ADMIN)
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["pbx"] == "west"
+    assert [r["pbx"] for r in (await two.get("/alerts/rules", pbx="west")).json()["data"]] == [
+        "west"
+    ]
+    assert (await two.get("/alerts/rules", pbx="east")).json()["data"] == []
+    elsewhere = await two.client.post(
+        f"{BASE}/alerts/rules", params={"pbx": "east"}, json=rule, headers=_auth(ADMIN)
+    )
+    assert elsewhere.status_code == 422 and "pbx" in elsewhere.json()["error"]
+    every = {**rule, "pbx": None}
+    refused = await two.client.post(
+        f"{BASE}/alerts/rules", params={"pbx": "east"}, json=every, headers=_auth(EAST_ADMIN)
+    )
+    assert refused.status_code == 403, refused.text
+    assert (await two.get("/alerts/rules", EAST_ADMIN, pbx="west")).status_code == 404
+
+    paused = await two.client.post(
+        f"{BASE}/operators/{WEST_AGENT.replace('/', '%2F').replace('@', '%40')}/pause",
+        params={"pbx": "west"},
+        json={"queue": "westline"},
+        headers=_auth(ADMIN),
+    )
+    assert paused.status_code == 200, paused.text
+    async with asyncio.timeout(15):
+        while not (firing := (await two.get("/alerts", pbx="west")).json()["data"]):
+            await asyncio.sleep(0.1)
+    assert [(a["subject"], a["pbx"]) for a in firing] == [("westline", "west")]
+    assert "on PBX west" in firing[0]["text"]
+    assert (await two.get("/alerts", pbx="east")).json()["data"] == []
+    answer = await two.graphql('{ activeAlerts(pbx: "west") { subject pbx rule { pbx } } }')
+    assert answer["data"]["activeAlerts"] == [
+        {"subject": "westline", "pbx": "west", "rule": {"pbx": "west"}}
+    ]
 
 
 async def test_metrics_carry_the_pbx(two: TwoPbxes) -> None:

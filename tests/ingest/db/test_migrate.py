@@ -42,7 +42,7 @@ TABLES = sorted(
         "table queues",
     ]
 )
-HEAD = "0005"
+HEAD = "0006"
 # What migrate() adds to a database that Asterisk's tooling made: our own tables.
 OURS = sorted([f"table {VERSION_TABLE}", AUDIT_TABLE, ALERT_TABLE, *RECORD_TABLES])
 # The rows of the recorded h_realtime lab (tests/fixtures/ami-traces/asterisk-conf-realtime).
