@@ -4,8 +4,10 @@
 // by name; the marks are re-applied whenever the alerts or the board's elements change
 // (a tile created after its alert fired gets its mark at the next frame).
 
-const ALERTS_SUBSCRIPTION = `subscription WallboardAlerts {
-  alerts(initial: true) { state subject subjectType queue value threshold since text rule { id name } }
+import { withPbx } from './pbx.js';
+
+const ALERTS_SUBSCRIPTION = `subscription WallboardAlerts($pbx: String) {
+  alerts(initial: true, pbx: $pbx) { state subject subjectType queue value threshold since text rule { id name } }
 }`;
 
 export class AlertMarks {
@@ -27,7 +29,7 @@ export class AlertMarks {
     this.firing.clear();
     this.dirty = true;
     this.stop = socket.subscribe(
-      { query: ALERTS_SUBSCRIPTION, operationName: 'WallboardAlerts' },
+      { query: ALERTS_SUBSCRIPTION, operationName: 'WallboardAlerts', variables: withPbx() },
       {
         next: (result) => {
           if (result.data?.alerts) this.apply(result.data.alerts);

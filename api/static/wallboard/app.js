@@ -11,6 +11,7 @@
 import { AlertMarks } from './alerts.js';
 import { SupervisorConsole } from './console.js';
 import { GraphQLSocket } from './graphql-ws.js';
+import { choosePbx, withPbx } from './pbx.js';
 import { LiveState } from './state.js';
 import { TodayStats } from './stats.js';
 import { WallboardView } from './view.js';
@@ -26,9 +27,9 @@ const CHANNEL = `name uniqueId linkedId state callerIdNum callerIdName connected
   queueName memberId createdAt answeredAt`;
 const SNAPSHOT = `version generatedAt operators { ${OPERATOR} } queues { ${QUEUE} } channels { ${CHANNEL} }`;
 
-const SNAPSHOT_QUERY = `query WallboardSnapshot { snapshot { ${SNAPSHOT} } }`;
-const CHANGES_SUBSCRIPTION = `subscription WallboardChanges {
-  changes(initial: false) {
+const SNAPSHOT_QUERY = `query WallboardSnapshot($pbx: String) { snapshot(pbx: $pbx) { ${SNAPSHOT} } }`;
+const CHANGES_SUBSCRIPTION = `subscription WallboardChanges($pbx: String) {
+  changes(initial: false, pbx: $pbx) {
     kind fromVersion toVersion reason
     snapshot { ${SNAPSHOT} }
     changes { version kind op id operator { ${OPERATOR} } queue { ${QUEUE} } channel { ${CHANNEL} } }
@@ -65,7 +66,8 @@ const httpEndpoint = new URL('graphql', document.baseURI);
 const wsEndpoint = new URL(httpEndpoint);
 wsEndpoint.protocol = httpEndpoint.protocol === 'https:' ? 'wss:' : 'ws:';
 
-/** POST one operation with the token (never in the URL); the response and its JSON body (null if none). */
+/** POST one operation with the token (never in the URL) and the board's PBX; the response
+ * and its JSON body (null if none). */
 async function post(query, variables) {
   const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
   const auth = authorization();
@@ -73,7 +75,7 @@ async function post(query, variables) {
   const response = await fetch(httpEndpoint, {
     method: 'POST',
     headers,
-    body: JSON.stringify(variables ? { query, variables } : { query }),
+    body: JSON.stringify({ query, variables: withPbx(variables) }),
     cache: 'no-store',
   });
   const body = await response.json().catch(() => null);
@@ -164,7 +166,7 @@ async function resync() {
 function subscribeToChanges() {
   stopChanges?.();
   stopChanges = socket.subscribe(
-    { query: CHANGES_SUBSCRIPTION, operationName: 'WallboardChanges' },
+    { query: CHANGES_SUBSCRIPTION, operationName: 'WallboardChanges', variables: withPbx() },
     {
       next: (result) => {
         if (result.errors?.length) {
@@ -293,8 +295,11 @@ window.addEventListener('online', () => socket.retryNow());
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') socket.retryNow();
 });
-void resync(); // first paint over HTTP, before the WebSocket is up
-void supervisor.refreshAccess();
-todayStats.start();
-socket.start();
 requestAnimationFrame(frame);
+// With several PBXes, which one first (every later request names it).
+void choosePbx(document, async (query) => (await post(query)).body).finally(() => {
+  void resync(); // first paint over HTTP, before the WebSocket is up
+  void supervisor.refreshAccess();
+  todayStats.start();
+  socket.start();
+});

@@ -9,8 +9,8 @@
 // console never edits the LiveState, so what a tile shows is what Asterisk
 // reported.
 
-const ACCESS_QUERY = `query WallboardAccess {
-  access { role queues extension canSupervise canManageMembers pauseReasons actionsEnabled }
+const ACCESS_QUERY = `query WallboardAccess($pbx: String) {
+  access(pbx: $pbx) { role queues extension canSupervise canManageMembers pauseReasons actionsEnabled }
 }`;
 const RESULT = `action pending asteriskMessage version
   operator { memberId memberName queues { queueName paused pausedReason penalty } }
@@ -36,7 +36,7 @@ const NO_ACCESS = Object.freeze({
 function mutation(kind) {
   const [field, input] = MUTATIONS[kind];
   const name = `Wallboard${kind[0].toUpperCase()}${kind.slice(1)}`;
-  return `mutation ${name}($input: ${input}!) { ${field}(input: $input) { ${RESULT} } }`;
+  return `mutation ${name}($input: ${input}!, $pbx: String) { ${field}(input: $input, pbx: $pbx) { ${RESULT} } }`;
 }
 
 /** An action the server refused: its code and, when Asterisk answered, Asterisk's words. */

@@ -14,9 +14,9 @@ const SVG = 'http://www.w3.org/2000/svg';
 const CHART_WIDTH = 96;
 const CHART_HEIGHT = 24;
 
-export const TODAY_QUERY = `query WallboardToday($interval: Int) {
-  today: queueStats { queue completed abandoned answered serviceLevel serviceLevelSeconds }
-  buckets: queueStats(interval: $interval) { queue from offered answered abandoned }
+export const TODAY_QUERY = `query WallboardToday($interval: Int, $pbx: String) {
+  today: queueStats(pbx: $pbx) { queue completed abandoned answered serviceLevel serviceLevelSeconds }
+  buckets: queueStats(interval: $interval, pbx: $pbx) { queue from offered answered abandoned }
 }`;
 
 /** Polyline points of `values` scaled to the chart, one point per bucket. */
