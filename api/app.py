@@ -381,14 +381,19 @@ def _add_operational_routes(app: FastAPI, registry: CollectorRegistry) -> None:
     @app.get("/readyz", tags=["operations"])
     async def readyz(request: Request) -> Response:
         """Ready for traffic (a load balancer's or Kubernetes' readiness probe): Redis
-        answers and, where the API is served, the live mirror is loaded. 503 otherwise."""
+        answers and, where the API is served, every PBX's live mirror is loaded. 503
+        otherwise."""
         runtime = runtime_of(request.app)
         try:
             async with asyncio.timeout(READY_PING_SECONDS):
                 redis_ok = bool(await runtime.redis.ping())
         except (RedisError, OSError, TimeoutError):
             redis_ok = False
-        mirror_loaded = runtime.mirror.loaded if serves_api(runtime.role) else None
+        mirror_loaded = (
+            all(pbx.mirror.loaded for pbx in runtime.pbxes.values())
+            if serves_api(runtime.role)
+            else None
+        )
         ready = redis_ok and mirror_loaded is not False
         body = {
             "success": ready,
