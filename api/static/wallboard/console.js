@@ -231,12 +231,10 @@ export class SupervisorConsole {
   setUpPanel() {
     const els = this.panelEls;
     this.panel.addEventListener('close', () => {
-      const subject = this.subject;
-      this.subject = null;
-      if (!subject) return;
-      subject.button.setAttribute('aria-expanded', 'false');
-      // Back to where the keyboard was, if the tile is still on the board.
-      if (subject.button.isConnected) subject.button.focus();
+      // The close event is queued, not fired by close(): a quick Escape then Enter may have
+      // opened the panel again already, and its subject is the new one's, not to be dropped.
+      if (this.panel.open) return;
+      this.releaseSubject({ refocus: true });
     });
     this.doc.getElementById('mp-close').addEventListener('click', () => this.panel.close());
     els.queue.addEventListener('change', () => this.syncQueueFields());
@@ -261,6 +259,8 @@ export class SupervisorConsole {
 
   openPanel(tile, button) {
     if (!this.canSupervise) return;
+    // A previous subject whose close event is still queued is done with now.
+    this.releaseSubject();
     const op = this.state.operators.get(tile.memberId);
     const els = this.panelEls;
     this.subject = { tile, button, memberId: tile.memberId, queueName: tile.queueName };
@@ -291,6 +291,23 @@ export class SupervisorConsole {
     button.setAttribute('aria-expanded', 'true');
     this.panel.showModal();
     els.queue.focus();
+  }
+
+  /** The panel no longer acts on its subject; `refocus` gives the keyboard back to its tile. */
+  releaseSubject({ refocus = false } = {}) {
+    const subject = this.subject;
+    this.subject = null;
+    if (!subject) return;
+    subject.button.setAttribute('aria-expanded', 'false');
+    if (!refocus) return;
+    // Back to where the keyboard was: the membership's tile, if it is still on the board.
+    const button = this.tileOf(subject).consoleButton;
+    if (button?.isConnected) button.focus();
+  }
+
+  /** The tile showing the subject now: a redraw may have replaced the one the panel came from. */
+  tileOf(subject) {
+    return this.view.tileAt(subject.queueName, subject.memberId) ?? subject.tile;
   }
 
   /** Penalty and remove need one queue; the penalty field shows the current one. */
@@ -371,15 +388,15 @@ export class SupervisorConsole {
     }
     this.setBusy(true);
     this.panelMessage('sending…');
-    this.note(subject.tile, 'sending…', { persist: true });
+    this.note(this.tileOf(subject), 'sending…', { persist: true });
     try {
       const result = await this.run(kind, input);
       const text = describe(kind, input, result);
-      this.note(subject.tile, text);
+      this.note(this.tileOf(subject), text);
       if (this.subject === subject) this.panel.close(); // focus goes back to the tile's button
     } catch (error) {
       const text = error instanceof ActionError ? error.text : String(error.message ?? error);
-      this.note(subject.tile, text, { error: true });
+      this.note(this.tileOf(subject), text, { error: true });
       if (this.subject === subject) this.panelMessage(text, true);
     } finally {
       this.setBusy(false);
@@ -390,12 +407,9 @@ export class SupervisorConsole {
 
   setUpAddMember() {
     this.addDialog.addEventListener('close', () => {
-      const button = this.addButton;
-      this.addButton = null;
-      this.addQueue = null;
-      if (!button) return;
-      button.setAttribute('aria-expanded', 'false');
-      if (button.isConnected) button.focus();
+      // Queued like the panel's: the form may be open again for another queue by now.
+      if (this.addDialog.open) return;
+      this.releaseAddQueue({ refocus: true });
     });
     this.doc.getElementById('am-cancel').addEventListener('click', () => this.addDialog.close());
     this.addForm.addEventListener('submit', (event) => {
@@ -406,6 +420,7 @@ export class SupervisorConsole {
 
   openAddMember(queue, button) {
     if (!this.canManage) return;
+    this.releaseAddQueue();
     const els = this.addEls;
     this.addQueue = queue;
     this.addButton = button;
@@ -415,6 +430,16 @@ export class SupervisorConsole {
     button.setAttribute('aria-expanded', 'true');
     this.addDialog.showModal();
     els.interface.focus();
+  }
+
+  /** The form no longer adds to its queue; `refocus` gives the keyboard back to its button. */
+  releaseAddQueue({ refocus = false } = {}) {
+    const button = this.addButton;
+    this.addButton = null;
+    this.addQueue = null;
+    if (!button) return;
+    button.setAttribute('aria-expanded', 'false');
+    if (refocus && button.isConnected) button.focus();
   }
 
   addMessage(text, error = false) {
