@@ -74,14 +74,6 @@ async def tab_to(page: Page, selector: str, limit: int = 25) -> None:
     raise AssertionError(f"{selector} never got the focus")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known bug, quarantined: after a refused listen-in, Unpause from the reopened panel "
-        "is sometimes not sent (about 1 run in 3; the button has the focus, the simulator "
-        "stays paused); to be fixed in the console"
-    ),
-)
 async def test_supervisor_pauses_an_operator_with_a_reason_from_the_board(
     lab_centre: StartLab, open_page: OpenPage
 ) -> None:
