@@ -58,6 +58,17 @@ function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/**
+ * Call `onClosed` as soon as `dialog` is closed, whichever way (Escape, close(), a form): its
+ * `open` attribute goes at once, but its close event is only queued, so a quick Escape then
+ * Enter can open it again before that event, and anything read in between would be stale.
+ */
+function whenClosed(dialog, onClosed) {
+  new MutationObserver(() => {
+    if (!dialog.open) onClosed();
+  }).observe(dialog, { attributes: true, attributeFilter: ['open'] });
+}
+
 function displayName(op, memberId) {
   return op?.memberName || memberId;
 }
@@ -230,12 +241,7 @@ export class SupervisorConsole {
 
   setUpPanel() {
     const els = this.panelEls;
-    this.panel.addEventListener('close', () => {
-      // The close event is queued, not fired by close(): a quick Escape then Enter may have
-      // opened the panel again already, and its subject is the new one's, not to be dropped.
-      if (this.panel.open) return;
-      this.releaseSubject({ refocus: true });
-    });
+    whenClosed(this.panel, () => this.releaseSubject({ refocus: true }));
     this.doc.getElementById('mp-close').addEventListener('click', () => this.panel.close());
     els.queue.addEventListener('change', () => this.syncQueueFields());
     els.extension.addEventListener('input', () => this.syncListen());
@@ -259,7 +265,7 @@ export class SupervisorConsole {
 
   openPanel(tile, button) {
     if (!this.canSupervise) return;
-    // A previous subject whose close event is still queued is done with now.
+    // Closed and opened again in one task: the observer saw it open, the old subject ends here.
     this.releaseSubject();
     const op = this.state.operators.get(tile.memberId);
     const els = this.panelEls;
@@ -406,11 +412,7 @@ export class SupervisorConsole {
   // --- add member ---------------------------------------------------------------
 
   setUpAddMember() {
-    this.addDialog.addEventListener('close', () => {
-      // Queued like the panel's: the form may be open again for another queue by now.
-      if (this.addDialog.open) return;
-      this.releaseAddQueue({ refocus: true });
-    });
+    whenClosed(this.addDialog, () => this.releaseAddQueue({ refocus: true }));
     this.doc.getElementById('am-cancel').addEventListener('click', () => this.addDialog.close());
     this.addForm.addEventListener('submit', (event) => {
       event.preventDefault();
