@@ -80,6 +80,16 @@ def _operator(member: str, status: str, queue: str = "sales") -> Patch:
     return Patch("operator", member, {"status": status, "queues": {queue: {"paused": False}}})
 
 
+@pytest.mark.parametrize("prefix", ["{main}:", "a}{b}:", "{{a}}:", "{}main:", "{main:", "pbx:"])
+async def test_a_prefix_with_a_hash_tag_puts_every_key_in_one_slot(
+    lab: ClusterLab, prefix: str
+) -> None:
+    """`hash_tag` against the server's own CLUSTER KEYSLOT, with ids that hold braces."""
+    ids = ["PJSIP/1001", "x}y", "{z}", "queue-status:version"]
+    slots = {await lab.keyslot(prefix + entity_id) for entity_id in ids}
+    assert (len(slots) == 1) == (hash_tag(prefix) is not None), slots
+
+
 async def test_the_store_works_on_one_slot_of_the_cluster(
     lab: ClusterLab, client: Redis, keys: KeySchema
 ) -> None:
