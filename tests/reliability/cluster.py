@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -26,7 +27,8 @@ from tests.reliability.procs import _spawn, _until, free_port
 class _Node:
     """One cluster-enabled redis-server child and its files."""
 
-    def __init__(self, root: Path, index: int) -> None:
+    def __init__(self, root: Path, index: int, password: str | None) -> None:
+        self.password = password
         self.port = free_port()
         # The bus port is given, not port + 10000 (which may be taken or beyond 65535).
         self.bus_port = free_port()
@@ -46,12 +48,20 @@ class _Node:
         args += ["--cluster-port", str(self.bus_port)]
         args += ["--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"]
         args += ["--protected-mode", "no", "--dir", str(self.dir)]
+        if self.password:
+            args += ["--requirepass", self.password, "--masterauth", self.password]
         self.process = _spawn(args, cwd=self.dir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
     def client(self, **options: Any) -> Redis:
         """A plain (non-cluster) client of this node alone."""
-        return Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1, **options)
+        return Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            socket_connect_timeout=1,
+            **options,
+        )
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -60,11 +70,14 @@ class _Node:
 
 
 class ClusterLab:
-    """`await lab.start()`; `lab.nodes` (REDIS_CLUSTER_NODES), `lab.client()`, `lab.close()`."""
+    """`await lab.start()`; `lab.nodes` (REDIS_CLUSTER_NODES), `lab.client()`, `lab.close()`.
 
-    def __init__(self, masters: int = 3) -> None:
+    With `password` every node asks for it (`requirepass`, `masterauth`)."""
+
+    def __init__(self, masters: int = 3, *, password: str | None = None) -> None:
         self._root = Path(tempfile.mkdtemp(prefix="qs-rel-cluster-"))
-        self.masters = [_Node(self._root, n) for n in range(masters)]
+        self.password = password
+        self.masters = [_Node(self._root, n, password) for n in range(masters)]
 
     @property
     def nodes(self) -> str:
@@ -74,7 +87,8 @@ class ClusterLab:
     @property
     def url(self) -> str:
         """A REDIS_URL naming the first node (the seed when REDIS_CLUSTER_NODES is empty)."""
-        return f"redis://{self.masters[0].address}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.masters[0].address}/0"
 
     async def start(self) -> None:
         """Start the nodes, create the cluster, wait until every node reports it ok."""
@@ -84,7 +98,12 @@ class ClusterLab:
             await _until(lambda node=node: self._pings(node), 10, f"redis node {node.port}")
         create = ["redis-cli", "--cluster", "create", *(n.address for n in self.masters)]
         create += ["--cluster-replicas", "0", "--cluster-yes"]
-        done = await asyncio.to_thread(subprocess.run, create, capture_output=True, timeout=60)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password  # not -a: it would be on the command line
+        done = await asyncio.to_thread(
+            subprocess.run, create, capture_output=True, timeout=60, env=env
+        )
         if done.returncode != 0:
             raise RuntimeError(f"redis-cli --cluster create failed:\n{done.stdout.decode()}")
         for node in self.masters:
@@ -110,7 +129,9 @@ class ClusterLab:
     def client(self, **options: Any) -> RedisCluster:
         """A cluster client seeded with every node."""
         seeds = [ClusterNode("127.0.0.1", node.port) for node in self.masters]
-        return RedisCluster(startup_nodes=seeds, socket_connect_timeout=1, **options)
+        return RedisCluster(
+            startup_nodes=seeds, password=self.password, socket_connect_timeout=1, **options
+        )
 
     async def owner_port(self, slot: int) -> int:
         """The port of the master serving `slot` (CLUSTER SHARDS, asked of the first node)."""
@@ -188,9 +209,11 @@ def _pairs(reply: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def cluster_lab(masters: int = 3) -> AsyncIterator[ClusterLab]:
+async def cluster_lab(
+    masters: int = 3, *, password: str | None = None
+) -> AsyncIterator[ClusterLab]:
     """A started `ClusterLab`, closed afterwards."""
-    lab = ClusterLab(masters)
+    lab = ClusterLab(masters, password=password)
     try:
         await lab.start()
         yield lab
