@@ -105,6 +105,10 @@ async def test_the_store_works_on_one_slot_of_the_cluster(
         writer=("ingest-a", 1),
         epoch=1,
     )
+    # A master that never ran the scripts (a failover, a new node): NOSCRIPT, loaded again.
+    await client.script_flush()
+    await store.apply([Patch("queue", "sales", {"weight": 2})])
+    assert (await store.get("queue", "sales") or {})["weight"] == 2
     # The batch sent again after a lost reply is applied once; a deposed epoch is refused.
     again = await store.apply([_operator("PJSIP/1001", "paused")], writer=("ingest-a", 1))
     assert again == [] and (await store.get("operator", "PJSIP/1001") or {})["status"] == "idle"

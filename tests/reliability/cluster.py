@@ -173,7 +173,9 @@ class ClusterLab:
             await dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)  # type: ignore[no-untyped-call]
             await src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)  # type: ignore[no-untyped-call]
             while keys := await src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):  # type: ignore[no-untyped-call]
-                migrate = ["MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys]
+                migrate = ["MIGRATE", "127.0.0.1", target.port, "", 0, 5000]
+                migrate += ["AUTH", self.password] if self.password else []
+                migrate += ["KEYS", *keys]
                 await src.execute_command(*migrate)  # type: ignore[no-untyped-call]
             for node in [target, source, *(n for n in self.masters if n not in (source, target))]:
                 await clients[node.port].execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)  # type: ignore[no-untyped-call]

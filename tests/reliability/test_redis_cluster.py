@@ -12,7 +12,10 @@ GraphQL answer what its store holds; a GraphQL `changes` subscriber sees
 contiguous versions (sharded pub/sub) and ends equal to the store; a
 supervisor pause through the console reaches Asterisk and comes back (the
 audit row lands in PostgreSQL); completed calls reach `queue_call_records`;
-and the state equals the simulator's truth. Then every node is scanned: each
+and the state equals the simulator's truth. Then the first PBX's slot is
+resharded to the third master: its writes follow MOVED, its subscription
+follows the slot (its subscribers get a RESYNC, the other PBX's none), and the
+state again equals the truth. Then every node is scanned: each
 key carries one of the two tags and lives on its tag's master, nothing else.
 Last, a start with REDIS_CLUSTER=true and a prefix without a tag is refused
 in one line naming REDIS_KEY_PREFIX. `make test` runs the in-process version
@@ -242,6 +245,19 @@ async def _rows(pbx: Pbx, sql: str, at_least: int = 1, timeout: float = 20.0) ->
     return count
 
 
+async def _followers_equal_the_stores(pbxes: list[Pbx], followers: list[ChangesFollower]) -> None:
+    """Each store equals its simulator's truth, and each PBX's two subscribers (its pair in
+    `followers`) reached the store's version with contiguous versions and its state."""
+    for pbx in pbxes:
+        await _until_truth(pbx)
+    for n, pbx in enumerate(pbxes):
+        version, state = await store_state(pbx.store)
+        for follower in followers[2 * n : 2 * n + 2]:
+            await follower.reaches(version, 20)
+            assert not follower.violations, follower.violations
+            assert follower.state == state, follower.name
+
+
 async def _shard_subscribers(cluster: ClusterLab, port: int, pbx: Pbx) -> int:
     plain = cluster.node_at(port).client()
     try:
@@ -294,15 +310,19 @@ async def test_two_pbxes_on_a_redis_cluster_in_different_slots(
             await _pause(http, pbxes[0], "Local/1001@agents/n", graphql=True)
             await _pause(http, pbxes[1], "Local/1003@agents/n", graphql=False)
             await asyncio.gather(*(traffic(pbx.sim, 30) for pbx in pbxes))
-            for pbx in pbxes:
-                await _until_truth(pbx)
-            for n, pbx in enumerate(pbxes):
-                version, state = await store_state(pbx.store)
-                for follower in followers[2 * n : 2 * n + 2]:
-                    await follower.reaches(version, 20)
-                    assert not follower.violations, follower.violations
-                    assert follower.state == state, follower.name
-                    assert follower.resyncs == 0, follower.reasons
+            await _followers_equal_the_stores(pbxes, followers)
+            assert all(f.resyncs == 0 for f in followers), [f.reasons for f in followers]
+
+            # Resharding: the first PBX's slot moves to the third master under its feet.
+            moved = pbxes[0]
+            third = next(n.port for n in cluster.masters if n.port not in owners.values())
+            await cluster.move_slot(await cluster.keyslot(moved.keys.version), third)
+            owners[moved.name] = third
+            await asyncio.gather(*(traffic(pbx.sim, 30) for pbx in pbxes))
+            await _followers_equal_the_stores(pbxes, followers)
+            assert all(f.resyncs >= 1 for f in followers[:2]), "the moved PBX's subscribers"
+            assert all(f.resyncs == 0 for f in followers[2:]), [f.reasons for f in followers]
+            assert await _shard_subscribers(cluster, third, moved) == 1
         finally:
             for follower in followers:
                 await follower.stop()
@@ -335,7 +355,8 @@ async def test_two_pbxes_on_a_redis_cluster_in_different_slots(
     ]
     assert foreign == [], f"keys outside both namespaces: {foreign[:10]}"
     for pbx in pbxes:
-        assert PASSWORD not in pbx.service.output()
+        output = pbx.service.output()
+        assert PASSWORD not in output and "Traceback" not in output
 
     refusal = await _refused_without_a_tag(cluster)
     slots = [await cluster.keyslot(p.keys.version) for p in pbxes]
@@ -347,7 +368,9 @@ async def test_two_pbxes_on_a_redis_cluster_in_different_slots(
         "versions": "/".join(str(version) for version in versions),
         "subscribers": len(followers),
         "subscriberMessages": sum(f.messages for f in followers),
-        "resyncs": sum(f.resyncs for f in followers),
+        "resyncsAfterReshard": "/".join(
+            str(sum(f.resyncs for f in followers[2 * n : 2 * n + 2])) for n in range(2)
+        ),
         "callRecords": "/".join(str(n) for n in calls),
         "auditRows": "/".join(str(n) for n in audits),
         "keys": "/".join(str(len(keys)) for keys in by_node.values()),
@@ -357,10 +380,11 @@ async def test_two_pbxes_on_a_redis_cluster_in_different_slots(
     record(
         "25",
         "two PBXes on a Redis Cluster (3 masters, password), their hash tags on different "
-        "masters, each fed by its own simulator",
+        "masters, each fed by its own simulator; then one PBX's slot resharded to the third",
         "REST + GraphQL answer each store; subscribers contiguous over sharded pub/sub "
         "(copy = store); console pause confirmed, audited; call records in PostgreSQL; state "
-        "= Asterisk's truth; every key on its tag's master; a prefix without a tag refused",
+        "= Asterisk's truth; writes and the subscription follow the moved slot (RESYNC); every "
+        "key on its tag's master; a prefix without a tag refused",
         **figures,
     )
 
