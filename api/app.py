@@ -12,16 +12,13 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -56,32 +53,13 @@ from ingest.db.engine import make_engine
 from ingest.db.repository import DatabaseUnavailable
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
-from ingest.redis_sentinel import MasterWatch, SentinelRedis, sentinel_master
+from ingest.redis_client import make_redis
+from ingest.redis_sentinel import MasterWatch, SentinelRedis
 from ingest.tasks import cancel_and_wait
 from ingest.watch import RedisWatch
 
 log = get_logger("Application")
 errors_log = get_logger("HttpErrors")
-
-
-def make_redis(settings: Settings) -> Redis:
-    """A Redis client that fails fast while Redis is down and reconnects by itself
-    (to Sentinel's current master when REDIS_SENTINELS is set)."""
-    options: dict[str, Any] = {
-        "socket_connect_timeout": 1.0,
-        "socket_timeout": 3.0,
-        "health_check_interval": 15,
-        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
-    }
-    if settings.sentinels:
-        return sentinel_master(
-            settings.sentinels,
-            settings.redis_sentinel_master,
-            redis_url=settings.redis_url.get_secret_value(),
-            sentinel_password=settings.redis_sentinel_password.get_secret_value(),
-            **options,
-        )
-    return Redis.from_url(settings.redis_url.get_secret_value(), **options)
 
 
 def create_app(

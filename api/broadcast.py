@@ -43,6 +43,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from ingest.changes_channel import MESSAGES, SUBSCRIBED, ChangesSubscription, open_subscription
 from ingest.logs import get_logger
 from ingest.store import ChangeRecord, decode_changes
 from ingest.tasks import cancel_and_wait
@@ -270,25 +271,30 @@ class Broadcaster(Generic[EventT]):
                 self._retry_delay = min(self._retry_delay * 2, self._retry_max)
 
     async def _listen(self) -> None:
-        pubsub = self._redis.pubsub()
+        # In a Redis Cluster: SSUBSCRIBE on the master of the channel's slot, found again
+        # (the slot map reloaded) after a lost subscription (`ingest.changes_channel`).
+        subscription = await open_subscription(self._redis, self._channel, refresh=self._loads > 0)
+        pubsub = subscription.pubsub
         self._check_sent = None
         try:
-            await pubsub.subscribe(self._channel)
+            await subscription.subscribe()
             while True:
                 # A timeout, not a blocking read: each call also runs redis-py's
                 # health check, so a dead connection is noticed while idle.
                 message = await pubsub.get_message(timeout=self._poll_interval)
                 if message is not None:
-                    await self._handle(pubsub, message)
+                    await self._handle(subscription, message)
                 elif self._current_version is not None and self.connected:
                     await self._check(pubsub, self._current_version)
         finally:
             self.connected = False
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await subscription.aclose()
 
-    async def _handle(self, pubsub: PubSub, message: dict[str, Any]) -> None:
+    async def _handle(self, subscription: ChangesSubscription, message: dict[str, Any]) -> None:
+        pubsub = subscription.pubsub
         kind = message.get("type")
-        if kind == "subscribe":
+        subscription.check(kind)  # the slot moved: subscribe again where it went
+        if kind in SUBSCRIBED:
             # Also after redis-py reconnected by itself: what was published in
             # between is gone, so reload and re-send.
             reason = "Redis pub/sub reconnected" if self._loads else "initial load"
@@ -305,7 +311,7 @@ class Broadcaster(Generic[EventT]):
                     reason = f"missed versions {at + 1}..{self._check_version}"
                     log.warning("Change stream gap found by the idle check: %s; reloading", reason)
                     await self._reload(pubsub, reason)
-        elif kind == "message":
+        elif kind in MESSAGES:
             await self._on_payload(pubsub, message["data"])
 
     async def _check(self, pubsub: PubSub, current_version: Callable[[], Awaitable[int]]) -> None:

@@ -43,6 +43,9 @@ def demo_settings(port: int, workdir: Path, *, ami_port: int, ami_secret: str) -
         database_url=f"sqlite:///{workdir / 'demo.sqlite'}",
         redis_url="redis://in-process-fakeredis/0",
         redis_key_prefix="",
+        # fakeredis, whatever the environment says of a cluster.
+        redis_cluster=False,
+        redis_cluster_nodes="",
         ami_enabled=True,
         ami_host="127.0.0.1",
         ami_port=ami_port,

@@ -22,7 +22,7 @@ from api import settings_checks as checks
 from api.alerts.rules import parse_webhook_urls
 from ingest.actions.values import EXTENSION_OR_CHANNEL_PATTERN
 from ingest.config import IngestSettings
-from ingest.config_checks import host_name
+from ingest.config_checks import SettingProblem, host_name
 from ingest.pbxes import PBX_NAME
 from ingest.records.kpi.periods import site_zone
 
@@ -162,14 +162,6 @@ def _scope(field: str, index: int) -> tuple[frozenset[str] | None, PbxScope | No
         return frozenset(bare), None
     frozen = {pbx: None if own is None else frozenset(own) for pbx, own in pbxes.items()}
     return frozenset(bare), MappingProxyType(frozen)
-
-
-class SettingProblem(ValueError):
-    """A check across settings failed; `setting` is the one to change."""
-
-    def __init__(self, setting: str, message: str) -> None:
-        super().__init__(message)
-        self.setting = setting
 
 
 class Settings(IngestSettings):

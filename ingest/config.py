@@ -14,6 +14,8 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest import config_checks as checks
+from ingest.config_checks import SettingProblem
+from ingest.keys import cluster_prefix_problem
 from ingest.pbxes import PbxConfig, parse_pbxes, pbx_configs, per_pbx_environment
 from ingest.redis_sentinel import master_name, parse_sentinels
 
@@ -38,6 +40,11 @@ class IngestSettings(BaseSettings):
     redis_sentinels: str = ""
     redis_sentinel_master: str = Field(default="", validate_default=True)
     redis_sentinel_password: SecretStr = SecretStr("")
+    # Redis Cluster (ingest/redis_client.py): on, and the seed nodes (host:port,…; empty:
+    # REDIS_URL's host and port); the password and TLS come from REDIS_URL. Every key of
+    # a PBX then needs one hash tag in REDIS_KEY_PREFIX (`{main}:`).
+    redis_cluster: bool = False
+    redis_cluster_nodes: str = ""
 
     ami_enabled: bool = True
     ami_host: str = "127.0.0.1"
@@ -109,6 +116,41 @@ class IngestSettings(BaseSettings):
         checks.no_line_breaks(value.get_secret_value())
         return value
 
+    @field_validator("redis_cluster_nodes")
+    @classmethod
+    def _redis_cluster_nodes(cls, value: str) -> str:
+        return value.strip() if parse_sentinels(value) else ""
+
+    @model_validator(mode="after")
+    def _redis_cluster_mode(self) -> IngestSettings:
+        """Cluster mode's own rules: across settings, so each names the one to change."""
+        if not self.redis_cluster:
+            if self.redis_cluster_nodes:
+                raise SettingProblem("redis_cluster_nodes", "needs REDIS_CLUSTER=true as well")
+            return self
+        if self.redis_sentinels:
+            raise SettingProblem(
+                "redis_cluster",
+                "cannot be combined with REDIS_SENTINELS (a cluster fails over by itself): "
+                "set one of them",
+            )
+        url = self.redis_url.get_secret_value()
+        if url.lower().startswith("unix:"):
+            raise SettingProblem(
+                "redis_url",
+                "must be redis:// or rediss:// when REDIS_CLUSTER is true (it gives the "
+                "seed node, the password and TLS)",
+            )
+        if checks.redis_database(url) != 0:
+            raise SettingProblem(
+                "redis_url", "a Redis Cluster has database 0 only: end it with /0 or no path"
+            )
+        # With PBXES each PBX's prefix ends in its own tag (`ingest.keys.pbx_prefix`).
+        problem = None if self.pbxes else cluster_prefix_problem(self.redis_key_prefix)
+        if problem is not None:
+            raise SettingProblem("redis_key_prefix", problem)
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: SecretStr) -> SecretStr:
@@ -174,6 +216,12 @@ class IngestSettings(BaseSettings):
     def sentinels(self) -> tuple[tuple[str, int], ...]:
         """REDIS_SENTINELS, parsed (empty: Redis is reached at REDIS_URL)."""
         return parse_sentinels(self.redis_sentinels)
+
+    @property
+    def cluster_nodes(self) -> tuple[tuple[str, int], ...]:
+        """REDIS_CLUSTER_NODES, parsed; when empty, REDIS_URL's host and port."""
+        nodes = parse_sentinels(self.redis_cluster_nodes)
+        return nodes or ((checks.redis_host_port(self.redis_url.get_secret_value())),)
 
     @property
     def log_path(self) -> Path | None:

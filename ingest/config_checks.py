@@ -17,6 +17,14 @@ _LINE_BREAKS = frozenset("\r\n\x00")
 MAX_PREFIX_LENGTH = 100
 
 
+class SettingProblem(ValueError):
+    """A check across settings failed; `setting` is the one to change."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 def no_line_breaks(value: str) -> str:
     """Refuse CR, LF and NUL (they would split an AMI action or a header)."""
     if any(ch in _LINE_BREAKS for ch in value):
@@ -72,6 +80,18 @@ def redis_url(url: str) -> None:
         parse_url(url)  # type: ignore[no-untyped-call]
     except ValueError:
         raise ValueError("has an option redis-py cannot read") from None
+
+
+def redis_database(url: str) -> int:
+    """The database number of a valid redis:// URL (0 when it names none)."""
+    database = urlsplit(url).path.lstrip("/")
+    return int(database) if database else 0
+
+
+def redis_host_port(url: str) -> tuple[str, int]:
+    """The host and port of a valid redis:// URL (6379 when it names none)."""
+    parts = urlsplit(url)
+    return (parts.hostname or "127.0.0.1", parts.port or 6379)
 
 
 def database_url(url: str) -> None:

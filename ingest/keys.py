@@ -20,8 +20,10 @@ Keys are compatible with the documented system (`seed-runbook.md`):
 
 An optional prefix (`REDIS_KEY_PREFIX`) lets several PBXes or test runs share
 one Redis; with PBXES each PBX's keys carry `pbx_prefix(prefix, name)` in
-front (`{east}:queue:operator:PJSIP/1001`). Nothing else in the code base
-spells a key.
+front (`{east}:queue:operator:PJSIP/1001`). In a Redis Cluster the prefix
+carries a hash tag (`{main}:`, see `hash_tag`; a PBX of PBXES has its name
+as its tag), so every key of a PBX is in one slot. Nothing else in the code
+base spells a key.
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ class KeySchema:
         (which process drains the buffer)."""
         return self.prefix + "queue-status:records:" + name
 
+    def writer(self, writer_id: str) -> str:
+        """apply.lua's mark of one writer's last applied batch number (`StateStore.apply`)."""
+        return self.prefix + "queue-status:writer:" + writer_id
+
     def ingest(self, name: str) -> str:
         """A key of the ingest election (`ingest.election`): ``lease`` (the leader's
         token, with a TTL) and ``epoch`` (INCR per leadership; apply.lua spells it too)."""
@@ -117,3 +123,31 @@ def pbx_prefix(prefix: str, pbx: str) -> str:
     PBXes spread over the cluster.
     """
     return prefix + "{" + pbx + "}:"
+
+
+def hash_tag(prefix: str) -> str | None:
+    """The hash tag every key behind `prefix` shares, or None when the prefix has none.
+
+    Redis Cluster hashes a key by its tag when it has one: the text between the
+    first "{" and the first "}" after it, if not empty (else the whole key). Only
+    a tag complete inside the prefix is the tag of every key behind it: one whose
+    "}" came later, from an id, would differ from key to key.
+    """
+    start = prefix.find("{")
+    if start < 0:
+        return None
+    end = prefix.find("}", start + 1)
+    if end <= start + 1:  # no "}" in the prefix, or "{}" (an empty tag hashes the whole key)
+        return None
+    return prefix[start + 1 : end]
+
+
+def cluster_prefix_problem(prefix: str) -> str | None:
+    """Why `prefix` cannot serve a Redis Cluster (every key of a PBX, the change channel
+    included, must hash to one slot, so each Lua script touches one node), or None."""
+    if hash_tag(prefix) is not None:
+        return None
+    return (
+        "needs a hash tag in Redis Cluster mode, so every key of the PBX is in one slot "
+        "(e.g. REDIS_KEY_PREFIX={main}:)"
+    )

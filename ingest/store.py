@@ -10,6 +10,13 @@ every value costs Redis a few ms per thousand entities: each becomes a Lua
 string); several collections and the version are read in one MULTI/EXEC.
 The values are joined into one JSON array as stored (`RawCollection`), so a
 caller that only forwards them (REST) never parses and re-encodes them.
+
+In a Redis Cluster (`ingest.redis_client`) every key shares the prefix's hash
+tag, so each script declares the keys it uses in KEYS (the fixed ones and the
+entities its patches name; ids it finds in an index set are in the same slot)
+and runs on that slot's node; batches go out with SPUBLISH
+(`ingest.changes_channel`). SORT's GET patterns are refused in a cluster, so
+the collections are read by the Lua read there.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from ingest.changes_channel import publish_command
 from ingest.clock import now_ms
 from ingest.keys import KINDS, KeySchema, Kind
-from ingest.patches import Change, JsonObject
+from ingest.patches import Change, JsonObject, Patch
+from ingest.redis_client import as_cluster
 
 CLEAR_BATCH = 500
 """Entities of each kind one step of `clear` deletes (one short script call)."""
@@ -217,6 +226,8 @@ class StateStore:
         self._read: AsyncScript = redis.register_script(_script("read.lua"))
         self._clear: AsyncScript = redis.register_script(_script("clear.lua"))
         self._orders: dict[Kind, _Order] = {}
+        self._cluster = as_cluster(redis) is not None
+        self._publish = publish_command(redis)
 
     async def apply(
         self,
@@ -246,12 +257,14 @@ class StateStore:
             payload,
             "1" if return_changes else "0",
         ]
-        if writer is not None or epoch is not None:
+        if writer is not None or epoch is not None or self._cluster:
             args += [writer[0], writer[1]] if writer is not None else ["", 0]
-        if epoch is not None:
-            args.append(epoch)
+        if epoch is not None or self._cluster:
+            args.append("" if epoch is None else epoch)
+        if self._cluster:
+            args.append(self._publish)
         try:
-            reply = await self._apply(keys=[], args=args)
+            reply = await self._apply(keys=self._apply_keys(changes, writer), args=args)
         except ResponseError as exc:
             if str(exc).startswith(_STALE_EPOCH):
                 raise StaleEpoch(str(exc)) from None
@@ -336,20 +349,64 @@ class StateStore:
         """
         totals = dict.fromkeys(KINDS, 0)
         while True:
-            reply = cast(list[Any], await self._clear(keys=[], args=[self.keys.prefix, batch]))
+            reply = cast(
+                list[Any],
+                await self._clear(
+                    keys=self._fixed_keys(), args=[self.keys.prefix, batch, self._publish]
+                ),
+            )
             for kind, removed in zip(KINDS, reply[:3], strict=True):
                 totals[kind] += int(removed)
             if int(reply[3]) == 0:
                 return totals
 
     async def ping(self) -> bool:
-        """True when Redis answers."""
-        return bool(await self.redis.ping())
+        """True when Redis answers (in a cluster, the node serving our slot)."""
+        cluster = as_cluster(self.redis)
+        if cluster is None:
+            return bool(await self.redis.ping())
+        await cluster.initialize()
+        node = cluster.get_node_from_key(self.keys.version)
+        return bool(await cluster.ping(target_nodes=node))
+
+    async def server_info(self) -> dict[str, Any]:
+        """INFO server of the Redis holding the live state (in a cluster, our slot's master)."""
+        cluster = as_cluster(self.redis)
+        if cluster is None:
+            return await self.redis.info("server")
+        await cluster.initialize()
+        node = cluster.get_node_from_key(self.keys.version)
+        return await cluster.info("server", target_nodes=node)
 
     @property
     def _sortable(self) -> bool:
         # SORT's GET pattern takes the first "*" for the id: the prefix must have none.
-        return "*" not in self.keys.prefix
+        # A cluster refuses GET patterns whatever they are.
+        return "*" not in self.keys.prefix and not self._cluster
+
+    def _fixed_keys(self) -> list[str]:
+        """The keys the scripts touch whatever the patches: version, index sets, staged."""
+        return [
+            self.keys.version,
+            *(self.keys.index(kind) for kind in KINDS),
+            self.keys.staged("operator"),
+        ]
+
+    def _apply_keys(self, changes: Sequence[Change], writer: tuple[str, int] | None) -> list[str]:
+        """apply.lua's KEYS: the fixed keys, the epoch, the writer's mark and every entity a
+        patch or its guard names (in a cluster they prove the call touches one slot before
+        it runs). Queues read for their wrap-up time and ids taken from an index set by a
+        `retain` are found inside; they share the prefix, so the slot too."""
+        keys = dict.fromkeys(self._fixed_keys())
+        keys[self.keys.ingest("epoch")] = None
+        if writer is not None:
+            keys[self.keys.writer(writer[0])] = None
+        for change in changes:
+            if isinstance(change, Patch):
+                keys[self.keys.entity(change.kind, change.id)] = None
+                if change.only_if is not None:
+                    keys[self.keys.entity(change.only_if.kind, change.only_if.id)] = None
+        return list(keys)
 
     def _get(self, kind: Kind) -> list[str]:
         """SORT's GET patterns: each id, then its entity's value."""
@@ -374,7 +431,13 @@ class StateStore:
     async def _read_kinds(self, kinds: Iterable[Kind]) -> tuple[int, dict[Kind, RawCollection]]:
         """The Lua read (prefixes SORT cannot take): {version, n1, id, value, …, n2, …}."""
         wanted = list(kinds)
-        reply = cast(list[Any], await self._read(keys=[], args=[self.keys.prefix, *wanted]))
+        reply = cast(
+            list[Any],
+            await self._read(
+                keys=[self.keys.version, *(self.keys.index(k) for k in wanted)],
+                args=[self.keys.prefix, *wanted],
+            ),
+        )
         version = int(reply[0])
         collections: dict[Kind, RawCollection] = {}
         at = 1

@@ -82,9 +82,10 @@ class RedisWatch:
         return reason
 
     async def _server_run_id(self) -> str | None:
-        """The server's run id (None where INFO is not allowed)."""
+        """The server's run id (None where INFO is not allowed); in a Redis Cluster, the
+        run id of the master serving the PBX's slot (a failover there changes it)."""
         try:
-            info = await self._store.redis.info("server")
+            info = await self._store.server_info()
         except ResponseError:
             return None
         run_id = info.get("run_id")

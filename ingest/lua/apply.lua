@@ -1,6 +1,10 @@
 -- Apply a batch of patches atomically, stamp version and updatedAt, publish.
 -- ARGV[1] key prefix, ARGV[2] now (ms epoch), ARGV[3] JSON array of patches,
--- ARGV[4] "1" to return the changes, ARGV[5..7] optional (below).
+-- ARGV[4] "1" to return the changes, ARGV[5..8] optional (below).
+-- KEYS: declarations only (names are built from the prefix): the keys the batch touches
+-- that are known before it runs, so a Redis Cluster routes the call to their slot and
+-- refuses it before anything is written if they were not in one slot (every key of a PBX
+-- shares the prefix's hash tag, so those found inside, in index sets, share it too).
 -- Returns the JSON array of changes ({version, kind, op, id, data}) or "[]".
 -- Per patch: guard ("if"), shift ("sh"), merge ("s"), smooth ("sm"), count_within
 -- ("cw"), incr ("inc"), maximum ("max"), copy ("cp"), fold ("fd"), then the per-kind
@@ -18,6 +22,9 @@ local null = cjson.null
 -- A write from an older epoch than the PBX's current one comes from a deposed leader
 -- (paused past its lease, cut off): refused before anything is touched. Writes without
 -- an epoch (the API's own: sync, resync, legacy mutations) are not fenced.
+-- ARGV[8] (optional): "SPUBLISH" in a Redis Cluster (sharded pub/sub: the batch stays on
+-- this slot's shard), else the batch is PUBLISHed.
+local PUBLISH = ARGV[8] == "SPUBLISH" and "SPUBLISH" or "PUBLISH"
 if ARGV[7] ~= nil and ARGV[7] ~= "" then
   local current = tonumber(redis.call("GET", prefix .. "queue-status:ingest:epoch") or "0")
   if tonumber(ARGV[7]) < current then
@@ -657,7 +664,7 @@ if #changes == 0 then
   return "[]"
 end
 local encoded = encode(changes)
-redis.call("PUBLISH", CHANNEL, encoded)
+redis.call(PUBLISH, CHANNEL, encoded)
 if want_changes then
   return encoded
 end

@@ -1,14 +1,17 @@
 -- One bounded step of `clear`: remove up to ARGV[2] entities of each kind, taken from our
 -- own index sets (SPOP), never found by a key pattern: a prefix is not a glob, and keys
 -- that are not named by our sets (another tenant's, another app's) are never touched.
--- Entity keys come from set members, so they cannot be declared in KEYS (Redis Cluster
--- would need every key of a PBX under one hash tag).
--- ARGV[1] key prefix, ARGV[2] batch size per kind.
+-- Entity keys come from set members, so they cannot be declared in KEYS: in a Redis
+-- Cluster they share the prefix's hash tag, so they are in the declared keys' slot.
+-- ARGV[1] key prefix, ARGV[2] batch size per kind, ARGV[3] (optional) "SPUBLISH" in a
+-- Redis Cluster, else the clear is PUBLISHed. KEYS: declarations only (the version, the
+-- index sets, the staged hash), so a cluster routes the call to the prefix's slot.
 -- Returns {operators, queues, channels, left}: keys deleted by this step per kind, and
 -- how many ids the sets still hold. The step that leaves them empty publishes one
 -- "clear" change, so subscribers drop their copy when the store is really empty.
 local prefix = ARGV[1]
 local batch = tonumber(ARGV[2])
+local PUBLISH = ARGV[3] == "SPUBLISH" and "SPUBLISH" or "PUBLISH"
 local ENTITY = {"queue:operator:", "queue:status:", "channel:"}
 local INDEX = {"queue:operators:all", "queues:all", "channels:all"}
 local reply = {}
@@ -30,7 +33,7 @@ if left == 0 then
   -- Internal fields kept apart from the entities (see apply.lua).
   redis.call("DEL", prefix .. "queue-status:staged:operator")
   local version = redis.call("INCR", prefix .. "queue-status:version")
-  redis.call("PUBLISH", prefix .. "queue-status:changes",
+  redis.call(PUBLISH, prefix .. "queue-status:changes",
     cjson.encode({{version = version, kind = "all", op = "clear", id = "", data = cjson.null}}))
 end
 reply[4] = left

@@ -1,9 +1,12 @@
 -- Read whole collections in one atomic round trip, with the version they are at.
--- ARGV[1] key prefix, ARGV[2..] kinds. Returns {version, n1, id, value, ..., n2, ...}:
--- per kind the number of entities, then each one's id and stored JSON.
+-- ARGV[1] key prefix, ARGV[2..] kinds. KEYS: declarations only (the version and the
+-- kinds' index sets), so a Redis Cluster routes the call to the prefix's slot.
+-- Returns {version, n1, id, value, ..., n2, ...}: per kind the number of entities, then
+-- each one's id and stored JSON.
 -- The store reads with SORT ... GET instead (values never become Lua strings there,
 -- which costs Redis a few ms per thousand); this script serves prefixes SORT's GET
--- pattern cannot express (a "*" in the prefix).
+-- pattern cannot express (a "*" in the prefix) and a Redis Cluster, which refuses GET
+-- patterns.
 local prefix = ARGV[1]
 local ENTITY = {operator = "queue:operator:", queue = "queue:status:", channel = "channel:"}
 local INDEX = {operator = "queue:operators:all", queue = "queues:all", channel = "channels:all"}

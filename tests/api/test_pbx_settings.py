@@ -11,7 +11,7 @@ import pytest
 from api.auth import AccessPolicy, PbxAccessPolicy
 from api.errors import NotFound
 from api.settings import Settings, SettingsError, load_settings, parse_api_tokens
-from ingest.keys import KeySchema, pbx_prefix
+from ingest.keys import KeySchema, hash_tag, pbx_prefix
 from ingest.pbxes import DEFAULT_PBX, parse_pbxes
 
 SECRET_VALUE = "do-not-show-me-123"
@@ -156,3 +156,10 @@ def test_an_unscoped_token_sees_every_pbx_and_no_token_sees_them_while_reads_are
     policy = AccessPolicy(parse_api_tokens("admin:tok-1"), host_is_loopback=True)
     assert PbxAccessPolicy(policy, "west").grant("Bearer tok-1").queues is None
     assert PbxAccessPolicy(policy, "west").grant(None).queues is None
+
+
+def test_in_a_redis_cluster_each_pbx_is_its_own_hash_tag() -> None:
+    settings = _settings(redis_cluster=True, pbxes="east=h:1,west=h:2")
+    assert [hash_tag(p.key_prefix) for p in settings.pbx_configs] == ["east", "west"]
+    with pytest.raises(SettingsError, match="Invalid setting REDIS_KEY_PREFIX: needs a hash tag"):
+        _settings(redis_cluster=True)

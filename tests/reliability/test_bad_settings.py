@@ -96,6 +96,38 @@ CASES = [
             "REDIS_SENTINEL_PASSWORD": f"{CANARY}\n",
         },
     ),
+    # Redis Cluster: a prefix without a hash tag, Sentinel too, a database, stray seeds
+    # (values go through str.format: "{{main}}:" is the prefix {main}:).
+    Case("REDIS_KEY_PREFIX", {"REDIS_CLUSTER": "true"}),
+    Case("REDIS_KEY_PREFIX", {"REDIS_CLUSTER": "true", "REDIS_KEY_PREFIX": "pbx{{}}:"}),
+    Case("REDIS_KEY_PREFIX", {"REDIS_CLUSTER": "true", "REDIS_KEY_PREFIX": "pbx{{1:"}),
+    Case(
+        "REDIS_CLUSTER",
+        {
+            "REDIS_CLUSTER": "true",
+            "REDIS_KEY_PREFIX": "{{main}}:",
+            "REDIS_SENTINELS": "127.0.0.1:26379",
+            "REDIS_SENTINEL_MASTER": "m",
+        },
+    ),
+    Case("REDIS_CLUSTER", {"REDIS_CLUSTER": "perhaps"}),
+    Case("REDIS_CLUSTER_NODES", {"REDIS_CLUSTER_NODES": "127.0.0.1:7000"}),
+    Case(
+        "REDIS_CLUSTER_NODES",
+        {"REDIS_CLUSTER": "true", "REDIS_KEY_PREFIX": "{{main}}:", "REDIS_CLUSTER_NODES": "a,b"},
+    ),
+    Case(
+        "REDIS_URL",
+        {
+            "REDIS_CLUSTER": "true",
+            "REDIS_KEY_PREFIX": "{{main}}:",
+            "REDIS_URL": f"redis://:{CANARY}@127.0.0.1:6379/2",
+        },
+    ),
+    Case(
+        "REDIS_URL",
+        {"REDIS_CLUSTER": "true", "REDIS_KEY_PREFIX": "{{main}}:", "REDIS_URL": "unix:///r.sock"},
+    ),
     Case("REDIS_KEY_PREFIX", {"REDIS_KEY_PREFIX": "pbx[1]:"}),
     Case("REDIS_KEY_PREFIX", {"REDIS_KEY_PREFIX": "pbx?:"}),
     Case("REDIS_KEY_PREFIX", {"REDIS_KEY_PREFIX": "pbx*"}),

@@ -58,6 +58,17 @@ function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+/**
+ * Call `onClosed` as soon as `dialog` is closed, whichever way (Escape, close(), a form): its
+ * `open` attribute goes at once, but its close event is only queued, so a quick Escape then
+ * Enter can open it again before that event, and anything read in between would be stale.
+ */
+function whenClosed(dialog, onClosed) {
+  new MutationObserver(() => {
+    if (!dialog.open) onClosed();
+  }).observe(dialog, { attributes: true, attributeFilter: ['open'] });
+}
+
 function displayName(op, memberId) {
   return op?.memberName || memberId;
 }
@@ -230,14 +241,7 @@ export class SupervisorConsole {
 
   setUpPanel() {
     const els = this.panelEls;
-    this.panel.addEventListener('close', () => {
-      const subject = this.subject;
-      this.subject = null;
-      if (!subject) return;
-      subject.button.setAttribute('aria-expanded', 'false');
-      // Back to where the keyboard was, if the tile is still on the board.
-      if (subject.button.isConnected) subject.button.focus();
-    });
+    whenClosed(this.panel, () => this.releaseSubject({ refocus: true }));
     this.doc.getElementById('mp-close').addEventListener('click', () => this.panel.close());
     els.queue.addEventListener('change', () => this.syncQueueFields());
     els.extension.addEventListener('input', () => this.syncListen());
@@ -261,6 +265,8 @@ export class SupervisorConsole {
 
   openPanel(tile, button) {
     if (!this.canSupervise) return;
+    // Closed and opened again in one task: the observer saw it open, the old subject ends here.
+    this.releaseSubject();
     const op = this.state.operators.get(tile.memberId);
     const els = this.panelEls;
     this.subject = { tile, button, memberId: tile.memberId, queueName: tile.queueName };
@@ -291,6 +297,23 @@ export class SupervisorConsole {
     button.setAttribute('aria-expanded', 'true');
     this.panel.showModal();
     els.queue.focus();
+  }
+
+  /** The panel no longer acts on its subject; `refocus` gives the keyboard back to its tile. */
+  releaseSubject({ refocus = false } = {}) {
+    const subject = this.subject;
+    this.subject = null;
+    if (!subject) return;
+    subject.button.setAttribute('aria-expanded', 'false');
+    if (!refocus) return;
+    // Back to where the keyboard was: the membership's tile, if it is still on the board.
+    const button = this.tileOf(subject).consoleButton;
+    if (button?.isConnected) button.focus();
+  }
+
+  /** The tile showing the subject now: a redraw may have replaced the one the panel came from. */
+  tileOf(subject) {
+    return this.view.tileAt(subject.queueName, subject.memberId) ?? subject.tile;
   }
 
   /** Penalty and remove need one queue; the penalty field shows the current one. */
@@ -371,15 +394,15 @@ export class SupervisorConsole {
     }
     this.setBusy(true);
     this.panelMessage('sending…');
-    this.note(subject.tile, 'sending…', { persist: true });
+    this.note(this.tileOf(subject), 'sending…', { persist: true });
     try {
       const result = await this.run(kind, input);
       const text = describe(kind, input, result);
-      this.note(subject.tile, text);
+      this.note(this.tileOf(subject), text);
       if (this.subject === subject) this.panel.close(); // focus goes back to the tile's button
     } catch (error) {
       const text = error instanceof ActionError ? error.text : String(error.message ?? error);
-      this.note(subject.tile, text, { error: true });
+      this.note(this.tileOf(subject), text, { error: true });
       if (this.subject === subject) this.panelMessage(text, true);
     } finally {
       this.setBusy(false);
@@ -389,14 +412,7 @@ export class SupervisorConsole {
   // --- add member ---------------------------------------------------------------
 
   setUpAddMember() {
-    this.addDialog.addEventListener('close', () => {
-      const button = this.addButton;
-      this.addButton = null;
-      this.addQueue = null;
-      if (!button) return;
-      button.setAttribute('aria-expanded', 'false');
-      if (button.isConnected) button.focus();
-    });
+    whenClosed(this.addDialog, () => this.releaseAddQueue({ refocus: true }));
     this.doc.getElementById('am-cancel').addEventListener('click', () => this.addDialog.close());
     this.addForm.addEventListener('submit', (event) => {
       event.preventDefault();
@@ -406,6 +422,7 @@ export class SupervisorConsole {
 
   openAddMember(queue, button) {
     if (!this.canManage) return;
+    this.releaseAddQueue();
     const els = this.addEls;
     this.addQueue = queue;
     this.addButton = button;
@@ -415,6 +432,16 @@ export class SupervisorConsole {
     button.setAttribute('aria-expanded', 'true');
     this.addDialog.showModal();
     els.interface.focus();
+  }
+
+  /** The form no longer adds to its queue; `refocus` gives the keyboard back to its button. */
+  releaseAddQueue({ refocus = false } = {}) {
+    const button = this.addButton;
+    this.addButton = null;
+    this.addQueue = null;
+    if (!button) return;
+    button.setAttribute('aria-expanded', 'false');
+    if (refocus && button.isConnected) button.focus();
   }
 
   addMessage(text, error = false) {

@@ -279,6 +279,11 @@ export class WallboardView {
     }
   }
 
+  /** The tile now showing `memberId` in `queueName`, if any. */
+  tileAt(queueName, memberId) {
+    return this.tiles.get(`${queueName}\n${memberId}`) ?? null;
+  }
+
   tile(queueName, op) {
     const key = `${queueName}\n${op.memberId}`;
     let tile = this.tiles.get(key);
