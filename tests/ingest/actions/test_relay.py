@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -24,13 +25,20 @@ from ingest.actions.console import ActionOutcome, AsteriskConsole
 from ingest.actions.relay_metrics import RelayMetrics
 from ingest.actions.relay_server import GROUP, ActionRelayServer
 from ingest.actions.relay_wire import Answer, Call, UnreadableCall, decode_answer, decode_call
-from ingest.actions.requests import AddMember, Listen, ListenMode, PauseMember, SetPenalty
+from ingest.actions.requests import (
+    AddMember,
+    AmiRequest,
+    Listen,
+    ListenMode,
+    PauseMember,
+    SetPenalty,
+)
 from ingest.actions.verdicts import AsteriskRefused
 from ingest.keys import KeySchema
 from ingest.store import StateStore
 from simulator import AmiSimulator, CallCentre, CentreConfig
 from tests.ingest.actions.conftest import membership
-from tests.support.ami import LiveIngest, until
+from tests.support.ami import SECRET, LiveIngest, until
 
 ALICE = "Local/1001@agents/n"  # static in sales
 BOB = "Local/1002@agents/n"
@@ -39,8 +47,6 @@ BOB = "Local/1002@agents/n"
 @pytest.fixture
 async def simulator() -> AsyncIterator[AmiSimulator]:
     """The lab call centre, quiet."""
-    from tests.support.ami import SECRET
-
     model = CallCentre(CentreConfig.lab(), seed=1)
     async with AmiSimulator(secret=SECRET, model=model, realtime=False) as sim:
         yield sim
@@ -72,9 +78,9 @@ class CountingConsole(AsteriskConsole):
 
     ran: list[str]
 
-    async def send(self, request: object) -> ActionOutcome:  # type: ignore[override]
+    async def send(self, request: AmiRequest) -> ActionOutcome:
         self.ran.append(type(request).__name__)
-        return await super().send(request)  # type: ignore[arg-type]
+        return await super().send(request)
 
 
 def counting_console(live: LiveIngest, store: StateStore) -> CountingConsole:
@@ -218,14 +224,14 @@ async def test_an_action_taken_by_a_leader_that_died_is_not_run_again(
     stream = keys.actions("requests")
     await redis_client.xgroup_create(stream, GROUP, id="0", mkstream=True)
     waiting = asyncio.create_task(relay.send(PauseMember(ALICE, ("sales",), True, "")))
-    read: list[object] = []
+    read: Any = []
     async with asyncio.timeout(5):
         while not read:
             read = await redis_client.xreadgroup(
                 GROUP, "dead-leader", {stream: ">"}, count=1, block=100
             )
-    ((_, ((_entry_id, fields),)),) = read  # type: ignore[misc]
-    await redis_client.set(keys.actions(f"taken:{fields[b'id'].decode()}"), "1")
+    request_id = read[0][1][0][1][b"id"].decode()
+    await redis_client.set(keys.actions(f"taken:{request_id}"), "1")  # the leader took it
 
     console = counting_console(live, store)
     async with leading(redis_client, keys, console, epoch=2) as leader:
