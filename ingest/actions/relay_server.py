@@ -171,9 +171,10 @@ class ActionRelayServer:
             # Redis lost the stream (a restart without persistence): start again.
             self._claimed_epoch = 0
             return
-        self._start(_entries_of(read))
-        if self._metrics is not None:
-            self._metrics.backlog.set(await self._redis.xlen(self._stream))
+        entries = _entries_of(read)
+        if entries:
+            self._saw_backlog(await self._redis.xlen(self._stream))
+        self._start(entries)
 
     async def _ensure_group(self) -> None:
         # From the stream's start: what was added before any leader existed is read too
@@ -305,13 +306,19 @@ class ActionRelayServer:
                 pipe.pexpire(reply, KEEP_MS)
             pipe.xack(self._stream, GROUP, entry_id)
             pipe.xdel(self._stream, entry_id)
-            await pipe.execute()
+            pipe.xlen(self._stream)
+            self._saw_backlog((await pipe.execute())[-1])
 
     async def _acknowledge(self, entry_id: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self._stream, GROUP, entry_id)
             pipe.xdel(self._stream, entry_id)
-            await pipe.execute()
+            pipe.xlen(self._stream)
+            self._saw_backlog((await pipe.execute())[-1])
+
+    def _saw_backlog(self, length: int) -> None:
+        if self._metrics is not None:
+            self._metrics.backlog.set(length)
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
