@@ -114,6 +114,18 @@ class RelayedConsole:
             maxlen=STREAM_MAX,
             approximate=True,
         )
+        try:
+            return await self._answer_to(request_id, started)
+        except RedisError as exc:
+            # Sent: the leader may have taken it before Redis went away.
+            self._count("timed_out", stage="answer")
+            raise GatewayTimeout(
+                f"Redis became unavailable ({type(exc).__name__}) while the action was "
+                "relayed to the ingest leader: Asterisk may have done it (the live state "
+                "shows it)"
+            ) from None
+
+    async def _answer_to(self, request_id: str, started: float) -> Answer:
         reply = self._keys.actions(f"reply:{request_id}")
         text = await self._pop(reply, until=started + self.take_timeout)
         if text is None:

@@ -224,12 +224,15 @@ class ActionRelayServer:
         if self._metrics is not None:
             self._metrics.running.set(len(self._running))
         request_id = _field(fields, "id")
-        if not request_id or _field(fields, "v") != WIRE_VERSION:
+        try:
+            if _field(fields, "v") != WIRE_VERSION:
+                raise ValueError("unknown relay version")
+            added_ms = int(entry_id.split("-", 1)[0])
+            within_ms = int(_field(fields, "within"))
+        except ValueError as exc:
             # Not a request of this release: acknowledge it, and answer if it can be.
-            await self._finish(entry_id, request_id, _failed("invalid", "unknown relay version"))
+            await self._finish(entry_id, request_id, _failed("invalid", str(exc)), store=False)
             return
-        added_ms = int(entry_id.split("-", 1)[0])
-        within_ms = int(_field(fields, "within") or 0)
         if self._ready is not None:
             # Just elected: AMI logs in a moment later. Wait for it rather than refuse,
             # for half the time the requester waits to see the action taken: then take
