@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.action_relay_runtime import add_actions, build_actions
 from api.alerts.metrics import AlertMetrics
 from api.alerts.wiring import build_alert_engine
 from api.audit import AuditTrail
@@ -59,8 +60,6 @@ from api.runtime import Runtime, runtime_of
 from api.service import QueueStatusService
 from api.settings import Settings
 from api.wallboard import mount_wallboard
-from ingest.actions.console import AsteriskConsole
-from ingest.actions.realtime import RealtimeMembers
 from ingest.db.engine import make_engine
 from ingest.election import LeaderGate
 from ingest.keys import KeySchema
@@ -116,6 +115,8 @@ def create_app(
                 if runtime.election.leader:
                     # The runbook's order: AMI connected, then "Application is running".
                     await runtime.ingest.wait_connected(timeout=3.0)
+            if runtime.actions is not None:
+                runtime.actions.start(runtime.tasks)  # serves relayed actions while leading
             watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
             runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
             if isinstance(runtime.redis, SentinelRedis):
@@ -251,20 +252,20 @@ def _open_runtime(
         current_version=store.version,
     )
     audit = AuditTrail(database, buffer_size=settings.audit_buffer_size, metrics=metrics)
-    asterisk = (
-        AsteriskConsole(
-            ingest,
-            store,
-            realtime=RealtimeMembers(database),
-            confirm_timeout=settings.action_confirm_timeout,
-        )
-        if ingest is not None
-        else None
+    actions = build_actions(
+        settings,
+        client,
+        store,
+        database,
+        metrics.registry,
+        role=role,
+        ingest=ingest,
+        election=election,
     )
     console = SupervisorConsole(
         service,
         policy,
-        lambda: asterisk,
+        actions.console,
         audit,
         pause_reasons=tuple(settings.pause_reasons),
         metrics=metrics,
@@ -285,6 +286,7 @@ def _open_runtime(
         records=records,
         election=election,
         role=role,
+        actions=actions,
     )
 
 
@@ -394,6 +396,8 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
         add_audit(details, runtime.audit.stats())
         add_role(details, runtime.role, runtime.election)
+        if runtime.actions is not None:
+            add_actions(details, await runtime.actions.health())
         if runtime.records is not None:
             add_records(details, await runtime.records.health())
         if runtime.alerts is not None:

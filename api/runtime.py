@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from api.action_relay_runtime import SupervisorActions
 from api.alerts.engine import AlertEngine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy
@@ -57,6 +58,8 @@ class Runtime:
     """The alert engine (`api.alerts`): rules evaluated on the live mirror."""
     election: IngestElection | None = None
     """This process's candidacy for the PBX's ingest (roles ingest and all, AMI on)."""
+    actions: SupervisorActions | None = None
+    """How actions reach Asterisk here: locally while leading, else relayed to the leader."""
     role: Role = "all"
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
