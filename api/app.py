@@ -50,6 +50,7 @@ from api.live import LiveBroadcaster, LiveState
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
 from api.records_runtime import LiveRecords
+from api.redis_runtime import RedisFollow, RedisLossMetrics, add_redis
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -69,11 +70,10 @@ from ingest.election import LeaderGate
 from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
-from ingest.redis_sentinel import MasterWatch, SentinelRedis, sentinel_master
+from ingest.redis_sentinel import sentinel_master
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 from ingest.tasks import cancel_and_wait
-from ingest.watch import RedisWatch
 
 log = get_logger("Application")
 errors_log = get_logger("HttpErrors")
@@ -138,11 +138,14 @@ def create_app(
                 if runtime.election.leader:
                     # The runbook's order: AMI connected, then "Application is running".
                     await runtime.ingest.wait_connected(timeout=3.0)
-            watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
-            runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
-            if isinstance(runtime.redis, SentinelRedis):
-                follow = MasterWatch(runtime.redis, functools.partial(_rebuild, runtime))
-                runtime.tasks.append(asyncio.create_task(follow.run(), name="sentinel-watch"))
+            runtime.redis_follow = RedisFollow(
+                runtime.redis,
+                runtime.store,
+                functools.partial(_rebuild, runtime),
+                RedisLossMetrics(metrics.registry),
+                seen_version=lambda: runtime.mirror.version,
+            )
+            runtime.tasks.extend(runtime.redis_follow.start())
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
@@ -416,6 +419,7 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         serving, details = await runtime.service.health(lambda: database_ping(runtime.engine))
         add_audit(details, runtime.audit.stats())
         add_role(details, runtime.role, runtime.election)
+        add_redis(details, runtime.redis_follow)
         if runtime.records is not None:
             add_records(details, await runtime.records.health())
         if runtime.alerts is not None:

@@ -23,6 +23,7 @@ from api.console import SupervisorConsole
 from api.leadership_runtime import Role
 from api.live import LiveBroadcaster, LiveState
 from api.records_runtime import LiveRecords
+from api.redis_runtime import RedisFollow
 from api.service import QueueStatusService
 from api.settings import Settings
 from ingest.election import IngestElection
@@ -58,6 +59,8 @@ class Runtime:
     election: IngestElection | None = None
     """This process's candidacy for the PBX's ingest (roles ingest and all, AMI on)."""
     role: Role = "all"
+    redis_follow: RedisFollow | None = None
+    """The watches on Redis losing the live state (restart, failover, lost writes)."""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
