@@ -283,6 +283,11 @@ class IngestElection:
         self.lease.held = True  # release checks the token itself: only ours is deleted
         with contextlib.suppress(RedisError):
             await self.lease.release()
+        if reason != "stopping":
+            # Stand again at once, not a round later: after Redis lost the lease and the
+            # epoch a lone candidate must lead again quickly; with a real successor the
+            # lease is taken and the attempt is one SET NX.
+            self._wake.set()
 
     def _publish(self) -> None:
         if self._metrics is not None:
