@@ -20,7 +20,9 @@ Redis may lose the lease and the epoch counter: restarted empty, or a Sentinel
 failover to a replica that missed the last writes (replication is
 asynchronous). Fencing stays sound then: every candidate remembers the highest
 epoch it has seen, and a winner takes ``max(INCR, seen + 1)`` (`_TAKE_EPOCH`),
-so a new leader never reuses a number a deposed one may still hold; and
+so a new leader never reuses a number a deposed one may still hold (unless it
+started after the loss and never saw it: the deposed one then steps down at
+its next renewal, the lease no longer its own); and
 apply.lua refuses a fenced write whose epoch is not the stored one — older
 (deposed), newer (the counter went back) or with no counter at all (lost) —
 so the leader steps down, stands again with a fresh epoch and reconciles.
