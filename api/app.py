@@ -48,6 +48,7 @@ from api.live import LiveBroadcaster, LiveState
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
 from api.records_runtime import LiveRecords
+from api.redis_runtime import RedisFollow, RedisLossMetrics, add_redis
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -66,11 +67,9 @@ from ingest.keys import KeySchema
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.redis_client import make_redis
-from ingest.redis_sentinel import MasterWatch, SentinelRedis
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
 from ingest.tasks import cancel_and_wait
-from ingest.watch import RedisWatch
 
 log = get_logger("Application")
 errors_log = get_logger("HttpErrors")
@@ -117,11 +116,14 @@ def create_app(
                     await runtime.ingest.wait_connected(timeout=3.0)
             if runtime.actions is not None:
                 runtime.actions.start(runtime.tasks)  # serves relayed actions while leading
-            watch = RedisWatch(runtime.store, functools.partial(_rebuild, runtime))
-            runtime.tasks.append(asyncio.create_task(watch.run(), name="redis-watch"))
-            if isinstance(runtime.redis, SentinelRedis):
-                follow = MasterWatch(runtime.redis, functools.partial(_rebuild, runtime))
-                runtime.tasks.append(asyncio.create_task(follow.run(), name="sentinel-watch"))
+            runtime.redis_follow = RedisFollow(
+                runtime.redis,
+                runtime.store,
+                functools.partial(_rebuild, runtime),
+                RedisLossMetrics(metrics.registry),
+                seen_version=lambda: runtime.mirror.version,
+            )
+            runtime.tasks.extend(runtime.redis_follow.start())
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
@@ -398,6 +400,7 @@ def _add_operational_routes(app: FastAPI, metrics: Metrics) -> None:
         add_role(details, runtime.role, runtime.election)
         if runtime.actions is not None:
             add_actions(details, await runtime.actions.health())
+        add_redis(details, runtime.redis_follow)
         if runtime.records is not None:
             add_records(details, await runtime.records.health())
         if runtime.alerts is not None:

@@ -24,6 +24,7 @@ from api.console import SupervisorConsole
 from api.leadership_runtime import Role
 from api.live import LiveBroadcaster, LiveState
 from api.records_runtime import LiveRecords
+from api.redis_runtime import RedisFollow
 from api.service import QueueStatusService
 from api.settings import Settings
 from ingest.election import IngestElection
@@ -61,6 +62,8 @@ class Runtime:
     actions: SupervisorActions | None = None
     """How actions reach Asterisk here: locally while leading, else relayed to the leader."""
     role: Role = "all"
+    redis_follow: RedisFollow | None = None
+    """The watches on Redis losing the live state (restart, failover, lost writes)."""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
