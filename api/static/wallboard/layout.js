@@ -19,10 +19,17 @@ const SIZES = {
   cells: ['--cell-w', 42, 96, 52],
 };
 // A queue section narrower than this (rem) would wrap its header.
-const SECTION_MIN_REM = { full: 32, compact: 24, cells: 17, summary: 30 };
+const SECTION_MIN_REM = { full: 32, compact: 24, cells: 13.5, summary: 30 };
 const DEFAULT_ROTATE_S = 20;
 const GROW_STEPS = 6;
 const CALL_ROW_REM = 2.9;
+
+/** The width of an element's text as laid out whole (scrollWidth rounds, and hides a cut). */
+function textWidth(el) {
+  const range = el.ownerDocument.createRange();
+  range.selectNodeContents(el);
+  return range.getBoundingClientRect().width;
+}
 
 export class BoardLayout {
   /** @param {{doc: Document, view: import('./view.js').WallboardView, address: any}} options */
@@ -64,28 +71,30 @@ export class BoardLayout {
   }
 
   choose() {
+    this.findLongestName();
     const names = [...this.view.sections.keys()];
     for (const section of this.view.sections.values()) section.el.hidden = false;
     const { view, density, rotate } = this.address;
     if (window.innerWidth < WALL_MIN_WIDTH) {
       // A small screen scrolls: one column, the asked density or full tiles.
       const narrow = view === 'summary' ? 'summary' : density === 'compact' || density === 'cells' ? density : 'full';
+      this.doc.body.dataset.paged = '0';
       this.apply(narrow, 1, SIZES[narrow]?.[3]);
-      this.setPages([names]);
+      this.setPages([names.map((name) => ({ name, start: 0, end: Infinity }))]);
       return;
     }
+    this.doc.body.dataset.paged = '0';
     const chosen = view === 'summary' ? this.fitAll(['summary'])
       : density === 'auto' && !rotate ? this.fitAll(['full', 'compact', 'cells'])
         : this.fitAll([density === 'auto' || density === 'comfortable' ? 'full' : density]);
     if (chosen) {
-      this.setPages([names]);
+      this.setPages([names.map((name) => ({ name, start: 0, end: Infinity }))]);
     } else {
-      // Pages: of the asked density; in `auto`, the cells that did not fit all at once,
-      // or with ?rotate the most legible density in which every queue fits a page.
+      // Pages of the asked density; in `auto`, of the cells that did not fit all at
+      // once (with ?rotate, of full tiles: pages rather than smaller tiles).
       const paging = view === 'summary' ? 'summary'
-        : density === 'comfortable' ? 'full'
-          : density !== 'auto' ? density
-            : rotate ? this.firstWhereEachFits(['full', 'compact', 'cells']) : 'cells';
+        : density === 'auto' ? (rotate ? 'full' : 'cells')
+          : density === 'comfortable' ? 'full' : density;
       this.setPages(this.paginate(paging, names));
     }
     this.fitCalls();
@@ -110,7 +119,27 @@ export class BoardLayout {
   }
 
   fits() {
-    return this.queuesEl.getBoundingClientRect().height <= this.room() + 0.5;
+    if (this.queuesEl.getBoundingClientRect().height > this.room() + 0.5) return false;
+    // Tiles with names: the longest name must show whole (the tiles' font grows with them).
+    const name = this.longestName;
+    const named = this.doc.body.dataset.density === 'full' || this.doc.body.dataset.density === 'compact';
+    if (!named || !name?.isConnected) return true;
+    const box = name.getBoundingClientRect();
+    return textWidth(name) <= box.width + 0.25 && box.right <= name.parentElement.getBoundingClientRect().right - 1;
+  }
+
+  /** The name element with the longest text (the first to be cut as tiles shrink). */
+  findLongestName() {
+    let longest = null;
+    let length = -1;
+    for (const tile of this.view.tiles.values()) {
+      const text = tile.name.textContent;
+      if (text.length > length) {
+        length = text.length;
+        longest = tile.name;
+      }
+    }
+    this.longestName = longest;
   }
 
   maxCols(density) {
@@ -153,43 +182,65 @@ export class BoardLayout {
     this.apply(density, cols, lo);
   }
 
-  /** The first density in which each queue, alone, fits a column of a page. */
-  firstWhereEachFits(order) {
-    for (const density of order) {
-      this.apply(density, this.maxCols(density), SIZES[density][3]);
-      const room = this.room();
-      if ([...this.view.sections.values()].every((s) => s.el.offsetHeight <= room)) return density;
-    }
-    return order[order.length - 1];
-  }
-
-  /** Queue names per page: sections in order, filling the columns of a page one after another. */
+  /**
+   * Pages of [{name, start, end}]: the queues in order, filling the columns of a page one
+   * after another; a queue taller than what is left of a column goes on in the next one
+   * (and on the next page), cut between rows of tiles. On screen the columns fill in the
+   * same order (CSS column-fill: auto, body[data-paged="1"]).
+   */
   paginate(density, names) {
     this.apply(density, 1, SIZES[density]?.[3]);
     const cols = this.maxCols(density);
     this.apply(density, cols, SIZES[density]?.[3]);
-    const room = this.room();
-    const gap = parseFloat(getComputedStyle(this.root).fontSize) * 0.9;
-    const heights = names.map((name) => this.view.sections.get(name).el.offsetHeight + gap);
+    const room = this.room() - 2;
+    const gap = parseFloat(getComputedStyle(this.view.sections.get(names[0])?.el ?? this.root).marginBottom) || 0;
     const pages = [];
     let page = [];
     let col = 0;
     let used = 0;
-    names.forEach((name, index) => {
-      const height = heights[index];
-      if (used > 0 && used + height > room) {
-        col += 1;
-        used = 0;
-      }
+    const nextColumn = () => {
+      col += 1;
+      used = 0;
       if (col >= cols) {
         pages.push(page);
         page = [];
         col = 0;
       }
-      page.push(name);
-      used += height;
-    });
+    };
+    const add = (name, start, end) => {
+      const last = page[page.length - 1];
+      if (last?.name === name && last.end === start) last.end = end; // the same queue flowing on
+      else page.push({ name, start, end });
+    };
+    for (const name of names) {
+      const section = this.view.sections.get(name);
+      const tiles = section.tilesEl.children;
+      const splittable = tiles.length > 0 && section.tilesEl.offsetParent !== null;
+      const head = section.el.offsetHeight - (splittable ? section.tilesEl.offsetHeight : 0) + gap;
+      if (!splittable) {
+        if (used > 0 && used + head > room) nextColumn();
+        add(name, 0, Infinity);
+        used += head;
+        continue;
+      }
+      const top = tiles[0].offsetTop;
+      let perRow = 0;
+      while (perRow < tiles.length && tiles[perRow].offsetTop === top) perRow += 1;
+      const pitch = tiles.length > perRow ? tiles[perRow].offsetTop - top : tiles[0].offsetHeight;
+      let start = 0;
+      while (start < tiles.length) {
+        if (used > 0 && used + head + pitch > room) nextColumn();
+        const rows = Math.max(1, Math.floor((room - used - head) / pitch));
+        const end = Math.min(tiles.length, start + rows * perRow);
+        add(name, start, end);
+        used += head + Math.ceil((end - start) / perRow) * pitch;
+        start = end;
+        if (start < tiles.length) nextColumn();
+      }
+    }
     if (page.length) pages.push(page);
+    this.doc.body.dataset.paged = pages.length > 1 ? '1' : '0';
+    this.root.style.setProperty('--page-h', `${Math.floor(room)}px`);
     return pages;
   }
 
@@ -212,7 +263,8 @@ export class BoardLayout {
   setPages(pages) {
     const first = this.pages[this.page]?.[0];
     this.pages = pages.length ? pages : [[]];
-    const keep = first == null ? -1 : this.pages.findIndex((page) => page.includes(first));
+    const keep = first == null ? -1
+      : this.pages.findIndex((page) => page.some((part) => part.name === first.name && part.start <= first.start && first.start < part.end));
     this.page = keep >= 0 ? keep : Math.min(this.page, this.pages.length - 1);
     this.doc.body.dataset.pages = String(this.pages.length);
     const paged = this.pages.length > 1;
@@ -223,6 +275,26 @@ export class BoardLayout {
       this.timer = 0;
     }
     this.show();
+  }
+
+  /** Only the part's tiles of a queue cut over pages (a class per tile that changes). */
+  showTiles(section, part) {
+    if (part.start === 0 && part.end === Infinity && !section.cut) return;
+    section.cut = !(part.start === 0 && part.end === Infinity);
+    const tiles = section.tilesEl.children;
+    for (let index = 0; index < tiles.length; index += 1) {
+      const off = index < part.start || index >= part.end;
+      if (tiles[index].classList.contains('off-page') !== off) tiles[index].classList.toggle('off-page', off);
+    }
+  }
+
+  /** Tiles moved (a sort by state): the cut queues of this page show their part again. */
+  restyle() {
+    if (this.pages.length < 2) return;
+    for (const part of this.pages[this.page] ?? []) {
+      const section = this.view.sections.get(part.name);
+      if (section?.cut) this.showTiles(section, part);
+    }
   }
 
   /** The next (+1) or previous (-1) page; `byHand` restarts the rotation's count. */
@@ -237,12 +309,14 @@ export class BoardLayout {
   }
 
   show() {
-    const onPage = new Set(this.pages[this.page] ?? []);
+    const parts = new Map((this.pages[this.page] ?? []).map((part) => [part.name, part]));
     const paged = this.pages.length > 1;
     for (const [name, section] of this.view.sections) {
-      const hidden = paged && !onPage.has(name);
+      const part = paged ? parts.get(name) : { start: 0, end: Infinity };
       // A section shown again fades in (CSS; not with prefers-reduced-motion).
+      const hidden = !part;
       if (section.el.hidden !== hidden) section.el.hidden = hidden;
+      if (part) this.showTiles(section, part);
     }
     this.doc.body.dataset.page = String(this.page + 1);
     if (!paged) return;

@@ -120,6 +120,8 @@ export class WallboardView {
     if (dirty.all) this.renderAll();
     else if (changed) this.renderDirty(dirty);
     if (changed) this.renderTotals();
+    if (this.moved && !this.needsLayout) this.layout?.restyle();
+    this.moved = false;
     if (this.needsLayout && this.state.loaded) {
       this.needsLayout = false;
       this.layout?.fit();
@@ -394,6 +396,7 @@ export class WallboardView {
     tile.el.remove();
     this.insertSorted(tile.section, tile);
     focused?.focus({ preventScroll: true }); // the keyboard stays where it was
+    this.moved = true;
   }
 
   removeTile(queueName, memberId) {
