@@ -214,7 +214,9 @@ def floor(pg_url: str, key_prefix: str, redis_client: Redis) -> StartFloor:
     """`async with floor(operators=1000, queues=10, **settings) as floor`."""
 
     @asynccontextmanager
-    async def start(*, operators: int = 1000, queues: int = 10, **overrides: object) -> AsyncIterator[Floor]:
+    async def start(
+        *, operators: int = 1000, queues: int = 10, **overrides: object
+    ) -> AsyncIterator[Floor]:
         await migrate(pg_url)
         agents = floor_agents(operators, queues)
         await configure(pg_url, agents)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.async_api import Page
@@ -66,12 +66,16 @@ async def settled(page: Page) -> dict[str, Any]:
         " + (document.body.dataset.view === 'summary' ? 1 : 0) > 0",
         timeout=SHOWS_MS,
     )
-    await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    await page.evaluate(
+        "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
     shown: dict[str, Any] = await page.evaluate(FLOOR_JS)
     return shown
 
 
-def memberships(agents: list[FloorAgent], queues: set[str] | None = None) -> dict[tuple[str, str], str]:
+def memberships(
+    agents: list[FloorAgent], queues: set[str] | None = None
+) -> dict[tuple[str, str], str]:
     return {
         (a.member_id, a.queue): expected_state(a)
         for a in agents
@@ -80,7 +84,7 @@ def memberships(agents: list[FloorAgent], queues: set[str] | None = None) -> dic
 
 
 def natural(text: str) -> list[Any]:
-    """"Agent 10" → ["agent ", 10, ""]: the order a person expects."""
+    """ "Agent 10" → ["agent ", 10, ""]: the order a person expects."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
@@ -154,7 +158,9 @@ async def test_queues_in_the_address_show_exactly_those(
             "() => document.querySelector('[data-total=\"available\"]').textContent"
         )
         assert int(available) == sum(
-            1 for a in lab.agents if a.queue in ("sales", "support") and a.status == "idle" and not a.paused
+            1
+            for a in lab.agents
+            if a.queue in ("sales", "support") and a.status == "idle" and not a.paused
         )
 
 
@@ -190,9 +196,7 @@ async def test_sort_in_the_address_orders_naturally(
         assert by_member
 
 
-async def test_russian_board_shows_no_english_label(
-    floor: StartFloor, open_page: OpenPage
-) -> None:
+async def test_russian_board_shows_no_english_label(floor: StartFloor, open_page: OpenPage) -> None:
     english: dict[str, str] = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
     russian: dict[str, str] = json.loads((CATALOGUES / "ru.json").read_text(encoding="utf-8"))
     # The English phrases, placeholders as wildcards; not those the same in both (the brand).
@@ -260,7 +264,9 @@ async def test_pages_turn_and_a_live_update_keeps_the_page(
                 await lab.store.apply([Patch("operator", hidden["member"], {"status": "ringing"})])
                 version = (await lab.store.snapshot()).version
                 await page.wait_for_function(
-                    "(v) => Number(document.body.dataset.version) >= v", arg=version, timeout=SHOWS_MS
+                    "(v) => Number(document.body.dataset.version) >= v",
+                    arg=version,
+                    timeout=SHOWS_MS,
                 )
                 assert await page.evaluate("() => document.body.dataset.page") == "2"
             await page.locator("#page-next").click()
@@ -276,11 +282,15 @@ async def test_rotation_turns_the_page_by_itself(floor: StartFloor, open_page: O
         await page.wait_for_function("() => document.body.dataset.page === '2'", timeout=20_000)
 
 
-async def test_summary_view_shows_queue_headers_only(floor: StartFloor, open_page: OpenPage) -> None:
+async def test_summary_view_shows_queue_headers_only(
+    floor: StartFloor, open_page: OpenPage
+) -> None:
     async with floor(operators=1000, queues=10) as lab:
         page = (await open_page(f"{lab.server.url}/?view=summary&kiosk=1")).page
         await wait_live(page, timeout_ms=SHOWS_MS)
-        await page.wait_for_function("() => document.querySelectorAll('section.queue').length === 10")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('section.queue').length === 10"
+        )
         shown = await settled(page)
         assert shown["scrollHeight"] <= shown["innerHeight"]
         assert not any(t["onScreen"] for t in shown["tiles"])
@@ -292,7 +302,9 @@ async def test_summary_view_shows_queue_headers_only(floor: StartFloor, open_pag
               return { available: dd.textContent, size: parseFloat(getComputedStyle(dd).fontSize) }; }"""
         )
         # Available as Asterisk counts it: not paused and idle (wrap-up included).
-        idle = sum(1 for a in lab.agents if a.queue == "sales" and a.status == "idle" and not a.paused)
+        idle = sum(
+            1 for a in lab.agents if a.queue == "sales" and a.status == "idle" and not a.paused
+        )
         assert sales["available"] == f"{idle}/100"
         assert sales["size"] >= 40  # large figures
 
@@ -313,14 +325,15 @@ def _rgb(css: str) -> tuple[tuple[float, float, float], float]:
 
 def contrast(text: str, background: str) -> float:
     (fg, alpha), (bg, _) = _rgb(text), _rgb(background)
-    blended = tuple(alpha * f + (1 - alpha) * b for f, b in zip(fg, bg, strict=True))
+    r, g, b = (alpha * f + (1 - alpha) * b for f, b in zip(fg, bg, strict=True))
+    blended = (r, g, b)
     high, low = sorted((_luminance(blended), _luminance(bg)), reverse=True)
     return (high + 0.05) / (low + 0.05)
 
 
 @pytest.mark.parametrize("scheme", ["dark", "light"])
 async def test_tile_texts_meet_wcag_aa_in_both_themes(
-    floor: StartFloor, open_page: OpenPage, scheme: str
+    floor: StartFloor, open_page: OpenPage, scheme: Literal["dark", "light"]
 ) -> None:
     async with floor(operators=120, queues=4) as lab:
         watched = await open_page(lab.server.url)
@@ -337,7 +350,15 @@ async def test_tile_texts_meet_wcag_aa_in_both_themes(
             })"""
         )
         states = {p["state"] for p in pairs}
-        assert states >= {"idle", "ringing", "in_call", "on_hold", "paused", "wrapup", "unavailable"}
+        assert states >= {
+            "idle",
+            "ringing",
+            "in_call",
+            "on_hold",
+            "paused",
+            "wrapup",
+            "unavailable",
+        }
         low = [
             (p["state"], p["part"], round(contrast(p["color"], p["background"]), 2))
             for p in pairs
@@ -395,6 +416,8 @@ async def test_a_change_touches_only_its_cell(floor: StartFloor, open_page: Open
         await page.wait_for_function(
             "(v) => Number(document.body.dataset.version) >= v", arg=version, timeout=SHOWS_MS
         )
-        await page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        await page.evaluate(
+            "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
         assert await page.evaluate("() => [...window.__touched]") == [agent.member_id]
         assert await page_version(page) >= version
