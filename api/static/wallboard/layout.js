@@ -322,7 +322,9 @@ export class BoardLayout {
     if (!paged) return;
     const label = t('pager.page', { page: number(this.page + 1), pages: number(this.pages.length) });
     this.indicator.textContent = label;
-    this.dots.textContent = this.pages.map((_, index) => (index === this.page ? '●' : '○')).join('');
+    // Dots while they are few enough to count at a glance; the words say it anyway.
+    this.dots.textContent = this.pages.length > 10 ? ''
+      : this.pages.map((_, index) => (index === this.page ? '●' : '○')).join('');
     this.view.tick(this.view.state.now()); // the timers of the page now shown
   }
 }
