@@ -23,7 +23,9 @@ from tests.browser.conftest import StartFloor
 
 pytestmark = [
     pytest.mark.timeout(180),
-    pytest.mark.skipif(not os.environ.get("QS_SCREENSHOTS"), reason="set QS_SCREENSHOTS=1 to retake"),
+    pytest.mark.skipif(
+        not os.environ.get("QS_SCREENSHOTS"), reason="set QS_SCREENSHOTS=1 to retake"
+    ),
 ]
 
 DOCS = Path(__file__).parents[2] / "docs"
@@ -57,9 +59,7 @@ async def test_screenshot(floor: StartFloor, browser: Browser, name: str) -> Non
             await wait_live(page)
             await page.wait_for_function("() => document.body.dataset.density", timeout=15_000)
             await asyncio.sleep(1.5)  # timers tick, stats are read
-            fits = await page.evaluate(
-                "() => document.documentElement.scrollHeight <= innerHeight"
-            )
+            fits = await page.evaluate("() => document.documentElement.scrollHeight <= innerHeight")
             assert fits, name
             if focus:
                 await page.locator(".tile").nth(37).focus()
