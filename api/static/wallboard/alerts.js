@@ -4,6 +4,8 @@
 // by name; the marks are re-applied whenever the alerts or the board's elements change
 // (a tile created after its alert fired gets its mark at the next frame).
 
+import { t } from './i18n.js';
+
 const ALERTS_SUBSCRIPTION = `subscription WallboardAlerts {
   alerts(initial: true) { state subject subjectType queue value threshold since text rule { id name } }
 }`;
@@ -94,7 +96,7 @@ function mark(el, texts) {
     badge.textContent = '⚠';
     host.prepend(badge);
   }
-  const label = `Alert: ${texts.join('; ')}`;
+  const label = t('alert.label', { alerts: texts.join('; ') });
   if (badge.getAttribute('aria-label') !== label) {
     badge.setAttribute('aria-label', label);
     badge.title = label;
