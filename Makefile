@@ -71,7 +71,8 @@ check: install-dev services lint typecheck
 
 ## The benchmark suite (not part of `make test`; a smoke run of it is): every scenario at 100,
 ## 1,000 and 5,000 operators on real Redis, PostgreSQL and uvicorn, as ratios to same-run
-## ceilings; writes bench/results.{json,txt,md,png} and prints each goal, met or not.
+## ceilings, then API replicas (3 × 1,000 subscribers at 500 changes/s); writes
+## bench/results.{json,txt,md,png} and prints each goal, met or not.
 ## Load comes from wrk when installed (apt-get install wrk), else from our asyncio client.
 .PHONY: bench
 BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
@@ -81,6 +82,12 @@ $(BENCH_STAMP): $(BIN)/python pyproject.toml
 bench: $(BENCH_STAMP) services
 	@command -v wrk >/dev/null || echo "wrk not installed: using the asyncio load client"
 	$(BIN)/python -m bench
+
+## Scenario 9 alone (`make bench` runs it too): 3 `serve --role api` replicas × 1,000
+## wallboard subscribers each while one `serve --role ingest` writes 500 changes/s
+.PHONY: bench-replicas
+bench-replicas: $(BENCH_STAMP) services
+	$(BIN)/python -m bench.replicas
 
 ## Export the GraphQL schema from the code to schema.graphql (a test compares them)
 .PHONY: schema

@@ -38,6 +38,7 @@ from api.openapi import install_openapi
 from api.pbx_health import pbx_health
 from api.pbx_metrics import exposition_registry
 from api.pbx_runtime import PbxRuntime, open_pbx
+from api.redis_runtime import RedisFollow, RedisLossMetrics
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -54,9 +55,7 @@ from ingest.db.repository import DatabaseUnavailable
 from ingest.logs import get_logger
 from ingest.metrics import Metrics
 from ingest.redis_client import make_redis
-from ingest.redis_sentinel import MasterWatch, SentinelRedis
 from ingest.tasks import cancel_and_wait
-from ingest.watch import RedisWatch
 
 log = get_logger("Application")
 errors_log = get_logger("HttpErrors")
@@ -111,9 +110,6 @@ def create_app(
             runtime.audit.start()
             for pbx in runtime.pbxes.values():
                 await _start_pbx(runtime, pbx)
-            if isinstance(runtime.redis, SentinelRedis):
-                follow = MasterWatch(runtime.redis, functools.partial(_rebuild_all, runtime))
-                runtime.tasks.append(asyncio.create_task(follow.run(), name="sentinel-watch"))
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
@@ -208,7 +204,8 @@ def _open_runtime(
 
 
 async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
-    """One PBX's mirror, sync, records, election and Redis watch, in the runbook's order."""
+    """One PBX's mirror, sync, records, election, action relay and Redis watches (its own
+    state's losses; behind Sentinel, a failover), in the runbook's order."""
     await pbx.broadcaster.start()
     await _startup_sync(pbx)
     if pbx.records is not None:
@@ -218,8 +215,17 @@ async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
         if pbx.election.leader:
             # The runbook's order: AMI connected, then "Application is running".
             await pbx.ingest.wait_connected(timeout=3.0)
-    watch = RedisWatch(pbx.store, functools.partial(_rebuild, pbx))
-    pbx.tasks.append(asyncio.create_task(watch.run(), name=f"redis-watch-{pbx.name}"))
+    if pbx.actions is not None:
+        pbx.actions.start(pbx.tasks)  # serves relayed actions while leading
+    mirror = pbx.mirror
+    pbx.redis_follow = RedisFollow(
+        runtime.redis,
+        pbx.store,
+        functools.partial(_rebuild, pbx),
+        RedisLossMetrics(pbx.metrics.registry),
+        seen_version=lambda: mirror.version,
+    )
+    pbx.tasks.extend(pbx.redis_follow.start())
 
 
 async def _startup_sync(pbx: PbxRuntime) -> None:
@@ -238,12 +244,6 @@ async def _rebuild(pbx: PbxRuntime, reason: str) -> None:
     if pbx.ingest is not None:
         pbx.ingest.request_reconcile(reason)
     await pbx.sync.run()
-
-
-async def _rebuild_all(runtime: Runtime, reason: str) -> None:
-    """Sentinel moved to another master: every PBX's state is rebuilt."""
-    for pbx in runtime.pbxes.values():
-        await _rebuild(pbx, reason)
 
 
 async def _close_pbx(pbx: PbxRuntime) -> None:

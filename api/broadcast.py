@@ -23,7 +23,9 @@ pub/sub connection is down or reconnecting, so:
   that version must have arrived before it, else it reloads (a gap nothing
   else would reveal, e.g. after a blackholed link, when nothing more is
   written); a PONG that does not come within `check_timeout` means a dead
-  link: reconnect (and so reload).
+  link: reconnect (and so reload). A store version below the feed's, read
+  while idle, means Redis lost writes the feed holds (a failover to a replica
+  that missed them): reload, so subscribers get a RESYNC to what Redis holds.
 
 Modelled on encode/broadcaster (`_base.py`): one connection, one queue per
 subscriber, subscribers join and leave through an async context manager.
@@ -321,7 +323,15 @@ class Broadcaster(Generic[EventT]):
             if now - self._check_sent > self._check_timeout:
                 raise ConnectionError("the changes subscription stopped answering")
             return
+        # Read before the store's: the feed only ever holds versions the store published,
+        # so a store version below it can only mean the store lost them.
+        at = self._feed.version
         self._check_version = await current_version()
+        if self._check_version < at and not self._catching_up:
+            reason = f"the store's version went back from {at} to {self._check_version}"
+            log.warning("Redis lost writes: %s; reloading", reason)
+            await self._reload(pubsub, reason)
+            return
         self._check_sent = now
         await pubsub.ping(_CHECK_MARKER)
 

@@ -1,7 +1,8 @@
 """The supervisor console: REST's and GraphQL's one way to act on Asterisk.
 
 Each action is checked here — the caller's role and queue scope, every value
-— then run by `ingest.actions.console.AsteriskConsole`, and audited whatever
+— then run by `ingest.actions.console.AsteriskConsole` (on an `api` process or a
+standby, by the elected ingest's, through `api.action_relay`), and audited whatever
 happens: refused by us (role, scope, input), refused by Asterisk, failed
 (AMI down), done (confirmed by its events) or pending (Asterisk said yes, the
 event did not come within ACTION_CONFIRM_TIMEOUT). The returned operator or
@@ -29,7 +30,7 @@ from api.errors import (
 from api.scope import operator_for
 from api.service import QueueStatusService
 from ingest.actions import values
-from ingest.actions.console import ActionOutcome, AsteriskConsole
+from ingest.actions.console import ActionOutcome, ActionRunner
 from ingest.actions.requests import (
     AddMember,
     Listen,
@@ -98,6 +99,8 @@ class _Attempt:
     """The arguments a REST path gave (a malformed one is 404, not 400)."""
     grant: Grant = field(default_factory=Grant)
     started: float = field(default_factory=time.monotonic)
+    relayed: bool = False
+    """Sent through the action relay to the elected ingest (the audit row's `via`)."""
 
 
 class SupervisorConsole:
@@ -107,7 +110,7 @@ class SupervisorConsole:
         self,
         service: QueueStatusService,
         policy: AccessPolicy,
-        console: Callable[[], AsteriskConsole | None],
+        console: Callable[[], ActionRunner | None],
         audit: AuditTrail,
         *,
         pause_reasons: tuple[str, ...] = (),
@@ -166,7 +169,7 @@ class SupervisorConsole:
                     requests = [PauseMember(interface, (q,), paused, text) for q in covered]
                 else:
                     requests = [PauseMember(interface, tuple(mine), paused, text, all_queues=True)]
-            outcomes = [await self._asterisk().send(request) for request in requests]
+            outcomes = [await self._asterisk(attempt).send(request) for request in requests]
             return await self._result(grant, name, _combined(outcomes), member_id=interface)
 
         return await self._audited(attempt, run)
@@ -211,7 +214,7 @@ class SupervisorConsole:
                 paused=paused,
             )
             _require_queue(grant, member.queue)
-            outcome = await self._asterisk().add_member(member)
+            outcome = await self._asterisk(attempt).add_member(member)
             return await self._result(
                 grant, "addQueueMember", outcome, member_id=member.interface, queue=member.queue
             )
@@ -237,7 +240,7 @@ class SupervisorConsole:
                 _checked(values.queue_name, queue), _checked(values.interface, interface)
             )
             _require_queue(grant, member.queue)
-            outcome = await self._asterisk().remove_member(member)
+            outcome = await self._asterisk(attempt).remove_member(member)
             return await self._result(
                 grant, "removeQueueMember", outcome, member_id=member.interface, queue=member.queue
             )
@@ -266,7 +269,7 @@ class SupervisorConsole:
                 _checked(values.penalty, penalty),
             )
             _require_queue(grant, request.queue)
-            outcome = await self._asterisk().send(request)
+            outcome = await self._asterisk(attempt).send(request)
             return await self._result(
                 grant, "setMemberPenalty", outcome, member_id=request.interface, queue=request.queue
             )
@@ -304,7 +307,7 @@ class SupervisorConsole:
             if not channel:
                 raise Conflict(f"operator {interface} is on no call: there is nothing to listen to")
             request = Listen(supervisor, _checked(values.channel, str(channel)), mode)
-            outcome = await self._asterisk().send(request)
+            outcome = await self._asterisk(attempt).send(request)
             return await self._result(grant, "listenToOperator", outcome, member_id=interface)
 
         return await self._audited(attempt, run)
@@ -328,10 +331,11 @@ class SupervisorConsole:
 
     # --- the machinery ------------------------------------------------------------------
 
-    def _asterisk(self) -> AsteriskConsole:
+    def _asterisk(self, attempt: _Attempt) -> ActionRunner:
         console = self._console()
         if console is None:
             raise Conflict("supervisor actions need AMI: this server runs with AMI_ENABLED=false")
+        attempt.relayed = console.relayed
         return console
 
     async def _operator(self, interface: str) -> JsonObject | None:
@@ -415,6 +419,8 @@ class SupervisorConsole:
         via: str | None = None,
     ) -> None:
         grant = attempt.grant
+        if attempt.relayed:
+            via = f"relay:{via}" if via else "relay"
         if self._metrics is not None:
             self._metrics.actions.labels(attempt.action, outcome).inc()
         self._audit.record(

@@ -54,3 +54,11 @@ class Unavailable(ApiError):
     status_code = 503
     graphql_code = "UNAVAILABLE"
     retry_after_seconds = 5
+
+
+class GatewayTimeout(Unavailable):
+    """A service we asked took the request but did not answer in time: it may have acted
+    (the elected ingest running a relayed supervisor action)."""
+
+    status_code = 504
+    graphql_code = "GATEWAY_TIMEOUT"

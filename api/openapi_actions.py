@@ -37,7 +37,11 @@ ERRORS = {
     "409": "Asterisk refused in this state (Already there, Member not dynamic), the "
     "operator is on no call (listen), or this server runs without AMI (AMI_ENABLED=false).",
     "422": "A field has the wrong type.",
-    "503": "AMI, Redis or the database is down: retry after `Retry-After` seconds.",
+    "503": "AMI, Redis or the database is down, or (relayed from a process that does not "
+    "lead the ingest) no ingest leader took the action in time, so it was not sent: retry "
+    "after `Retry-After` seconds.",
+    "504": "Relayed: the ingest leader took the action but did not answer in time; Asterisk "
+    "may have done it (the live state shows it).",
 }
 
 
@@ -73,6 +77,7 @@ def document_action(
     for code, text in ERRORS.items():
         responses[code] = _json(error, text)
     responses["503"]["headers"] = retry_after
+    responses["504"]["headers"] = retry_after
     if "requestBody" in operation:
         responses["413"] = _json(error, "The body is larger than MAX_BODY_BYTES.")
     operation["responses"] = responses

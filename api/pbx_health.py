@@ -8,16 +8,22 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from api.action_relay_runtime import add_actions
 from api.health import add_alerts, add_records, database_ping
 from api.leadership_runtime import Role, add_role
 from api.pbx_runtime import PbxRuntime
+from api.redis_runtime import add_redis
 
 
 async def pbx_health(pbx: PbxRuntime, role: Role) -> tuple[bool, dict[str, Any]]:
-    """(serving, details) of one PBX: Redis, its realtime database, its AMI, its role in
-    its election, its call records and alerts (the /healthz shape)."""
+    """(serving, details) of one PBX: Redis (and the losses of its state seen), its
+    realtime database, its AMI, its role in its election, how its actions go, its call
+    records and alerts (the /healthz shape)."""
     serving, details = await pbx.service.health(lambda: database_ping(pbx.database))
     add_role(details, role, pbx.election)
+    if pbx.actions is not None:
+        add_actions(details, await pbx.actions.health())
+    add_redis(details, pbx.redis_follow)
     if pbx.records is not None:
         add_records(details, await pbx.records.health())
     if pbx.alerts is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.action_relay_runtime import SupervisorActions, build_actions
 from api.alerts.engine import AlertEngine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy, PbxAccessPolicy
@@ -26,10 +27,9 @@ from api.ingest_runtime import build_ingest
 from api.leadership_runtime import IngestHolder, Role, build_election, runs_ingest
 from api.live import LiveBroadcaster, LiveState
 from api.records_runtime import LiveRecords
+from api.redis_runtime import RedisFollow
 from api.service import QueueStatusService
 from api.settings import Settings
-from ingest.actions.console import AsteriskConsole
-from ingest.actions.realtime import RealtimeMembers
 from ingest.db.engine import make_engine
 from ingest.election import IngestElection, LeaderGate
 from ingest.keys import KeySchema
@@ -67,6 +67,11 @@ class PbxRuntime:
     alerts: AlertEngine | None = None
     election: IngestElection | None = None
     """This process's candidacy for the PBX's ingest (roles ingest and all, AMI on)."""
+    actions: SupervisorActions | None = None
+    """How its actions reach its Asterisk here: locally while leading, else relayed to its
+    leader (a relay stream of its own, under its prefix)."""
+    redis_follow: RedisFollow | None = None
+    """The watches on Redis losing its live state (restart, failover, lost writes)."""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -147,21 +152,21 @@ def open_pbx(
         buffer_size=settings.graphql_subscriber_buffer,
         current_version=store.version,
     )
-    asterisk = (
-        AsteriskConsole(
-            ingest,
-            store,
-            realtime=RealtimeMembers(database),
-            confirm_timeout=settings.action_confirm_timeout,
-        )
-        if ingest is not None
-        else None
+    actions = build_actions(
+        settings,
+        redis,
+        store,
+        database,
+        metrics.registry,
+        role=role,
+        ingest=ingest,
+        election=election,
     )
     pbx_policy = PbxAccessPolicy(policy, config.name)
     console = SupervisorConsole(
         service,
         pbx_policy,
-        lambda: asterisk,
+        actions.console,
         audit,
         pause_reasons=tuple(settings.pause_reasons),
         metrics=metrics,
@@ -183,4 +188,5 @@ def open_pbx(
         records=records,
         console=console,
         election=election,
+        actions=actions,
     )

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+from api.action_relay_runtime import SupervisorActions
 from api.alerts.engine import AlertEngine
 from api.audit import AuditTrail
 from api.auth import AccessPolicy, unknown_pbx
@@ -27,6 +28,7 @@ from api.leadership_runtime import Role
 from api.live import LiveBroadcaster, LiveState
 from api.pbx_runtime import PbxRuntime
 from api.records_runtime import LiveRecords
+from api.redis_runtime import RedisFollow
 from api.service import QueueStatusService
 from api.settings import Settings
 from ingest.election import IngestElection
@@ -118,6 +120,14 @@ class Runtime:
     @property
     def election(self) -> IngestElection | None:
         return self.default.election
+
+    @property
+    def actions(self) -> SupervisorActions | None:
+        return self.default.actions
+
+    @property
+    def redis_follow(self) -> RedisFollow | None:
+        return self.default.redis_follow
 
 
 def runtime_of(app: Starlette) -> Runtime:

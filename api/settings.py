@@ -211,6 +211,11 @@ class Settings(IngestSettings):
     # Supervisor actions (QueuePause, QueueAdd, …): seconds to wait for the event that
     # shows the change before answering `pending: true`.
     action_confirm_timeout: float = Field(default=2.0, ge=0, le=30)
+    # Actions made where no ingest leads (an `api` process, a standby) are relayed to the
+    # elected ingest through Redis: seconds one waits to be taken before it is refused
+    # (503) and never run; once taken, its answer is awaited as long as the leader's own
+    # wait may last (api/action_relay.py).
+    action_relay_timeout: float = Field(default=5.0, gt=0, le=60)
     # Pause reasons offered on the board; when set, only these are accepted.
     pause_reasons: Annotated[list[str], NoDecode] = []
     # Audit rows waiting for PostgreSQL (an outage never blocks an action); beyond

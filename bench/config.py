@@ -52,6 +52,15 @@ class BenchConfig:
     kpi_connections: int = 2
     kpi_seconds: float = 5.0
     """... and the load of `queueStats(today, interval 900)` over them."""
+    replica_count: int = 3
+    """Scenario 9: `serve --role api` replicas behind one `serve --role ingest` ..."""
+    replica_subscribers: int = 1000
+    """... each with this many wallboard subscribers ..."""
+    replica_rate: float = 500.0
+    replica_seconds: float = 10.0
+    """... while the ingest writes `replica_rate` changes a second for this long ..."""
+    replica_operators: int = 100
+    """... in a call centre of this many operators (the state is not what is measured)."""
     warm_seconds: float = 60.0
     """Model time the simulated call centre runs before the server first reads it."""
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -87,6 +96,11 @@ class BenchConfig:
             kpi_calls_per_hour=20,
             kpi_connections=2,
             kpi_seconds=0.5,
+            replica_count=2,
+            replica_subscribers=3,
+            replica_rate=20.0,
+            replica_seconds=0.6,
+            replica_operators=6,
         )
 
     def with_services(self) -> BenchConfig:

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import kpi_query, wallboard
+from bench import kpi_query, replicas, wallboard
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
@@ -135,7 +135,23 @@ def goals(results: Results) -> list[Goal]:
     out.extend(_wallboard_goals(results))
     out.append(_records_goal(results))
     out.append(_kpi_goal(results))
+    out.append(_replicas_goal(results))
     return out
+
+
+def _replicas_goal(results: Results) -> Goal:
+    figures: dict[str, Any] = results.get("replicas") or {}
+    default = BenchConfig()
+    count = figures.get("replicas", default.replica_count)
+    subscribers = figures.get("subscribers_per_replica", default.replica_subscribers)
+    rate = figures.get("rate", default.replica_rate)
+    return Goal(
+        f"{count} api replicas × {subscribers:,} wallboard subscribers each at "
+        f"{rate:.0f} changes/s",
+        f"p99 < {replicas.P99_GOAL_MS:.0f} ms, 0 lost",
+        replicas.summary(figures),
+        replicas.met(figures),
+    )
 
 
 def _records_goal(results: Results) -> Goal:

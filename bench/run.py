@@ -7,8 +7,9 @@
 Per size: a PostgreSQL database, the simulated Asterisk and the product
 server are set up (`bench.stack`); HTTP (scenarios 1, 2, 4), Redis vs
 PostgreSQL (3) and subscriptions (6) run against them; the ingest (5) runs
-after them, alone with Redis. Last, the wallboard in Chromium (7) at 200
-operators, on a stack of its own. Results go to `results.json`, `results.txt`,
+after them, alone with Redis. Then the wallboard in Chromium (7) at 200
+operators, on a stack of its own, the KPI query (8), and API replicas (9):
+three `serve --role api` processes with 1,000 subscribers each. Results go to `results.json`, `results.txt`,
 `results.md` and `results.png` in the output directory, and the table with
 every goal met or not is printed.
 """
@@ -29,7 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import db_vs_redis, http, ingest, kpi_query, records_throughput, subscriptions, wallboard
+from bench import (
+    db_vs_redis,
+    http,
+    ingest,
+    kpi_query,
+    records_throughput,
+    replicas,
+    subscriptions,
+    wallboard,
+)
 from bench.config import BenchConfig
 from bench.figures import Results
 from bench.http_load import wrk_available
@@ -130,6 +140,12 @@ async def run(
         f"{config.kpi_calls_per_hour:,} calls/hour"
     )
     results["kpi"] = await kpi_query.measure(config, directory)
+    progress(
+        f"== {config.replica_count} api replicas × {config.replica_subscribers:,} subscribers "
+        f"at {config.replica_rate:.0f} changes/s"
+    )
+    results["replicas"] = await replicas.measure(config, directory)
+    progress(f"   {replicas.summary(results['replicas'])}")
     results["seconds"] = round(time.time() - started, 1)
     if workdir is None:
         shutil.rmtree(directory, ignore_errors=True)

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -37,6 +37,8 @@ from bench.processes import Child, box_busy_seconds, project_path
 from bench.stack import Stack
 from bench.ws_client import read_records
 from ingest.ami.message import AmiMessageDict
+from ingest.store import StateStore
+from simulator import AmiSimulator, CallCentre
 
 _OPERATOR = (
     "memberId memberName status paused pausedReason statusSince updatedAt currentChannel "
@@ -69,10 +71,38 @@ WALLBOARD_SNAPSHOT = f"query WallboardSnapshot {{ snapshot {{ {_SNAPSHOT} }} }}"
 TICK = 0.01
 
 
+class ChangeSource(Protocol):
+    """What the marker changes come from and land in: a `Stack`, or the replicas' setup."""
+
+    @property
+    def model(self) -> CallCentre:
+        """The simulated call centre."""
+        ...
+
+    @property
+    def simulator(self) -> AmiSimulator:
+        """The simulated Asterisk the server's ingest is connected to."""
+        ...
+
+    @property
+    def store(self) -> StateStore:
+        """The store the ingest writes to (the run's prefix)."""
+        ...
+
+
+class WsServer(Protocol):
+    """A server the subscribers connect to."""
+
+    @property
+    def ws_url(self) -> str:
+        """Its GraphQL WebSocket endpoint."""
+        ...
+
+
 class Markers:
     """QueueMemberStatus events, each raising one operator's CallsTaken and LastCall."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: ChangeSource) -> None:
         members: dict[str, AmiMessageDict] = {}
         for item in stack.model.queue_status():
             if item.get("Event") == "QueueMember":
@@ -131,7 +161,7 @@ class Subscribers:
             return await self._lines.get()
 
 
-async def start_subscribers(stack: Stack, count: int, workdir: Path, name: str) -> Subscribers:
+async def start_subscribers(stack: WsServer, count: int, workdir: Path, name: str) -> Subscribers:
     """`count` wallboard subscribers, connected and subscribed."""
     query_file = workdir / "wallboard.graphql"
     query_file.write_text(WALLBOARD_SUBSCRIPTION)
@@ -193,7 +223,7 @@ async def wait_all_at(subscribers: Subscribers, version: int, timeout: float) ->
     return False
 
 
-async def emit(stack: Stack, markers: Markers, count: int) -> float:
+async def emit(stack: ChangeSource, markers: Markers, count: int) -> float:
     """Write `count` marker events now; the time they left."""
     events = markers.next(count)
     sent_at = time.monotonic()
@@ -201,20 +231,20 @@ async def emit(stack: Stack, markers: Markers, count: int) -> float:
     return sent_at
 
 
-async def barrier(stack: Stack, markers: Markers, subscribers: Subscribers) -> int:
+async def barrier(stack: ChangeSource, markers: Markers, *groups: Subscribers) -> int:
     """One change every subscriber must receive: after it, all are subscribed and quiet.
     Returns the store version then."""
     for _ in range(3):
         await emit(stack, markers, 1)
         await asyncio.sleep(0.2)
         version = await stack.store.version()
-        if await wait_all_at(subscribers, version, 20.0):
+        if all([await wait_all_at(group, version, 20.0) for group in groups]):
             return version
     raise TimeoutError("not every subscriber received the barrier change")
 
 
 async def drive(
-    stack: Stack, markers: Markers, rate: float, seconds: float
+    stack: ChangeSource, markers: Markers, rate: float, seconds: float
 ) -> tuple[list[tuple[int, int, float]], int]:
     """Emit `rate` events a second for `seconds`: ticks (first seq, count, sent at), total."""
     loop = asyncio.get_running_loop()

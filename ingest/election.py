@@ -15,6 +15,17 @@ is no longer its own, or when a write of its was refused as stale. Stepping
 down stops AMI consumption at once (`on_deposed`); winning starts it
 (`on_elected`), and the ingest's startup reconciliation makes the state equal
 to Asterisk's before it applies events on top.
+
+Redis may lose the lease and the epoch counter: restarted empty, or a Sentinel
+failover to a replica that missed the last writes (replication is
+asynchronous). Fencing stays sound then: every candidate remembers the highest
+epoch it has seen, and a winner takes ``max(INCR, seen + 1)`` (`_TAKE_EPOCH`),
+so a new leader never reuses a number a deposed one may still hold (unless it
+started after the loss and never saw it: the deposed one then steps down at
+its next renewal, the lease no longer its own); and
+apply.lua refuses a fenced write whose epoch is not the stored one — older
+(deposed), newer (the counter went back) or with no counter at all (lost) —
+so the leader steps down, stands again with a fresh epoch and reconciles.
 """
 
 from __future__ import annotations
@@ -36,6 +47,19 @@ from ingest.records.lease import RedisLease
 log = get_logger("IngestElection")
 
 __all__ = ["ElectionMetrics", "IngestElection", "LeaderGate"]
+
+# INCR, but never at or below an epoch the winner has seen: after Redis lost the
+# counter (or went back to a replica's older one) a number may not be reused.
+_TAKE_EPOCH = """
+local epoch = redis.call("INCR", KEYS[1])
+local floor = tonumber(ARGV[1])
+if epoch <= floor then
+  redis.call("SET", KEYS[1], floor + 1)
+  return {floor + 1, epoch - 1}
+end
+return {epoch, epoch - 1}
+"""
+"""Returns the epoch taken and the one stored before (0: none)."""
 
 
 class ElectionMetrics:
@@ -73,6 +97,11 @@ class ElectionMetrics:
             "Ingest writes the store refused as stale (a newer leader's epoch).",
             registry=registry,
         )
+        self.epoch_losses = Counter(
+            "queue_status_ingest_epoch_losses_total",
+            "Times this process found the stored epoch below one it had seen (Redis lost it).",
+            registry=registry,
+        )
 
 
 class IngestElection:
@@ -97,6 +126,11 @@ class IngestElection:
         """This process's epoch while it leads; else the PBX's current one, last seen."""
         self.failovers = 0
         self.stale_writes = 0
+        self.epoch_losses = 0
+        self.seen_epoch = 0
+        """The highest epoch this process has seen: a win never takes one at or below it."""
+        self._take_epoch = redis.register_script(_TAKE_EPOCH)
+        self._last_stored = 0
         self._lease_seconds = lease_seconds
         self._on_elected = on_elected
         self._on_deposed = on_deposed
@@ -126,6 +160,7 @@ class IngestElection:
             "epoch": self.epoch,
             "failovers": self.failovers,
             "staleWritesRefused": self.stale_writes,
+            "epochLosses": self.epoch_losses,
             "leaseSeconds": self._lease_seconds,
         }
 
@@ -181,9 +216,11 @@ class IngestElection:
         try:
             won = await self.lease.acquire()
             if not won:
-                self.epoch = int(await self.redis.get(self.epoch_key) or 0)
+                self.epoch = self._saw(int(await self.redis.get(self.epoch_key) or 0))
                 return
-            epoch = int(await self.redis.incr(self.epoch_key))
+            taken, stored = await self._take_epoch(keys=[self.epoch_key], args=[self.seen_epoch])
+            self._saw(int(stored))
+            epoch = int(taken)
         except RedisError as exc:
             log.warning("Ingest election: Redis unavailable (%s)", type(exc).__name__)
             with contextlib.suppress(RedisError):
@@ -191,6 +228,7 @@ class IngestElection:
             return
         self._valid_until = started + self._lease_seconds
         self.leader, self.epoch, self._led_epoch = True, epoch, epoch
+        self.seen_epoch = self._last_stored = epoch
         if epoch > 1:
             self.failovers += 1
         if self._metrics is not None:
@@ -199,6 +237,20 @@ class IngestElection:
                 self._metrics.failovers.inc()
         log.info("Elected the ingest leader (epoch %d)", epoch)
         await self._on_elected(epoch)
+
+    def _saw(self, stored: int) -> int:
+        """Note the stored epoch (the highest seen); one below what this process saw
+        means Redis lost it (counted once per value read, not once per round)."""
+        if stored < self.seen_epoch and stored != self._last_stored:
+            self.epoch_losses += 1
+            if self._metrics is not None:
+                self._metrics.epoch_losses.inc()
+            log.warning(
+                "The ingest epoch went back from %d to %d: Redis lost it", self.seen_epoch, stored
+            )
+        self._last_stored = stored
+        self.seen_epoch = max(self.seen_epoch, stored)
+        return self.seen_epoch
 
     async def _hold_on(self) -> None:
         if self._refused:
@@ -233,6 +285,11 @@ class IngestElection:
         self.lease.held = True  # release checks the token itself: only ours is deleted
         with contextlib.suppress(RedisError):
             await self.lease.release()
+        if reason != "stopping":
+            # Stand again at once, not a round later: after Redis lost the lease and the
+            # epoch a lone candidate must lead again quickly; with a real successor the
+            # lease is taken and the attempt is one SET NX.
+            self._wake.set()
 
     def _publish(self) -> None:
         if self._metrics is not None:

@@ -17,6 +17,10 @@ Keys are compatible with the documented system (`seed-runbook.md`):
     queue-status:records:*      the call-record writer's (`ingest.records.buffer`):
                                 buffer (capped STREAM), overflow (counter), open
                                 (the builder's open calls at a stop), lease
+    queue-status:actions:*      supervisor actions relayed to the elected ingest
+                                (`ingest.actions.relay_server`): requests (capped
+                                STREAM, group `leader`), taken:{id}, answer:{id},
+                                reply:{id} (short TTLs)
 
 An optional prefix (`REDIS_KEY_PREFIX`) lets several PBXes or test runs share
 one Redis; with PBXES each PBX's keys carry `pbx_prefix(prefix, name)` in
@@ -113,6 +117,13 @@ class KeySchema:
         """A key of the ingest election (`ingest.election`): ``lease`` (the leader's
         token, with a TTL) and ``epoch`` (INCR per leadership; apply.lua spells it too)."""
         return self.prefix + "queue-status:ingest:" + name
+
+    def actions(self, name: str) -> str:
+        """A key of the action relay (`ingest.actions.relay_server`): ``requests`` (the
+        STREAM an `api` process adds actions to), ``taken:<id>`` (who took one, or
+        ``expired``), ``answer:<id>`` (its stored answer) and ``reply:<id>`` (the LIST the
+        waiting process pops it from)."""
+        return self.prefix + "queue-status:actions:" + name
 
 
 def pbx_prefix(prefix: str, pbx: str) -> str:

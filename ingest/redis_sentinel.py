@@ -118,9 +118,11 @@ class MasterWatch:
         rebuild: Callable[[str], Awaitable[None]],
         *,
         interval: float = 0.5,
+        on_failover: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
         self._rebuild = rebuild
+        self._on_failover = on_failover
         self._interval = interval
         self._master: Address | None = None
         self._pending: str | None = None
@@ -144,6 +146,8 @@ class MasterWatch:
         if self._master is not None and master != self._master:
             reason = "Redis Sentinel failover"
             self.failovers += 1
+            if self._on_failover is not None:
+                self._on_failover()
             log.warning("Redis Sentinel moved the master to %s:%d; reconnecting there", *master)
             # Repoint the pool, then drop every connection, in use or not: the ones held
             # (pub/sub, a pipeline) would otherwise keep writing to the old master.

@@ -7,9 +7,12 @@ and a Redis that came back empty would stay empty until the next periodic
 reconciliation. `RedisWatch` asks Redis for the version counter every
 `interval` seconds and calls `rebuild(reason)` when the state is gone: the
 server's run id changed (a restart or a failover) or the counter went back
-(a flush; our own clear increments it). A link that failed and came back
-with the state intact needs nothing. A rebuild that fails is retried at the
-next tick.
+(a flush; our own clear increments it) below the highest version this process
+saw — its own last reading, or `seen_version()` (the live mirror's: the
+versions it received prove Redis once held them, so a failover to a replica
+that missed the last writes shows even between two readings). A link that
+failed and came back with the state intact needs nothing. A rebuild that
+fails is retried at the next tick.
 """
 
 from __future__ import annotations
@@ -35,11 +38,16 @@ class RedisWatch:
         rebuild: Callable[[str], Awaitable[None]],
         *,
         interval: float = 1.0,
+        seen_version: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
+        self._seen_version = seen_version
         self._rebuild = rebuild
         self._interval = interval
         self._last_version: int | None = None
+        self._seen_before_rebuild = 0
+        """The mirror's version when the last rebuild began: until the mirror reloads
+        it still shows what was lost, which must not start another rebuild."""
         self._run_id: str | None = None
         self._pending: str | None = None
         self.rebuilds = 0
@@ -52,16 +60,20 @@ class RedisWatch:
 
     async def check(self) -> str | None:
         """One look at Redis; the reason of the rebuild it started, if any."""
+        # Read before the store's version: what the mirror holds, Redis held before.
+        mirror = self._seen_version() if self._seen_version is not None else 0
+        seen = 0 if mirror == self._seen_before_rebuild else mirror
         try:
             run_id = await self._server_run_id()
             version = await self._store.version()
         except RedisError:
             return None  # down: look again later (what it lost shows when it is back)
+        highest = max(seen, self._last_version or 0)
         reason = self._pending
         if self._run_id is not None and run_id is not None and run_id != self._run_id:
             reason = "Redis restarted"
-        elif self._last_version is not None and version < self._last_version:
-            reason = f"Redis lost the live state (version {self._last_version} -> {version})"
+        elif version < highest:
+            reason = f"Redis lost the live state (version {highest} -> {version})"
         if run_id is not None:
             self._run_id = run_id
         self._last_version = version
@@ -76,6 +88,7 @@ class RedisWatch:
             return None
         self._pending = None
         self.rebuilds += 1
+        self._seen_before_rebuild = mirror
         # The rebuild wrote: compare from here on.
         with contextlib.suppress(RedisError):
             self._last_version = await self._store.version()

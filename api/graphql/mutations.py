@@ -33,8 +33,10 @@ from api.graphql.types import Operator
         "(`Authorization: Bearer <token>`); a token scoped to queues acts on those only. "
         "Errors carry `extensions.code`: BAD_USER_INPUT (invalid input, nothing sent), "
         "UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT (e.g. Asterisk's \"Member not "
-        'dynamic"), UNAVAILABLE (Redis, the database or AMI is down; retry after '
-        "`extensions.retryAfterSeconds`); Asterisk's own words are in "
+        'dynamic"), UNAVAILABLE (Redis, the database or AMI is down, or no ingest leader '
+        "took a relayed action in time; retry after `extensions.retryAfterSeconds`), "
+        "GATEWAY_TIMEOUT (the ingest leader took a relayed action but did not answer in "
+        "time: it may have been done); Asterisk's own words are in "
         "`extensions.asteriskMessage`."
     )
 )

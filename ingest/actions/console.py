@@ -53,8 +53,28 @@ class ActionOutcome:
     asterisk_message: str
 
 
+class ActionRunner(Protocol):
+    """What runs a supervisor action: this process' own AMI session (`AsteriskConsole`),
+    or the elected ingest's through the relay (`api.action_relay.RelayedConsole`)."""
+
+    @property
+    def relayed(self) -> bool:
+        """Whether the action goes through the relay (the audit row says so)."""
+
+    async def send(self, request: AmiRequest) -> ActionOutcome:
+        """Send `request` and wait for its events."""
+
+    async def add_member(self, member: AddMember) -> ActionOutcome:
+        """QueueAdd, or a realtime row."""
+
+    async def remove_member(self, member: RemoveMember) -> ActionOutcome:
+        """QueueRemove, or the realtime row's deletion."""
+
+
 class AsteriskConsole:
     """Runs supervisor actions on one PBX."""
+
+    relayed = False
 
     def __init__(
         self,

@@ -20,15 +20,27 @@ local null = cjson.null
 -- reply was lost (a timeout): it was applied already, so nothing is done.
 -- ARGV[7] (optional): the ingest leader's epoch (its fencing token, see ingest/election.py).
 -- A write from an older epoch than the PBX's current one comes from a deposed leader
--- (paused past its lease, cut off): refused before anything is touched. Writes without
--- an epoch (the API's own: sync, resync, legacy mutations) are not fenced.
+-- (paused past its lease, cut off): refused before anything is touched. So is one from
+-- a newer epoch than the stored one, or from any epoch once the counter is gone: Redis
+-- lost it (restarted empty, failed over to a replica that missed the INCR), and the
+-- writer cannot tell whether a newer leader exists; refused, it stands again for a
+-- fresh epoch and reconciles. Writes without an epoch (the API's own: sync, resync,
+-- legacy mutations) are not fenced.
 -- ARGV[8] (optional): "SPUBLISH" in a Redis Cluster (sharded pub/sub: the batch stays on
 -- this slot's shard), else the batch is PUBLISHed.
 local PUBLISH = ARGV[8] == "SPUBLISH" and "SPUBLISH" or "PUBLISH"
 if ARGV[7] ~= nil and ARGV[7] ~= "" then
-  local current = tonumber(redis.call("GET", prefix .. "queue-status:ingest:epoch") or "0")
-  if tonumber(ARGV[7]) < current then
+  local writer_epoch = tonumber(ARGV[7])
+  local stored = redis.call("GET", prefix .. "queue-status:ingest:epoch")
+  local current = tonumber(stored or "0")
+  if writer_epoch < current then
     return redis.error_reply("STALE_EPOCH write from epoch " .. ARGV[7] .. ", current " .. current)
+  end
+  if writer_epoch > current then
+    return redis.error_reply(
+      "STALE_EPOCH write from epoch " .. ARGV[7] .. ", but the stored epoch is "
+        .. (stored and current or "gone") .. " (Redis lost it)"
+    )
   end
 end
 local writer_mark, writer_seq = nil, nil

@@ -93,6 +93,19 @@ async def test_the_leader_the_standby_candidate_and_the_api_replica_say_what_the
         assert _metric(stand_metrics, "queue_status_ingest_stale_writes_total") == 0
         assert "queue_status_ingest_failovers_total" in stand_metrics
         assert "queue_status_ingest_leader" not in (await replica.get("/metrics")).text
+        # What the Redis watches saw, on every role (api/redis_runtime.py).
+        for client, health in ((leader, lead), (standby, stand), (replica, api)):
+            text = (await client.get("/metrics")).text
+            assert _metric(text, "queue_status_redis_failovers_total") == 0
+            assert _metric(text, "queue_status_redis_state_losses_total") == 0
+            assert health["redis"] == {
+                "ok": True,
+                "failovers": 0,
+                "stateLosses": 0,
+                "lastStateLoss": None,
+            }
+        assert _metric(lead_metrics, "queue_status_ingest_epoch_losses_total") == 0
+        assert stand["staleWritesRefused"] == 0 and stand["epochLosses"] == 0
 
         # Readiness: Redis answers everywhere; the API's live mirror where it is served.
         for client, role, mirror in (

@@ -56,6 +56,15 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
     assert kpi["calls"] == config.kpi_days * 24 * config.kpi_calls_per_hour
     assert kpi["errors"] == 0 and kpi["p99_ms"] >= kpi["p50_ms"] > 0, kpi
 
+    replicas = results["replicas"]  # scenario 9: api replicas behind one ingest
+    assert replicas["replicas"] == config.replica_count == len(replicas["per_replica"])
+    assert replicas["lost"] == 0 and replicas["client_errors"] == 0, replicas
+    assert replicas["versions_match"] and replicas["catch_up_s"] is not None
+    assert replicas["deliveries"] == (
+        replicas["changes"] * config.replica_count * config.replica_subscribers
+    )
+    assert replicas["p99_ms"] is not None and replicas["p99_ms"] >= replicas["p50_ms"] > 0
+
     wallboard = results["wallboard"]
     if chromium_missing() is None:
         assert wallboard["caught_up"] and wallboard["page_errors"] == [], wallboard

@@ -24,6 +24,7 @@ from ingest.store import StateStore
 from simulator import AmiSimulator, CentreConfig, TrafficConfig
 from simulator import CallCentre as SimulatedCentre
 from simulator.from_db import DEMO_TRAFFIC
+from tests.browser.floor import FloorAgent, configure, floor_agents, set_live_states
 from tests.browser.live import (
     SIMULATOR_SECRET,
     AppServer,
@@ -192,5 +193,41 @@ def lab_centre(pg_url: str, key_prefix: str, redis_client: Redis) -> StartLab:
                 yield LabCentre(server, simulator, model)
             finally:
                 await server.stop()
+
+    return start
+
+
+@dataclass
+class Floor:
+    """The app over a large floor (AMI off: the states are written straight into Redis)."""
+
+    server: AppServer
+    store: StateStore
+    agents: list[FloorAgent]
+
+
+StartFloor = Callable[..., AbstractAsyncContextManager[Floor]]
+
+
+@pytest.fixture
+def floor(pg_url: str, key_prefix: str, redis_client: Redis) -> StartFloor:
+    """`async with floor(operators=1000, queues=10, **settings) as floor`."""
+
+    @asynccontextmanager
+    async def start(
+        *, operators: int = 1000, queues: int = 10, **overrides: object
+    ) -> AsyncIterator[Floor]:
+        await migrate(pg_url)
+        agents = floor_agents(operators, queues)
+        await configure(pg_url, agents)
+        settings = test_settings(prefix=key_prefix, database_url=pg_url, **overrides)
+        server = AppServer(wallboard_app(settings), settings, free_port())
+        await server.start()
+        try:
+            store = StateStore(redis_client, KeySchema(key_prefix))
+            await set_live_states(store, agents)
+            yield Floor(server, store, agents)
+        finally:
+            await server.stop()
 
     return start

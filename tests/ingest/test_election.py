@@ -49,6 +49,7 @@ async def _status(store: StateStore, member: str) -> object:
 async def test_a_write_from_an_older_epoch_is_refused_and_changes_nothing(
     store: StateStore, redis_client: Redis, keys: KeySchema
 ) -> None:
+    await redis_client.set(keys.ingest("epoch"), 1)
     await store.apply([_operator("SIP/1", "idle")], epoch=1)
     await redis_client.set(keys.ingest("epoch"), 2)
     version = await store.version()
@@ -69,6 +70,29 @@ async def test_writes_without_an_epoch_are_not_fenced(
     await redis_client.set(keys.ingest("epoch"), 5)
     await store.apply([_operator("SIP/2", "paused")])
     assert await _status(store, "SIP/2") == "paused"
+
+
+async def test_a_fenced_write_is_refused_once_redis_lost_the_epoch(
+    store: StateStore, redis_client: Redis, keys: KeySchema
+) -> None:
+    """Redis restarted empty (no counter), or failed over to a replica that missed the
+    last INCR (the counter below the writer's): the writer cannot know whether a newer
+    leader exists, so nothing of its is applied."""
+    await redis_client.set(keys.ingest("epoch"), 3)
+    await store.apply([_operator("SIP/4", "idle")], epoch=3)
+    version = await store.version()
+
+    await redis_client.set(keys.ingest("epoch"), 2)  # the replica missed epoch 3's INCR
+    with pytest.raises(StaleEpoch, match="Redis lost it"):
+        await store.apply([_operator("SIP/4", "busy")], epoch=3)
+    await redis_client.delete(keys.ingest("epoch"))  # restarted empty
+    with pytest.raises(StaleEpoch, match="gone"):
+        await store.apply([_operator("SIP/4", "busy")], epoch=3)
+
+    assert await _status(store, "SIP/4") == "idle"
+    assert await store.version() == version
+    await store.apply([_operator("SIP/4", "paused")])  # the API's own writes go on
+    assert await _status(store, "SIP/4") == "paused"
 
 
 # --- the election alone -------------------------------------------------------------
@@ -153,6 +177,57 @@ async def test_a_leader_paused_past_its_lease_is_refused_as_stale_and_steps_down
     finally:
         await paused.stop()
         await other.stop()
+
+
+async def test_after_redis_lost_the_counter_a_winner_takes_an_epoch_above_any_seen(
+    redis_client: Redis, keys: KeySchema, store: StateStore
+) -> None:
+    """A Sentinel failover to a replica that missed the leader's INCR and its lease: the
+    counter is back at 7 while the old leader still holds 8. The standby, which saw 8,
+    wins with 9, not 8 — so the old leader's writes stay refused."""
+    old_calls, new_calls = Calls([], []), Calls([], [])
+    old = _election(redis_client, keys, old_calls)
+    new = _election(redis_client, keys, new_calls)
+    await redis_client.set(keys.ingest("epoch"), 7)
+    await old.step()
+    await new.step()
+    try:
+        assert (old.leader, old.epoch, new.leader, new.seen_epoch) == (True, 8, False, 8)
+
+        await redis_client.set(keys.ingest("epoch"), 7)
+        await redis_client.delete(keys.ingest("lease"))
+        await new.step()
+
+        assert new.leader and new.epoch == 9 and new_calls.elected == [9]
+        assert new.epoch_losses == 1 and new.state()["epochLosses"] == 1
+        assert int(await redis_client.get(keys.ingest("epoch")) or 0) == 9
+        with pytest.raises(StaleEpoch):
+            await store.apply([_operator("SIP/5", "busy")], epoch=old.fencing_epoch())
+        await old.step()  # its renewal finds the lease someone else's
+        assert not old.leader and old_calls.deposed == ["lost"]
+        assert await _status(store, "SIP/5") is None
+    finally:
+        await old.stop()
+        await new.stop()
+
+
+async def test_a_lone_candidate_re_elects_above_its_old_epoch_after_redis_restarted_empty(
+    redis_client: Redis, keys: KeySchema
+) -> None:
+    calls = Calls([], [])
+    election = _election(redis_client, keys, calls)
+    await redis_client.set(keys.ingest("epoch"), 4)
+    await election.step()
+    try:
+        assert election.leader and election.epoch == 5
+        await redis_client.delete(keys.ingest("epoch"), keys.ingest("lease"))
+        election.refused_as_stale()  # its next write found the epoch gone
+        await election.step()
+        assert not election.leader and calls.deposed == ["stale"]
+        await election.step()
+        assert election.leader and calls.elected == [5, 6] and election.epoch_losses == 1
+    finally:
+        await election.stop()
 
 
 # --- whole candidates against the simulator -------------------------------------------
@@ -252,5 +327,46 @@ async def test_the_standby_leads_when_the_leader_dies_and_reconciles_to_the_trut
             and second.pipeline.counters.received == second.ingest.status.events_received
         )
     )
+    await asyncio.sleep(0.2)  # the last batch's reply
+    await _assert_equals_truth(store, simulator)
+
+
+async def test_after_redis_lost_everything_the_leader_re_elects_and_reconciles_to_the_truth(
+    simulator: AmiSimulator,
+    candidates: Callable[[], Awaitable[Candidate]],
+    store: StateStore,
+    redis_client: Redis,
+    key_prefix: str,
+) -> None:
+    """Every key of the PBX gone at once (its Redis restarted empty): the lease, the epoch
+    and the state. The leader's next write is refused (no epoch) or its renewal fails;
+    it, or the standby, leads again with an epoch above the old one and reconciles."""
+    first = await candidates()
+    second = await candidates()
+    await until(lambda: first.ingest.status.reconciliations >= 1)
+    await traffic(simulator, 30)
+    await until(
+        lambda: first.ingest.status.queue_depth == 0 and first.ingest.status.events_received > 0
+    )
+
+    reconciled = {id(c): c.ingest.status.reconciliations for c in (first, second)}
+    lost = [key async for key in redis_client.scan_iter(match=f"{key_prefix}*")]
+    await redis_client.delete(*lost)
+    await traffic(simulator, 30)
+
+    def leads_again() -> bool:
+        return any(c.election.leader and c.election.epoch == 2 for c in (first, second))
+
+    await until(leads_again, timeout=5.0)
+    (leader,) = [c for c in (first, second) if c.election.leader]
+    assert not (first.election.leader and second.election.leader)
+    await until(
+        lambda: (
+            leader.ingest.status.reconciliations > reconciled[id(leader)]
+            and leader.ingest.status.queue_depth == 0
+        )
+    )
+    await traffic(simulator, 30)
+    await until(lambda: leader.ingest.status.queue_depth == 0)
     await asyncio.sleep(0.2)  # the last batch's reply
     await _assert_equals_truth(store, simulator)

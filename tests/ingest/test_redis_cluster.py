@@ -95,6 +95,7 @@ async def test_the_store_works_on_one_slot_of_the_cluster(
 ) -> None:
     store = StateStore(client, keys)
     assert hash_tag(keys.prefix) is not None
+    await client.set(keys.ingest("epoch"), 1)  # the elected leader's (a missing one is refused)
     await store.apply(
         [
             Patch("queue", "sales", {"strategy": "rrmemory", "wrapupTime": 5}),

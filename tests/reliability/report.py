@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT = Path(__file__).parent / "results" / "results.json"
-EXPECTED_ITEMS = [str(n) for n in range(1, 27)]
+EXPECTED_ITEMS = [str(n) for n in range(1, 28)]
 
 
 def _order(item: str) -> tuple[int, str]:

@@ -4,6 +4,7 @@
 // by name; the marks are re-applied whenever the alerts or the board's elements change
 // (a tile created after its alert fired gets its mark at the next frame).
 
+import { t } from './i18n.js';
 import { withPbx } from './pbx.js';
 
 const ALERTS_SUBSCRIPTION = `subscription WallboardAlerts($pbx: String) {
@@ -96,7 +97,7 @@ function mark(el, texts) {
     badge.textContent = '⚠';
     host.prepend(badge);
   }
-  const label = `Alert: ${texts.join('; ')}`;
+  const label = t('alert.label', { alerts: texts.join('; ') });
   if (badge.getAttribute('aria-label') !== label) {
     badge.setAttribute('aria-label', label);
     badge.title = label;

@@ -8,16 +8,32 @@
 // with another read. The server going away shows a banner; the socket
 // reconnects by itself and the cycle starts again, without reloading the page.
 
+import { readAddress, withSettings } from './address.js';
 import { AlertMarks } from './alerts.js';
+import { CellPopover } from './cell-popover.js';
 import { SupervisorConsole } from './console.js';
 import { GraphQLSocket } from './graphql-ws.js';
+import { loadLanguage, pickLanguage, t, translatePage } from './i18n.js';
+import { BoardLayout } from './layout.js';
 import { choosePbx, withPbx } from './pbx.js';
 import { LiveState } from './state.js';
 import { TodayStats } from './stats.js';
 import { WallboardView } from './view.js';
 
 const TOKEN_KEY = 'queue-status.token';
-const COMPACT_KEY = 'queue-status.compact';
+
+// What this screen shows (a bookmark): queues, view, order, density, pages, language.
+const address = readAddress(window.location.href);
+const language = pickLanguage(address.lang);
+try {
+  await loadLanguage(language);
+} catch {
+  // The catalogue could not be read: English, if that one can.
+  if (language !== 'en') await loadLanguage('en').catch(() => {});
+}
+translatePage(document);
+document.body.classList.toggle('kiosk', address.kiosk);
+document.body.dataset.view = address.view;
 
 const OPERATOR = `memberId memberName status paused pausedReason statusSince updatedAt currentChannel
   queues { queueName paused pausedReason lastPause wrapupUntil penalty }`;
@@ -97,7 +113,9 @@ async function graphql(query) {
 // --- the live cycle ----------------------------------------------------------
 
 const state = new LiveState();
-const view = new WallboardView(document, state);
+const view = new WallboardView(document, state, address);
+view.layout = new BoardLayout({ doc: document, view, address });
+new CellPopover({ doc: document, view }); // wires itself to the view's cells
 const alertMarks = new AlertMarks(view);
 // The supervisor console wants the whole answer: its errors carry codes and Asterisk's words.
 const supervisor = new SupervisorConsole({
@@ -200,8 +218,8 @@ function restartChanges(errors) {
 function showAuthProblem(message) {
   view.showLink({
     state: 'auth',
-    title: token() ? 'The server refused the token' : 'This server requires a token',
-    detail: `${message}. Open the settings (⚙) to enter one.`,
+    title: token() ? t('auth.refused') : t('auth.required'),
+    detail: t('auth.detail', { message }),
   });
 }
 
@@ -222,14 +240,14 @@ const socket = new GraphQLSocket({
         view.showLink({ state: 'connecting' });
       }
     } else if (status.auth) {
-      showAuthProblem(status.reason || 'not authorised');
+      showAuthProblem(status.reason || t('auth.notAuthorised'));
     } else {
       stopChanges = null;
       const seconds = Math.max(1, Math.round((status.retryInMs ?? 0) / 1000));
       view.showLink({
         state: 'offline',
-        title: 'Connection to the server lost',
-        detail: `Showing the last known state. Reconnecting in ${seconds} s…`,
+        title: t('banner.serverLost'),
+        detail: t('banner.reconnecting', { seconds }),
       });
     }
   },
@@ -249,10 +267,18 @@ function setUpSettings() {
   const dialog = document.getElementById('settings');
   const form = document.getElementById('settings-form');
   const tokenInput = document.getElementById('token-input');
-  const compactInput = document.getElementById('compact-input');
+  const inputs = {
+    density: document.getElementById('density-input'),
+    sort: document.getElementById('sort-input'),
+    view: document.getElementById('view-input'),
+    lang: document.getElementById('lang-input'),
+  };
   const open = () => {
     tokenInput.value = token();
-    compactInput.checked = localStorage.getItem(COMPACT_KEY) === '1';
+    inputs.density.value = address.density;
+    inputs.sort.value = address.sort;
+    inputs.view.value = address.view;
+    inputs.lang.value = address.lang ?? '';
     dialog.showModal();
   };
   document.getElementById('open-settings').addEventListener('click', open);
@@ -262,9 +288,15 @@ function setUpSettings() {
     const changedToken = tokenInput.value.trim() !== token();
     if (tokenInput.value.trim()) localStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
     else localStorage.removeItem(TOKEN_KEY);
-    localStorage.setItem(COMPACT_KEY, compactInput.checked ? '1' : '0');
-    applyCompact();
     dialog.close();
+    // The board's own settings live in the address, so that a bookmark keeps them.
+    const next = withSettings(window.location.href, Object.fromEntries(
+      Object.entries(inputs).map(([name, input]) => [name, input.value]),
+    ));
+    if (next !== window.location.href) {
+      window.location.assign(next);
+      return;
+    }
     if (changedToken) {
       // New credentials: a new connection (connection_init carries the token).
       socket.stop();
@@ -279,16 +311,10 @@ function setUpSettings() {
   });
 }
 
-function applyCompact() {
-  document.body.classList.toggle('compact', localStorage.getItem(COMPACT_KEY) === '1');
-  view.relayout();
-}
-
 // --- start -------------------------------------------------------------------
 
 takeTokenFromUrl();
 setUpSettings();
-applyCompact();
 window.addEventListener('resize', () => view.relayout());
 // Back from sleep or a network change: do not wait for the backoff timer.
 window.addEventListener('online', () => socket.retryNow());

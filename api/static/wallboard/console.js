@@ -7,7 +7,10 @@
 // answer (or Asterisk's refusal) is written on the tile it was started from.
 // The tile's state itself still comes only from the live subscription: the
 // console never edits the LiveState, so what a tile shows is what Asterisk
-// reported.
+// reported. In cell density a cell has no room for the ⋯ button: the cell itself
+// (click, or Enter / Space when it has the keyboard focus) opens the panel.
+
+import { t } from './i18n.js';
 
 const ACCESS_QUERY = `query WallboardAccess($pbx: String) {
   access(pbx: $pbx) { role queues extension canSupervise canManageMembers pauseReasons actionsEnabled }
@@ -186,10 +189,22 @@ export class SupervisorConsole {
     button.setAttribute('aria-expanded', 'false');
     button.setAttribute('aria-controls', 'member-panel');
     const op = this.state.operators.get(tile.memberId);
-    button.setAttribute('aria-label', `Actions for ${displayName(op, tile.memberId)} in ${tile.queueName}`);
+    button.setAttribute('aria-label', t('console.actionsFor', { name: displayName(op, tile.memberId), queue: tile.queueName }));
     button.addEventListener('click', () => this.openPanel(tile, button));
     tile.el.querySelector('.tile-top').appendChild(button);
     tile.consoleButton = button;
+    if (!tile.cellOpens) {
+      // Cell density: the cell is the control (its ⋯ is hidden there).
+      tile.cellOpens = true;
+      const openFromCell = (event) => {
+        if (this.view.density !== 'cells' || !this.canSupervise || event.target !== tile.el) return;
+        if (event.type === 'keydown' && event.key !== 'Enter' && event.key !== ' ') return;
+        event.preventDefault();
+        this.openPanel(this.view.tileAt(tile.queueName, tile.memberId) ?? tile, tile.el);
+      };
+      tile.el.addEventListener('click', openFromCell);
+      tile.el.addEventListener('keydown', openFromCell);
+    }
   }
 
   /** Add (or take away) a queue's "Add member" button (admin only). */
@@ -204,11 +219,11 @@ export class SupervisorConsole {
     const button = this.doc.createElement('button');
     button.type = 'button';
     button.className = 'add-member';
-    button.textContent = '+ Add member';
+    button.textContent = t('console.addMember');
     button.setAttribute('aria-haspopup', 'dialog');
     button.setAttribute('aria-expanded', 'false');
     button.setAttribute('aria-controls', 'add-member');
-    button.setAttribute('aria-label', `Add a member to ${name}`);
+    button.setAttribute('aria-label', t('add.titleFor', { queue: name }));
     button.addEventListener('click', () => this.openAddMember(name, button));
     head.appendChild(button);
     section.addButton = button;
@@ -278,7 +293,7 @@ export class SupervisorConsole {
     if (!queues.includes(tile.queueName)) queues.unshift(tile.queueName);
     els.queue.replaceChildren(
       ...queues.map((name) => new Option(name, name, false, name === tile.queueName)),
-      new Option(queues.length > 1 ? 'All its queues' : 'All queues', ''),
+      new Option(queues.length > 1 ? t('console.allItsQueues') : t('console.allQueues'), ''),
     );
 
     // Reasons: the configured list, else free text.
@@ -286,7 +301,7 @@ export class SupervisorConsole {
     els.reason.hidden = reasons.length === 0;
     els.reasonText.hidden = reasons.length > 0;
     els.reasonLabel.htmlFor = reasons.length ? 'mp-reason' : 'mp-reason-text';
-    els.reason.replaceChildren(new Option('(no reason)', ''), ...reasons.map((r) => new Option(r, r)));
+    els.reason.replaceChildren(new Option(t('console.noReason'), ''), ...reasons.map((r) => new Option(r, r)));
     els.reasonText.value = '';
 
     if (!els.extension.value) els.extension.value = this.access.extension ?? '';
@@ -306,9 +321,10 @@ export class SupervisorConsole {
     if (!subject) return;
     subject.button.setAttribute('aria-expanded', 'false');
     if (!refocus) return;
-    // Back to where the keyboard was: the membership's tile, if it is still on the board.
-    const button = this.tileOf(subject).consoleButton;
-    if (button?.isConnected) button.focus();
+    // Back to where the keyboard was: the membership's tile (its ⋯, or the cell), if still there.
+    const tile = this.tileOf(subject);
+    const target = subject.button === subject.tile.el ? tile.el : tile.consoleButton;
+    if (target?.isConnected) target.focus();
   }
 
   /** The tile showing the subject now: a redraw may have replaced the one the panel came from. */
@@ -356,7 +372,7 @@ export class SupervisorConsole {
       case 'pause': {
         const reason = (els.reason.hidden ? els.reasonText.value : els.reason.value).trim();
         if (reason.length > MAX_REASON || reason.includes('|')) {
-          throw new ActionError(`The reason must be at most ${MAX_REASON} characters, without "|"`);
+          throw new ActionError(t('console.reasonTooLong', { max: MAX_REASON }));
         }
         return { memberId, queue, reason: reason || null };
       }
@@ -365,7 +381,7 @@ export class SupervisorConsole {
       case 'penalty': {
         const penalty = Number(els.penalty.value);
         if (!els.penalty.value.trim() || !Number.isInteger(penalty) || penalty < 0 || penalty > MAX_PENALTY) {
-          throw new ActionError('The penalty must be a whole number, 0 or more');
+          throw new ActionError(t('console.badPenalty'));
         }
         return { queue, interface: memberId, penalty };
       }
@@ -378,7 +394,7 @@ export class SupervisorConsole {
         return { memberId, mode, extension };
       }
       default:
-        throw new ActionError(`unknown action ${kind}`);
+        throw new ActionError(t('console.unknownAction', { action: kind }));
     }
   }
 
@@ -393,8 +409,8 @@ export class SupervisorConsole {
       return;
     }
     this.setBusy(true);
-    this.panelMessage('sending…');
-    this.note(this.tileOf(subject), 'sending…', { persist: true });
+    this.panelMessage(t('console.sending'));
+    this.note(this.tileOf(subject), t('console.sending'), { persist: true });
     try {
       const result = await this.run(kind, input);
       const text = describe(kind, input, result);
@@ -426,7 +442,7 @@ export class SupervisorConsole {
     const els = this.addEls;
     this.addQueue = queue;
     this.addButton = button;
-    setText(els.title, `Add a member to ${queue}`);
+    setText(els.title, t('add.titleFor', { queue }));
     this.addForm.reset();
     this.addMessage('');
     button.setAttribute('aria-expanded', 'true');
@@ -457,7 +473,7 @@ export class SupervisorConsole {
     const els = this.addEls;
     const penalty = Number(els.penalty.value || '0');
     if (!Number.isInteger(penalty) || penalty < 0 || penalty > MAX_PENALTY) {
-      this.addMessage('The penalty must be a whole number, 0 or more', true);
+      this.addMessage(t('console.badPenalty'), true);
       return;
     }
     const input = {
@@ -470,7 +486,7 @@ export class SupervisorConsole {
     };
     const section = this.view.sections.get(queue);
     this.busy = true;
-    this.addMessage('sending…');
+    this.addMessage(t('console.sending'));
     try {
       const result = await this.run('add', input);
       const text = describe('add', input, result);
@@ -513,7 +529,7 @@ export class SupervisorConsole {
     try {
       body = await this.request(mutation(kind), { input });
     } catch (error) {
-      throw new ActionError(`The server could not be reached: ${error.message ?? error}`, 'UNAVAILABLE');
+      throw new ActionError(t('console.unreachable', { error: error.message ?? error }), 'UNAVAILABLE');
     }
     const error = body?.errors?.[0];
     if (error) {
@@ -522,7 +538,7 @@ export class SupervisorConsole {
       throw new ActionError(error.message, code, error.extensions?.asteriskMessage ?? null);
     }
     const result = body?.data?.[MUTATIONS[kind][0]];
-    if (!result) throw new ActionError('The server gave no answer');
+    if (!result) throw new ActionError(t('console.noAnswer'));
     if (kind === 'remove') {
       // The tile goes with the live update: say it on the queue instead.
       this.sectionNote(this.view.sections.get(input.queue), describe(kind, input, result));
@@ -533,30 +549,34 @@ export class SupervisorConsole {
 
 /** What a tile says after an action. */
 export function describe(kind, input, result) {
-  const where = input.queue ? ` in ${input.queue}` : '';
+  const queue = input.queue;
   let text;
   switch (kind) {
     case 'pause':
-      text = `Paused${where}${input.reason ? `: ${input.reason}` : ''}`;
+      text = input.reason
+        ? t(queue ? 'done.pausedInBecause' : 'done.pausedBecause', { queue, reason: input.reason })
+        : t(queue ? 'done.pausedIn' : 'done.paused', { queue });
       break;
     case 'unpause':
-      text = `Unpaused${where}`;
+      text = t(queue ? 'done.unpausedIn' : 'done.unpaused', { queue });
       break;
     case 'penalty':
-      text = `Penalty ${input.penalty}${where}`;
+      text = t(queue ? 'done.penaltyIn' : 'done.penalty', { penalty: input.penalty, queue });
       break;
     case 'remove':
-      text = `${input.interface} removed from ${input.queue}`;
+      text = t('done.removed', { member: input.interface, queue });
       break;
     case 'add':
-      text = `${input.memberName || input.interface} added to ${input.queue}`;
+      text = t('done.added', { member: input.memberName || input.interface, queue });
       break;
-    case 'listen':
-      text = `${input.mode[0]}${input.mode.slice(1).toLowerCase()}: your phone rings`;
+    case 'listen': {
+      const modes = { LISTEN: t('console.listen'), WHISPER: t('console.whisper'), BARGE: t('console.barge') };
+      text = t('done.listen', { mode: modes[input.mode] ?? input.mode });
       break;
+    }
     default:
       text = result.action;
   }
   // Asterisk accepted it but its event has not come yet: the tile will follow.
-  return result.pending ? `${text} — pending…` : text;
+  return result.pending ? t('done.pending', { text }) : text;
 }

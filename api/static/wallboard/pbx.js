@@ -4,6 +4,8 @@
 // a picker in the header switches PBX by changing the address (a reload: the board's
 // state, subscriptions and access are all per PBX).
 
+import { t } from './i18n.js';
+
 const PBXES_QUERY = 'query WallboardPbxes { pbxes { name status amiConnected } }';
 
 /** The PBX named in the address, or null. */
@@ -45,7 +47,7 @@ export async function choosePbx(doc, request) {
     ...pbxes.map((pbx) => {
       const option = doc.createElement('option');
       option.value = pbx.name;
-      option.textContent = pbx.amiConnected ? pbx.name : `${pbx.name} (AMI down)`;
+      option.textContent = pbx.amiConnected ? pbx.name : t('pbx.amiDown', { name: pbx.name });
       option.selected = pbx.name === currentPbx();
       return option;
     }),

@@ -7,6 +7,8 @@
 // never more often than SOON_MS. While the records cannot be read (database down), the
 // headers keep Asterisk's own counters and say so in their tooltip.
 
+import { number, percent, t } from './i18n.js';
+
 const REFRESH_MS = 30_000;
 const SOON_MS = 3_000;
 const BUCKET_SECONDS = 900;
@@ -88,20 +90,19 @@ export class TodayStats {
     if (!row) {
       // Today's figures of an earlier read may be on screen: put Asterisk's back.
       this.view.renderAsteriskCounters(section, name);
-      const why = this.available === false ? ' (the call records are unavailable)' : '';
-      section.stats.completed.title = `Asterisk's counter${why}`;
+      section.stats.completed.title = this.available === false ? t('stats.asteriskNoRecords') : t('stats.asterisk');
       section.stats.abandoned.title = section.stats.completed.title;
       section.el.querySelector('svg.today-chart')?.remove();
       return;
     }
-    section.stats.completed.textContent = String(row.completed);
-    section.stats.abandoned.textContent = String(row.abandoned);
-    section.stats.completed.title = 'today, from the call records';
-    section.stats.abandoned.title = 'today, from the call records';
-    section.stats.sl.textContent = row.serviceLevel == null ? '–' : `${Math.round(row.serviceLevel)}%`;
+    section.stats.completed.textContent = number(row.completed);
+    section.stats.abandoned.textContent = number(row.abandoned);
+    section.stats.completed.title = t('stats.todayRecords');
+    section.stats.abandoned.title = t('stats.todayRecords');
+    section.stats.sl.textContent = row.serviceLevel == null ? '–' : percent(Math.round(row.serviceLevel));
     section.stats.sl.title = row.serviceLevelSeconds == null
-      ? 'today: the queue\'s service level is unknown'
-      : `today: answered within ${row.serviceLevelSeconds} s`;
+      ? t('stats.slUnknown')
+      : t('stats.slToday', { seconds: number(row.serviceLevelSeconds) });
     this.chart(section, this.buckets.get(name) ?? []);
   }
 
@@ -127,8 +128,11 @@ export class TodayStats {
     }
     const top = Math.max(1, ...rows.map((row) => row.offered));
     const total = (key) => rows.reduce((sum, row) => sum + row[key], 0);
-    svg.querySelector('title').textContent =
-      `Today per 15 min: ${total('offered')} offered, ${total('answered')} answered, ${total('abandoned')} abandoned`;
+    svg.querySelector('title').textContent = t('stats.chart', {
+      offered: number(total('offered')),
+      answered: number(total('answered')),
+      abandoned: number(total('abandoned')),
+    });
     for (const line of svg.querySelectorAll('polyline')) {
       line.setAttribute('points', points(rows.map((row) => row[line.dataset.series]), top));
     }

@@ -5,33 +5,38 @@
 // queues and the calls list, writing a DOM property only when its value
 // differs. Timers are a separate pass that runs when the wall-clock second
 // changes, so a burst of AMI events and ticking clocks never pile up work.
+// How dense the tiles are, and which queues are on screen, is layout.js's
+// job: it runs only when tiles come or go or the window changes size.
 
+import { clock, duration, number, percent, t } from './i18n.js';
+import { extension, queueComparator, tileComparator } from './sorting.js';
 import { memberCounts, tileState } from './state.js';
 
-const LABELS = {
-  idle: 'Available',
-  ringing: 'Ringing',
-  in_call: 'In call',
-  on_hold: 'On hold',
-  paused: 'Paused',
-  wrapup: 'Wrap-up',
-  unavailable: 'Unavailable',
-  unknown: 'Unknown',
+/** One glyph per state, beside its label: a state is never told by its colour alone. */
+export const STATE_ICONS = {
+  idle: '✓',
+  ringing: '☎',
+  in_call: '●',
+  on_hold: '◐',
+  paused: '‖',
+  wrapup: '✎',
+  unavailable: '✕',
+  unknown: '?',
 };
 const MAX_CALLERS = 6; // per queue; the rest is summarised as "+N more"
-const MAX_CALLS = 40;
 const DEFAULT_SERVICE_LEVEL = 60;
-const MIN_TILE_W = 128; // px: still readable from a few metres on a 1080p TV
-const MAX_TILE_W = 300;
 
-/** 75 → "1:15", 3700 → "1:01:40"; null → "". */
-export function duration(seconds) {
-  if (seconds == null || !Number.isFinite(seconds)) return '';
-  const s = Math.max(0, Math.floor(seconds));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const ss = String(s % 60).padStart(2, '0');
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+function stateLabels() {
+  return {
+    idle: t('state.idle'),
+    ringing: t('state.ringing'),
+    in_call: t('state.in_call'),
+    on_hold: t('state.on_hold'),
+    paused: t('state.paused'),
+    wrapup: t('state.wrapup'),
+    unavailable: t('state.unavailable'),
+    unknown: t('state.unknown'),
+  };
 }
 
 function secondsSince(ms, now) {
@@ -42,20 +47,22 @@ function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
-function extension(memberId) {
-  const slash = memberId.lastIndexOf('/');
-  return slash >= 0 ? memberId.slice(slash + 1) : memberId;
-}
-
-function byName(a, b) {
-  return (a.memberName || a.memberId).localeCompare(b.memberName || b.memberId) || a.memberId.localeCompare(b.memberId);
+function setAttr(el, name, value) {
+  if (el.getAttribute(name) !== value) el.setAttribute(name, value);
 }
 
 export class WallboardView {
-  /** @param {Document} doc @param {import('./state.js').LiveState} state */
-  constructor(doc, state) {
+  /**
+   * @param {Document} doc @param {import('./state.js').LiveState} state
+   * @param {{queues: Set<string>|null, sort: string, view: string}} address
+   */
+  constructor(doc, state, address = { queues: null, sort: 'name', view: 'board' }) {
     this.doc = doc;
     this.state = state;
+    this.queueFilter = address.queues;
+    this.compareTiles = tileComparator(address.sort);
+    this.compareQueues = queueComparator();
+    this.labels = stateLabels();
     this.queuesEl = doc.getElementById('queues');
     this.callsEl = doc.getElementById('calls');
     this.tileTemplate = doc.getElementById('tile-template').content.firstElementChild;
@@ -63,6 +70,8 @@ export class WallboardView {
     this.sections = new Map();
     /** @type {Map<string, any>} `${queue}\n${memberId}` → tile record */
     this.tiles = new Map();
+    /** @type {WeakMap<Element, any>} a tile's element → its record (for sorting) */
+    this.tileOfEl = new WeakMap();
     /** @type {Map<string, Set<string>>} memberId → queues it has a tile in */
     this.tilesOf = new Map();
     /** @type {Map<string, any>} call id → row record */
@@ -70,13 +79,36 @@ export class WallboardView {
     this.totals = Object.fromEntries(
       [...doc.querySelectorAll('[data-total]')].map((el) => [el.dataset.total, el]),
     );
+    for (const li of doc.querySelectorAll('.total')) {
+      const key = [...li.classList].find((c) => c.startsWith('k-'))?.slice(2);
+      const icon = li.querySelector('.state-icon');
+      if (icon) icon.textContent = STATE_ICONS[key] ?? (key === 'waiting' ? '◷' : '⇄');
+    }
     this.clockEl = doc.getElementById('clock');
     this.lastSecond = -1;
     this.needsLayout = true;
+    this.maxCalls = 40; // layout.js: as many rows as the calls panel has room for
+    /** 'full' | 'compact' | 'cells' | 'summary' (layout.js sets it) */
+    this.density = 'full';
+    /** The layout (layout.js), fitted when tiles come or go or the window changes. */
+    this.layout = null;
+    /** The tile whose details show in the cell popover (cell-popover.js), if any. */
+    this.popped = null;
+    this.onPopped = null;
     /** Called with each new queue section and tile (the supervisor console adds its controls). */
     this.onSection = null;
     this.onQueueRendered = null;
     this.onTile = null;
+  }
+
+  /** Whether the address lets this queue on the board. */
+  shows(queueName) {
+    return !this.queueFilter || this.queueFilter.has(queueName);
+  }
+
+  /** An operator's memberships on this board. */
+  shownMemberships(op) {
+    return op.queues.filter((m) => this.shows(m.queueName));
   }
 
   // --- per frame ------------------------------------------------------------
@@ -87,9 +119,12 @@ export class WallboardView {
     const changed = dirty.all || dirty.operators.size || dirty.queues.size || dirty.channels;
     if (dirty.all) this.renderAll();
     else if (changed) this.renderDirty(dirty);
-    if (changed) {
-      this.renderTotals();
-      if (this.needsLayout) this.fitTiles();
+    if (changed) this.renderTotals();
+    if (this.moved && !this.needsLayout) this.layout?.restyle();
+    this.moved = false;
+    if (this.needsLayout && this.state.loaded) {
+      this.needsLayout = false;
+      this.layout?.fit();
     }
     const now = this.state.now();
     const second = Math.floor(now / 1000);
@@ -104,7 +139,7 @@ export class WallboardView {
     for (const op of this.state.operators.values()) {
       for (const m of op.queues) if (!this.state.queues.has(m.queueName)) queueNames.push(m.queueName);
     }
-    const wanted = new Set(queueNames);
+    const wanted = new Set(queueNames.filter((name) => this.shows(name)));
     for (const name of [...this.sections.keys()]) if (!wanted.has(name)) this.removeSection(name);
     for (const name of wanted) this.renderQueue(name);
     for (const memberId of [...this.tilesOf.keys()]) {
@@ -113,12 +148,16 @@ export class WallboardView {
     for (const memberId of this.state.operators.keys()) this.renderOperator(memberId);
     for (const name of wanted) this.renderQueueCounts(name);
     this.renderCalls();
-    this.doc.getElementById('empty-board').hidden = wanted.size > 0;
+    const empty = this.doc.getElementById('empty-board');
+    empty.hidden = wanted.size > 0;
+    setText(empty, this.queueFilter
+      ? t('board.noSuchQueues', { queues: [...this.queueFilter].join(', ') })
+      : t('board.noQueues'));
     this.doc.getElementById('board').setAttribute('aria-busy', 'false');
   }
 
   renderDirty(dirty) {
-    for (const name of dirty.queues) this.renderQueue(name);
+    for (const name of dirty.queues) if (this.shows(name)) this.renderQueue(name);
     for (const memberId of dirty.operators) this.renderOperator(memberId);
     for (const name of dirty.queues) this.renderQueueCounts(name);
     if (dirty.channels) this.renderCalls();
@@ -132,21 +171,28 @@ export class WallboardView {
     const el = this.doc.createElement('section');
     el.className = 'queue';
     el.dataset.queue = name;
+    const stat = (key, label, extra = '') =>
+      `<div class="stat ${key} ${extra}"><dt>${label}</dt><dd data-stat="${key}">0</dd></div>`;
     el.innerHTML = `
       <header class="queue-head">
         <h2 class="queue-name"></h2>
         <dl class="stats">
-          <div class="stat waiting"><dt>Waiting</dt><dd data-stat="waiting">0</dd></div>
-          <div class="stat longest"><dt>Longest wait</dt><dd data-stat="longest">0:00</dd></div>
-          <div class="stat sl"><dt>Service level</dt><dd data-stat="sl">–</dd></div>
-          <div class="stat"><dt>Completed</dt><dd data-stat="completed">0</dd></div>
-          <div class="stat"><dt>Abandoned</dt><dd data-stat="abandoned">0</dd></div>
-          <div class="stat"><dt>Available</dt><dd data-stat="available">0</dd></div>
+          ${stat('waiting', t('queue.waiting'))}
+          ${stat('longest', t('queue.longest'))}
+          ${stat('sl', t('queue.serviceLevel'))}
+          ${stat('completed', t('queue.completed'))}
+          ${stat('abandoned', t('queue.abandoned'))}
+          ${stat('available', t('queue.available'))}
+          ${stat('ringing', t('queue.ringing'), 'summary-only')}
+          ${stat('inCall', t('queue.inCall'), 'summary-only')}
+          ${stat('paused', t('queue.paused'), 'summary-only')}
+          ${stat('unavailable', t('queue.unavailable'), 'summary-only')}
         </dl>
       </header>
       <ol class="callers"></ol>
       <div class="tiles"></div>`;
     el.querySelector('.queue-name').textContent = name;
+    el.setAttribute('aria-label', t('queue.label', { queue: name }));
     const stats = Object.fromEntries([...el.querySelectorAll('[data-stat]')].map((dd) => [dd.dataset.stat, dd]));
     section = {
       el,
@@ -160,8 +206,8 @@ export class WallboardView {
       memberIds: new Set(),
     };
     this.sections.set(name, section);
-    // Keep sections in name order: a wall should not reshuffle.
-    const after = [...this.sections.keys()].sort().find((other) => other > name);
+    // Keep sections in (natural) name order: a wall should not reshuffle.
+    const after = [...this.sections.keys()].sort(this.compareQueues).find((other) => this.compareQueues(other, name) > 0);
     this.queuesEl.insertBefore(el, after ? this.sections.get(after).el : null);
     this.needsLayout = true;
     this.onSection?.(section, name);
@@ -196,18 +242,18 @@ export class WallboardView {
   /** Asterisk's own Completed / Abandoned / Service level (reset by its reloads and restarts). */
   renderAsteriskCounters(section, name) {
     const q = this.state.queues.get(name) ?? {};
-    setText(section.stats.completed, String(q.completed ?? 0));
-    setText(section.stats.abandoned, String(q.abandoned ?? 0));
+    setText(section.stats.completed, number(q.completed ?? 0));
+    setText(section.stats.abandoned, number(q.abandoned ?? 0));
     const perf = q.serviceLevelPerf;
     // Asterisk reports 0% before its first call: no calls yet is no figure, not a failure.
     const noCalls = !(q.completed || q.abandoned);
-    setText(section.stats.sl, perf == null || noCalls ? '–' : `${Math.round(perf)}%`);
-    section.stats.sl.title = `answered within ${section.serviceLevel} s`;
+    setText(section.stats.sl, perf == null || noCalls ? '–' : percent(Math.round(perf)));
+    section.stats.sl.title = t('queue.answeredWithin', { seconds: number(section.serviceLevel) });
   }
 
   renderCallers(section, callers) {
     const sorted = [...callers].sort((a, b) => a.position - b.position);
-    setText(section.stats.waiting, String(sorted.length));
+    setText(section.stats.waiting, number(sorted.length));
     section.el.classList.toggle('has-waiting', sorted.length > 0);
     section.oldestJoin = sorted.reduce((min, c) => (c.joinedAt && (min == null || c.joinedAt < min) ? c.joinedAt : min), null);
     const shown = sorted.slice(0, MAX_CALLERS);
@@ -231,7 +277,7 @@ export class WallboardView {
       row.joinedAt = caller.joinedAt ?? null;
       setText(row.who, caller.callerIdName && caller.callerIdName !== caller.callerIdNum
         ? `${caller.callerIdName} · ${caller.callerIdNum ?? ''}`
-        : caller.callerIdNum || caller.callerIdName || 'unknown caller');
+        : caller.callerIdNum || caller.callerIdName || t('queue.unknownCaller'));
       const expected = previous ? previous.el.nextSibling : section.callersEl.firstChild;
       if (row.el !== expected) section.callersEl.insertBefore(row.el, expected);
       previous = row;
@@ -245,7 +291,7 @@ export class WallboardView {
         more.className = 'more';
       }
       section.callersEl.appendChild(more);
-      setText(more, `+${hidden} more`);
+      setText(more, t('common.more', { count: number(hidden) }));
     } else if (more) {
       more.remove();
     }
@@ -255,7 +301,11 @@ export class WallboardView {
     const section = this.sections.get(name);
     if (!section) return;
     const counts = memberCounts(name, this.state.operators.values());
-    setText(section.stats.available, `${counts.available}/${counts.total}`);
+    setText(section.stats.available, `${number(counts.available)}/${number(counts.total)}`);
+    setText(section.stats.ringing, number(counts.ringing));
+    setText(section.stats.inCall, number(counts.inCall));
+    setText(section.stats.paused, number(counts.paused));
+    setText(section.stats.unavailable, number(counts.unavailable));
   }
 
   // --- operators ------------------------------------------------------------
@@ -264,16 +314,17 @@ export class WallboardView {
     const op = this.state.operators.get(memberId);
     const had = this.tilesOf.get(memberId) ?? new Set();
     const now = this.state.now();
-    const queues = new Set(op ? op.queues.map((m) => m.queueName) : []);
+    const memberships = op ? this.shownMemberships(op) : [];
+    const queues = new Set(memberships.map((m) => m.queueName));
     for (const name of had) {
       if (!queues.has(name)) this.removeTile(name, memberId);
     }
-    if (!op) {
+    if (!op || !queues.size) {
       this.tilesOf.delete(memberId);
       return;
     }
     this.tilesOf.set(memberId, queues);
-    for (const membership of op.queues) {
+    for (const membership of memberships) {
       const tile = this.tile(membership.queueName, op);
       this.updateTile(tile, op, membership, now);
     }
@@ -291,41 +342,61 @@ export class WallboardView {
     const section = this.section(queueName);
     const el = this.tileTemplate.cloneNode(true);
     el.dataset.member = op.memberId;
+    if (this.density === 'cells') el.tabIndex = 0;
     tile = {
       el,
       name: el.querySelector('.name'),
       ext: el.querySelector('.ext'),
-      label: el.querySelector('.label'),
+      icon: el.querySelector('.state-icon'),
+      label: el.querySelector('.label-text'),
       timer: el.querySelector('.timer'),
       detail: el.querySelector('.detail'),
       memberId: op.memberId,
       queueName,
+      section,
       key: '',
       since: null,
       until: null,
-      sortName: '',
+      // What the order is decided on (sorting.js).
+      sort: { memberId: op.memberId, name: op.memberName || op.memberId, ext: extension(op.memberId), key: '', since: null },
     };
     this.tiles.set(key, tile);
+    this.tileOfEl.set(el, tile);
     section.memberIds.add(op.memberId);
-    tile.sortName = op.memberName || op.memberId;
-    this.insertSorted(section, tile, op);
+    this.insertSorted(section, tile);
     this.needsLayout = true;
     this.onTile?.(tile);
     return tile;
   }
 
-  insertSorted(section, tile, op) {
-    // Tiles stay in name order, so a person is always in the same place.
+  /** Put a tile at its place in its queue (binary search over the siblings' sort keys). */
+  insertSorted(section, tile) {
     const siblings = section.tilesEl.children;
     let lo = 0;
     let hi = siblings.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      const other = this.state.operators.get(siblings[mid].dataset.member) ?? { memberId: siblings[mid].dataset.member };
-      if (byName(other, op) < 0) lo = mid + 1;
+      const other = this.tileOfEl.get(siblings[mid]);
+      if (other === tile || (other && this.compareTiles(other.sort, tile.sort) < 0)) lo = mid + 1;
       else hi = mid;
     }
-    section.tilesEl.insertBefore(tile.el, siblings[lo] ?? null);
+    const before = siblings[lo] ?? null;
+    if (before !== tile.el) section.tilesEl.insertBefore(tile.el, before);
+  }
+
+  /** After its sort key changed: move the tile only if it is out of place. */
+  keepSorted(tile) {
+    const prev = tile.el.previousElementSibling;
+    const next = tile.el.nextElementSibling;
+    const prevTile = prev && this.tileOfEl.get(prev);
+    const nextTile = next && this.tileOfEl.get(next);
+    if ((!prevTile || this.compareTiles(prevTile.sort, tile.sort) <= 0)
+      && (!nextTile || this.compareTiles(tile.sort, nextTile.sort) <= 0)) return;
+    const focused = tile.el.contains(this.doc.activeElement) ? this.doc.activeElement : null;
+    tile.el.remove();
+    this.insertSorted(tile.section, tile);
+    focused?.focus({ preventScroll: true }); // the keyboard stays where it was
+    this.moved = true;
   }
 
   removeTile(queueName, memberId) {
@@ -335,35 +406,47 @@ export class WallboardView {
       tile.el.remove();
       this.tiles.delete(key);
       this.needsLayout = true;
+      if (this.popped === tile) this.onPopped?.(null);
     }
     this.sections.get(queueName)?.memberIds.delete(memberId);
   }
 
   updateTile(tile, op, membership, now) {
     const view = tileState(op, membership, now);
+    const label = this.labels[view.key];
     if (tile.key !== view.key) {
       if (tile.key) tile.el.classList.remove(`st-${tile.key}`);
       tile.el.classList.add(`st-${view.key}`);
       tile.el.dataset.state = view.key;
       tile.key = view.key;
+      setText(tile.icon, STATE_ICONS[view.key]);
     }
     tile.el.classList.toggle('is-paused', view.paused && view.key !== 'paused');
-    setText(tile.name, op.memberName || op.memberId);
-    setText(tile.ext, extension(op.memberId));
-    setText(tile.label, LABELS[view.key]);
+    const name = op.memberName || op.memberId;
+    const ext = extension(op.memberId);
+    setText(tile.name, name);
+    setText(tile.ext, ext);
+    setText(tile.label, label);
     setText(tile.detail, this.detail(view, op));
-    tile.el.title = `${op.memberName || op.memberId} (${op.memberId}) — ${LABELS[view.key]}${view.reason ? `: ${view.reason}` : ''}`;
+    setAttr(tile.el, 'aria-label', t('tile.label', { name, extension: ext, state: label })
+      + (view.reason && view.paused ? ` (${view.reason})` : ''));
     tile.since = view.since;
     tile.until = view.until ?? null;
+    const sort = tile.sort;
+    if (sort.name !== name || sort.key !== view.key || sort.since !== view.since) {
+      tile.sort = { memberId: op.memberId, name, ext, key: view.key, since: view.since };
+      this.keepSorted(tile);
+    }
     this.updateTimer(tile, now);
+    if (this.popped === tile) this.onPopped?.(tile);
   }
 
   detail(view, op) {
-    if (view.key === 'paused') return view.reason || 'no reason given';
+    if (view.key === 'paused') return view.reason || t('tile.noReason');
     if (view.key === 'in_call' || view.key === 'on_hold' || view.key === 'ringing') {
       const channel = op.currentChannel ? this.state.channels.get(op.currentChannel) : null;
       const party = channel?.connectedLineNum || channel?.callerIdNum || '';
-      const paused = view.paused ? `paused${view.reason ? `: ${view.reason}` : ''}` : '';
+      const paused = view.paused ? (view.reason ? t('tile.pausedBecause', { reason: view.reason }) : t('tile.pausedToo')) : '';
       return [party, paused].filter(Boolean).join(' · ');
     }
     return '';
@@ -397,18 +480,22 @@ export class WallboardView {
       if (ch.createdAt && (!call.startedAt || ch.createdAt < call.startedAt)) call.startedAt = ch.createdAt;
       if (ch.state === 'RINGING' || ch.state === 'RING') call.ringing = true;
     }
-    return [...calls.values()];
+    const all = [...calls.values()];
+    if (!this.queueFilter) return all;
+    // A team screen: the calls of its queues and of its operators.
+    return all.filter((call) => (call.queueName && this.shows(call.queueName))
+      || (call.memberId && this.tilesOf.has(call.memberId)));
   }
 
   renderCalls() {
     const calls = this.calls().sort((a, b) => (a.startedAt ?? 0) - (b.startedAt ?? 0));
     this.callCount = calls.length;
-    setText(this.doc.getElementById('calls-count'), String(calls.length));
+    setText(this.doc.getElementById('calls-count'), number(calls.length));
     this.doc.getElementById('calls-empty').hidden = calls.length > 0;
     const more = this.doc.getElementById('calls-more');
-    more.hidden = calls.length <= MAX_CALLS;
-    setText(more, `+${calls.length - MAX_CALLS} more`);
-    const shown = calls.slice(0, MAX_CALLS);
+    more.hidden = calls.length <= this.maxCalls;
+    setText(more, t('common.more', { count: number(Math.max(0, calls.length - this.maxCalls)) }));
+    const shown = calls.slice(0, this.maxCalls);
     const keep = new Set(shown.map((c) => c.id));
     for (const [id, row] of this.callRows) {
       if (!keep.has(id)) {
@@ -430,10 +517,11 @@ export class WallboardView {
       const caller = call.caller;
       setText(row.who, caller?.callerIdName && caller.callerIdName !== caller.callerIdNum
         ? `${caller.callerIdName} · ${caller.callerIdNum ?? ''}`
-        : caller?.callerIdNum || caller?.callerIdName || caller?.name || 'call');
+        : caller?.callerIdNum || caller?.callerIdName || caller?.name || t('calls.call'));
       const agent = operator ? operator.memberName || operator.memberId : call.memberId;
       const phase = call.answeredAt ? 'talking' : call.ringing ? 'ringing' : call.queueName ? 'queued' : 'dialling';
-      setText(row.where, [call.queueName, agent].filter(Boolean).join(' → ') || phase);
+      const phases = { talking: t('calls.talking'), ringing: t('calls.ringing'), queued: t('calls.queued'), dialling: t('calls.dialling') };
+      setText(row.where, [call.queueName, agent].filter(Boolean).join(' → ') || phases[phase]);
       if (row.phase !== phase) {
         row.el.dataset.phase = phase;
         row.phase = phase;
@@ -452,6 +540,7 @@ export class WallboardView {
     const totals = { available: 0, ringing: 0, inCall: 0, paused: 0, unavailable: 0 };
     const now = this.state.now();
     for (const op of this.state.operators.values()) {
+      if (this.queueFilter && !this.tilesOf.has(op.memberId)) continue;
       const view = tileState(op, { paused: op.paused, pausedReason: op.pausedReason }, now);
       if (view.key === 'idle') totals.available += 1;
       else if (view.key === 'ringing') totals.ringing += 1;
@@ -460,24 +549,30 @@ export class WallboardView {
       else if (view.key === 'unavailable') totals.unavailable += 1;
     }
     let waiting = 0;
-    for (const q of this.state.queues.values()) waiting += q.callers?.length ?? 0;
+    for (const q of this.state.queues.values()) if (this.shows(q.name)) waiting += q.callers?.length ?? 0;
     for (const [key, value] of Object.entries({ ...totals, waiting, calls: this.callCount ?? 0 })) {
-      if (this.totals[key]) setText(this.totals[key], String(value));
+      if (this.totals[key]) setText(this.totals[key], number(value));
     }
     this.doc.body.dataset.version = String(this.state.version);
   }
 
   // --- timers ---------------------------------------------------------------
 
+  /** Whether a tile's timer is on screen (cells and the summary show none; other pages neither). */
+  timerShown(tile) {
+    return this.density !== 'cells' && this.density !== 'summary' && !tile.section.el.hidden;
+  }
+
   tick(now) {
     for (const tile of this.tiles.values()) {
       // Wrap-up ends without an event: re-evaluate the tile when it is over.
       if (tile.until && tile.until <= now) this.state.dirty.operators.add(tile.memberId);
-      this.updateTimer(tile, now);
+      if (this.timerShown(tile) || tile === this.popped) this.updateTimer(tile, now);
     }
+    if (this.popped) this.onPopped?.(this.popped);
     for (const section of this.sections.values()) this.tickQueue(section, now);
     for (const row of this.callRows.values()) setText(row.time, duration(secondsSince(row.since, now)));
-    setText(this.clockEl, new Date(now).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }));
+    setText(this.clockEl, clock(now));
   }
 
   tickQueue(section, now) {
@@ -491,46 +586,19 @@ export class WallboardView {
 
   // --- layout ---------------------------------------------------------------
 
-  /**
-   * Size tiles so that the whole board fits the screen when it can (a wall TV
-   * cannot scroll): the widest tile whose rows, with every queue's header,
-   * still fit the height. Runs only when tiles come or go, or on resize.
-   */
-  fitTiles() {
-    this.needsLayout = false;
-    const root = this.doc.documentElement;
-    const sections = [...this.sections.values()];
-    const sample = this.tiles.values().next().value;
-    if (!sections.length || !sample) return;
-    const current = parseFloat(getComputedStyle(root).getPropertyValue('--tile-w')) || 180;
-    const width = sections[0].tilesEl.clientWidth;
-    const available = window.innerHeight - this.queuesEl.getBoundingClientRect().top - 12;
-    // Everything scales with --tile-w except each section's header and callers.
-    const heightPerWidth = sample.el.offsetHeight / current;
-    const gapPerWidth = 0.04;
-    const fixed = sections.reduce(
-      (sum, s) => sum + s.el.offsetHeight - s.tilesEl.offsetHeight, 0,
-    ) + (sections.length - 1) * 14;
-    const fits = (w) => {
-      const gap = w * gapPerWidth;
-      const columns = Math.max(1, Math.floor((width + gap) / (w + gap)));
-      let height = fixed;
-      for (const s of sections) {
-        const rows = Math.ceil(s.tilesEl.childElementCount / columns);
-        height += rows * w * heightPerWidth + Math.max(0, rows - 1) * gap;
+  /** layout.js chose a density: cells are focusable (their details pop up), tiles are not. */
+  setDensity(density) {
+    if (density === this.density) return;
+    const cells = density === 'cells';
+    if (cells !== (this.density === 'cells')) {
+      for (const tile of this.tiles.values()) {
+        if (cells) tile.el.tabIndex = 0;
+        else tile.el.removeAttribute('tabindex');
       }
-      return height <= available;
-    };
-    let lo = MIN_TILE_W;
-    let hi = MAX_TILE_W;
-    if (!fits(lo)) hi = lo; // too many to fit: smallest readable tiles, and the page scrolls
-    while (hi - lo > 2) {
-      const mid = (lo + hi) / 2;
-      if (fits(mid)) lo = mid;
-      else hi = mid;
     }
-    const best = Math.floor(lo);
-    if (Math.abs(best - current) >= 2) root.style.setProperty('--tile-w', `${best}px`);
+    this.density = density;
+    if (!cells && this.popped) this.onPopped?.(null);
+    this.tick(this.state.now()); // timers hidden until now are shown again
   }
 
   relayout() {
@@ -545,13 +613,13 @@ export class WallboardView {
     const banner = this.doc.getElementById('banner');
     el.dataset.state = link.state;
     this.doc.body.dataset.link = link.state;
-    const labels = { live: 'live', connecting: 'connecting…', offline: 'offline', auth: 'token needed' };
+    const labels = { live: t('link.live'), connecting: t('link.connecting'), offline: t('link.offline'), auth: t('link.auth') };
     setText(el, labels[link.state] ?? link.state);
     const problem = link.state === 'offline' || link.state === 'auth';
     banner.hidden = !problem;
     this.doc.getElementById('board').classList.toggle('stale', problem);
     if (problem) {
-      setText(this.doc.getElementById('banner-title'), link.title ?? 'Connection lost');
+      setText(this.doc.getElementById('banner-title'), link.title ?? t('banner.lost'));
       setText(this.doc.getElementById('banner-detail'), link.detail ?? '');
     }
   }

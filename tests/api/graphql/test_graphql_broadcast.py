@@ -103,6 +103,36 @@ async def test_a_counter_that_went_back_reloads(
     assert [op["memberId"] for op in live.operators()] == ["SIP/1", "SIP/2", "SIP/3"]
 
 
+async def test_a_store_version_below_the_feed_s_while_idle_reloads(
+    store: StateStore, redis_client: Redis
+) -> None:
+    """A failover to a replica that missed the last writes, with nothing written after:
+    no batch shows it, the idle check does (the store's version below the feed's)."""
+    broadcaster: Broadcaster[LiveEvent] = Broadcaster(
+        redis_client,
+        store.keys.changes,
+        LiveState(store),
+        poll_interval=0.1,
+        retry_delays=(0.01, 0.1),
+        current_version=store.version,
+    )
+    await broadcaster.start()
+    try:
+        await wait_for(lambda: broadcaster.connected)
+        async with broadcaster.subscribe() as subscriber:
+            await store.apply([operator("SIP/1", "idle")])
+            await store.apply([operator("SIP/2", "idle")])
+            await store.apply([operator("SIP/2", "busy")])
+            for _ in range(3):
+                assert isinstance(await next_event(subscriber), LiveBatch)
+            await redis_client.set(store.keys.version, 1)  # the replica has only version 1
+            reset = await next_event(subscriber)
+        assert reset == LiveReset(1, "the store's version went back from 3 to 1")
+        assert broadcaster.feed.version == 1
+    finally:
+        await broadcaster.stop()
+
+
 async def test_an_undecodable_message_reloads(
     broadcaster: Broadcaster[LiveEvent], store: StateStore, redis_client: Redis
 ) -> None:
