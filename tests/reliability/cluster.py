@@ -90,12 +90,28 @@ class ClusterLab:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}{self.masters[0].address}/0"
 
+    async def _until_up(self, node: _Node, attempts: int = 3) -> None:
+        """Wait for `node` to answer; started again on fresh ports when it died or stayed
+        silent (a port probed free may be taken before redis-server binds it: another
+        test's outgoing connection gets it as its local port)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                await _until(lambda: self._pings(node), 5, f"redis node {node.port}")
+                return
+            except TimeoutError:
+                node.kill()
+                log = (node.dir / "redis.log").read_text(errors="replace")[-600:]
+                if attempt == attempts:
+                    raise TimeoutError(f"redis node {node.port} did not start:\n{log}") from None
+                node.port, node.bus_port = free_port(), free_port()
+                node.start()
+
     async def start(self) -> None:
         """Start the nodes, create the cluster, wait until every node reports it ok."""
         for node in self.masters:
             node.start()
         for node in self.masters:
-            await _until(lambda node=node: self._pings(node), 10, f"redis node {node.port}")
+            await self._until_up(node)
         create = ["redis-cli", "--cluster", "create", *(n.address for n in self.masters)]
         create += ["--cluster-replicas", "0", "--cluster-yes"]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
