@@ -325,3 +325,58 @@ async def _records(url: str) -> list[dict[str, Any]]:
     finally:
         await connection.close()
     return [dict(row) for row in found if row["outcome"]]
+
+
+async def test_nested_lookups_follow_their_own_operation_pbx(two: TwoPbxes) -> None:
+    """Two subscriptions on one connection with the same response key, each on its PBX
+    and outside the shared fan-out (its root field in a fragment): each one's nested
+    `operators` are read on its own PBX, whichever subscribed last."""
+    ws_url = two.url.replace("http", "ws", 1) + "/graphql"
+    document = (
+        "subscription($pbx: String, $name: String) { ...Root } "
+        "fragment Root on Subscription { queueUpdated(pbx: $pbx, name: $name, "
+        "initial: false) { queues { name operators { memberId } } } }"
+    )
+    wanted = {"east": "sales", "west": "westline"}
+    seen: dict[str, list[dict[str, set[str]]]] = {"east": [], "west": []}
+
+    async def follow(pbx: str, session: Any) -> None:
+        request = GraphQLRequest(document, variable_values={"pbx": pbx, "name": wanted[pbx]})
+        async for update in session.subscribe(request):
+            queues = update["queueUpdated"]["queues"]
+            seen[pbx].append({q["name"]: {op["memberId"] for op in q["operators"]} for q in queues})
+
+    async with graphql_ws_session(ws_url, "graphql-transport-ws", ADMIN) as session:
+        tasks = [asyncio.create_task(follow(pbx, session)) for pbx in ("east", "west")]
+        await asyncio.sleep(0.3)  # both subscribed
+        for pbx, member, queue in (
+            ("east", "Local/1001@agents/n", "sales"),
+            ("west", WEST_AGENT, "westline"),
+        ):
+            paused = await two.client.post(
+                f"{BASE}/operators/{member.replace('/', '%2F').replace('@', '%40')}/pause",
+                params={"pbx": pbx},
+                json={"queue": queue},
+                headers=_auth(ADMIN),
+            )
+            assert paused.status_code == 200, paused.text
+        async with asyncio.timeout(10):
+            while not (seen["east"] and seen["west"]) and not any(t.done() for t in tasks):
+                await asyncio.sleep(0.02)
+        for task in tasks:
+            if task.done():
+                task.result()  # a subscription that failed says why
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    east_members = seen["east"][0]["sales"]
+    assert "Local/1001@agents/n" in east_members and WEST_AGENT not in east_members
+    assert seen["west"][0] == {"westline": {WEST_AGENT}}
+
+    # One request, aliases on both PBXes: each alias's nested lookups on its own PBX.
+    answer = await two.graphql(
+        '{ e: queue(pbx: "east", name: "sales") { operators { memberId } } '
+        'w: queue(pbx: "west", name: "westline") { operators { memberId } } }'
+    )
+    east_ops = {op["memberId"] for op in answer["data"]["e"]["operators"]}
+    assert "Local/1001@agents/n" in east_ops and WEST_AGENT not in east_ops
+    assert answer["data"]["w"]["operators"] == [{"memberId": WEST_AGENT}]
