@@ -38,7 +38,7 @@ from api.openapi import install_openapi
 from api.pbx_health import pbx_health
 from api.pbx_metrics import exposition_registry
 from api.pbx_runtime import PbxRuntime, open_pbx
-from api.redis_runtime import RedisFollow, RedisLossMetrics
+from api.redis_runtime import RedisFollow, RedisLossMetrics, master_watch
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -110,6 +110,10 @@ def create_app(
             runtime.audit.start()
             for pbx in runtime.pbxes.values():
                 await _start_pbx(runtime, pbx)
+            if runtime.master_watch is not None:  # once every PBX follows it
+                runtime.tasks.append(
+                    asyncio.create_task(runtime.master_watch.run(), name="sentinel-watch")
+                )
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
@@ -200,12 +204,22 @@ def _open_runtime(
         )
         for config in settings.pbx_configs
     }
-    return Runtime(settings, policy, client, database, audit, pbxes, role=role)
+    return Runtime(
+        settings,
+        policy,
+        client,
+        database,
+        audit,
+        pbxes,
+        role=role,
+        master_watch=master_watch(client),
+    )
 
 
 async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
     """One PBX's mirror, sync, records, election, action relay and Redis watches (its own
-    state's losses; behind Sentinel, a failover), in the runbook's order."""
+    state's losses; behind Sentinel, it follows the process's one `MasterWatch`), in the
+    runbook's order."""
     await pbx.broadcaster.start()
     await _startup_sync(pbx)
     if pbx.records is not None:
@@ -219,11 +233,11 @@ async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
         pbx.actions.start(pbx.tasks)  # serves relayed actions while leading
     mirror = pbx.mirror
     pbx.redis_follow = RedisFollow(
-        runtime.redis,
         pbx.store,
         functools.partial(_rebuild, pbx),
         RedisLossMetrics(pbx.metrics.registry),
         seen_version=lambda: mirror.version,
+        master_watch=runtime.master_watch,
     )
     pbx.tasks.extend(pbx.redis_follow.start())
 
