@@ -52,7 +52,7 @@ from api.settings import Settings
 from api.wallboard import mount_wallboard
 from ingest.db.engine import make_engine
 from ingest.db.repository import DatabaseUnavailable
-from ingest.logs import get_logger
+from ingest.logs import get_logger, logging_for_pbx
 from ingest.metrics import Metrics
 from ingest.redis_client import make_redis
 from ingest.tasks import cancel_and_wait
@@ -109,7 +109,8 @@ def create_app(
         try:
             runtime.audit.start()
             for pbx in runtime.pbxes.values():
-                await _start_pbx(runtime, pbx)
+                with logging_for_pbx(_logged_name(settings, pbx)):  # its tasks inherit it
+                    await _start_pbx(runtime, pbx)
             if runtime.master_watch is not None:  # once every PBX follows it
                 runtime.tasks.append(
                     asyncio.create_task(runtime.master_watch.run(), name="sentinel-watch")
@@ -118,7 +119,8 @@ def create_app(
             yield
         finally:
             for pbx in runtime.pbxes.values():
-                await pbx.broadcaster.stop()
+                with logging_for_pbx(_logged_name(settings, pbx)):
+                    await pbx.broadcaster.stop()
             if view is not None:
                 view.fanouts = {}
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
@@ -242,6 +244,11 @@ async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
     pbx.tasks.extend(pbx.redis_follow.start())
 
 
+def _logged_name(settings: Settings, pbx: PbxRuntime) -> str | None:
+    """The name a PBX's log lines carry: none without PBXES (the lines as documented)."""
+    return pbx.name if settings.several_pbxes else None
+
+
 async def _startup_sync(pbx: PbxRuntime) -> None:
     """Sync once before serving; if the DB or Redis is down, keep retrying in the background."""
     try:
@@ -271,7 +278,11 @@ async def _close_pbx(pbx: PbxRuntime) -> None:
 
 
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
-    await asyncio.gather(*(_close_pbx(pbx) for pbx in runtime.pbxes.values()))
+    closing = []
+    for pbx in runtime.pbxes.values():
+        with logging_for_pbx(_logged_name(runtime.settings, pbx)):
+            closing.append(asyncio.ensure_future(_close_pbx(pbx)))  # a task in its context
+    await asyncio.gather(*closing)
     await cancel_and_wait(*runtime.tasks)
     await runtime.audit.stop()  # last: what the ingest and the tasks recorded, then the engine
     for pbx in runtime.pbxes.values():

@@ -23,6 +23,7 @@ the database is synced, as after a Redis restart (`ingest.watch.RedisWatch`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -170,15 +171,12 @@ class MasterWatch:
         self._master = master
         done: list[str] = []
         for follower in self._followers:
-            if follower.pending is None:
+            reason = follower.pending
+            if reason is None:
                 continue
-            try:
-                await follower.rebuild(follower.pending)
-            except Exception as exc:  # Redis or the database not back yet: retry next tick
-                log.warning("Rebuild after the failover failed (%s); retrying", type(exc).__name__)
-                continue
-            done.append(follower.pending)
-            follower.pending = None
+            # In the context it followed from: its PBX's log lines name that PBX.
+            if await asyncio.create_task(follower.rebuilt(), context=follower.context):
+                done.append(reason)
         if not done or any(f.pending is not None for f in self._followers):
             return None
         return done[0]
@@ -191,3 +189,16 @@ class _Follower:
         self.rebuild = rebuild
         self.on_failover = on_failover
         self.pending: str | None = None
+        self.context = contextvars.copy_context()
+
+    async def rebuilt(self) -> bool:
+        """Rebuild for the pending failover; False (still pending) when it failed."""
+        if self.pending is None:
+            return True
+        try:
+            await self.rebuild(self.pending)
+        except Exception as exc:  # Redis or the database not back yet: retry next tick
+            log.warning("Rebuild after the failover failed (%s); retrying", type(exc).__name__)
+            return False
+        self.pending = None
+        return True

@@ -15,6 +15,7 @@ what the new master missed (replication is asynchronous).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import httpx
@@ -23,6 +24,7 @@ import pytest
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.redis_sentinel import MasterWatch, parse_sentinels, sentinel_master
+from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
 from tests.reliability.conftest import AppFactory, simulator
 from tests.reliability.env import record, timing_goal
@@ -195,22 +197,19 @@ async def test_one_failover_is_followed_once_per_process_and_rebuilds_every_pbx(
             ami_reconcile_interval=3600,
         ) as running,
     ):
-        ingests = {}
+        ingests: dict[str, AmiIngest] = {}
         for name in ("east", "west"):
             ingest = running.runtime.pbx(name).ingest
             assert ingest is not None
-            await until(lambda i=ingest: i.status.reconciliations >= 1, 20, f"{name}'s snapshot")
+            await until(functools.partial(_reconciled_past, ingest, 0), 20, f"{name}'s snapshot")
             ingests[name] = ingest
         reconciled = {name: i.status.reconciliations for name, i in ingests.items()}
         await asyncio.sleep(1.0)  # the watch has noted the first master
         caplog.clear()
         await lab.failover()
         for name, ingest in ingests.items():
-            await until(
-                lambda n=name, i=ingest: i.status.reconciliations > reconciled[n],
-                20,
-                f"{name}'s reconcile",
-            )
+            at = reconciled[name]
+            await until(functools.partial(_reconciled_past, ingest, at), 20, f"{name}'s reconcile")
         await healthy_after(running.http, time.perf_counter(), 30)
         await asyncio.sleep(1.5)  # three more looks: a late second detection would show
         moved = [r for r in caplog.records if "Sentinel moved the master" in r.getMessage()]
@@ -225,3 +224,7 @@ async def test_one_failover_is_followed_once_per_process_and_rebuilds_every_pbx(
         exposed = (await running.http.get("/metrics")).text
         for name in ("east", "west"):
             assert f'queue_status_redis_failovers_total{{pbx="{name}"}} 1.0' in exposed
+
+
+def _reconciled_past(ingest: AmiIngest, count: int) -> bool:
+    return ingest.status.reconciliations > count
