@@ -38,7 +38,7 @@ from api.openapi import install_openapi
 from api.pbx_health import pbx_health
 from api.pbx_metrics import exposition_registry
 from api.pbx_runtime import PbxRuntime, open_pbx
-from api.redis_runtime import RedisFollow, RedisLossMetrics
+from api.redis_runtime import RedisFollow, RedisLossMetrics, master_watch
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
@@ -52,7 +52,7 @@ from api.settings import Settings
 from api.wallboard import mount_wallboard
 from ingest.db.engine import make_engine
 from ingest.db.repository import DatabaseUnavailable
-from ingest.logs import get_logger
+from ingest.logs import get_logger, logging_for_pbx
 from ingest.metrics import Metrics
 from ingest.redis_client import make_redis
 from ingest.tasks import cancel_and_wait
@@ -109,12 +109,18 @@ def create_app(
         try:
             runtime.audit.start()
             for pbx in runtime.pbxes.values():
-                await _start_pbx(runtime, pbx)
+                with logging_for_pbx(_logged_name(settings, pbx)):  # its tasks inherit it
+                    await _start_pbx(runtime, pbx)
+            if runtime.master_watch is not None:  # once every PBX follows it
+                runtime.tasks.append(
+                    asyncio.create_task(runtime.master_watch.run(), name="sentinel-watch")
+                )
             log.info("Application is running on: http://%s:%d", settings.host, settings.port)
             yield
         finally:
             for pbx in runtime.pbxes.values():
-                await pbx.broadcaster.stop()
+                with logging_for_pbx(_logged_name(settings, pbx)):
+                    await pbx.broadcaster.stop()
             if view is not None:
                 view.fanouts = {}
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
@@ -200,12 +206,22 @@ def _open_runtime(
         )
         for config in settings.pbx_configs
     }
-    return Runtime(settings, policy, client, database, audit, pbxes, role=role)
+    return Runtime(
+        settings,
+        policy,
+        client,
+        database,
+        audit,
+        pbxes,
+        role=role,
+        master_watch=master_watch(client),
+    )
 
 
 async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
     """One PBX's mirror, sync, records, election, action relay and Redis watches (its own
-    state's losses; behind Sentinel, a failover), in the runbook's order."""
+    state's losses; behind Sentinel, it follows the process's one `MasterWatch`), in the
+    runbook's order."""
     await pbx.broadcaster.start()
     await _startup_sync(pbx)
     if pbx.records is not None:
@@ -219,13 +235,18 @@ async def _start_pbx(runtime: Runtime, pbx: PbxRuntime) -> None:
         pbx.actions.start(pbx.tasks)  # serves relayed actions while leading
     mirror = pbx.mirror
     pbx.redis_follow = RedisFollow(
-        runtime.redis,
         pbx.store,
         functools.partial(_rebuild, pbx),
         RedisLossMetrics(pbx.metrics.registry),
         seen_version=lambda: mirror.version,
+        master_watch=runtime.master_watch,
     )
     pbx.tasks.extend(pbx.redis_follow.start())
+
+
+def _logged_name(settings: Settings, pbx: PbxRuntime) -> str | None:
+    """The name a PBX's log lines carry: none without PBXES (the lines as documented)."""
+    return pbx.name if settings.several_pbxes else None
 
 
 async def _startup_sync(pbx: PbxRuntime) -> None:
@@ -257,7 +278,11 @@ async def _close_pbx(pbx: PbxRuntime) -> None:
 
 
 async def _close_runtime(runtime: Runtime, *, own_redis: bool, own_engine: bool) -> None:
-    await asyncio.gather(*(_close_pbx(pbx) for pbx in runtime.pbxes.values()))
+    closing = []
+    for pbx in runtime.pbxes.values():
+        with logging_for_pbx(_logged_name(runtime.settings, pbx)):
+            closing.append(asyncio.ensure_future(_close_pbx(pbx)))  # a task in its context
+    await asyncio.gather(*closing)
     await cancel_and_wait(*runtime.tasks)
     await runtime.audit.stop()  # last: what the ingest and the tasks recorded, then the engine
     for pbx in runtime.pbxes.values():

@@ -1,14 +1,17 @@
 """Following Redis losing the live state: the watches, their counters, /healthz and /metrics.
 
-Every role runs them (`api`, `ingest`, `all`): `RedisWatch` (a restart, a
-flush, or the store's version below the highest this process saw — its own
-readings or the live mirror's) and, behind Sentinel, `MasterWatch` (a
-failover). Either has the state rebuilt (`rebuild`: the ingest leader
-reconciles from Asterisk, the database is synced) and the broadcaster reloads,
-so subscribers get a RESYNC. Each process counts what it saw:
-``queue_status_redis_failovers_total`` and ``queue_status_redis_state_losses_total``,
-also in /healthz's ``redis`` section (``failovers``, ``stateLosses``,
-``lastStateLoss``).
+Every role runs them (`api`, `ingest`, `all`): per PBX a `RedisWatch` (a
+restart, a flush, or the store's version below the highest this process saw —
+its own readings or the live mirror's) and, behind Sentinel, one `MasterWatch`
+per process (a failover; `master_watch`), which every PBX follows: a failover
+repoints and drops the shared pool's connections once, then each PBX's state is
+rebuilt. Either has the state rebuilt (`rebuild`: the ingest leader reconciles
+from Asterisk, the database is synced) and the broadcaster reloads, so
+subscribers get a RESYNC. Each PBX counts what its state went through:
+``queue_status_redis_failovers_total`` and ``queue_status_redis_state_losses_total``
+(with PBXES labelled `pbx`: one failover is one in each PBX's series, as the one
+master held every PBX's state), also in /healthz's ``redis`` section
+(``failovers``, ``stateLosses``, ``lastStateLoss``; with PBXES in each PBX's).
 """
 
 from __future__ import annotations
@@ -49,14 +52,13 @@ class RedisFollow:
 
     def __init__(
         self,
-        redis: Redis,
         store: StateStore,
         rebuild: Rebuild,
         metrics: RedisLossMetrics,
         *,
         seen_version: Callable[[], int] | None = None,
         interval: float = 1.0,
-        sentinel_interval: float = 0.5,
+        master_watch: MasterWatch | None = None,
     ) -> None:
         self.failovers = 0
         self.state_losses = 0
@@ -64,20 +66,12 @@ class RedisFollow:
         self._metrics = metrics
         self._rebuild = rebuild
         self.watch = RedisWatch(store, self._rebuilt, interval=interval, seen_version=seen_version)
-        self.master_watch = (
-            MasterWatch(
-                redis, self._rebuilt, interval=sentinel_interval, on_failover=self._failed_over
-            )
-            if isinstance(redis, SentinelRedis)
-            else None
-        )
+        if master_watch is not None:  # the process's one watch runs it (`master_watch`)
+            master_watch.follow(self._rebuilt, self._failed_over)
 
     def start(self) -> list[asyncio.Task[None]]:
-        """The watches' tasks (the caller cancels them at shutdown)."""
-        tasks = [asyncio.create_task(self.watch.run(), name="redis-watch")]
-        if self.master_watch is not None:
-            tasks.append(asyncio.create_task(self.master_watch.run(), name="sentinel-watch"))
-        return tasks
+        """The watch's task (the caller cancels it at shutdown)."""
+        return [asyncio.create_task(self.watch.run(), name="redis-watch")]
 
     def state(self) -> dict[str, Any]:
         """For /healthz's `redis` section."""
@@ -97,6 +91,12 @@ class RedisFollow:
         self.state_losses += 1
         self.last_state_loss = reason
         self._metrics.state_losses.inc()
+
+
+def master_watch(redis: Redis, *, interval: float = 0.5) -> MasterWatch | None:
+    """The process's one watch on the sentinels (None without Sentinel); the PBXes'
+    `RedisFollow`s follow it, the caller runs it (`MasterWatch.run`)."""
+    return MasterWatch(redis, interval=interval) if isinstance(redis, SentinelRedis) else None
 
 
 def add_redis(details: dict[str, Any], follow: RedisFollow | None) -> None:

@@ -16,6 +16,7 @@ from pydantic import BeforeValidator
 from api.auth import Action
 from api.pbx_runtime import PbxRuntime
 from api.runtime import runtime_of
+from ingest.logs import log_on_behalf_of
 
 
 def _empty_is_absent(value: object) -> object:
@@ -42,7 +43,10 @@ async def request_pbx(
     runtime = runtime_of(request.app)
     if pbx is not None:
         runtime.policy.check(Action.READ, authorization)
-    return runtime.pbx(pbx)
+    found = runtime.pbx(pbx)
+    if runtime.several:  # the lines this request logs (a resync, an action) name it
+        log_on_behalf_of(found.name)
+    return found
 
 
 RequestPbx = Annotated[PbxRuntime, Depends(request_pbx)]

@@ -3,18 +3,28 @@
 The runbook's support checks grep the log for component tags such as
 `QueueDataSyncService` and `AmiService`, so every logger of ours is named
 `queue_status.<Component>` and the formatter prints `[<Component>]`.
+
+With several PBXes (PBXES) a line emitted on behalf of one PBX names it after
+its component, `[AmiService] [east] AMI connected`: the code that works for a
+PBX runs inside `logging_for_pbx(name)` (its tasks inherit it, as asyncio
+tasks copy the context they are created in). Without PBXES nothing sets it
+and every line is byte for byte what it was.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TextIO
 
 ROOT = "queue_status"
-FORMAT = "%(asctime)s %(levelname)-5s [%(component)s] %(message)s"
+FORMAT = "%(asctime)s %(levelname)-5s [%(component)s] %(pbx_tag)s%(message)s"
+
+_PBX: ContextVar[str | None] = ContextVar("queue_status_log_pbx", default=None)
 
 _HANDLER_MARK = "_queue_status_handler"
 
@@ -22,6 +32,28 @@ _HANDLER_MARK = "_queue_status_handler"
 def get_logger(component: str) -> logging.Logger:
     """The logger of one component, e.g. `get_logger("AmiService")`."""
     return logging.getLogger(f"{ROOT}.{component}")
+
+
+@contextmanager
+def logging_for_pbx(name: str | None) -> Iterator[None]:
+    """Lines logged within, and in the tasks started within, name PBX `name` (None:
+    none, as without PBXES)."""
+    token = _PBX.set(name)
+    try:
+        yield
+    finally:
+        _PBX.reset(token)
+
+
+def log_on_behalf_of(name: str | None) -> None:
+    """Name PBX `name` in the lines the current task logs from now on (a request's
+    task, which ends with the request)."""
+    _PBX.set(name)
+
+
+def logged_pbx() -> str | None:
+    """The PBX the current lines name, if any."""
+    return _PBX.get()
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -45,9 +77,12 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
 
 
 class _ComponentFilter(logging.Filter):
-    """Adds `record.component`: our component name, or the library's top-level name."""
+    """Adds `record.component`: our component name, or the library's top-level name;
+    and `record.pbx_tag`: `[<pbx>] ` on behalf of a PBX (`logging_for_pbx`), else empty."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        pbx = _PBX.get()
+        record.pbx_tag = f"[{pbx}] " if pbx else ""
         name = record.name
         if name.startswith(ROOT + "."):
             record.component = name[len(ROOT) + 1 :]

@@ -23,6 +23,7 @@ the database is synced, as after a Redis restart (`ingest.watch.RedisWatch`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -109,24 +110,37 @@ def sentinel_master(
     return client
 
 
+Rebuild = Callable[[str], Awaitable[None]]
+"""Has one state rebuilt after a failover, given the reason."""
+
+
 class MasterWatch:
-    """Asks the sentinels where the master is every `interval` s; follows a failover at once."""
+    """Asks the sentinels where the master is every `interval` s; follows a failover at once.
+
+    One per process (per shared client): a failover repoints the pool and drops its
+    connections once, then every follower (`follow`: one per PBX, each with its own
+    state on the one master) is told and has its state rebuilt. A follower whose
+    rebuild fails is retried on the next check, alone."""
 
     def __init__(
         self,
         client: SentinelRedis,
-        rebuild: Callable[[str], Awaitable[None]],
+        rebuild: Rebuild | None = None,
         *,
         interval: float = 0.5,
         on_failover: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
-        self._rebuild = rebuild
-        self._on_failover = on_failover
         self._interval = interval
         self._master: Address | None = None
-        self._pending: str | None = None
+        self._followers: list[_Follower] = []
         self.failovers = 0
+        if rebuild is not None:
+            self.follow(rebuild, on_failover)
+
+    def follow(self, rebuild: Rebuild, on_failover: Callable[[], None] | None = None) -> None:
+        """Tell `on_failover` of every failover, then have `rebuild` rebuild its state."""
+        self._followers.append(_Follower(rebuild, on_failover))
 
     async def run(self) -> None:
         """Check every `interval` seconds until cancelled."""
@@ -135,32 +149,56 @@ class MasterWatch:
             await asyncio.sleep(self._interval)
 
     async def check(self) -> str | None:
-        """One question to the sentinels; the reason of the rebuild it started, if any."""
+        """One question to the sentinels; the reason of the rebuilds it completed, if any
+        (None while one is still to be retried)."""
         pool = self._client.sentinel_pool
         try:
             address = await pool.sentinel_manager.discover_master(pool.service_name)
         except RedisError:
             return None  # no sentinel answers, or none knows a master: ask again later
         master = (str(address[0]), int(address[1]))
-        reason = self._pending
         if self._master is not None and master != self._master:
-            reason = "Redis Sentinel failover"
             self.failovers += 1
-            if self._on_failover is not None:
-                self._on_failover()
             log.warning("Redis Sentinel moved the master to %s:%d; reconnecting there", *master)
             # Repoint the pool, then drop every connection, in use or not: the ones held
             # (pub/sub, a pipeline) would otherwise keep writing to the old master.
             await pool.get_master_address()  # type: ignore[no-untyped-call]
             await pool.disconnect(inuse_connections=True)
+            for follower in self._followers:
+                follower.pending = "Redis Sentinel failover"
+                if follower.on_failover is not None:
+                    follower.on_failover()
         self._master = master
-        if reason is None:
+        done: list[str] = []
+        for follower in self._followers:
+            reason = follower.pending
+            if reason is None:
+                continue
+            # In the context it followed from: its PBX's log lines name that PBX.
+            if await asyncio.create_task(follower.rebuilt(), context=follower.context):
+                done.append(reason)
+        if not done or any(f.pending is not None for f in self._followers):
             return None
+        return done[0]
+
+
+class _Follower:
+    """One state on the master: how to rebuild it, and the failover it still owes."""
+
+    def __init__(self, rebuild: Rebuild, on_failover: Callable[[], None] | None) -> None:
+        self.rebuild = rebuild
+        self.on_failover = on_failover
+        self.pending: str | None = None
+        self.context = contextvars.copy_context()
+
+    async def rebuilt(self) -> bool:
+        """Rebuild for the pending failover; False (still pending) when it failed."""
+        if self.pending is None:
+            return True
         try:
-            await self._rebuild(reason)
+            await self.rebuild(self.pending)
         except Exception as exc:  # Redis or the database not back yet: retry next tick
-            self._pending = reason
             log.warning("Rebuild after the failover failed (%s); retrying", type(exc).__name__)
-            return None
-        self._pending = None
-        return reason
+            return False
+        self.pending = None
+        return True

@@ -12,11 +12,19 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeAlias
 
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+    value_from_ast_untyped,
+)
 from strawberry.fastapi import BaseContext
 
 from api.auth import AccessPolicy, Action, Grant, unknown_pbx
 from api.console import SupervisorConsole
-from api.errors import Unavailable
+from api.errors import BadInput, Unavailable
 from api.graphql.loaders import Loaders, make_loaders
 from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
@@ -46,7 +54,6 @@ class GraphQLContext(BaseContext):
         self.policy = policy
         self._pbxes = pbxes
         self._children: dict[str, GraphQLContext] = {}
-        self._roots: dict[str | int, GraphQLContext] = {}
         self._parent: GraphQLContext | None = None
         self.pause_reasons = tuple(pause_reasons)
         """The pause reasons a board offers (PAUSE_REASONS), for the `access` query."""
@@ -68,10 +75,11 @@ class GraphQLContext(BaseContext):
     def at(self, pbx: str | None, info: Info | None = None) -> GraphQLContext:
         """The context of PBX `pbx` (None: the only one; with several PBXes a BAD_USER_INPUT
         naming `pbx`; unknown or out of the token's scope: NOT_FOUND). Its policy gives
-        grants narrowed to that PBX. With `info` (a root field's), the nested lookups of
-        that field's result read the same PBX (`nested`)."""
+        grants narrowed to that PBX. The nested lookups of the root field's result read
+        the same PBX (`nested`); `info` is accepted for the root fields that pass it."""
+        del info  # `nested` reads the root field's PBX from the operation itself
         if self._parent is not None:
-            return self._parent.at(pbx, info)
+            return self._parent.at(pbx)
         if self._pbxes is None:  # one PBX, no runtime to resolve others (unit tests)
             if pbx not in (None, "", self.name):
                 raise unknown_pbx(pbx or "")
@@ -80,14 +88,23 @@ class GraphQLContext(BaseContext):
             target = self._pbxes(pbx)
             child = self._children.get(target.name) or self._child(target)
             child.policy.grant(self.authorization)  # out of the token's scope: NOT_FOUND
-        if info is not None:
-            self._roots[_root_key(info)] = child
         return child
 
     def nested(self, info: Info) -> GraphQLContext:
-        """The context a nested lookup reads: its root field's PBX (`at`)."""
+        """The context a nested lookup reads: its root field's PBX (`at`).
+
+        The PBX is the root field's `pbx` argument as written in this lookup's own
+        operation, with this execution's variables (`root_pbx`), not something
+        remembered on the context: one context serves every operation of a WebSocket
+        connection, and two of them may share a response key on different PBXes."""
         root = self if self._parent is None else self._parent
-        return root._roots.get(_root_key(info), self)
+        pbx = root_pbx(info)
+        if pbx is None and root._pbxes is not None:
+            try:
+                return root.at(None)
+            except BadInput:  # several PBXes and no `pbx`: the root field reported it
+                return root
+        return root.at(pbx)
 
     def _child(self, target: PbxParts) -> GraphQLContext:
         child = GraphQLContext(
@@ -161,11 +178,45 @@ PbxResolver = Callable[[str | None], PbxParts]
 """A PBX by name (None: the only one), raising BadInput/NotFound (`Runtime.pbx`)."""
 
 
-def _root_key(info: Info) -> str | int:
+def root_pbx(info: Info) -> str | None:
+    """The `pbx` argument of the root field `info` is nested in, in `info`'s operation
+    and with its variables (defaults applied); None when absent or null."""
     path = info.path
     while path.prev is not None:
         path = path.prev
-    return path.key
+    field = _root_field(info.operation.selection_set, str(path.key), info._raw_info.fragments)
+    if field is None:
+        return None
+    for argument in field.arguments or ():
+        if argument.name.value == "pbx":
+            value = value_from_ast_untyped(argument.value, info.variable_values)
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _root_field(
+    selections: SelectionSetNode, key: str, fragments: dict[str, FragmentDefinitionNode]
+) -> FieldNode | None:
+    """The root field whose response key is `key`, through fragments. Fields that share
+    a response key have the same arguments (the document validated), so the first does."""
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            name = selection.alias or selection.name
+            if name.value == key:
+                return selection
+            continue
+        if isinstance(selection, InlineFragmentNode):
+            found = _root_field(selection.selection_set, key, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            found = (
+                None if fragment is None else _root_field(fragment.selection_set, key, fragments)
+            )
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
 
 
 Info: TypeAlias = strawberry.Info[GraphQLContext, None]

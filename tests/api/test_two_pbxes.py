@@ -9,8 +9,10 @@ does not exist).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,6 +23,7 @@ from redis.asyncio import Redis
 
 from api.app import create_app
 from ingest.db.migrate import migrate
+from ingest.logs import configure_logging, reset_logging
 from simulator import AmiSimulator, CallCentre, CentreConfig
 from simulator.config import MemberSetup, QueueSetup
 from tests.support.ami import SECRET
@@ -325,3 +328,133 @@ async def _records(url: str) -> list[dict[str, Any]]:
     finally:
         await connection.close()
     return [dict(row) for row in found if row["outcome"]]
+
+
+async def test_nested_lookups_follow_their_own_operation_pbx(two: TwoPbxes) -> None:
+    """Two subscriptions on one connection with the same response key, each on its PBX
+    and outside the shared fan-out (its root field in a fragment): each one's nested
+    `operators` are read on its own PBX, whichever subscribed last."""
+    ws_url = two.url.replace("http", "ws", 1) + "/graphql"
+    document = (
+        "subscription($pbx: String, $name: String) { ...Root } "
+        "fragment Root on Subscription { queueUpdated(pbx: $pbx, name: $name, "
+        "initial: false) { queues { name operators { memberId } } } }"
+    )
+    wanted = {"east": "sales", "west": "westline"}
+    seen: dict[str, list[dict[str, set[str]]]] = {"east": [], "west": []}
+
+    async def follow(pbx: str, session: Any) -> None:
+        request = GraphQLRequest(document, variable_values={"pbx": pbx, "name": wanted[pbx]})
+        async for update in session.subscribe(request):
+            queues = update["queueUpdated"]["queues"]
+            seen[pbx].append({q["name"]: {op["memberId"] for op in q["operators"]} for q in queues})
+
+    async with graphql_ws_session(ws_url, "graphql-transport-ws", ADMIN) as session:
+        tasks = [asyncio.create_task(follow(pbx, session)) for pbx in ("east", "west")]
+        await asyncio.sleep(0.3)  # both subscribed
+        for pbx, member, queue in (
+            ("east", "Local/1001@agents/n", "sales"),
+            ("west", WEST_AGENT, "westline"),
+        ):
+            paused = await two.client.post(
+                f"{BASE}/operators/{member.replace('/', '%2F').replace('@', '%40')}/pause",
+                params={"pbx": pbx},
+                json={"queue": queue},
+                headers=_auth(ADMIN),
+            )
+            assert paused.status_code == 200, paused.text
+        async with asyncio.timeout(10):
+            while not (seen["east"] and seen["west"]) and not any(t.done() for t in tasks):
+                await asyncio.sleep(0.02)
+        for task in tasks:
+            if task.done():
+                task.result()  # a subscription that failed says why
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    east_members = seen["east"][0]["sales"]
+    assert "Local/1001@agents/n" in east_members and WEST_AGENT not in east_members
+    assert seen["west"][0] == {"westline": {WEST_AGENT}}
+
+    # One request, aliases on both PBXes: each alias's nested lookups on its own PBX.
+    answer = await two.graphql(
+        '{ e: queue(pbx: "east", name: "sales") { operators { memberId } } '
+        'w: queue(pbx: "west", name: "westline") { operators { memberId } } }'
+    )
+    east_ops = {op["memberId"] for op in answer["data"]["e"]["operators"]}
+    assert "Local/1001@agents/n" in east_ops and WEST_AGENT not in east_ops
+    assert answer["data"]["w"]["operators"] == [{"memberId": WEST_AGENT}]
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    """LOG_FILE as the process writes it, configured before the app starts."""
+    path = tmp_path / "app.log"
+    configure_logging("INFO", path)
+    yield path
+    reset_logging()
+
+
+PBX_COMPONENTS = ("AmiService", "QueueDataSyncService", "IngestElection", "CallRecords")
+
+
+async def test_log_lines_on_behalf_of_a_pbx_name_it(log_file: Path, two: TwoPbxes) -> None:
+    resynced = await two.client.post(
+        f"{BASE}/sync/resync", params={"pbx": "west"}, headers=_auth(ADMIN)
+    )
+    assert resynced.status_code == 200, resynced.text
+    lines = (await asyncio.to_thread(log_file.read_text, encoding="utf-8")).splitlines()
+    for pbx in ("east", "west"):
+        for expected in (
+            f"[QueueDataSyncService] [{pbx}] Starting queue data synchronization from DB to Redis",
+            f"[AmiService] [{pbx}] Connecting to AMI 127.0.0.1:",
+            f"[AmiService] [{pbx}] AMI connected",
+            f"[AmiService] [{pbx}] Reconciled with Asterisk:",
+            f"[IngestElection] [{pbx}] ",
+        ):
+            assert any(expected in line for line in lines), (expected, lines)
+    west_syncs = [line for line in lines if "[west] Starting queue data synchronization" in line]
+    assert len(west_syncs) >= 2, "the resync of ?pbx=west names west"
+    unnamed = [
+        line
+        for line in lines
+        if any(f"[{c}] " in line for c in PBX_COMPONENTS)
+        and not any(f"[{c}] [east] " in line or f"[{c}] [west] " in line for c in PBX_COMPONENTS)
+    ]
+    assert unnamed == []
+
+
+async def test_without_pbxes_log_lines_are_the_documented_ones(
+    log_file: Path, pg_url: str, key_prefix: str
+) -> None:
+    """One PBX (no PBXES): the runbook's lines, byte for byte after the time and level."""
+    await migrate(pg_url)
+    async with AmiSimulator(
+        secret=SECRET, model=CallCentre(CentreConfig.lab(), seed=1), realtime=False
+    ) as sim:
+        port = sim.port
+        settings = make_settings(
+            prefix=key_prefix,
+            database_url=pg_url,
+            ami_enabled=True,
+            ami_secret=SECRET,
+            ami_port=sim.port,
+            api_tokens=TOKENS,
+        )
+        app = create_app(settings)
+        async with (
+            run_server(app, settings) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+        ):
+            resynced = await client.post(f"{BASE}/sync/resync", headers=_auth(ADMIN))
+            assert resynced.status_code == 200, resynced.text
+    lines = (await asyncio.to_thread(log_file.read_text, encoding="utf-8")).splitlines()
+    # "2026-01-01 12:00:00,000 INFO  [Component] message": the level padded to 5.
+    shapes = {re.sub(r"^\S+ \S+ INFO  ", "", line) for line in lines}
+    for documented in (
+        "[QueueDataSyncService] Starting queue data synchronization from DB to Redis",
+        "[QueueDataSyncService] Queue data synchronization completed successfully",
+        f"[AmiService] Connecting to AMI 127.0.0.1:{port} as admin",
+        "[AmiService] AMI connected",
+    ):
+        assert documented in shapes, (documented, lines)
+    assert not [line for line in lines if "[default]" in line]

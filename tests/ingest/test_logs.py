@@ -49,3 +49,51 @@ def test_configuring_again_replaces_and_reset_removes_only_ours(
         assert other in root.handlers
     finally:
         root.removeHandler(other)
+
+
+def test_a_line_on_behalf_of_a_pbx_names_it_and_others_stay_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ingest.logs import logging_for_pbx
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("INFO")
+    try:
+        get_logger("AmiService").info("AMI connected")
+        with logging_for_pbx("east"):
+            get_logger("AmiService").info("AMI connected")
+        get_logger("AmiService").info("after")
+    finally:
+        reset_logging()
+    plain, east, after = stream.getvalue().splitlines()
+    # Without a PBX: the documented shape, byte for byte.
+    assert plain.endswith(" INFO  [AmiService] AMI connected"), plain
+    assert plain.count("[") == 1
+    assert east.endswith(" INFO  [AmiService] [east] AMI connected"), east
+    assert after.endswith(" INFO  [AmiService] after"), after
+
+
+async def test_tasks_started_on_behalf_of_a_pbx_name_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from ingest.logs import logging_for_pbx
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging("INFO")
+
+    async def work(line: str) -> None:
+        await asyncio.sleep(0)
+        get_logger("IngestElection").info(line)
+
+    try:
+        with logging_for_pbx("west"):
+            west = asyncio.create_task(work("west's"))
+        plain = asyncio.create_task(work("nobody's"))
+        await asyncio.gather(west, plain)
+    finally:
+        reset_logging()
+    lines = stream.getvalue().splitlines()
+    assert any(line.endswith("[IngestElection] [west] west's") for line in lines), lines
+    assert any(line.endswith("[IngestElection] nobody's") for line in lines), lines

@@ -15,6 +15,7 @@ what the new master missed (replication is asynchronous).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import httpx
@@ -23,6 +24,7 @@ import pytest
 from ingest.keys import KeySchema
 from ingest.patches import Patch
 from ingest.redis_sentinel import MasterWatch, parse_sentinels, sentinel_master
+from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
 from tests.reliability.conftest import AppFactory, simulator
 from tests.reliability.env import record, timing_goal
@@ -171,3 +173,58 @@ async def test_the_client_follows_a_failover_before_the_old_master_is_demoted() 
             assert await watch.check() is None  # nothing moved since
         finally:
             await client.aclose()
+
+
+@pytest.mark.timeout(120)
+async def test_one_failover_is_followed_once_per_process_and_rebuilds_every_pbx(
+    app_factory: AppFactory, lab_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With two PBXes behind Sentinel the process has one `MasterWatch`: a failover is
+    seen, and the shared pool repointed and dropped, once (not once per PBX, each
+    dropping the connections the previous one had just made); then both PBXes' states
+    are rebuilt (a reconcile each), and each PBX counts the failover in its section."""
+    async with (
+        sentinel_lab() as lab,
+        simulator(rate=None, seed=1) as east,
+        simulator(rate=None, seed=2) as west,
+        app_factory(
+            database_url=lab_db,
+            redis_url="redis://sentinel-master.invalid/0",
+            redis_sentinels=lab.sentinels,
+            redis_sentinel_master=MASTER_NAME,
+            ami_enabled=True,
+            pbxes=f"east=127.0.0.1:{east.port},west=127.0.0.1:{west.port}",
+            ami_reconcile_interval=3600,
+        ) as running,
+    ):
+        ingests: dict[str, AmiIngest] = {}
+        for name in ("east", "west"):
+            ingest = running.runtime.pbx(name).ingest
+            assert ingest is not None
+            await until(functools.partial(_reconciled_past, ingest, 0), 20, f"{name}'s snapshot")
+            ingests[name] = ingest
+        reconciled = {name: i.status.reconciliations for name, i in ingests.items()}
+        await asyncio.sleep(1.0)  # the watch has noted the first master
+        caplog.clear()
+        await lab.failover()
+        for name, ingest in ingests.items():
+            at = reconciled[name]
+            await until(functools.partial(_reconciled_past, ingest, at), 20, f"{name}'s reconcile")
+        await healthy_after(running.http, time.perf_counter(), 30)
+        await asyncio.sleep(1.5)  # three more looks: a late second detection would show
+        moved = [r for r in caplog.records if "Sentinel moved the master" in r.getMessage()]
+        assert len(moved) == 1, [r.getMessage() for r in moved]
+        watch = running.runtime.master_watch
+        assert watch is not None and watch.failovers == 1
+        sections = (await running.http.get("/healthz")).json()["data"]["pbxes"]
+        for name in ("east", "west"):
+            redis = sections[name]["redis"]
+            assert redis["failovers"] == 1, (name, redis)
+            assert redis["stateLosses"] >= 1 and redis["lastStateLoss"], (name, redis)
+        exposed = (await running.http.get("/metrics")).text
+        for name in ("east", "west"):
+            assert f'queue_status_redis_failovers_total{{pbx="{name}"}} 1.0' in exposed
+
+
+def _reconciled_past(ingest: AmiIngest, count: int) -> bool:
+    return ingest.status.reconciliations > count
