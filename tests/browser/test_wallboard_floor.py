@@ -421,3 +421,41 @@ async def test_a_change_touches_only_its_cell(floor: StartFloor, open_page: Open
         )
         assert await page.evaluate("() => [...window.__touched]") == [agent.member_id]
         assert await page_version(page) >= version
+
+
+# Every shown header figure and label of the queues: its text wider than its box (cut), or
+# its box outside its header's stat row or queue section (clipped by them).
+CLIPPED_STATS_JS = """() => {
+  const cut = [];
+  let seen = 0;
+  for (const section of document.querySelectorAll('section.queue:not([hidden])')) {
+    const stats = section.querySelector('.stats').getBoundingClientRect();
+    const box = section.getBoundingClientRect();
+    for (const el of section.querySelectorAll('.stat dt, .stat dd')) {
+      if (!el.getClientRects().length) continue;
+      seen += 1;
+      const r = el.getBoundingClientRect();
+      const inside = (outer) => r.left >= outer.left - 0.5 && r.right <= outer.right + 0.5
+        && r.top >= outer.top - 0.5 && r.bottom <= outer.bottom + 0.5;
+      if (el.scrollWidth > el.clientWidth || !inside(stats) || !inside(box)) {
+        cut.push(`${section.dataset.queue}: ${el.textContent} (${el.scrollWidth} > ${el.clientWidth})`);
+      }
+    }
+  }
+  return { seen, cut };
+}"""
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_no_queue_header_figure_is_clipped(
+    floor: StartFloor, open_page: OpenPage, lang: str
+) -> None:
+    async with floor(operators=1000, queues=10) as lab:
+        for density in ("auto", "compact"):
+            page = (await open_page(f"{lab.server.url}/?lang={lang}&density={density}")).page
+            shown = await settled(page)
+            assert shown["density"] == ("cells" if density == "auto" else "compact")
+            # The figures as wide as they get on this floor (Available n/total).
+            found = await page.evaluate(CLIPPED_STATS_JS)
+            assert found["seen"] >= 8 * 2, found  # four boxes of two queues at least
+            assert found["cut"] == [], found["cut"]
