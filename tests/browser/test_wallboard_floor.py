@@ -10,9 +10,7 @@ update resetting them, and the state colours meet WCAG AA in both themes.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -20,13 +18,13 @@ from playwright.async_api import Page
 
 from bench.browser import page_version, wait_live
 from ingest.patches import Patch
+from tests.browser.catalogues import TEXTS_JS, english_left
 from tests.browser.conftest import OpenPage, StartFloor
 from tests.browser.floor import FloorAgent, expected_state
 
 pytestmark = pytest.mark.timeout(180)
 
 SHOWS_MS = 15_000
-CATALOGUES = Path(__file__).parents[2] / "api" / "static" / "wallboard" / "i18n"
 
 # Every tile: member, queue, state, whether it is wholly inside the window with a
 # size, its state glyph (shown), its colours and its name.
@@ -197,46 +195,14 @@ async def test_sort_in_the_address_orders_naturally(
 
 
 async def test_russian_board_shows_no_english_label(floor: StartFloor, open_page: OpenPage) -> None:
-    english: dict[str, str] = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
-    russian: dict[str, str] = json.loads((CATALOGUES / "ru.json").read_text(encoding="utf-8"))
-    # The English phrases, placeholders as wildcards; not those the same in both (the brand).
-    patterns = [
-        re.compile(
-            "^" + ".+?".join(re.escape(part) for part in re.split(r"\{\w+\}", text)) + "$",
-            re.IGNORECASE,
-        )
-        for key, text in english.items()
-        if text != russian[key] and re.sub(r"\{\w+\}", "", text).strip(" .:+—…()")
-    ]
     async with floor(operators=200, queues=4) as lab:
         for density in ("full", "cells"):
             url = f"{lab.server.url}/?lang=ru" + ("&density=cells" if density == "cells" else "")
             page = (await open_page(url)).page
             await settled(page)
             assert await page.evaluate("() => document.documentElement.lang") == "ru"
-            texts: list[str] = await page.evaluate(
-                """() => {
-                  const out = [document.title];
-                  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-                  while (walker.nextNode()) {
-                    const el = walker.currentNode.parentElement;
-                    if (el.closest('template, [hidden], dialog:not([open])')) continue;
-                    if (!el.getClientRects().length) continue;
-                    out.push(walker.currentNode.textContent.trim());
-                  }
-                  for (const el of document.querySelectorAll('[aria-label], [title], [placeholder]')) {
-                    for (const a of ['aria-label', 'title', 'placeholder']) {
-                      if (el.hasAttribute(a)) out.push(el.getAttribute(a));
-                    }
-                  }
-                  return out.filter(Boolean);
-                }"""
-            )
-            # The brand is the same in both ("Queue Status — табло" is the Russian title).
-            brand = english["brand"]
-            texts = [text for text in texts if text != brand and not text.startswith(f"{brand} —")]
-            found = sorted({text for text in texts for p in patterns if p.match(text)})
-            assert found == [], found
+            texts: list[str] = await page.evaluate(TEXTS_JS, None)
+            assert english_left(texts) == []
             body = await page.evaluate("() => document.body.innerText")
             assert "Свободен" in body or "Свободен" in " ".join(texts)
 
