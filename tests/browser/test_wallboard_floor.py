@@ -390,7 +390,8 @@ async def test_a_change_touches_only_its_cell(floor: StartFloor, open_page: Open
 
 
 # Every shown header figure and label of the queues: its text wider than its box (cut), or
-# its box outside its header's stat row or queue section (clipped by them).
+# its box outside its header's stat row or queue section (clipped by them); and the top
+# bar's totals, each inside the totals' box.
 CLIPPED_STATS_JS = """() => {
   const cut = [];
   let seen = 0;
@@ -408,6 +409,13 @@ CLIPPED_STATS_JS = """() => {
       }
     }
   }
+  // The floor's totals in the top bar (the pager shares its line when the board pages).
+  const totals = document.getElementById('totals').getBoundingClientRect();
+  for (const el of document.querySelectorAll('#totals .total b')) {
+    seen += 1;
+    const r = el.getBoundingClientRect();
+    if (r.left < totals.left - 0.5 || r.right > totals.right + 0.5) cut.push(`total ${el.textContent}`);
+  }
   return { seen, cut };
 }"""
 
@@ -417,10 +425,15 @@ async def test_no_queue_header_figure_is_clipped(
     floor: StartFloor, open_page: OpenPage, lang: str
 ) -> None:
     async with floor(operators=1000, queues=10) as lab:
-        for density in ("auto", "compact"):
-            page = (await open_page(f"{lab.server.url}/?lang={lang}&density={density}")).page
+        for address, density in (
+            ("", "cells"),
+            ("&density=compact", "compact"),
+            ("&density=comfortable&rotate=600", "full"),  # pages: the pager in the top bar
+        ):
+            page = (await open_page(f"{lab.server.url}/?lang={lang}{address}")).page
             shown = await settled(page)
-            assert shown["density"] == ("cells" if density == "auto" else "compact")
+            assert shown["density"] == density
+            assert shown["pages"] > 1 or density == "cells"
             # The figures as wide as they get on this floor (Available n/total).
             found = await page.evaluate(CLIPPED_STATS_JS)
             assert found["seen"] >= 8 * 2, found  # four boxes of two queues at least

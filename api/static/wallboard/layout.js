@@ -54,6 +54,10 @@ export class BoardLayout {
     new ResizeObserver(() => {
       if (!this.fitting && window.innerWidth >= WALL_MIN_WIDTH && !this.fits()) this.view.relayout();
     }).observe(this.queuesEl);
+    // The header's totals lose their words (kept for screen readers) when the line is too
+    // short for them, e.g. once the pager takes its room: a figure is never cut.
+    this.totals = doc.getElementById('totals');
+    new ResizeObserver(() => this.fitTotals()).observe(this.totals);
     doc.getElementById('page-prev').addEventListener('click', () => this.turn(-1, true));
     doc.getElementById('page-next').addEventListener('click', () => this.turn(1, true));
   }
@@ -255,6 +259,12 @@ export class BoardLayout {
       this.view.maxCalls = rows;
       this.view.renderCalls();
     }
+  }
+
+  /** Words beside the header's totals only while they all fit on the line. */
+  fitTotals() {
+    this.totals.classList.remove('terse');
+    if (this.totals.scrollWidth > this.totals.clientWidth + 1) this.totals.classList.add('terse');
   }
 
   // --- pages ----------------------------------------------------------------------
