@@ -214,7 +214,9 @@ export class BoardLayout {
     const add = (name, start, end) => {
       const last = page[page.length - 1];
       if (last?.name === name && last.end === start) last.end = end; // the same queue flowing on
-      else page.push({ name, start, end });
+      // A queue begun at the top of a column after the first: CSS must break there too (a
+      // short queue's leftover room would otherwise take the next queue's start).
+      else page.push({ name, start, end, newColumn: col > 0 && used === 0 });
     };
     for (const name of names) {
       const section = this.view.sections.get(name);
@@ -326,6 +328,7 @@ export class BoardLayout {
       // A section shown again fades in (CSS; not with prefers-reduced-motion).
       const hidden = !part;
       if (section.el.hidden !== hidden) section.el.hidden = hidden;
+      section.el.classList.toggle('new-column', Boolean(part?.newColumn));
       if (part) this.showTiles(section, part);
     }
     this.doc.body.dataset.page = String(this.page + 1);
