@@ -19,7 +19,7 @@ from playwright.async_api import Page
 from bench.browser import page_version, wait_live
 from ingest.patches import Patch
 from tests.browser.catalogues import TEXTS_JS, english_left
-from tests.browser.conftest import OpenPage, StartFloor
+from tests.browser.conftest import OpenPage, StartCentre, StartFloor
 from tests.browser.floor import FloorAgent, expected_state
 
 pytestmark = pytest.mark.timeout(180)
@@ -438,3 +438,18 @@ async def test_no_queue_header_figure_is_clipped(
             found = await page.evaluate(CLIPPED_STATS_JS)
             assert found["seen"] >= 8 * 2, found  # four boxes of two queues at least
             assert found["cut"] == [], found["cut"]
+
+
+async def test_a_few_operators_with_long_names_keep_full_tiles(
+    call_centre: StartCentre, open_page: OpenPage
+) -> None:
+    # The demo's centre: 20 memberships, names such as "Hannah Okafor" that are, at the
+    # smallest tile, wider than it. Cutting a name is better than making cells of them.
+    async with call_centre() as centre:
+        page = (await open_page(centre.server.url)).page
+        shown = await settled(page)
+        assert shown["density"] == "full", shown["density"]
+        assert shown["pages"] == 1
+        assert shown["scrollHeight"] <= shown["innerHeight"]
+        assert len(shown["tiles"]) >= 15 and all(t["onScreen"] for t in shown["tiles"])
+        assert "Hannah Okafor" in {t["name"] for t in shown["tiles"]}
