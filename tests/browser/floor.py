@@ -116,8 +116,9 @@ async def set_live_states(store: StateStore, agents: list[FloorAgent]) -> None:
             membership |= {"pausedReason": REASONS[i % len(REASONS)], "lastPause": since // 1000}
         if agent.wrapup:
             # The store derives wrap-up's end from the last call and the wrap-up time:
-            # an hour, so it lasts the whole test.
-            membership |= {"lastCall": now // 1000, "wrapupTime": 3600}
+            # ten minutes (a long one, but as a floor would show it), begun up to two
+            # minutes ago, so that it lasts the whole test.
+            membership |= {"lastCall": now // 1000 - i % 120, "wrapupTime": 600}
         patches.append(
             Patch(
                 "operator",

@@ -25,6 +25,7 @@ import api.demo
 from api.wallboard import mount_wallboard
 from bench.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.live import free_port
+from tests.browser.png import shrink_png
 
 
 def _with_wallboard(create: Any) -> Any:
@@ -67,6 +68,7 @@ async def shoot(output: Path, settle: float, width: int, height: int) -> None:
             output.parent.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=str(output))
             await browser.close()
+        shrink_png(output)  # when pngquant is installed
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=15)

@@ -12,6 +12,7 @@ import pytest
 from playwright.async_api import Page
 
 from bench.browser import wait_live
+from tests.browser.catalogues import TEXTS_JS, english_left
 from tests.browser.conftest import OpenPage, StartLab
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,9 +55,12 @@ def tile_selector(queue: str, member: str) -> str:
     return f'section.queue[data-queue="{queue}"] .tile[data-member="{member}"]'
 
 
-async def open_board(open_page: OpenPage, url: str, token: str, console: str) -> Page:
-    """The board with `token`, live, its access read (`console`: none, supervise, manage)."""
-    watched = await open_page(f"{url}/?token={token}")
+async def open_board(
+    open_page: OpenPage, url: str, token: str, console: str, address: str = ""
+) -> Page:
+    """The board with `token` (and `address`, e.g. `&lang=ru`), live, its access read
+    (`console`: none, supervise, manage)."""
+    watched = await open_page(f"{url}/?token={token}{address}")
     page = watched.page
     await wait_live(page)
     await page.wait_for_function(
@@ -341,3 +345,91 @@ async def test_admin_adds_and_removes_a_member_from_the_board(
         assert lab.member("billing", FRANK) is None
         note = page.locator('section.queue[data-queue="billing"] .queue-note')
         assert "removed from billing" in await note.inner_text()
+
+
+async def test_supervisor_acts_from_a_cell_and_the_focus_comes_back_to_it(
+    lab_centre: StartLab, open_page: OpenPage
+) -> None:
+    async with lab_centre(api_tokens=TOKENS, pause_reasons=REASONS) as lab:
+        page = await open_board(
+            open_page, lab.server.url, "sup-token", "supervise", "&density=cells"
+        )
+        await page.wait_for_function(
+            "() => document.body.dataset.density === 'cells'", timeout=SHOWS_MS
+        )
+        cell_at = tile_selector("sales", ALICE)
+        cell = page.locator(cell_at)
+        await cell.wait_for(timeout=SHOWS_MS)
+        # In cells the ⋯ button is hidden: the cell itself is the control.
+        assert await page.locator(f"{cell_at} .tile-actions").is_hidden()
+        panel = page.locator("#member-panel")
+
+        # A click opens the panel on the cell's membership; Escape gives the focus back.
+        await cell.click()
+        await panel.wait_for(state="visible", timeout=SHOWS_MS)
+        assert await page.locator("#mp-queue").input_value() == "sales"
+        assert await page.locator("#member-panel-id").inner_text() == ALICE
+        assert await cell.get_attribute("aria-expanded") == "true"
+        await page.keyboard.press("Escape")
+        await panel.wait_for(state="hidden", timeout=SHOWS_MS)
+        assert await focused(page, cell_at)
+        assert await cell.get_attribute("aria-expanded") == "false"
+
+        # Space on the focused cell opens it too.
+        await page.keyboard.press(" ")
+        await panel.wait_for(state="visible", timeout=SHOWS_MS)
+        await page.keyboard.press("Escape")
+        await panel.wait_for(state="hidden", timeout=SHOWS_MS)
+        assert await focused(page, cell_at)
+
+        # Enter, then a pause with a reason: it reaches the simulated Asterisk, the panel
+        # closes, the focus is on the cell again and the cell turns paused.
+        await page.keyboard.press("Enter")
+        await panel.wait_for(state="visible", timeout=SHOWS_MS)
+        await tab_to(page, "#mp-reason")
+        await page.keyboard.type("lunch")
+        assert await page.locator("#mp-reason").input_value() == "lunch"
+        await tab_to(page, "#member-panel [data-action='pause']")
+        await page.keyboard.press("Enter")
+        await panel.wait_for(state="hidden", timeout=SHOWS_MS)
+        assert await focused(page, cell_at)
+        await page.wait_for_function(
+            f"() => ({TILE_JS})(['sales', '{ALICE}'])?.dataset.state === 'paused'",
+            timeout=SHOWS_MS,
+            polling="raf",
+        )
+        paused = lab.member("sales", ALICE)
+        assert paused is not None
+        assert (paused["paused"], paused["paused_reason"]) == (1, "lunch")
+        # Only the cell's operator: Bob, beside her in sales, is not paused.
+        bob = lab.member("sales", BOB)
+        assert bob is not None and not bob["paused"]
+
+
+async def test_russian_console_shows_no_english_label(
+    lab_centre: StartLab, open_page: OpenPage
+) -> None:
+    async with lab_centre(api_tokens=TOKENS, pause_reasons=REASONS) as lab:
+        page = await open_board(open_page, lab.server.url, "adm-token", "manage", "&lang=ru")
+        assert await page.evaluate("() => document.documentElement.lang") == "ru"
+        button = page.locator(f"{tile_selector('sales', ALICE)} .tile-actions")
+        await button.wait_for(timeout=SHOWS_MS)
+        # The opener's name for screen readers, then the whole panel (an admin's: every part,
+        # with the listen-in row shown once an extension is typed).
+        label = await button.get_attribute("aria-label")
+        assert label is not None and "Alice" in label
+        assert english_left([label]) == []
+        await button.click()
+        panel = page.locator("#member-panel")
+        await panel.wait_for(state="visible", timeout=SHOWS_MS)
+        await page.locator("#mp-extension").fill("1009")
+        await page.locator("#mp-listen").wait_for(state="visible", timeout=SHOWS_MS)
+        texts: list[str] = await page.evaluate(TEXTS_JS, "#member-panel")
+        assert len(texts) > 15, texts  # the panel was read, not an empty part of it
+        assert english_left(texts) == [], texts
+        # Its result, on the tile.
+        await page.locator("#member-panel [data-action='pause']").click()
+        note = page.locator(f"{tile_selector('sales', ALICE)} .tile-note")
+        await note.wait_for(timeout=SHOWS_MS)
+        assert english_left([await note.inner_text()]) == []
+        assert (await note.inner_text()).startswith("На паузе в sales")

@@ -10,9 +10,7 @@ update resetting them, and the state colours meet WCAG AA in both themes.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -20,13 +18,13 @@ from playwright.async_api import Page
 
 from bench.browser import page_version, wait_live
 from ingest.patches import Patch
-from tests.browser.conftest import OpenPage, StartFloor
+from tests.browser.catalogues import TEXTS_JS, english_left
+from tests.browser.conftest import OpenPage, StartCentre, StartFloor
 from tests.browser.floor import FloorAgent, expected_state
 
 pytestmark = pytest.mark.timeout(180)
 
 SHOWS_MS = 15_000
-CATALOGUES = Path(__file__).parents[2] / "api" / "static" / "wallboard" / "i18n"
 
 # Every tile: member, queue, state, whether it is wholly inside the window with a
 # size, its state glyph (shown), its colours and its name.
@@ -197,46 +195,14 @@ async def test_sort_in_the_address_orders_naturally(
 
 
 async def test_russian_board_shows_no_english_label(floor: StartFloor, open_page: OpenPage) -> None:
-    english: dict[str, str] = json.loads((CATALOGUES / "en.json").read_text(encoding="utf-8"))
-    russian: dict[str, str] = json.loads((CATALOGUES / "ru.json").read_text(encoding="utf-8"))
-    # The English phrases, placeholders as wildcards; not those the same in both (the brand).
-    patterns = [
-        re.compile(
-            "^" + ".+?".join(re.escape(part) for part in re.split(r"\{\w+\}", text)) + "$",
-            re.IGNORECASE,
-        )
-        for key, text in english.items()
-        if text != russian[key] and re.sub(r"\{\w+\}", "", text).strip(" .:+—…()")
-    ]
     async with floor(operators=200, queues=4) as lab:
         for density in ("full", "cells"):
             url = f"{lab.server.url}/?lang=ru" + ("&density=cells" if density == "cells" else "")
             page = (await open_page(url)).page
             await settled(page)
             assert await page.evaluate("() => document.documentElement.lang") == "ru"
-            texts: list[str] = await page.evaluate(
-                """() => {
-                  const out = [document.title];
-                  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-                  while (walker.nextNode()) {
-                    const el = walker.currentNode.parentElement;
-                    if (el.closest('template, [hidden], dialog:not([open])')) continue;
-                    if (!el.getClientRects().length) continue;
-                    out.push(walker.currentNode.textContent.trim());
-                  }
-                  for (const el of document.querySelectorAll('[aria-label], [title], [placeholder]')) {
-                    for (const a of ['aria-label', 'title', 'placeholder']) {
-                      if (el.hasAttribute(a)) out.push(el.getAttribute(a));
-                    }
-                  }
-                  return out.filter(Boolean);
-                }"""
-            )
-            # The brand is the same in both ("Queue Status — табло" is the Russian title).
-            brand = english["brand"]
-            texts = [text for text in texts if text != brand and not text.startswith(f"{brand} —")]
-            found = sorted({text for text in texts for p in patterns if p.match(text)})
-            assert found == [], found
+            texts: list[str] = await page.evaluate(TEXTS_JS, None)
+            assert english_left(texts) == []
             body = await page.evaluate("() => document.body.innerText")
             assert "Свободен" in body or "Свободен" in " ".join(texts)
 
@@ -421,3 +387,69 @@ async def test_a_change_touches_only_its_cell(floor: StartFloor, open_page: Open
         )
         assert await page.evaluate("() => [...window.__touched]") == [agent.member_id]
         assert await page_version(page) >= version
+
+
+# Every shown header figure and label of the queues: its text wider than its box (cut), or
+# its box outside its header's stat row or queue section (clipped by them); and the top
+# bar's totals, each inside the totals' box.
+CLIPPED_STATS_JS = """() => {
+  const cut = [];
+  let seen = 0;
+  for (const section of document.querySelectorAll('section.queue:not([hidden])')) {
+    const stats = section.querySelector('.stats').getBoundingClientRect();
+    const box = section.getBoundingClientRect();
+    for (const el of section.querySelectorAll('.stat dt, .stat dd')) {
+      if (!el.getClientRects().length) continue;
+      seen += 1;
+      const r = el.getBoundingClientRect();
+      const inside = (outer) => r.left >= outer.left - 0.5 && r.right <= outer.right + 0.5
+        && r.top >= outer.top - 0.5 && r.bottom <= outer.bottom + 0.5;
+      if (el.scrollWidth > el.clientWidth || !inside(stats) || !inside(box)) {
+        cut.push(`${section.dataset.queue}: ${el.textContent} (${el.scrollWidth} > ${el.clientWidth})`);
+      }
+    }
+  }
+  // The floor's totals in the top bar (the pager shares its line when the board pages).
+  const totals = document.getElementById('totals').getBoundingClientRect();
+  for (const el of document.querySelectorAll('#totals .total b')) {
+    seen += 1;
+    const r = el.getBoundingClientRect();
+    if (r.left < totals.left - 0.5 || r.right > totals.right + 0.5) cut.push(`total ${el.textContent}`);
+  }
+  return { seen, cut };
+}"""
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+async def test_no_queue_header_figure_is_clipped(
+    floor: StartFloor, open_page: OpenPage, lang: str
+) -> None:
+    async with floor(operators=1000, queues=10) as lab:
+        for address, density in (
+            ("", "cells"),
+            ("&density=compact", "compact"),
+            ("&density=comfortable&rotate=600", "full"),  # pages: the pager in the top bar
+        ):
+            page = (await open_page(f"{lab.server.url}/?lang={lang}{address}")).page
+            shown = await settled(page)
+            assert shown["density"] == density
+            assert shown["pages"] > 1 or density == "cells"
+            # The figures as wide as they get on this floor (Available n/total).
+            found = await page.evaluate(CLIPPED_STATS_JS)
+            assert found["seen"] >= 8 * 2, found  # four boxes of two queues at least
+            assert found["cut"] == [], found["cut"]
+
+
+async def test_a_few_operators_with_long_names_keep_full_tiles(
+    call_centre: StartCentre, open_page: OpenPage
+) -> None:
+    # The demo's centre: 20 memberships, names such as "Hannah Okafor" that are, at the
+    # smallest tile, wider than it. Cutting a name is better than making cells of them.
+    async with call_centre() as centre:
+        page = (await open_page(centre.server.url)).page
+        shown = await settled(page)
+        assert shown["density"] == "full", shown["density"]
+        assert shown["pages"] == 1
+        assert shown["scrollHeight"] <= shown["innerHeight"]
+        assert len(shown["tiles"]) >= 15 and all(t["onScreen"] for t in shown["tiles"])
+        assert "Hannah Okafor" in {t["name"] for t in shown["tiles"]}

@@ -4,8 +4,9 @@
 
 Skipped unless QS_SCREENSHOTS is set (they rewrite docs/wallboard-*.png). Each is
 the floor of tests/browser/floor.py at 1920×1080 CSS pixels, shot at 0.75 scale
-(1440×810) to keep the files small, after the same checks as the floor tests: no
-scrollbar, every operator of the page on screen.
+(1440×810) and, when pngquant is installed (`apt-get install pngquant`, a dev tool),
+reduced to 256 colours, to keep the files small; after the same checks as the floor
+tests: no scrollbar, every operator of the page on screen.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from playwright.async_api import Browser
 
 from bench.browser import wait_live
 from tests.browser.conftest import StartFloor
+from tests.browser.png import shrink_png
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -65,5 +67,6 @@ async def test_screenshot(floor: StartFloor, browser: Browser, name: str) -> Non
                 await page.locator(".tile").nth(37).focus()
                 await page.locator("#cell-pop").wait_for(state="visible")
             await page.screenshot(path=str(DOCS / f"wallboard-{name}.png"))
+            shrink_png(DOCS / f"wallboard-{name}.png")
         finally:
             await context.close()

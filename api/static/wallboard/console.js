@@ -197,8 +197,14 @@ export class SupervisorConsole {
       // Cell density: the cell is the control (its ⋯ is hidden there).
       tile.cellOpens = true;
       const openFromCell = (event) => {
-        if (this.view.density !== 'cells' || !this.canSupervise || event.target !== tile.el) return;
-        if (event.type === 'keydown' && event.key !== 'Enter' && event.key !== ' ') return;
+        if (this.view.density !== 'cells' || !this.canSupervise) return;
+        if (event.type === 'keydown') {
+          // The keyboard: the focused cell itself (not a key typed in something inside it).
+          if (event.target !== tile.el || (event.key !== 'Enter' && event.key !== ' ')) return;
+        } else if (event.target.closest('button, a, input, select')) {
+          return; // a control inside the cell does its own job
+        }
+        // A click anywhere on the cell: mostly on its glyph or its extension, not its edge.
         event.preventDefault();
         this.openPanel(this.view.tileAt(tile.queueName, tile.memberId) ?? tile, tile.el);
       };

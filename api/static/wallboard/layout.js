@@ -49,11 +49,16 @@ export class BoardLayout {
     this.page = 0;
     this.timer = 0;
     this.interval = (address.rotate ?? DEFAULT_ROTATE_S) * 1000;
+    this.wholeNames = true;
     // Headers gain controls and charts after the fit (console.js, stats.js): look again
     // when the queues outgrow the room, never for a change that still fits.
     new ResizeObserver(() => {
       if (!this.fitting && window.innerWidth >= WALL_MIN_WIDTH && !this.fits()) this.view.relayout();
     }).observe(this.queuesEl);
+    // The header's totals lose their words (kept for screen readers) when the line is too
+    // short for them, e.g. once the pager takes its room: a figure is never cut.
+    this.totals = doc.getElementById('totals');
+    new ResizeObserver(() => this.fitTotals()).observe(this.totals);
     doc.getElementById('page-prev').addEventListener('click', () => this.turn(-1, true));
     doc.getElementById('page-next').addEventListener('click', () => this.turn(1, true));
   }
@@ -84,9 +89,10 @@ export class BoardLayout {
       return;
     }
     this.doc.body.dataset.paged = '0';
+    this.wholeNames = true;
     const chosen = view === 'summary' ? this.fitAll(['summary'])
-      : density === 'auto' && !rotate ? this.fitAll(['full', 'compact', 'cells'])
-        : this.fitAll([density === 'auto' || density === 'comfortable' ? 'full' : density]);
+      : density === 'auto' && !rotate ? this.fitAuto()
+        : this.fitNamed([density === 'auto' || density === 'comfortable' ? 'full' : density]);
     if (chosen) {
       this.setPages([names.map((name) => ({ name, start: 0, end: Infinity }))]);
     } else {
@@ -118,14 +124,18 @@ export class BoardLayout {
     return board.bottom - parseFloat(getComputedStyle(this.board).paddingBottom) - top;
   }
 
-  fits() {
+  /** Whether the board fits the room; `names`: also the longest name shows whole. */
+  fits({ names = this.wholeNames } = {}) {
     if (this.queuesEl.getBoundingClientRect().height > this.room() + 0.5) return false;
+    if (!names) return true;
     // Tiles with names: the longest name must show whole (the tiles' font grows with them).
     const name = this.longestName;
     const named = this.doc.body.dataset.density === 'full' || this.doc.body.dataset.density === 'compact';
     if (!named || !name?.isConnected) return true;
     const box = name.getBoundingClientRect();
-    return textWidth(name) <= box.width + 0.25 && box.right <= name.parentElement.getBoundingClientRect().right - 1;
+    const whole = textWidth(name) <= box.width + 0.25 && box.right <= name.parentElement.getBoundingClientRect().right - 1;
+    if (!whole) this.namesCut = true;
+    return whole;
   }
 
   /** The name element with the longest text (the first to be cut as tiles shrink). */
@@ -148,6 +158,24 @@ export class BoardLayout {
     const gap = rem;
     const sections = Math.max(1, this.view.sections.size);
     return Math.max(1, Math.min(sections, Math.floor((width + gap) / (SECTION_MIN_REM[density] * rem + gap))));
+  }
+
+  /** `auto`: full or compact tiles (fitNamed), else cells. */
+  fitAuto() {
+    return this.fitNamed(['full', 'compact']) || this.fitAll(['cells']);
+  }
+
+  /**
+   * Tiles with every name whole; else, when only names were cut (not the height), tiles
+   * with the longest names cut: a name as long as a tile is wide at any size ("Hannah
+   * Okafor") must not turn a few operators into cells or pages.
+   */
+  fitNamed(order) {
+    this.namesCut = false;
+    if (this.fitAll(order)) return true;
+    if (!this.namesCut) return false;
+    this.wholeNames = false; // kept while this layout is on (the resize watch asks fits())
+    return this.fitAll(order);
   }
 
   /** The first density and column count in which every queue fits at once, grown; false if none. */
@@ -210,7 +238,9 @@ export class BoardLayout {
     const add = (name, start, end) => {
       const last = page[page.length - 1];
       if (last?.name === name && last.end === start) last.end = end; // the same queue flowing on
-      else page.push({ name, start, end });
+      // A queue begun at the top of a column after the first: CSS must break there too (a
+      // short queue's leftover room would otherwise take the next queue's start).
+      else page.push({ name, start, end, newColumn: col > 0 && used === 0 });
     };
     for (const name of names) {
       const section = this.view.sections.get(name);
@@ -255,6 +285,12 @@ export class BoardLayout {
       this.view.maxCalls = rows;
       this.view.renderCalls();
     }
+  }
+
+  /** Words beside the header's totals only while they all fit on the line. */
+  fitTotals() {
+    this.totals.classList.remove('terse');
+    if (this.totals.scrollWidth > this.totals.clientWidth + 1) this.totals.classList.add('terse');
   }
 
   // --- pages ----------------------------------------------------------------------
@@ -316,6 +352,7 @@ export class BoardLayout {
       // A section shown again fades in (CSS; not with prefers-reduced-motion).
       const hidden = !part;
       if (section.el.hidden !== hidden) section.el.hidden = hidden;
+      section.el.classList.toggle('new-column', Boolean(part?.newColumn));
       if (part) this.showTiles(section, part);
     }
     this.doc.body.dataset.page = String(this.page + 1);

@@ -171,18 +171,21 @@ export class WallboardView {
     const el = this.doc.createElement('section');
     el.className = 'queue';
     el.dataset.queue = name;
-    const stat = (key, label, extra = '') =>
-      `<div class="stat ${key} ${extra}"><dt>${label}</dt><dd data-stat="${key}">0</dd></div>`;
+    // Dense headers (compact tiles, cells) show the short label, its full text as the abbr's
+    // title: narrow queue columns must never cut a figure.
+    const stat = (key, label, extra = '', short = label) =>
+      `<div class="stat ${key} ${extra}"><dt><span class="stat-long">${label}</span>`
+      + `<abbr class="stat-short" title="${label}">${short}</abbr></dt><dd data-stat="${key}">0</dd></div>`;
     el.innerHTML = `
       <header class="queue-head">
         <h2 class="queue-name"></h2>
         <dl class="stats">
-          ${stat('waiting', t('queue.waiting'))}
-          ${stat('longest', t('queue.longest'))}
-          ${stat('sl', t('queue.serviceLevel'))}
+          ${stat('waiting', t('queue.waiting'), '', t('queue.waitingShort'))}
+          ${stat('longest', t('queue.longest'), '', t('queue.longestShort'))}
+          ${stat('sl', t('queue.serviceLevel'), '', t('queue.serviceLevelShort'))}
           ${stat('completed', t('queue.completed'))}
           ${stat('abandoned', t('queue.abandoned'))}
-          ${stat('available', t('queue.available'))}
+          ${stat('available', t('queue.available'), '', t('queue.availableShort'))}
           ${stat('ringing', t('queue.ringing'), 'summary-only')}
           ${stat('inCall', t('queue.inCall'), 'summary-only')}
           ${stat('paused', t('queue.paused'), 'summary-only')}
