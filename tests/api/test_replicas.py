@@ -172,6 +172,20 @@ async def until_equal(copy: Callable[[], tuple[int, dict[Key, int]]], store: Sta
         assert copy() == await store_state(store)
 
 
+async def settle(
+    board: BoardCopy, store: StateStore, reader: asyncio.Task[None], socket: GqlSocket
+) -> None:
+    """Once the writer stopped: the copy reaches the store with no gap; the socket closed."""
+    try:
+        await until_equal(lambda: (board.version, board.state), store)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        await socket.close()
+    assert board.gaps == []
+
+
 async def test_a_wallboard_leaving_one_replica_resumes_on_another_by_snapshot_and_version(
     replica: Start, store: StateStore
 ) -> None:
@@ -196,14 +210,7 @@ async def test_a_wallboard_leaving_one_replica_resumes_on_another_by_snapshot_an
                 board.apply(batch)
             assert board.version > left_at, "the writes went on while the client moved"
             await until_true(lambda: board.applied >= 20)
-        try:
-            await until_equal(lambda: (board.version, board.state), store)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            await socket.close()
-    assert board.gaps == []
+        await settle(board, store, reader, socket)
     assert int(buffered[0]["fromVersion"]) <= int(snapshot["version"]), "B's first batch"
 
 
@@ -239,14 +246,7 @@ async def test_a_client_subscribed_on_both_replicas_moves_without_a_snapshot(
             for batch in buffered:
                 board.apply(batch)
             await until_true(lambda: board.applied >= 20)
-        try:
-            await until_equal(lambda: (board.version, board.state), store)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            await socket.close()
-    assert board.gaps == []
+        await settle(board, store, reader, socket)
 
 
 def _metric(text: str, name: str) -> float:
