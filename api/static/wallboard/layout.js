@@ -178,36 +178,62 @@ export class BoardLayout {
     return this.fitAll(order);
   }
 
-  /** The first density and column count in which every queue fits at once, grown; false if none. */
+  /**
+   * The first density in which every queue fits at once, in the column count that gives
+   * the largest tiles (the fewest columns on a tie), grown; false if none. Every count is
+   * tried: which one fits depends on the headers' height, and a name cut at the smallest
+   * size may show whole at a larger one (the tiles share out a row's slack: 1fr).
+   */
   fitAll(order) {
     for (const density of order) {
       const sizing = SIZES[density];
       this.apply(density, 1, sizing?.[1]);
       const most = this.maxCols(density);
+      let best = null;
       for (let cols = 1; cols <= most; cols += 1) {
-        this.apply(density, cols, sizing?.[1]);
-        if (!this.fits()) continue;
-        if (sizing) this.grow(density, cols);
+        if (!sizing) {
+          this.apply(density, cols);
+          if (this.fits()) return true;
+          continue;
+        }
+        const size = this.largest(density, cols);
+        if (size != null && (best == null || size > best.size)) best = { cols, size };
+      }
+      if (best) {
+        this.apply(density, best.cols, best.size);
         return true;
       }
     }
     return false;
   }
 
-  /** The largest tile size that still fits (binary search, a few layouts). */
-  grow(density, cols) {
-    const [, min, max] = SIZES[density];
+  /** The largest tile size at which the board fits in `cols` columns, or null. */
+  largest(density, cols) {
+    const [, min] = SIZES[density];
+    this.apply(density, cols, min);
+    if (!this.fits({ names: false })) return null; // too tall even with the smallest tiles
+    const tallest = this.grow(density, cols, { names: false });
+    this.apply(density, cols, tallest);
+    if (this.fits()) return tallest;
+    this.apply(density, cols, min);
+    return this.fits() ? this.grow(density, cols, { names: this.wholeNames, max: tallest }) : null;
+  }
+
+  /** The largest tile size that still fits (binary search, a few layouts); left applied. */
+  grow(density, cols, { names = this.wholeNames, max } = {}) {
+    const [, min, largest] = SIZES[density];
     let lo = min;
-    let hi = max;
+    let hi = max ?? largest;
     this.apply(density, cols, hi);
-    if (this.fits()) return;
+    if (this.fits({ names })) return hi;
     for (let step = 0; step < GROW_STEPS && hi - lo > 1; step += 1) {
       const mid = (lo + hi) / 2;
       this.apply(density, cols, mid);
-      if (this.fits()) lo = mid;
+      if (this.fits({ names })) lo = mid;
       else hi = mid;
     }
     this.apply(density, cols, lo);
+    return Math.floor(lo);
   }
 
   /**
