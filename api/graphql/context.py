@@ -86,8 +86,13 @@ class GraphQLContext(BaseContext):
             child = self
         else:
             target = self._pbxes(pbx)
-            child = self._children.get(target.name) or self._child(target)
-            child.policy.grant(self.authorization)  # out of the token's scope: NOT_FOUND
+            known = self._children.get(target.name)
+            if known is None:
+                # Checked once per PBX and context (its credential does not change), not
+                # on each nested lookup: out of the token's scope is NOT_FOUND, never kept.
+                target.policy.grant(self.authorization)
+                known = self._child(target)
+            child = known
         return child
 
     def nested(self, info: Info) -> GraphQLContext:
