@@ -30,9 +30,11 @@ import sys
 import time
 from array import array
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 import orjson
+import uvloop
 
 _VERSIONS = re.compile(rb'"fromVersion":(\d+),"toVersion":(\d+)')
 _TEXT, _CLOSE, _PING, _PONG = 0x1, 0x8, 0x9, 0xA
@@ -87,9 +89,8 @@ class Client(asyncio.Protocol):
         self.subscribed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self._request)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.write(self._request)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._recorder.stopping:
@@ -99,58 +100,70 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.monotonic()
-        buffer = self._buffer
-        buffer += data
         if not self._upgraded:
-            end = buffer.find(b"\r\n\r\n")
+            self._buffer += data
+            end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            if not buffer.startswith(b"HTTP/1.1 101"):
-                self.subscribed.set_exception(ConnectionError(bytes(buffer[:200]).decode()))
+            if not self._buffer.startswith(b"HTTP/1.1 101"):
+                self.subscribed.set_exception(ConnectionError(bytes(self._buffer[:200]).decode()))
                 return
-            del buffer[: end + 4]
+            data = bytes(self._buffer[end + 4 :])
+            self._buffer = bytearray()
             self._upgraded = True
             self._send(_TEXT, b'{"type":"connection_init","payload":{}}')
+        # Frames are read where they lie (in `data` itself when nothing was left over):
+        # at 5,000 subscribers the client reads ~1 GB a second, every copy counts.
+        view: bytes | bytearray = data
+        if self._buffer:
+            self._buffer += data
+            view = self._buffer
         at = 0
-        size = len(buffer)
+        size = len(view)
         while size - at >= 2:
-            opcode = buffer[at] & 0x0F
-            length = buffer[at + 1] & 0x7F
+            opcode = view[at] & 0x0F
+            length = view[at + 1] & 0x7F
             start = at + 2
             if length == 126:
                 if size - at < 4:
                     break
-                (length,) = struct.unpack_from("!H", buffer, at + 2)
+                (length,) = struct.unpack_from("!H", view, at + 2)
                 start = at + 4
             elif length == 127:
                 if size - at < 10:
                     break
-                (length,) = struct.unpack_from("!Q", buffer, at + 2)
+                (length,) = struct.unpack_from("!Q", view, at + 2)
                 start = at + 10
             if size - start < length:
                 break
-            payload = bytes(buffer[start : start + length])
             at = start + length
-            self._on_frame(opcode, payload, now)
-        del buffer[:at]
+            self._on_frame(opcode, view, start, at, now)
+        if view is self._buffer:
+            del self._buffer[:at]
+        elif at < size:
+            self._buffer = bytearray(view[at:])
 
     def _send(self, opcode: int, payload: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(_frame(opcode, payload))
 
-    def _on_frame(self, opcode: int, payload: bytes, now: float) -> None:
+    def _on_frame(
+        self, opcode: int, data: bytes | bytearray, start: int, end: int, now: float
+    ) -> None:
+        """The frame whose payload is data[start:end]."""
         recorder = self._recorder
         if opcode == _PING:
-            self._send(_PONG, payload)
+            self._send(_PONG, bytes(data[start:end]))
             return
         if opcode == _CLOSE:
-            recorder.errors.append(f"client {self.index}: closed by the server {payload[:120]!r}")
+            reason = bytes(data[start : min(end, start + 120)])
+            recorder.errors.append(f"client {self.index}: closed by the server {reason!r}")
             return
         if opcode != _TEXT:
             return
-        found = _VERSIONS.search(payload, 0, 400)
+        found = _VERSIONS.search(data, start, min(end, start + 400))
         if found is None:
-            self._on_message(payload)
+            self._on_message(bytes(data[start:end]))
             return
         first, last = int(found[1]), int(found[2])
         recorder.client.append(self.index)
@@ -159,7 +172,7 @@ class Client(asyncio.Protocol):
         recorder.arrival.append(now)
         recorder.last_seen[self.index] = last
         if self._verify:
-            self._check(payload, first, last)
+            self._check(bytes(data[start:end]), first, last)
 
     def _on_message(self, payload: bytes) -> None:
         message = orjson.loads(payload)
@@ -279,7 +292,8 @@ def main() -> None:
     parser.add_argument("--query-file", required=True)
     parser.add_argument("--records", required=True)
     parser.add_argument("--verify-every", type=int, default=10)
-    asyncio.run(run(parser.parse_args()))
+    # uvloop's transports read in C: the client's own cost per frame is what it must keep low.
+    uvloop.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

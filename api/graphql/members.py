@@ -1,10 +1,12 @@
 """Members: one grouped subscription on one socket, and how its messages go out.
 
 A member wraps its group's shared payload in its own protocol envelope (its
-operation id) and sends it without waiting: a send to a healthy socket
-completes at once (the transport takes the bytes); it is started inline, and
-only a send that has to wait for a slow socket becomes a task, behind which
-that member's later messages queue. A member with more than its limit of
+operation id) and sends it without waiting. When its socket allows it, the
+frame is the one the group built for its operation id (`api.graphql.frames`),
+written straight to the transport; otherwise the send goes through the server:
+a send to a healthy socket completes at once (the transport takes the bytes);
+it is started inline, and only a send that has to wait for a slow socket
+becomes a task, behind which that member's later messages queue. A member with more than its limit of
 messages queued refuses more (`deliver` is False): the fan-out cuts it off with
 SUBSCRIBER_TOO_SLOW. An idle member is one small object — no task, no
 generator, no queue.
@@ -19,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+
+from api.graphql.frames import DirectWrite, SharedFrames
 
 Send = Callable[[str], Coroutine[Any, Any, None]]
 Payload = str | asyncio.Future[str]
@@ -100,6 +104,7 @@ class Member:
 
     __slots__ = (
         "_backlog",
+        "_direct",
         "_limit",
         "_on_end",
         "_send",
@@ -118,9 +123,11 @@ class Member:
         *,
         limit: int,
         on_end: Callable[[], None],
+        direct: DirectWrite | None = None,
     ) -> None:
         self.envelope = envelope
         self._send = send
+        self._direct = direct
         self._limit = limit
         self._on_end = on_end
         self._backlog: deque[Payload | None] | None = None
@@ -130,10 +137,19 @@ class Member:
         self.sent = 0  # the toVersion of the last message sent
         self.ended = False
 
-    def deliver(self, payload: Payload) -> bool:
-        """Send a message (in order, never waiting); False once the member is cut off."""
+    def deliver(self, payload: Payload, frames: SharedFrames | None = None) -> bool:
+        """Send a message (in order, never waiting); False once the member is cut off.
+        `frames`: the same message as ready-made frames (`payload` is their payload)."""
         if self.ended:
             return False
+        direct = self._direct
+        if (
+            frames is not None
+            and direct is not None
+            and self.writer is None
+            and direct(frames.frame(self.envelope))
+        ):
+            return True
         if self.writer is not None:
             backlog = self._backlog
             assert backlog is not None

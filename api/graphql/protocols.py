@@ -49,6 +49,7 @@ from api.errors import ApiError
 from api.graphql.connections import SERVER_SEND
 from api.graphql.context import GraphQLContext
 from api.graphql.fanout import Fanout
+from api.graphql.frames import DirectWrite, direct_writer
 from api.graphql.limits import is_token_limit_error
 from api.graphql.members import Envelope, Member, Send
 from api.graphql.planner import SubscriptionPlanner
@@ -82,6 +83,13 @@ def _sender(websocket: object) -> Send:
     return send
 
 
+def _direct(websocket: object) -> DirectWrite | None:
+    """How the fan-out writes its ready-made frames straight to this socket, if it can
+    (`api.graphql.frames`): only when the limiter kept the server's own `send`."""
+    server_send = cast(TextWebSocketLike, websocket).ws.scope.get(SERVER_SEND)
+    return None if server_send is None else direct_writer(server_send)
+
+
 def _join(
     view: object,
     context: GraphQLContext,
@@ -89,6 +97,7 @@ def _join(
     envelope: Envelope,
     send: Send,
     on_end: Callable[[], None],
+    direct: DirectWrite | None = None,
 ) -> Member | None:
     """The subscription as a member of its fan-out group, or None (Strawberry's path:
     not groupable, refused by the policy, subscriptions not running)."""
@@ -114,7 +123,7 @@ def _join(
     fanout = fanouts.get(pbx.name)
     if not isinstance(fanout, Fanout):
         return None
-    return fanout.join(plan.scoped(grant.queues), pbx, envelope, send, on_end)
+    return fanout.join(plan.scoped(grant.queues), pbx, envelope, send, on_end, direct)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
@@ -145,9 +154,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
                 del grouped[operation_id]
                 self.operations.pop(operation_id, None)
 
-        send = _sender(self.websocket)
         member = _join(
-            self.view, self.context, payload, Envelope.transport_ws(operation_id), send, ended
+            self.view,
+            self.context,
+            payload,
+            Envelope.transport_ws(operation_id),
+            _sender(self.websocket),
+            ended,
+            _direct(self.websocket),
         )
         if member is None:
             await super().handle_subscribe(message)
@@ -221,14 +235,14 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
             if grouped.get(operation_id) is member:
                 del grouped[operation_id]
 
-        send = _sender(self.websocket)
         member = _join(
             self.view,
             self.context,
             message["payload"],
             Envelope.legacy_ws(operation_id),
-            send,
+            _sender(self.websocket),
             ended,
+            _direct(self.websocket),
         )
         if member is None:
             await super().handle_start(message)

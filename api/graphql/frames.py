@@ -1,0 +1,105 @@
+"""Ready-made WebSocket frames for the fan-out, and a socket they can be written to directly.
+
+A thousand members of a group send the same message, and most of them under the
+same operation id (clients number their first subscription "1"). Going through
+ASGI for each — a coroutine, uvicorn's `send`, the websockets library building a
+`Frame`, serializing it into a `BytesIO`, joining its output — cost about as much
+again as the write itself. So the fan-out builds each message's frame once per
+operation id (`SharedFrames`), byte for byte what uvicorn would have written
+(an unmasked, final text frame, RFC 6455 §5.2: no extension is negotiated, as
+per-message deflate is off), and a member whose socket allows it writes those
+bytes to its transport (`direct_writer`).
+
+A direct write is only taken when the socket is open and its transport is not
+over its high-water mark; otherwise (a slow reader, a closing socket) the member
+goes the ordinary way, through uvicorn's `send`, which waits for the socket and
+behind which the member's later messages queue, bounded (`api.graphql.members`).
+Pings, pongs, the close handshake and every other message stay uvicorn's: they
+write to the same transport, so the order on the wire is the order of the calls.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Protocol
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+DirectWrite = Callable[[bytes], bool]
+"""Write a ready-made frame to the socket now: False when it cannot take it now."""
+
+_FIN_TEXT = 0x81
+
+
+class Framing(Protocol):
+    """How one operation's messages are wrapped (`api.graphql.members.Envelope`)."""
+
+    @property
+    def head(self) -> str:
+        """The text before the payload."""
+        ...
+
+    @property
+    def tail(self) -> str:
+        """The text after the payload."""
+        ...
+
+
+def text_frame(text: str) -> bytes:
+    """A server's (unmasked) final text frame carrying `text`."""
+    data = text.encode()
+    length = len(data)
+    if length < 126:
+        header = struct.pack("!BB", _FIN_TEXT, length)
+    elif length < 65536:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, length)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, length)
+    return header + data
+
+
+class SharedFrames:
+    """One message of a group as frames, built once per envelope (operation id)."""
+
+    __slots__ = ("_by_head", "payload")
+
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+        self._by_head: dict[str, bytes] = {}
+
+    def frame(self, envelope: Framing) -> bytes:
+        """The whole frame of this message for `envelope`."""
+        head = envelope.head
+        frame = self._by_head.get(head)
+        if frame is None:
+            frame = text_frame(head + self.payload + envelope.tail)
+            self._by_head[head] = frame
+        return frame
+
+
+def direct_writer(server_send: object) -> DirectWrite | None:
+    """Writes frames straight to the transport of uvicorn's socket behind `server_send`
+    (its ASGI `send`); None for any other server or WebSocket implementation, or a socket
+    with an extension negotiated (frames would differ): those go through `send`."""
+    protocol = getattr(server_send, "__self__", None)
+    if not isinstance(protocol, WebSocketsSansIOProtocol) or protocol.conn.extensions:
+        return None
+    connection = protocol.conn
+    transport = protocol.transport
+    writable = protocol.writable
+
+    def write(frame: bytes) -> bool:
+        # As uvicorn's `send` checks, without waiting: not paused, not closing, open.
+        if (
+            not writable.is_set()
+            or protocol.close_sent
+            or protocol.disconnected
+            or connection.state is not State.OPEN
+        ):
+            return False
+        transport.write(frame)
+        return True
+
+    return write
