@@ -9,6 +9,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.settings import Settings, SettingsError
+from api.websocket_protocol import LeanWebSocketProtocol
 from ingest.logs import configure_logging
 
 
@@ -36,6 +37,8 @@ def uvicorn_config(
         access_log=False,
         lifespan="on",
         # Deflate costs ~40 KiB per WebSocket; wallboard frames are small JSON.
+        # Less kept per socket, and the fan-out's direct frame writes (`api.websocket_protocol`).
+        ws=LeanWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_max_size=256 * 1024,
         timeout_graceful_shutdown=5,

@@ -8,7 +8,7 @@ again as the write itself. So the fan-out builds each message's frame once per
 operation id (`SharedFrames`), byte for byte what uvicorn would have written
 (an unmasked, final text frame, RFC 6455 §5.2: no extension is negotiated, as
 per-message deflate is off), and a member whose socket allows it writes those
-bytes to its transport (`direct_writer`).
+bytes to its transport (`direct_writer`, `api.websocket_protocol`).
 
 A direct write is only taken when the socket is open and its transport is not
 over its high-water mark; otherwise (a slow reader, a closing socket) the member
@@ -24,8 +24,7 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import State
+from api.websocket_protocol import LeanWebSocketProtocol
 
 DirectWrite = Callable[[bytes], bool]
 """Write a ready-made frame to the socket now: False when it cannot take it now."""
@@ -80,26 +79,10 @@ class SharedFrames:
 
 
 def direct_writer(server_send: object) -> DirectWrite | None:
-    """Writes frames straight to the transport of uvicorn's socket behind `server_send`
-    (its ASGI `send`); None for any other server or WebSocket implementation, or a socket
-    with an extension negotiated (frames would differ): those go through `send`."""
+    """How ready-made frames are written to the socket behind `server_send` (the server's
+    ASGI `send`): our uvicorn protocol's `write_frame`; None for any other server or
+    protocol, or a socket with an extension negotiated (its frames would differ)."""
     protocol = getattr(server_send, "__self__", None)
-    if not isinstance(protocol, WebSocketsSansIOProtocol) or protocol.conn.extensions:
+    if not isinstance(protocol, LeanWebSocketProtocol) or protocol.conn.extensions:
         return None
-    connection = protocol.conn
-    transport = protocol.transport
-    writable = protocol.writable
-
-    def write(frame: bytes) -> bool:
-        # As uvicorn's `send` checks, without waiting: not paused, not closing, open.
-        if (
-            not writable.is_set()
-            or protocol.close_sent
-            or protocol.disconnected
-            or connection.state is not State.OPEN
-        ):
-            return False
-        transport.write(frame)
-        return True
-
-    return write
+    return protocol.write_frame
