@@ -34,6 +34,8 @@ class BenchConfig:
     not (the rates grow by half each step: without them the figure is up to a third low)."""
     ceiling_seconds: float = 4.0
     subscriber_counts: tuple[int, ...] = (100, 1000)
+    goal_subscriber_counts: tuple[int, ...] = (5000,)
+    """Subscribers measured at the goal size only (one process' worth: issue 17)."""
     change_rates: tuple[float, ...] = (100.0, 500.0)
     subscription_seconds: float = 10.0
     subscription_filler: int = 1000
@@ -84,6 +86,7 @@ class BenchConfig:
             ingest_max_rate=500.0,
             ceiling_seconds=0.5,
             subscriber_counts=(3,),
+            goal_subscriber_counts=(5,),
             change_rates=(20.0,),
             subscription_seconds=0.6,
             subscription_filler=3,

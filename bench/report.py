@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import kpi_query, replicas, wallboard
+from bench import kpi_query, replicas, subscriptions, wallboard
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
@@ -132,11 +132,29 @@ def goals(results: Results) -> list[Goal]:
         )
     else:
         out.append(Goal("Subscriptions", "", "—", None))
+    out.append(_many_subscribers_goal(results, size, wanted_rate))
     out.extend(_wallboard_goals(results))
     out.append(_records_goal(results))
     out.append(_kpi_goal(results))
     out.append(_replicas_goal(results))
     return out
+
+
+def _many_subscribers_goal(results: Results, size: int, rate: float) -> Goal:
+    """Issue 17: one process' worth of wallboards (5,000) at the highest rate."""
+    counts = results["config"].get("goal_subscriber_counts") or ()
+    goal = (
+        f"p99 < {subscriptions.MANY_P99_GOAL_MS:.0f} ms, 0 lost, "
+        f"< {subscriptions.MANY_RSS_GOAL_KB:.0f} KB per idle subscriber"
+    )
+    if not counts:
+        return Goal("Subscribers on one process", goal, "—", None)
+    subscribers = max(counts)
+    name = f"{subscribers:,} wallboard subscribers on one process at {rate:.0f} changes/s"
+    run = subscription_run(results, size, subscribers, rate)
+    if not run:
+        return Goal(name, goal, "—", None)
+    return Goal(name, goal, subscriptions.many_summary(run), subscriptions.many_met(run))
 
 
 def _replicas_goal(results: Results) -> Goal:
@@ -348,7 +366,10 @@ def _other_rows(results: Results) -> list[Row]:
         ("EVALSHA ceiling, events/s", field("ingest", "ceiling", "evalsha_per_s"), 0),
         ("ingest / ceiling", field("ingest", "ratio_to_ceiling"), 2),
     ]
-    for subscribers in results["config"]["subscriber_counts"]:
+    counts = tuple(results["config"]["subscriber_counts"]) + tuple(
+        results["config"].get("goal_subscriber_counts") or ()
+    )
+    for subscribers in counts:
         for rate in results["config"]["change_rates"]:
             label = f"{subscribers} subs @ {rate:.0f}/s"
 

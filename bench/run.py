@@ -111,7 +111,8 @@ async def run(
             progress("   Redis vs PostgreSQL")
             figures["db_vs_redis"] = await db_vs_redis.measure(stack, config.db_iterations)
             figures["subscriptions"] = []
-            for count in config.subscriber_counts:
+            at_goal = config.goal_subscriber_counts if size == config.goal_size else ()
+            for count in config.subscriber_counts + at_goal:
                 progress(f"   {count:,} subscribers")
                 figures["subscriptions"] += await subscriptions.measure(
                     stack,

@@ -70,6 +70,10 @@ WALLBOARD_SNAPSHOT = f"query WallboardSnapshot {{ snapshot {{ {_SNAPSHOT} }} }}"
 
 TICK = 0.01
 
+MANY_P99_GOAL_MS = 250.0
+MANY_RSS_GOAL_KB = 40.0
+"""Issue 17's goals for 5,000 subscribers on one process at 500 changes/s (0 lost too)."""
+
 
 class ChangeSource(Protocol):
     """What the marker changes come from and land in: a `Stack`, or the replicas' setup."""
@@ -416,3 +420,24 @@ async def measure(
         figures["frames_per_subscriber_per_s"] = round(frames / subscribers / seconds, 1)
         results.append(figures)
     return results
+
+
+def many_met(run: dict[str, Any]) -> bool:
+    """Issue 17's goals for one process' worth of subscribers, met by this run."""
+    return (
+        run["p99_ms"] is not None
+        and run["p99_ms"] < MANY_P99_GOAL_MS
+        and run["lost"] == 0
+        and run["rss_per_idle_subscriber_kb"] < MANY_RSS_GOAL_KB
+        and bool(run["versions_match"])
+    )
+
+
+def many_summary(run: dict[str, Any]) -> str:
+    """Its figures, server CPU included."""
+    p99 = "—" if run["p99_ms"] is None else f"{run['p99_ms']:.1f} ms"
+    return (
+        f"p99 {p99}, {run['lost']} lost, {run['rss_per_idle_subscriber_kb']:.1f} KB RSS per "
+        f"idle subscriber, {run['frames_per_subscriber_per_s']:.1f} frames/s per subscriber, "
+        f"server CPU {run['server_cpu_percent']:.0f}%"
+    )

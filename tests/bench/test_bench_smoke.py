@@ -46,7 +46,8 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
     assert figures["ingest"]["ingest"]["processed_per_s"] > 0
     assert figures["ingest"]["ceiling"]["evalsha_per_s"] > 0
     runs = figures["subscriptions"]
-    assert len(runs) == len(config.subscriber_counts) * len(config.change_rates)
+    counts = config.subscriber_counts + config.goal_subscriber_counts  # sizes[0] is the goal's
+    assert len(runs) == len(counts) * len(config.change_rates)
     for measured in runs:
         assert measured["lost"] == 0 and measured["client_errors"] == 0, measured
         assert measured["versions_match"] and measured["deliveries"] > 0
