@@ -4,7 +4,8 @@ A wallboard holds its socket for days and mostly listens: what a socket keeps
 for its lifetime is what 5,000 of them cost. Per socket, uvicorn's protocol kept
 
 - the handshake's request and response (their header objects, ~4 KB), read
-  only until the socket is accepted: dropped once it is;
+  only until the socket is accepted: dropped once it is (the request's headers
+  emptied, as the websockets parser's generator keeps the request itself);
 - an `asyncio.Queue` for the frames received and an `asyncio.Event` for
   "writable" — four deques, each allocating a 64-slot block even when empty
   (~2.5 KB): replaced by the small `Inbox` and `Flag`, which do what uvicorn
@@ -117,6 +118,9 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         """uvicorn's send; once the socket is accepted, the handshake is forgotten."""
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The request also lives on in the websockets parser's generator frame: its
+            # headers are emptied (the ASGI scope has its own copy of them).
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
 
     def write_frame(self, frame: bytes) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -170,7 +171,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
         self.operations[operation_id] = Operation(
             self,
             operation_id,
-            payload["query"],
+            # Kept for the socket's lifetime (bookkeeping only: the group runs it): a
+            # thousand wallboards share one copy of their ~1 KB document.
+            sys.intern(payload["query"]),
             payload.get("variables"),
             payload.get("operationName"),
         )
