@@ -11,13 +11,20 @@ sent every batch on its own — beyond what one core does in Python. So:
   serializes it once; each member only wraps the shared payload in its own
   protocol envelope (its operation id) and sends it.
 - **Coalescing.** Batches are not sent as they arrive: the fan-out flushes at
-  most once per window — as many seconds as there are grouped subscriptions
-  over `SENDS_PER_SECOND`, at most `WINDOW` (40 ms); the first change after a
-  quiet spell goes out at once. The batches of a window become one message
+  most once per window, and a socket gets at most one frame per window. The
+  window grows with the grouped subscriptions of the process so that frames a
+  second stay within a budget: window = subscriptions / `SENDS_PER_SECOND`
+  (25,000), at most `WINDOW` (150 ms) — 4 ms for 100 subscribers, 40 ms for
+  1,000, 150 ms from 3,750 on (`window_for`). The first change after a quiet
+  spell goes out at once. The batches of a window become one message
   whose `changes` keep every version in order (`merge_batches`), so nothing is
   lost or reordered — a CHANGES message always says `fromVersion`/`toVersion`,
   and for `changes` lists each version between them (each one its scope sees,
   for a scoped token).
+- **Frames built once.** A message becomes one WebSocket frame per operation id
+  (usually one for the whole group), written straight to each socket's transport
+  when it can take it now (`api.graphql.frames`, `api.websocket_protocol`): no
+  coroutine, no ASGI message, no framing per socket.
 - **Sends that do not wait.** Each member sends without waiting for its socket
   (`api.graphql.members`). A member with more than `buffer_size` messages
   queued is cut off with SUBSCRIBER_TOO_SLOW, as the broadcaster cuts off its

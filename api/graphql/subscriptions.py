@@ -44,8 +44,9 @@ def _follow(ctx: GraphQLContext, selector: Selector[U], initial: bool) -> AsyncG
         "Live updates over WebSocket (graphql-transport-ws, or legacy graphql-ws). Each "
         "subscription sends the current state first (unless `initial: false`), then the "
         "changes; every message carries `fromVersion`/`toVersion`, so a client can tell it "
-        "missed nothing. Changes published within a short window (at most 40 ms) come as "
-        "one message, and identical subscriptions (same document and variables) are "
+        "missed nothing. Changes published within a short window come as one message (the "
+        "window grows with the subscribers of a server: 40 ms for a thousand, at most "
+        "150 ms), and identical subscriptions (same document and variables) are "
         "executed once for all their subscribers. After the server lost changes (Redis "
         "pub/sub reconnect) the state is re-sent as RESYNC. A client that falls too far "
         "behind gets a SUBSCRIBER_TOO_SLOW error and should resubscribe. A token scoped to "
@@ -104,8 +105,8 @@ class Subscription:
 
     @resolver.subscription(
         "Every change of every kind, each with its version, in batches: the changes of a "
-        "short window (at most 40 ms; the first after a quiet spell at once) as one "
-        "message. The first message is the whole state as a snapshot (unless `initial: "
+        "short window (40 ms for a thousand subscribers on a server, at most 150 ms; the "
+        "first after a quiet spell at once) as one message. The first message is the whole state as a snapshot (unless `initial: "
         "false`). A scoped token gets the changes it sees only (an operator that left its "
         "queues as a DELETE): tell continuity by `fromVersion`, not by consecutive "
         "change versions."

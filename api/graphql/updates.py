@@ -7,8 +7,8 @@ kind INITIAL and RESYNC replace the client's state; CHANGES messages are applied
 to it. Each entity also carries the store `version` of its own last change.
 
 Changes come in batches: the store batches (PUBLISHes) of a short window
-(`api.graphql.fanout.WINDOW`, 40 ms; the first change after a quiet spell goes
-out at once) are coalesced into one message, every change keeping its version.
+(`api.graphql.fanout.window_for`: 40 ms for a thousand subscribers on a
+server, at most 150 ms; the first change after a quiet spell goes out at once) are coalesced into one message, every change keeping its version.
 That keeps frames few when many entities change at once, and lets one execution
 be shared by every subscriber with the same subscription document and variables.
 
@@ -129,7 +129,8 @@ class Change:
 @strawberry.type(
     description=(
         "One message of `changes`: the whole state, or a batch of store changes — those "
-        "published within a short window (at most 40 ms) coalesced into one message. "
+        "published within a short window (40 ms for a thousand subscribers on a server, at "
+        "most 150 ms) coalesced into one message. "
         "For CHANGES, `changes` holds every version from `fromVersion + 1` to `toVersion`, "
         "in order and without holes: a client can check that it missed nothing. For a "
         "token scoped to some queues (API_TOKENS), only the changes it sees, in order, "
