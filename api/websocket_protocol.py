@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Generic, TypeVar
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -122,6 +123,13 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             # headers are emptied (the ASGI scope has its own copy of them).
             self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
+
+    async def wait_writable(self) -> None:
+        """Until the transport is under its high-water mark; ClientDisconnected once the
+        socket is closed or closing (as `send` raises)."""
+        await self.writable.wait()
+        if self.disconnected or self.close_sent or self.conn.state is not State.OPEN:
+            raise ClientDisconnected()
 
     def write_frame(self, frame: bytes) -> bool:
         """Write a ready-made frame now, as `send` would write it; False (nothing written)

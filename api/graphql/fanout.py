@@ -49,7 +49,7 @@ from strawberry.execution import optimized_is_awaitable
 
 from api.broadcast import SubscriberOverflow
 from api.graphql.enums import UpdateKind
-from api.graphql.frames import DirectWrite, SharedFrames
+from api.graphql.frames import FrameSink, SharedFrames
 from api.graphql.members import Envelope, Member, Payload, Send
 from api.graphql.planner import GroupKey, SubscriptionPlan
 from api.graphql.scoped import scoped
@@ -225,15 +225,15 @@ class Fanout:
         envelope: Envelope,
         send: Send,
         on_end: Callable[[], None],
-        direct: DirectWrite | None = None,
+        sink: FrameSink | None = None,
     ) -> Member | None:
         """Add a subscription to its group (made on first use); None when the group cannot
         be made (its variables do not coerce): the caller takes Strawberry's path.
-        `direct`: how its socket takes ready-made frames, when it can (`frames`)."""
+        `sink`: its socket, when it takes ready-made frames (`api.graphql.frames`)."""
         group = self._groups.get(plan.key) or self._make_group(plan, context)
         if group is None:
             return None
-        member = Member(envelope, send, limit=self._limit, on_end=on_end, direct=direct)
+        member = Member(envelope, send, limit=self._limit, on_end=on_end, sink=sink)
         member.group = group
         group.members.append(member)
         live = self._live

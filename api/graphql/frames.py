@@ -8,12 +8,12 @@ again as the write itself. So the fan-out builds each message's frame once per
 operation id (`SharedFrames`), byte for byte what uvicorn would have written
 (an unmasked, final text frame, RFC 6455 §5.2: no extension is negotiated, as
 per-message deflate is off), and a member whose socket allows it writes those
-bytes to its transport (`direct_writer`, `api.websocket_protocol`).
+bytes to its transport (`frame_sink`, `api.websocket_protocol`).
 
 A direct write is only taken when the socket is open and its transport is not
-over its high-water mark; otherwise (a slow reader, a closing socket) the member
-goes the ordinary way, through uvicorn's `send`, which waits for the socket and
-behind which the member's later messages queue, bounded (`api.graphql.members`).
+over its high-water mark; otherwise (a slow reader) the member's frames queue,
+bounded, behind a task that waits until the socket can take them
+(`api.graphql.members`) — the same bytes, never a copy per socket.
 Pings, pongs, the close handshake and every other message stay uvicorn's: they
 write to the same transport, so the order on the wire is the order of the calls.
 """
@@ -21,13 +21,22 @@ write to the same transport, so the order on the wire is the order of the calls.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from typing import Protocol
 
 from api.websocket_protocol import LeanWebSocketProtocol
 
-DirectWrite = Callable[[bytes], bool]
-"""Write a ready-made frame to the socket now: False when it cannot take it now."""
+
+class FrameSink(Protocol):
+    """A socket that takes ready-made frames (`api.websocket_protocol`)."""
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write the frame now; False (nothing written) when the socket cannot take it now."""
+        ...
+
+    async def wait_writable(self) -> None:
+        """Until the socket can take a frame; raises once it is gone."""
+        ...
+
 
 _FIN_TEXT = 0x81
 
@@ -78,11 +87,11 @@ class SharedFrames:
         return frame
 
 
-def direct_writer(server_send: object) -> DirectWrite | None:
-    """How ready-made frames are written to the socket behind `server_send` (the server's
-    ASGI `send`): our uvicorn protocol's `write_frame`; None for any other server or
-    protocol, or a socket with an extension negotiated (its frames would differ)."""
+def frame_sink(server_send: object) -> FrameSink | None:
+    """The socket behind `server_send` (the server's ASGI `send`) as a `FrameSink`: our
+    uvicorn protocol; None for any other server or protocol, or a socket with an
+    extension negotiated (its frames would differ): those go through `send`."""
     protocol = getattr(server_send, "__self__", None)
     if not isinstance(protocol, LeanWebSocketProtocol) or protocol.conn.extensions:
         return None
-    return protocol.write_frame
+    return protocol

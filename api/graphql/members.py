@@ -1,12 +1,14 @@
 """Members: one grouped subscription on one socket, and how its messages go out.
 
 A member wraps its group's shared payload in its own protocol envelope (its
-operation id) and sends it without waiting. When its socket allows it, the
-frame is the one the group built for its operation id (`api.graphql.frames`),
-written straight to the transport; otherwise the send goes through the server:
-a send to a healthy socket completes at once (the transport takes the bytes);
-it is started inline, and only a send that has to wait for a slow socket
-becomes a task, behind which that member's later messages queue. A member with more than its limit of
+operation id) and sends it without waiting. When its socket takes ready-made
+frames (a `FrameSink`), the frame is the one the group built for its operation
+id (`api.graphql.frames`), written straight to the transport; a socket over its
+high-water mark gets a task that writes the same bytes once it can, behind
+which that member's later frames queue. Otherwise the send goes through the
+server: a send to a healthy socket completes at once (the transport takes the
+bytes); it is started inline, and only a send that has to wait for a slow
+socket becomes a task, behind which that member's later messages queue. A member with more than its limit of
 messages queued refuses more (`deliver` is False): the fan-out cuts it off with
 SUBSCRIBER_TOO_SLOW. An idle member is one small object — no task, no
 generator, no queue.
@@ -22,7 +24,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from api.graphql.frames import DirectWrite, SharedFrames
+from api.graphql.frames import FrameSink, SharedFrames
 
 Send = Callable[[str], Coroutine[Any, Any, None]]
 Payload = str | asyncio.Future[str]
@@ -104,10 +106,10 @@ class Member:
 
     __slots__ = (
         "_backlog",
-        "_direct",
         "_limit",
         "_on_end",
         "_send",
+        "_sink",
         "at",
         "ended",
         "envelope",
@@ -123,14 +125,15 @@ class Member:
         *,
         limit: int,
         on_end: Callable[[], None],
-        direct: DirectWrite | None = None,
+        sink: FrameSink | None = None,
     ) -> None:
         self.envelope = envelope
         self._send = send
-        self._direct = direct
+        self._sink = sink
         self._limit = limit
         self._on_end = on_end
-        self._backlog: deque[Payload | None] | None = None
+        # Waiting behind `writer`: payloads, frames (for the sink), None for `complete`.
+        self._backlog: deque[Payload | bytes | None] | None = None
         self.writer: asyncio.Task[None] | None = None
         self.group: Group | None = None
         self.at: int | None = None  # the version the client's state is at
@@ -142,20 +145,20 @@ class Member:
         `frames`: the same message as ready-made frames (`payload` is their payload)."""
         if self.ended:
             return False
-        direct = self._direct
-        if (
-            frames is not None
-            and direct is not None
-            and self.writer is None
-            and direct(frames.frame(self.envelope))
-        ):
-            return True
+        sink = self._sink
         if self.writer is not None:
             backlog = self._backlog
             assert backlog is not None
             if len(backlog) >= self._limit:
                 return False
-            backlog.append(payload)
+            backlog.append(
+                frames.frame(self.envelope) if frames is not None and sink is not None else payload
+            )
+            return True
+        if frames is not None and sink is not None:
+            frame = frames.frame(self.envelope)
+            if not sink.write_frame(frame):
+                self._queue_first(frame)  # until the socket can take it
             return True
         if isinstance(payload, str):
             self._start(self.envelope.head + payload + self.envelope.tail)
@@ -206,8 +209,8 @@ class Member:
             self._drain(_Resume(coroutine, waiting))
         )
 
-    def _queue_first(self, payload: asyncio.Future[str]) -> None:
-        self._backlog = deque([payload])
+    def _queue_first(self, item: asyncio.Future[str] | bytes) -> None:
+        self._backlog = deque([item])
         self.writer = asyncio.get_running_loop().create_task(self._drain(None))
 
     def _queue_text(self, frames: list[str]) -> None:
@@ -230,6 +233,12 @@ class Member:
                 if item is None:
                     await self._send(envelope.complete)
                     return
+                if isinstance(item, bytes):
+                    assert self._sink is not None
+                    await self._sink.wait_writable()
+                    if not self._sink.write_frame(item):
+                        raise ConnectionError("the socket is closing")
+                    continue
                 text = item if isinstance(item, str) else await item
                 await self._send(envelope.head + text + envelope.tail)
         except Exception:  # the socket is gone

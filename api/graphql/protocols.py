@@ -50,7 +50,7 @@ from api.errors import ApiError
 from api.graphql.connections import SERVER_SEND
 from api.graphql.context import GraphQLContext
 from api.graphql.fanout import Fanout
-from api.graphql.frames import DirectWrite, direct_writer
+from api.graphql.frames import FrameSink, frame_sink
 from api.graphql.limits import is_token_limit_error
 from api.graphql.members import Envelope, Member, Send
 from api.graphql.planner import SubscriptionPlanner
@@ -84,11 +84,11 @@ def _sender(websocket: object) -> Send:
     return send
 
 
-def _direct(websocket: object) -> DirectWrite | None:
-    """How the fan-out writes its ready-made frames straight to this socket, if it can
+def _sink(websocket: object) -> FrameSink | None:
+    """This socket, when the fan-out can write its ready-made frames to it
     (`api.graphql.frames`): only when the limiter kept the server's own `send`."""
     server_send = cast(TextWebSocketLike, websocket).ws.scope.get(SERVER_SEND)
-    return None if server_send is None else direct_writer(server_send)
+    return None if server_send is None else frame_sink(server_send)
 
 
 def _join(
@@ -98,7 +98,7 @@ def _join(
     envelope: Envelope,
     send: Send,
     on_end: Callable[[], None],
-    direct: DirectWrite | None = None,
+    sink: FrameSink | None = None,
 ) -> Member | None:
     """The subscription as a member of its fan-out group, or None (Strawberry's path:
     not groupable, refused by the policy, subscriptions not running)."""
@@ -124,7 +124,7 @@ def _join(
     fanout = fanouts.get(pbx.name)
     if not isinstance(fanout, Fanout):
         return None
-    return fanout.join(plan.scoped(grant.queues), pbx, envelope, send, on_end, direct)
+    return fanout.join(plan.scoped(grant.queues), pbx, envelope, send, on_end, sink)
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
@@ -162,7 +162,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
             Envelope.transport_ws(operation_id),
             _sender(self.websocket),
             ended,
-            _direct(self.websocket),
+            _sink(self.websocket),
         )
         if member is None:
             await super().handle_subscribe(message)
@@ -245,7 +245,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[GraphQLContext, None]):
             Envelope.legacy_ws(operation_id),
             _sender(self.websocket),
             ended,
-            _direct(self.websocket),
+            _sink(self.websocket),
         )
         if member is None:
             await super().handle_start(message)

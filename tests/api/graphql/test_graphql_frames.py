@@ -73,55 +73,92 @@ def unreachable_send(text: str) -> Any:
     raise AssertionError(f"went through the server's send: {text}")
 
 
+class Sink:
+    """A socket taking ready-made frames, or not (over its high-water mark)."""
+
+    def __init__(self, *, takes: bool = True) -> None:
+        self.takes = takes
+        self.written: list[bytes] = []
+        self.writable = asyncio.Event()
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.takes:
+            self.written.append(frame)
+        return self.takes
+
+    async def wait_writable(self) -> None:
+        await self.writable.wait()
+        self.takes = True
+
+
 def test_a_member_writes_the_shared_frame_when_its_socket_takes_it() -> None:
-    written: list[bytes] = []
-
-    def direct(frame: bytes) -> bool:
-        written.append(frame)
-        return True
-
+    sinks = [Sink() for _ in range(3)]
     members = [
         Member(
-            Envelope.transport_ws("1"),
-            unreachable_send,
-            limit=3,
-            on_end=lambda: None,
-            direct=direct,
+            Envelope.transport_ws("1"), unreachable_send, limit=3, on_end=lambda: None, sink=sink
         )
-        for _ in range(3)
+        for sink in sinks
     ]
     frames = SharedFrames('{"data":1}')
     for member in members:
         assert member.deliver(frames.payload, frames)
+        assert member.writer is None
+    written = [frame for sink in sinks for frame in sink.written]
     assert written == [text_frame('{"id":"1","type":"next","payload":{"data":1}}')] * 3
     assert written[0] is written[1] is written[2]  # one bytes object for all
 
 
 async def test_a_socket_that_cannot_take_frames_now_is_bounded_and_keeps_the_order() -> None:
-    # The transport is over its high-water mark: direct writes are refused, the member
-    # sends through the server (which waits), and queues at most `limit` messages.
-    gate = asyncio.get_running_loop().create_future()
-    sent: list[str] = []
-    writable = False
-
-    def direct(frame: bytes) -> bool:
-        return writable
+    # The transport is over its high-water mark: the member's frames wait in a task (the
+    # same bytes as everyone's, not a copy), at most `limit` of them, in order.
+    sink = Sink(takes=False)
+    completed: list[str] = []
 
     async def send(text: str) -> None:
-        await gate
-        sent.append(text)
+        completed.append(text)
 
-    member = Member(Envelope.transport_ws("1"), send, limit=2, on_end=lambda: None, direct=direct)
+    member = Member(Envelope.transport_ws("1"), send, limit=3, on_end=lambda: None, sink=sink)
     messages = [SharedFrames(f"{n}") for n in range(4)]
     assert member.deliver(messages[0].payload, messages[0])
     assert member.writer is not None  # waiting for the socket
     assert member.deliver(messages[1].payload, messages[1])
-    writable = True  # even once the socket could take one: behind the queue, in order
+    sink.takes = True  # even once the socket could take one: behind the queue, in order
     assert member.deliver(messages[2].payload, messages[2])
     assert not member.deliver(messages[3].payload, messages[3])  # over the limit: cut off
-    gate.set_result(None)
+    sink.writable.set()
     await member.writer
-    assert [text.rsplit(":", 1)[1] for text in sent] == ["0}", "1}", "2}"]
+    assert member.writer is None
+    assert sink.written == [
+        text_frame(f'{{"id":"1","type":"next","payload":{n}}}') for n in range(3)
+    ]
+    assert sink.written[0] is messages[0].frame(Envelope.transport_ws("1"))  # not a copy
+    member.finish(None)
+    await asyncio.sleep(0)
+    assert completed == ['{"id":"1","type":"complete"}']
+
+
+async def test_a_socket_gone_while_frames_wait_ends_the_member() -> None:
+    sink = Sink(takes=False)
+
+    async def gone() -> None:
+        raise ConnectionError("closed")
+
+    sink.wait_writable = gone  # type: ignore[method-assign]
+    left: list[bool] = []
+
+    class Group:
+        def remove(self, member: Member) -> None:
+            left.append(True)
+
+    member = Member(
+        Envelope.transport_ws("1"), unreachable_send, limit=2, on_end=lambda: None, sink=sink
+    )
+    member.group = Group()
+    frames = SharedFrames("0")
+    assert member.deliver(frames.payload, frames)
+    assert member.writer is not None
+    await member.writer
+    assert member.ended and left == [True] and not member.deliver(frames.payload, frames)
 
 
 async def test_inbox_and_flag_do_what_uvicorn_asks_of_a_queue_and_an_event() -> None:
