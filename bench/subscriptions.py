@@ -27,6 +27,8 @@ import bisect
 import os
 import sys
 import time
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -165,8 +167,11 @@ class Subscribers:
             return await self._lines.get()
 
 
-async def start_subscribers(stack: WsServer, count: int, workdir: Path, name: str) -> Subscribers:
-    """`count` wallboard subscribers, connected and subscribed."""
+async def start_subscribers(
+    stack: WsServer, count: int, workdir: Path, name: str, *, first_index: int = 0
+) -> Subscribers:
+    """`count` wallboard subscribers, connected and subscribed (numbered from
+    `first_index`)."""
     query_file = workdir / "wallboard.graphql"
     query_file.write_text(WALLBOARD_SUBSCRIPTION)
     records = workdir / f"{name}.records"
@@ -188,6 +193,8 @@ async def start_subscribers(stack: WsServer, count: int, workdir: Path, name: st
         # 5,000): more would make the client, not the server, what is measured.
         "--verify-every",
         str(max(10, count // 100)),
+        "--first-index",
+        str(first_index),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=output,
@@ -218,6 +225,44 @@ def _python() -> list[str]:
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": project_path()}
+
+
+CLIENTS_PER_PROCESS = 2500
+"""Subscribers per client process: at 5,000 the client reads ~1 GB a second, more than
+one process (one core) does alongside the server on the same machine."""
+
+
+async def start_subscriber_processes(
+    stack: WsServer, count: int, workdir: Path, name: str
+) -> list[Subscribers]:
+    """`count` subscribers in as few processes as `CLIENTS_PER_PROCESS` allows, numbered
+    0 … count-1 across them."""
+    processes = max(1, -(-count // CLIENTS_PER_PROCESS))
+    parts: list[Subscribers] = []
+    first = 0
+    for index in range(processes):
+        size = count // processes + (1 if index < count % processes else 0)
+        part_name = name if processes == 1 else f"{name}-{index}"
+        parts.append(await start_subscribers(stack, size, workdir, part_name, first_index=first))
+        first += size
+    return parts
+
+
+async def stop_subscribers(parts: list[Subscribers]) -> dict[str, Any]:
+    """Stop every process: their summaries as one."""
+    summary: dict[str, Any] = {
+        "errors": [],
+        "error_count": 0,
+        "verify_failures": 0,
+        "closed_by_server": 0,
+    }
+    for part in parts:
+        answer = await part.command("stop")
+        await part.child.process.wait()
+        summary["errors"] += answer.get("errors", [])
+        for key in ("error_count", "verify_failures", "closed_by_server"):
+            summary[key] += answer.get(key, 0)
+    return summary
 
 
 async def wait_all_at(subscribers: Subscribers, version: int, timeout: float) -> bool:
@@ -274,7 +319,11 @@ BIN = 0.00005
 
 
 def analyse(
-    records: Path, base: int, total: int, ticks: list[tuple[int, int, float]], subscribers: int
+    records: Path | Sequence[Path],
+    base: int,
+    total: int,
+    ticks: list[tuple[int, int, float]],
+    subscribers: int,
 ) -> dict[str, Any]:
     """Per-change latency percentiles, lost changes, frames per subscriber.
 
@@ -282,7 +331,7 @@ def analyse(
     is event `n`, which left with its tick. A histogram, not a list: a
     thousand subscribers at 500 changes/s are millions of deliveries.
     """
-    client, first, last, arrival = read_records(str(records))
+    client, first, last, arrival = _read_all([records] if isinstance(records, Path) else records)
     end = base + total
     # The ticks as (first version, last version, sent at), in version order.
     spans = [(base + seq, base + seq + count - 1, at) for seq, count, at in ticks]
@@ -367,10 +416,10 @@ async def measure(
     await barrier(stack, markers, others)
     await asyncio.sleep(1.0)
     rss_before = stack.server.rss_bytes()
-    group = await start_subscribers(stack, subscribers, workdir, f"subs-{subscribers}")
+    group = await start_subscriber_processes(stack, subscribers, workdir, f"subs-{subscribers}")
     results: list[dict[str, Any]] = []
     try:
-        await barrier(stack, markers, group)
+        await barrier(stack, markers, *group)
         await asyncio.sleep(1.0)
         rss_idle = stack.server.rss_bytes()
         per_subscriber = (rss_idle - rss_before) / subscribers
@@ -381,30 +430,31 @@ async def measure(
             tuple[float, int, int, list[tuple[int, int, float]], float, int, dict[str, float]]
         ] = []
         for rate in rates:
-            base = await barrier(stack, markers, group)
+            base = await barrier(stack, markers, *group)
             cpu_before, started = stack.server.cpu_seconds(), time.monotonic()
-            client_before, box_before = group.child.cpu_seconds(), box_busy_seconds()
+            client_before, box_before = _cpu_seconds(group), box_busy_seconds()
             ticks, total = await drive(stack, markers, rate, seconds)
             elapsed = time.monotonic() - started
             cpu = stack.server.cpu_seconds() - cpu_before
             load = {
                 "client_cpu_percent": round(
-                    100 * (group.child.cpu_seconds() - client_before) / elapsed, 1
+                    100 * (_cpu_seconds(group) - client_before) / elapsed, 1
                 ),
                 "machine_busy_percent": round(
                     100 * (box_busy_seconds() - box_before) / elapsed / (os.cpu_count() or 1), 1
                 ),
             }
-            await wait_all_at(group, base + total, 15.0)
+            for part in group:
+                await wait_all_at(part, base + total, 15.0)
             final = await stack.store.version()
             runs.append((rate, base, total, ticks, cpu / elapsed, final, load))
-        summary = await group.command("stop")
-        await group.child.process.wait()
+        summary = await stop_subscribers(group)
     finally:
-        await group.child.stop()
+        for part in group:
+            await part.child.stop()
         await others.child.stop()
     for rate, base, total, ticks, cpu_share, final, load in runs:
-        figures = analyse(group.records, base, total, ticks, subscribers)
+        figures = analyse([part.records for part in group], base, total, ticks, subscribers)
         figures.update(load)
         figures.update(
             subscribers=subscribers,
@@ -424,6 +474,22 @@ async def measure(
         figures["frames_per_subscriber_per_s"] = round(frames / subscribers / seconds, 1)
         results.append(figures)
     return results
+
+
+def _cpu_seconds(parts: list[Subscribers]) -> float:
+    return sum(part.child.cpu_seconds() for part in parts)
+
+
+def _read_all(paths: Sequence[Path]) -> tuple[array[int], array[int], array[int], array[float]]:
+    """The records of several client processes, one after the other."""
+    client, first, last, arrival = array("i"), array("q"), array("q"), array("d")
+    for path in paths:
+        part = read_records(str(path))
+        client += part[0]
+        first += part[1]
+        last += part[2]
+        arrival += part[3]
+    return client, first, last, arrival
 
 
 def many_met(run: dict[str, Any]) -> bool:

@@ -235,7 +235,8 @@ async def run(args: argparse.Namespace) -> None:
             clients.append(client)
             await asyncio.wait_for(client.subscribed, 30)
 
-    await asyncio.gather(*(connect(index) for index in range(args.clients)))
+    first = args.first_index
+    await asyncio.gather(*(connect(index) for index in range(first, first + args.clients)))
     print(orjson.dumps({"connected": len(clients)}).decode(), flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -292,6 +293,9 @@ def main() -> None:
     parser.add_argument("--query-file", required=True)
     parser.add_argument("--records", required=True)
     parser.add_argument("--verify-every", type=int, default=10)
+    parser.add_argument(
+        "--first-index", type=int, default=0, help="the first client's number (several processes)"
+    )
     # uvloop's transports read in C: the client's own cost per frame is what it must keep low.
     uvloop.run(run(parser.parse_args()))
 
