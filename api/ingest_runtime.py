@@ -55,6 +55,7 @@ def build_ingest(
         known_queues=known_queues,
         reconcile_interval=settings.ami_reconcile_interval,
         ping_interval=settings.ami_ping_interval,
+        max_queue=settings.ingest_queue_max,
         on_redis_recovered=resync_after_redis_outage,
         on_stale=on_stale,
     )

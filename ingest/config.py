@@ -53,6 +53,9 @@ class IngestSettings(BaseSettings):
     ami_secret: SecretStr = SecretStr("")
     ami_reconcile_interval: float = Field(default=60.0, gt=0)
     ami_ping_interval: float = Field(default=10.0, gt=0)
+    # AMI messages read but not yet applied; a full queue stops reading the socket (TCP
+    # then makes Asterisk wait) until it is half empty (`ingest.runners.ami_runner`).
+    ingest_queue_max: int = Field(default=5000, ge=100, le=1_000_000)
     # Several PBXes (`ingest.pbxes`): name=ami-host:port,… — each one a namespace of its
     # own; its AMI user, secret and realtime database from PBX_<NAME>_AMI_USERNAME,
     # PBX_<NAME>_AMI_SECRET, PBX_<NAME>_DATABASE_URL, else the global ones.

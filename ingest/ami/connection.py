@@ -6,7 +6,10 @@ panoramisk stays the AMI client, with three changes made here:
 - its pinger (which ignores the replies, so a dead peer is never noticed) is
   replaced by a heartbeat that closes the session when a Ping goes unanswered;
 - the protocol reports the first response of a watched action, so a snapshot's
-  place in the event stream is known exactly (see `ingest.runners.ami_runner`).
+  place in the event stream is known exactly (see `ingest.runners.ami_runner`);
+- the consumer can hold the reading (`AmiConnection.hold_reading`): backpressure.
+  A Ping unanswered while reading was held proves nothing about the peer (its
+  answer waits unread behind the events), so it never ends the session.
 """
 
 from __future__ import annotations
@@ -161,6 +164,33 @@ class AmiConnection:
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self.reconnects = 0
+        self._reading_held = False
+        self.reading_holds = 0
+        """Times `hold_reading` took effect (the heartbeat's proof of a pause)."""
+        self._protocol: SafeAMIProtocol | None = None
+
+    def hold_reading(self) -> None:
+        """Stop handling and reading AMI messages (this session and the next ones) until
+        `release_reading`: the socket fills and TCP makes Asterisk wait."""
+        if self._reading_held:
+            return
+        self._reading_held = True
+        self.reading_holds += 1
+        if self._protocol is not None:
+            self._protocol.hold()
+
+    def release_reading(self) -> None:
+        """Handle and read again."""
+        if not self._reading_held:
+            return
+        self._reading_held = False
+        if self._protocol is not None:
+            self._protocol.release()
+
+    @property
+    def reading_held(self) -> bool:
+        """Whether `hold_reading` is in force."""
+        return self._reading_held
 
     async def run(self) -> None:
         """Connect, serve the session, reconnect — until cancelled."""
@@ -233,6 +263,11 @@ class AmiConnection:
             session.close("login refused")
             raise LoginRefused(str(answer.get("Message") or "authentication failed"))
         log.info("AMI connected")
+        protocol = manager.protocol
+        if isinstance(protocol, SafeAMIProtocol):
+            self._protocol = protocol
+            if self._reading_held:
+                protocol.hold()
         self._on_state(True, None)
         return session
 
@@ -244,6 +279,7 @@ class AmiConnection:
         try:
             return await session.closed
         finally:
+            self._protocol = None
             try:
                 await cancel_and_wait(heartbeat, handler)
             finally:
@@ -252,11 +288,15 @@ class AmiConnection:
     async def _heartbeat(self, session: AmiSession) -> None:
         while not session.closed.done():
             await asyncio.sleep(self._ping_interval)
+            holds = self.reading_holds
             try:
                 await session.send({"Action": "Ping"}, timeout=self._ping_interval)
             except SessionClosed:
                 return
-            except Exception as exc:  # no answer: the peer or the path is dead
+            except Exception as exc:
+                if self._reading_held or self.reading_holds != holds:
+                    continue  # we stopped reading: the answer may be there, unread
+                # No answer while we read: the peer or the path is dead.
                 session.close(f"no answer to Ping ({_reason(exc)})")
                 return
 
