@@ -61,6 +61,10 @@ class BenchConfig:
     """... while the ingest writes `replica_rate` changes a second for this long ..."""
     replica_operators: int = 100
     """... in a call centre of this many operators (the state is not what is measured)."""
+    burst_messages: int = 45_700
+    """Scenario 10: AMI messages of a busy queue written as fast as TCP takes them ..."""
+    burst_operators: int = 1000
+    """... to a server whose database has this many operators (the API's answers)."""
     warm_seconds: float = 60.0
     """Model time the simulated call centre runs before the server first reads it."""
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -101,6 +105,8 @@ class BenchConfig:
             replica_rate=20.0,
             replica_seconds=0.6,
             replica_operators=6,
+            burst_messages=2000,
+            burst_operators=6,
         )
 
     def with_services(self) -> BenchConfig:

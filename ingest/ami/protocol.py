@@ -66,10 +66,10 @@ from ingest.ami.framing import DEFAULT_MAX_MESSAGE_SIZE, AmiFramer, Frame, Frame
 _IDENTITY_HEADERS = frozenset({"event", "response", "actionid", "commandid"})
 # Headers panoramisk reads as a single string: the first value is kept.
 _SINGLE_HEADERS = frozenset({"message", "eventlist", "subevent"})
-STEP_BYTES = 32 * 1024
+STEP_BYTES = 16 * 1024
 """Bytes framed and handled in one loop step. A read can be 256 KiB (a burst): handled
 at once it would hold the event loop (and the API sharing it) for tens of ms, so the
-rest waits for the next step, the transport paused meanwhile (about 5 ms a step)."""
+rest waits for the next step, the transport paused meanwhile (a few ms a step)."""
 # Actions answered by one response that panoramisk's list heuristics misread.
 _SINGLE_RESPONSE_ACTIONS = frozenset({"queueadd"})
 _UNSAFE_CHARS = ("\r", "\n")
