@@ -105,7 +105,7 @@ class BenchConfig:
             replica_rate=20.0,
             replica_seconds=0.6,
             replica_operators=6,
-            burst_messages=2000,
+            burst_messages=5000,
             burst_operators=6,
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import kpi_query, replicas, wallboard
+from bench import burst, kpi_query, replicas, wallboard
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
@@ -136,7 +136,22 @@ def goals(results: Results) -> list[Goal]:
     out.append(_records_goal(results))
     out.append(_kpi_goal(results))
     out.append(_replicas_goal(results))
+    out.append(_burst_goal(results))
     return out
+
+
+def _burst_goal(results: Results) -> Goal:
+    figures: dict[str, Any] = results.get("burst") or {}
+    messages = figures.get("messages", BenchConfig().burst_messages)
+    operators = figures.get("operators", BenchConfig().burst_operators)
+    return Goal(
+        f"An AMI burst of {messages:,} messages as fast as TCP allows, API timed meanwhile "
+        f"({operators:,} operators, scenario 10)",
+        f"API p99 < {burst.P99_GOAL_MS:.0f} ms (REST and GraphQL), event-loop lag < "
+        f"{burst.LAG_GOAL_MS:.0f} ms, queue depth ≤ its bound",
+        burst.summary(figures),
+        burst.met(figures),
+    )
 
 
 def _replicas_goal(results: Results) -> Goal:

@@ -9,7 +9,8 @@ server are set up (`bench.stack`); HTTP (scenarios 1, 2, 4), Redis vs
 PostgreSQL (3) and subscriptions (6) run against them; the ingest (5) runs
 after them, alone with Redis. Then the wallboard in Chromium (7) at 200
 operators, on a stack of its own, the KPI query (8), and API replicas (9):
-three `serve --role api` processes with 1,000 subscribers each. Results go to `results.json`, `results.txt`,
+three `serve --role api` processes with 1,000 subscribers each, and an AMI
+burst (10): 45,700 messages as fast as TCP allows while the API is timed. Results go to `results.json`, `results.txt`,
 `results.md` and `results.png` in the output directory, and the table with
 every goal met or not is printed.
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    burst,
     db_vs_redis,
     http,
     ingest,
@@ -146,6 +148,9 @@ async def run(
     )
     results["replicas"] = await replicas.measure(config, directory)
     progress(f"   {replicas.summary(results['replicas'])}")
+    progress(f"== an AMI burst of {config.burst_messages:,} messages while the API is timed")
+    results["burst"] = await burst.measure(config, directory)
+    progress(f"   {burst.summary(results['burst'])}")
     results["seconds"] = round(time.time() - started, 1)
     if workdir is None:
         shutil.rmtree(directory, ignore_errors=True)

@@ -65,6 +65,12 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
     )
     assert replicas["p99_ms"] is not None and replicas["p99_ms"] >= replicas["p50_ms"] > 0
 
+    burst = results["burst"]  # scenario 10: an AMI burst while the API is timed
+    assert burst["messages"] == config.burst_messages and burst["events_dropped"] == 0, burst
+    assert burst["rest_requests"] > 0 and burst["graphql_requests"] > 0, burst
+    assert burst["api_errors"] == 0 and burst["queue_max"] > 0, burst
+    assert burst["rest_p99_ms"] >= burst["rest_p50_ms"] > 0, burst
+
     wallboard = results["wallboard"]
     if chromium_missing() is None:
         assert wallboard["caught_up"] and wallboard["page_errors"] == [], wallboard
