@@ -8,8 +8,9 @@ panoramisk stays the AMI client, with three changes made here:
 - the protocol reports the first response of a watched action, so a snapshot's
   place in the event stream is known exactly (see `ingest.runners.ami_runner`);
 - the consumer can hold the reading (`AmiConnection.hold_reading`): backpressure.
-  A Ping unanswered while reading was held proves nothing about the peer (its
-  answer waits unread behind the events), so it never ends the session.
+  A Ping unanswered while reading was held, or while bytes kept arriving,
+  proves nothing about the peer (its answer waits unread behind the events):
+  only silence ends the session.
 """
 
 from __future__ import annotations
@@ -288,14 +289,18 @@ class AmiConnection:
     async def _heartbeat(self, session: AmiSession) -> None:
         while not session.closed.done():
             await asyncio.sleep(self._ping_interval)
-            holds = self.reading_holds
+            holds, received = self.reading_holds, self.stats.bytes_received
             try:
                 await session.send({"Action": "Ping"}, timeout=self._ping_interval)
             except SessionClosed:
                 return
             except Exception as exc:
-                if self._reading_held or self.reading_holds != holds:
-                    continue  # we stopped reading: the answer may be there, unread
+                if (
+                    self._reading_held
+                    or self.reading_holds != holds
+                    or self.stats.bytes_received != received
+                ):
+                    continue  # the peer talks, or we stopped listening: its answer may be unread
                 # No answer while we read: the peer or the path is dead.
                 session.close(f"no answer to Ping ({_reason(exc)})")
                 return

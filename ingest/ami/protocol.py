@@ -91,6 +91,8 @@ class ProtocolStats:
     """Counters of the AMI connection; share one object across reconnects."""
 
     framing: FramerStats = field(default_factory=FramerStats)
+    bytes_received: int = 0
+    """Bytes read off the socket (framed or still waiting for a step)."""
     malformed: int = 0
     """Messages dropped as unusable (ambiguous identity, no Event/Response)."""
     handler_errors: int = 0
@@ -147,6 +149,7 @@ class SafeAMIProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Frame the bytes and handle each message, a step at a time; never raises."""
         self._save_stream(data)
+        self.stats.bytes_received += len(data)
         self._unfed.append(memoryview(data))
         self._step()
 
