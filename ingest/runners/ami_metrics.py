@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from ingest.runners.ami_runner import IngestStatus
+from ingest.runners.ami_status import IngestStatus
 
 
 class IngestQueueCollector(Collector):

@@ -31,7 +31,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -39,11 +38,11 @@ from redis.exceptions import RedisError
 from ingest.actions.waiters import EventWaiters
 from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession
 from ingest.ami.message import AmiMessage
-from ingest.ami.protocol import ProtocolStats
 from ingest.ami.sources import LIST_ACTION_TIMEOUT, SnapshotSources
 from ingest.clock import now_ms
 from ingest.logs import get_logger
 from ingest.runners.ami_snapshots import SnapshotCollector, SnapshotPoint
+from ingest.runners.ami_status import DEFAULT_QUEUE_MAX, IngestStatus
 from ingest.store import StaleEpoch
 from ingest.tasks import cancel_and_wait
 
@@ -53,84 +52,12 @@ event_log = get_logger("AmiEvents")
 BATCH_SIZE = 200
 """Messages applied per EVALSHA: a few ms of parsing and reducing in our loop and of
 Lua in Redis, so neither the API sharing the loop nor its Redis reads wait long."""
-DEFAULT_QUEUE_MAX = 5000
-"""Messages read but not applied before reading stops (INGEST_QUEUE_MAX)."""
 HARD_QUEUE_MAX = 200_000
 """Beyond it events are dropped until reconciled: only reachable while reading must go
 on for a snapshot's lists and Redis does not take what queues up meanwhile."""
 SNAPSHOT_RETRY_MIN = 1.0
 """Seconds before a failed snapshot is taken again; doubled per failure up to the max."""
 SNAPSHOT_RETRY_MAX = 30.0
-
-
-@dataclass
-class IngestStatus:
-    """What the ingest reports about itself (health, sync status)."""
-
-    host: str
-    port: int
-    connected: bool = False
-    connected_since: int | None = None
-    last_event_at: int | None = None
-    last_error: str | None = None
-    events_received: int = 0
-    events_applied: int = 0
-    events_dropped: int = 0
-    reconnects: int = 0
-    reconciliations: int = 0
-    drift_corrections: int = 0
-    last_reconcile_at: int | None = None
-    last_reconcile_corrections: int = 0
-    stale: bool = True
-    queue_depth: int = 0
-    queue_depth_max: int = 0
-    """The deepest the queue has been."""
-    queue_max: int = DEFAULT_QUEUE_MAX
-    reading_paused: bool = False
-    read_pauses: int = 0
-    """Times reading stopped because the queue was full."""
-    read_paused_seconds: float = 0.0
-    """Time spent with reading stopped, ended pauses (see `paused_seconds`)."""
-    paused_since: float | None = None
-    """monotonic() when the current pause began."""
-    redis_errors: int = 0
-    protocol: ProtocolStats = field(default_factory=ProtocolStats)
-    sources: SnapshotSources = field(default_factory=SnapshotSources)
-
-    def as_json(self) -> dict[str, Any]:
-        """camelCase, for /healthz and /sync/status."""
-        return {
-            "amiEnabled": True,
-            "amiConnected": self.connected,
-            "amiEndpoint": f"{self.host}:{self.port}",
-            "amiConnectedSince": self.connected_since,
-            "amiLastError": self.last_error,
-            "amiReconnects": self.reconnects,
-            "lastEventAt": self.last_event_at,
-            "eventsReceived": self.events_received,
-            "eventsApplied": self.events_applied,
-            "eventsDropped": self.events_dropped,
-            "oversizedDropped": self.protocol.oversized_dropped,
-            "malformedMessages": self.protocol.malformed,
-            "ingestQueueDepth": self.queue_depth,
-            "ingestQueueDepthMax": self.queue_depth_max,
-            "ingestQueueMax": self.queue_max,
-            "ingestReadingPaused": self.reading_paused,
-            "ingestReadPauses": self.read_pauses,
-            "ingestReadPausedSeconds": round(self.paused_seconds(), 3),
-            "reconciliations": self.reconciliations,
-            "driftCorrections": self.drift_corrections,
-            "lastReconcileAt": self.last_reconcile_at,
-            "lastReconcileCorrections": self.last_reconcile_corrections,
-            "snapshotSources": self.sources.as_json(),
-            "stateStale": self.stale,
-        }
-
-    def paused_seconds(self) -> float:
-        """Time spent with reading stopped, the current pause included."""
-        since = self.paused_since
-        ongoing = time.monotonic() - since if since is not None else 0.0
-        return self.read_paused_seconds + ongoing
 
 
 class ApplyEvents(Protocol):

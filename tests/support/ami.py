@@ -15,7 +15,8 @@ from typing import Any
 
 from ingest.ami.connection import AmiEndpoint
 from ingest.pipeline import EventPipeline
-from ingest.runners.ami_runner import AmiIngest, EventApplier, IngestStatus
+from ingest.runners.ami_runner import AmiIngest, EventApplier
+from ingest.runners.ami_status import IngestStatus
 from ingest.store import StateStore
 
 SECRET = "sim-secret"
