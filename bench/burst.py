@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import re
@@ -159,8 +160,10 @@ async def _run_burst(server: Child, peer: BurstPeer, url: str, workdir: Path) ->
             lag = (await _metrics(http, url)).get("queue_status_event_loop_lag_max_seconds", 1)
             return lag * 1000 < LAG_GOAL_MS
 
-        # The start-up's own stalls (sync, first snapshot) leave the lag window first.
-        await _wait(quiet, 30, "the event loop never settled after start-up")
+        # The start-up's own stalls (sync, first snapshot) leave the lag window first; on
+        # a machine busy with others they may never: the lag before is then reported.
+        with contextlib.suppress(TimeoutError):
+            await _wait(quiet, 15, "the event loop settled after start-up")
         before = await _metrics(http, url)
         received_before = int((await status())["eventsReceived"])
         client = await _start_client(url, workdir)
@@ -245,6 +248,9 @@ def _figures(raw: dict[str, Any], messages: int, rss_peak: int) -> dict[str, Any
         "graphql_p99_ms": ms(_percentile(graphql, 0.99)),
         "api_errors": rest_failed + graphql_failed + int(raw["samples"]["errors"]),
         "loop_lag_max_ms": round(lag_max * 1000, 1),
+        "loop_lag_max_before_ms": round(
+            before.get("queue_status_event_loop_lag_max_seconds", 0.0) * 1000, 1
+        ),
         "loop_stalls": int(delta("queue_status_event_loop_stalls_total")),
         "queue_depth_max": int(after.get("queue_status_ingest_queue_depth_max", 0)),
         "queue_max": int(after.get("queue_status_ingest_queue_max", 0)),
@@ -314,7 +320,8 @@ def report(figures: dict[str, Any]) -> str:
         f"  GraphQL    p50 {figures['graphql_p50_ms']} ms, p99 {graphql} ms "
         f"({figures['graphql_requests']} requests)  goal p99 < {P99_GOAL_MS:.0f} ms: "
         f"{mark(graphql is not None and graphql < P99_GOAL_MS)}",
-        f"  loop lag   max {lag} ms, {figures['loop_stalls']} stalls  "
+        f"  loop lag   max {lag} ms, {figures['loop_stalls']} stalls (before the burst: "
+        f"{figures['loop_lag_max_before_ms']} ms)  "
         f"goal < {LAG_GOAL_MS:.0f} ms: {mark(lag < LAG_GOAL_MS)}",
         f"  queue      depth max {depth:,}, bound {bound:,}  goal ≤ bound: {mark(depth <= bound)}",
         f"  blocked    reading paused {figures['read_pauses']}× for "
