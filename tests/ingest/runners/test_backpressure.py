@@ -17,8 +17,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from bench.burst_stream import burst_messages
+from ingest.ami.connection import AmiEndpoint
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
+from ingest.runners.ami_runner import AmiIngest, EventApplier
 from ingest.store import StateStore
 from simulator.wire import serialize
 from tests.support.ami import LiveIngest, running_ingest, until
@@ -212,3 +214,31 @@ async def test_ping_action_and_snapshot_complete_while_reading_is_paused(
         assert pipeline.seqs == list(range(QUEUE_MAX * 4))
         # (Reading went on while the snapshot's lists were awaited: the bound may pass.)
         assert not status.reading_paused
+
+
+async def test_past_the_last_resort_bound_events_are_dropped_and_reconciled() -> None:
+    """Events that still arrive past the bound (reading goes on only while a snapshot's
+    lists are awaited) queue up to `hard_max`; beyond, with Redis taking nothing, they
+    are dropped, the state marked stale and a reconciliation asked (a last resort)."""
+
+    async def nothing(*_: Any, **__: Any) -> int:
+        return 0
+
+    async def no_queues() -> set[str]:
+        return set()
+
+    ingest = AmiIngest(
+        AmiEndpoint("127.0.0.1", 1, "admin", "unused"),
+        EventApplier(nothing, nothing),
+        known_queues=no_queues,
+        max_queue=10,
+        hard_max=30,
+    )
+    ingest.status.stale = False
+    deliver = ingest.connection._on_event  # what the protocol calls for each event
+    for seq in range(40):
+        deliver({"Event": "VarSet", "Seq": str(seq)})
+    status = ingest.status
+    assert ingest.connection.reading_held and status.reading_paused and status.read_pauses == 1
+    assert status.queue_depth == status.queue_depth_max == 30
+    assert status.events_received == 40 and status.events_dropped == 10 and status.stale
