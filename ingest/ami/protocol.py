@@ -27,10 +27,8 @@ attributes, which ``Manager`` sets after connecting: ``factory``, ``log``,
   whose ActionID equals a pending action of ours is dispatched as the event
   it is, instead of resolving ours.
 
-Big reads are handled a step at a time (`STEP_BYTES` each, the transport paused
-between steps) so a burst never holds the event loop; `hold`/`release` let the
-consumer stop the reading altogether (backpressure: TCP then makes Asterisk
-wait), the messages already read waiting in order.
+Reads are taken a step at a time, and not at all on `hold` (backpressure: the
+ingest's queue is full), by `ingest.ami.pacing.ReadPacer`.
 
 Unchanged: responses resolve the action's future (an EventList action gets the
 list of messages up to its ``*Complete`` event), other events go to
@@ -60,16 +58,13 @@ from panoramisk import actions
 from panoramisk.message import Message
 
 from ingest.ami.framing import DEFAULT_MAX_MESSAGE_SIZE, AmiFramer, Frame, FramerStats
+from ingest.ami.pacing import ReadPacer
 
 # Headers that say what a message is and whom it answers: two different values
 # make the message ambiguous, so it is dropped.
 _IDENTITY_HEADERS = frozenset({"event", "response", "actionid", "commandid"})
 # Headers panoramisk reads as a single string: the first value is kept.
 _SINGLE_HEADERS = frozenset({"message", "eventlist", "subevent"})
-STEP_BYTES = 16 * 1024
-"""Bytes framed and handled in one loop step. A read can be 256 KiB (a burst): handled
-at once it would hold the event loop (and the API sharing it) for tens of ms, so the
-rest waits for the next step, the transport paused meanwhile (a few ms a step)."""
 # Actions answered by one response that panoramisk's list heuristics misread.
 _SINGLE_RESPONSE_ACTIONS = frozenset({"queueadd"})
 _UNSAFE_CHARS = ("\r", "\n")
@@ -132,12 +127,7 @@ class SafeAMIProtocol(asyncio.Protocol):
         self.log = logging.getLogger(__name__)
         self.config: dict[str, Any] = {}
         self.encoding = "utf-8"
-        # Bytes read but not yet framed, frames not yet handled (see `STEP_BYTES`, `hold`).
-        self._unfed: deque[memoryview] = deque()
-        self._frames: deque[Frame] = deque()
-        self._held = False
-        self._reading_paused = False
-        self._step_scheduled = False
+        self._pacer = ReadPacer(self._framer.feed, self._handle_frame)
 
     # --- asyncio.Protocol ---------------------------------------------------
 
@@ -145,86 +135,13 @@ class SafeAMIProtocol(asyncio.Protocol):
         """Start a fresh stream (a reconnect gets a new protocol anyway)."""
         self.transport = cast(asyncio.WriteTransport, transport)
         self.closed = False
+        self._pacer.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        """Frame the bytes and handle each message, a step at a time; never raises."""
+        """Frame the bytes and handle each message (a step at a time); never raises."""
         self._save_stream(data)
         self.stats.bytes_received += len(data)
-        self._unfed.append(memoryview(data))
-        self._step()
-
-    # --- backpressure ------------------------------------------------------------
-
-    def hold(self) -> None:
-        """Handle no more messages and stop reading until `release`: the socket then
-        fills and TCP makes the peer wait. Messages already framed wait in order."""
-        self._held = True
-        self._update_reading()
-
-    def release(self) -> None:
-        """Undo `hold`: the waiting messages are handled, then reading resumes."""
-        if self._held:
-            self._held = False
-            self._schedule_step()
-
-    @property
-    def held(self) -> bool:
-        """Whether `hold` is in force."""
-        return self._held
-
-    def _step(self) -> None:
-        """Handle what is framed, framing at most `STEP_BYTES` more, unless held."""
-        self._step_scheduled = False
-        loop = _running_loop()
-        # Without a loop (a unit test feeding bytes) there is no later step: all at once.
-        budget = STEP_BYTES if loop is not None else None
-        fed = 0
-        while not self._held and not self.closed:
-            if self._frames:
-                self._handle_frame(self._frames.popleft())
-            elif self._unfed and (budget is None or fed < budget):
-                chunk = self._unfed.popleft()
-                piece = chunk if budget is None else chunk[: budget - fed]
-                if len(piece) < len(chunk):
-                    self._unfed.appendleft(chunk[len(piece) :])
-                fed += len(piece)
-                self._frames.extend(self._framer.feed(piece))
-            else:
-                break
-        if not self._held and (self._frames or self._unfed):
-            self._schedule_step()
-        self._update_reading()
-
-    def _schedule_step(self) -> None:
-        if self._step_scheduled or self.closed:
-            return
-        loop = _running_loop()
-        if loop is None:
-            self._step()
-            return
-        self._step_scheduled = True
-        loop.call_soon(self._step)
-
-    def _update_reading(self) -> None:
-        """Read only while nothing waits: held, or bytes left for a later step, pause."""
-        transport = self.transport
-        if transport is None or self.closed or transport.is_closing():
-            return
-        pause = self._held or bool(self._frames or self._unfed)
-        if pause and not self._reading_paused:
-            self._reading_paused = True
-            cast(asyncio.ReadTransport, transport).pause_reading()
-        elif not pause and self._reading_paused:
-            self._reading_paused = False
-            cast(asyncio.ReadTransport, transport).resume_reading()
-
-    def _drain(self) -> None:
-        """Handle everything read, now (the connection is ending: nothing waits for later)."""
-        while self._frames or self._unfed:
-            if self._frames:
-                self._handle_frame(self._frames.popleft())
-            else:
-                self._frames.extend(self._framer.feed(self._unfed.popleft()))
+        self._pacer.feed(data)
 
     def _handle_frame(self, frame: Frame) -> None:
         if frame.banner:
@@ -241,11 +158,24 @@ class SafeAMIProtocol(asyncio.Protocol):
             self.stats.handler_errors += 1
             self.log.exception("handling AMI %s failed", _describe(frame))
 
+    def hold(self) -> None:
+        """Handle and read no more until `release` (backpressure); what was read waits."""
+        self._pacer.hold()
+
+    def release(self) -> None:
+        """Handle what waits, then read again."""
+        self._pacer.release()
+
+    @property
+    def held(self) -> bool:
+        """Whether `hold` is in force."""
+        return self._pacer.held
+
     def connection_lost(self, exc: Exception | None) -> None:
         """Tell the manager (it reconnects) unless we closed on purpose; what the peer
         sent before is handled first, held or not."""
         if not self.closed:
-            self._drain()
+            self._pacer.drain()
             self.close()
             if self.factory is not None:
                 self.factory.connection_lost(exc)
@@ -327,8 +257,7 @@ class SafeAMIProtocol(asyncio.Protocol):
                 # Never log the action itself: a Login holds the secret.
                 self.log.info("AMI action %s (ActionID %s) will be resent", name, action.id)
                 awaiting.append(action)
-        self._frames.clear()
-        self._unfed.clear()
+        self._pacer.clear()
         if not self.closed:
             try:
                 if self.transport is not None:
@@ -384,13 +313,6 @@ class SafeAMIProtocol(asyncio.Protocol):
         else:
             with open(stream, "ab") as out:
                 out.write(data)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _to_message(frame: Frame) -> Any:

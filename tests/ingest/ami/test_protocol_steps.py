@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ingest.ami.protocol import STEP_BYTES, SafeAMIProtocol
+from ingest.ami.pacing import STEP_BYTES
+from ingest.ami.protocol import SafeAMIProtocol
 
 
 class PausableTransport(asyncio.Transport):
