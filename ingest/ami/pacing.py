@@ -18,8 +18,8 @@ from typing import cast
 
 from ingest.ami.framing import Frame
 
-STEP_BYTES = 16 * 1024
-"""Bytes framed and handled in one loop step (a few ms)."""
+STEP_BYTES = 8 * 1024
+"""Bytes framed and handled in one loop step (about 1 ms)."""
 
 
 class ReadPacer:

@@ -86,6 +86,7 @@ async def test_ami_down_is_degraded_and_the_last_state_is_still_served(
             assert set(health["eventLoop"]) == {
                 "lagMs",
                 "maxLagMs",
+                "ownMaxLagMs",
                 "maxLagWindowSeconds",
                 "stalls",
                 "stallMs",

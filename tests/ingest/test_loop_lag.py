@@ -38,6 +38,15 @@ def test_lags_are_counted_and_the_recent_maximum_forgets_the_old_ones() -> None:
     assert lag.last == 0.0
 
 
+def test_the_own_maximum_counts_only_what_our_cpu_accounts_for() -> None:
+    clock = Clock()
+    lag = LoopLag(clock=clock)
+    lag.record(0.3, cpu=0.02)  # descheduled: the machine was busy
+    lag.record(0.12, cpu=0.15)  # a long step of ours
+    assert lag.recent_max == 0.3 and lag.recent_own_max == 0.12
+    assert lag.as_json()["ownMaxLagMs"] == 120.0
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
         LoopLag(interval=0)
@@ -59,6 +68,8 @@ async def test_a_blocking_call_shows_as_a_stall() -> None:
     assert lag.max_ever >= 0.1 and lag.stalls >= 1
     brief = lag.as_json()
     assert brief["maxLagMs"] >= 100 and brief["stalls"] >= 1 and brief["stallMs"] == 100
+    # time.sleep blocks without using CPU: the CPU-accounted part stays far below.
+    assert lag.recent_own_max < 0.1
 
 
 def test_metrics_show_the_last_lag_the_recent_maximum_and_the_stalls() -> None:
@@ -71,3 +82,4 @@ def test_metrics_show_the_last_lag_the_recent_maximum_and_the_stalls() -> None:
     assert "queue_status_event_loop_lag_seconds 0.01" in text
     assert "queue_status_event_loop_lag_max_seconds 0.2" in text
     assert "queue_status_event_loop_stalls_total 1.0" in text
+    assert "queue_status_event_loop_lag_own_max_seconds 0.2" in text
