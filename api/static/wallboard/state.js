@@ -6,7 +6,9 @@
 // queues gets no changes of the others, so its versions have holes, but each
 // batch's `fromVersion` is the previous batch's `toVersion`). Anything else
 // means a change was missed: `apply` says so and the owner re-reads the snapshot. What changed is
-// collected in dirty sets, so the view touches only those parts of the page.
+// collected in dirty sets, so the view touches only those parts of the page: a queue's own
+// record (`queues`: its header and callers) apart from its member counts (`counts`), which
+// every change of one of its operators moves.
 
 export class LiveState {
   constructor() {
@@ -15,7 +17,7 @@ export class LiveState {
     /** @type {Map<string, any>} */ this.channels = new Map();
     this.version = -1; // no state yet
     this.clockOffsetMs = 0; // server clock minus ours: timers must not depend on the TV's clock
-    this.dirty = { all: true, operators: new Set(), queues: new Set(), channels: false };
+    this.dirty = { all: true, operators: new Set(), queues: new Set(), counts: new Set(), channels: false };
   }
 
   get loaded() {
@@ -70,14 +72,15 @@ export class LiveState {
         this.dirty.operators.add(change.id);
         // Queue member counts are derived from operators: mark the queues it
         // was and is in.
-        for (const m of before?.queues ?? []) this.dirty.queues.add(m.queueName);
-        for (const m of change.operator?.queues ?? []) this.dirty.queues.add(m.queueName);
+        for (const m of before?.queues ?? []) this.dirty.counts.add(m.queueName);
+        for (const m of change.operator?.queues ?? []) this.dirty.counts.add(m.queueName);
         break;
       }
       case 'QUEUE':
         if (deleted) this.queues.delete(change.id);
         else this.queues.set(change.id, change.queue);
         this.dirty.queues.add(change.id);
+        this.dirty.counts.add(change.id);
         break;
       case 'CHANNEL':
         if (deleted) this.channels.delete(change.id);
@@ -92,7 +95,7 @@ export class LiveState {
   /** The dirty sets so far, cleared. */
   takeDirty() {
     const dirty = this.dirty;
-    this.dirty = { all: false, operators: new Set(), queues: new Set(), channels: false };
+    this.dirty = { all: false, operators: new Set(), queues: new Set(), counts: new Set(), channels: false };
     return dirty;
   }
 }

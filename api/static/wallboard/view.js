@@ -116,7 +116,7 @@ export class WallboardView {
   /** Apply what changed since the last frame; tick timers when the second changed. */
   frame() {
     const dirty = this.state.takeDirty();
-    const changed = dirty.all || dirty.operators.size || dirty.queues.size || dirty.channels;
+    const changed = dirty.all || dirty.operators.size || dirty.queues.size || dirty.counts.size || dirty.channels;
     if (dirty.all) this.renderAll();
     else if (changed) this.renderDirty(dirty);
     if (changed) this.renderTotals();
@@ -159,7 +159,12 @@ export class WallboardView {
   renderDirty(dirty) {
     for (const name of dirty.queues) if (this.shows(name)) this.renderQueue(name);
     for (const memberId of dirty.operators) this.renderOperator(memberId);
-    for (const name of dirty.queues) this.renderQueueCounts(name);
+    // A queue Asterisk has no record of lives by its members alone: its section goes with
+    // the last of them (renderQueue). Otherwise a member's change moves only the counts.
+    for (const name of dirty.counts) {
+      if (!dirty.queues.has(name) && !this.state.queues.has(name) && this.shows(name)) this.renderQueue(name);
+    }
+    for (const name of dirty.counts) this.renderQueueCounts(name);
     if (dirty.channels) this.renderCalls();
   }
 
@@ -229,17 +234,24 @@ export class WallboardView {
 
   renderQueue(name) {
     const queue = this.state.queues.get(name);
-    const hasMembers = [...this.state.operators.values()].some((op) => op.queues.some((m) => m.queueName === name));
-    if (!queue && !hasMembers) {
+    if (!queue && !this.hasMembers(name)) {
       this.removeSection(name);
       return;
     }
     const section = this.section(name);
     const q = queue ?? { name, callers: [] };
     section.serviceLevel = q.serviceLevel || DEFAULT_SERVICE_LEVEL;
-    this.renderAsteriskCounters(section, name);
-    this.onQueueRendered?.(section, name); // stats.js: today's figures from the call records
+    // stats.js: today's figures from the call records, or Asterisk's counters without them.
+    if (this.onQueueRendered) this.onQueueRendered(section, name);
+    else this.renderAsteriskCounters(section, name);
     this.renderCallers(section, q.callers ?? []);
+  }
+
+  hasMembers(queueName) {
+    for (const op of this.state.operators.values()) {
+      if (op.queues.some((m) => m.queueName === queueName)) return true;
+    }
+    return false;
   }
 
   /** Asterisk's own Completed / Abandoned / Service level (reset by its reloads and restarts). */
@@ -251,7 +263,8 @@ export class WallboardView {
     // Asterisk reports 0% before its first call: no calls yet is no figure, not a failure.
     const noCalls = !(q.completed || q.abandoned);
     setText(section.stats.sl, perf == null || noCalls ? '–' : percent(Math.round(perf)));
-    section.stats.sl.title = t('queue.answeredWithin', { seconds: number(section.serviceLevel) });
+    const title = t('queue.answeredWithin', { seconds: number(section.serviceLevel) });
+    if (section.stats.sl.title !== title) section.stats.sl.title = title;
   }
 
   renderCallers(section, callers) {
