@@ -204,7 +204,9 @@ async def _profile(browser: Browser, page: Page, path: Path) -> Any:
 
     async def stop() -> None:
         profile = (await session.send("Profiler.stop"))["profile"]
-        trace = orjson.loads(await browser.stop_tracing())
+        raw = await browser.stop_tracing()
+        await asyncio.to_thread(path.with_suffix(".trace.json").write_bytes, raw)
+        trace = orjson.loads(raw)
         lines = ["-- JS self time by function (CDP Profiler)", *top_functions(profile)]
         lines += ["", "-- main-thread self time by trace event", *top_events(trace)]
         await asyncio.to_thread(path.write_text, "\n".join(lines) + "\n")
@@ -270,6 +272,8 @@ async def replay(
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     await serve_recording(page, recording.answers)
+    import os
+    if os.environ.get("RM"): await page.emulate_media(reduced_motion="reduce")
     await page.goto(f"{ORIGIN}/")
     await wait_live(page, timeout_ms=60_000)
     await load_frames(page, recording.frames)

@@ -23,6 +23,7 @@ export const STATE_ICONS = {
   unavailable: '✕',
   unknown: '?',
 };
+const RING_PHASE_MS = 550; // ringing tiles pulse: on, off, … (wallboard.css, body[data-ring])
 const MAX_CALLERS = 6; // per queue; the rest is summarised as "+N more"
 const DEFAULT_SERVICE_LEVEL = 60;
 
@@ -127,6 +128,8 @@ export class WallboardView {
       this.layout?.fit();
     }
     const now = this.state.now();
+    const ring = Math.floor(now / RING_PHASE_MS) % 2 ? 'on' : 'off';
+    if (this.doc.body.dataset.ring !== ring) this.doc.body.dataset.ring = ring;
     const second = Math.floor(now / 1000);
     if (second !== this.lastSecond) {
       this.lastSecond = second;
