@@ -143,18 +143,33 @@ export function tileState(operator, membership, now) {
   return { key: 'unknown', since, paused, reason };
 }
 
-/** Member counts of one queue, as the server derives them (api/service.py member_counts). */
-export function memberCounts(queueName, operators) {
-  const counts = { total: 0, available: 0, inCall: 0, ringing: 0, paused: 0, unavailable: 0 };
+/** Member counts of every queue, as the server derives them (api/service.py member_counts):
+ * queue name → counts, in one pass over the operators (not one per queue). */
+export function memberCountsByQueue(operators) {
+  const byQueue = new Map();
   for (const op of operators) {
-    const membership = op.queues.find((m) => m.queueName === queueName);
-    if (!membership) continue;
-    counts.total += 1;
-    if (membership.paused) counts.paused += 1;
-    else if (op.status === 'IDLE') counts.available += 1;
-    if (op.status === 'IN_CALL' || op.status === 'BUSY' || op.status === 'ON_HOLD') counts.inCall += 1;
-    else if (op.status === 'RINGING') counts.ringing += 1;
-    else if (op.status === 'UNAVAILABLE' || op.status === 'INVALID') counts.unavailable += 1;
+    for (const membership of op.queues) {
+      let counts = byQueue.get(membership.queueName);
+      if (!counts) {
+        counts = emptyCounts();
+        byQueue.set(membership.queueName, counts);
+      }
+      counts.total += 1;
+      if (membership.paused) counts.paused += 1;
+      else if (op.status === 'IDLE') counts.available += 1;
+      if (op.status === 'IN_CALL' || op.status === 'BUSY' || op.status === 'ON_HOLD') counts.inCall += 1;
+      else if (op.status === 'RINGING') counts.ringing += 1;
+      else if (op.status === 'UNAVAILABLE' || op.status === 'INVALID') counts.unavailable += 1;
+    }
   }
-  return counts;
+  return byQueue;
+}
+
+/** Member counts of one queue (none: every figure 0). */
+export function memberCounts(queueName, operators) {
+  return memberCountsByQueue(operators).get(queueName) ?? emptyCounts();
+}
+
+export function emptyCounts() {
+  return { total: 0, available: 0, inCall: 0, ringing: 0, paused: 0, unavailable: 0 };
 }

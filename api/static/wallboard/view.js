@@ -10,7 +10,7 @@
 
 import { clock, duration, number, percent, t } from './i18n.js';
 import { extension, queueComparator, tileComparator } from './sorting.js';
-import { memberCounts, tileState } from './state.js';
+import { emptyCounts, memberCountsByQueue, tileState } from './state.js';
 
 /** One glyph per state, beside its label: a state is never told by its colour alone. */
 export const STATE_ICONS = {
@@ -149,7 +149,7 @@ export class WallboardView {
       if (!this.state.operators.has(memberId)) this.renderOperator(memberId);
     }
     for (const memberId of this.state.operators.keys()) this.renderOperator(memberId);
-    for (const name of wanted) this.renderQueueCounts(name);
+    this.renderQueueCounts(wanted);
     this.renderCalls();
     const empty = this.doc.getElementById('empty-board');
     empty.hidden = wanted.size > 0;
@@ -167,7 +167,7 @@ export class WallboardView {
     for (const name of dirty.counts) {
       if (!dirty.queues.has(name) && !this.state.queues.has(name) && this.shows(name)) this.renderQueue(name);
     }
-    for (const name of dirty.counts) this.renderQueueCounts(name);
+    this.renderQueueCounts(dirty.counts);
     if (dirty.channels) this.renderCalls();
   }
 
@@ -316,15 +316,20 @@ export class WallboardView {
     }
   }
 
-  renderQueueCounts(name) {
-    const section = this.sections.get(name);
-    if (!section) return;
-    const counts = memberCounts(name, this.state.operators.values());
-    setText(section.stats.available, `${number(counts.available)}/${number(counts.total)}`);
-    setText(section.stats.ringing, number(counts.ringing));
-    setText(section.stats.inCall, number(counts.inCall));
-    setText(section.stats.paused, number(counts.paused));
-    setText(section.stats.unavailable, number(counts.unavailable));
+  /** The member counts in the headers of `names` (counted for every queue at once). */
+  renderQueueCounts(names) {
+    if (!names.size) return;
+    const byQueue = memberCountsByQueue(this.state.operators.values());
+    for (const name of names) {
+      const section = this.sections.get(name);
+      if (!section) continue;
+      const counts = byQueue.get(name) ?? emptyCounts();
+      setText(section.stats.available, `${number(counts.available)}/${number(counts.total)}`);
+      setText(section.stats.ringing, number(counts.ringing));
+      setText(section.stats.inCall, number(counts.inCall));
+      setText(section.stats.paused, number(counts.paused));
+      setText(section.stats.unavailable, number(counts.unavailable));
+    }
   }
 
   // --- operators ------------------------------------------------------------
