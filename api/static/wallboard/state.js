@@ -92,6 +92,12 @@ export class LiveState {
     }
   }
 
+  /** Whether anything changed since the last takeDirty. */
+  hasDirty() {
+    const d = this.dirty;
+    return d.all || d.channels || d.operators.size > 0 || d.queues.size > 0 || d.counts.size > 0;
+  }
+
   /** The dirty sets so far, cleared. */
   takeDirty() {
     const dirty = this.dirty;

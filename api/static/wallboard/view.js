@@ -1,9 +1,11 @@
 // The page: keyed DOM updates from the live state, one animation frame at a time.
 //
 // Nothing is re-rendered wholesale per event. The state collects what changed
-// (dirty sets); once per animation frame the view updates only those tiles,
-// queues and the calls list, writing a DOM property only when its value
-// differs. Timers are a separate pass that runs when the wall-clock second
+// (dirty sets); at most once per animation frame, and under a storm of changes
+// at most ten times a second, the view updates only those tiles, queues and the
+// calls list, writing a DOM property only when its value differs, in slices of a
+// few milliseconds so the browser's own frames keep coming (at a thousand tiles
+// the style and layout of one change cost about what a hundred do). Timers are a separate pass that runs when the wall-clock second
 // changes, so a burst of AMI events and ticking clocks never pile up work.
 // How dense the tiles are, and which queues are on screen, is layout.js's
 // job: it runs only when tiles come or go or the window changes size.
@@ -24,7 +26,21 @@ export const STATE_ICONS = {
   unknown: '?',
 };
 const RING_PHASE_MS = 550; // ringing tiles pulse: on, off, … (wallboard.css, body[data-ring])
-const MAX_CALLERS = 6; // per queue; the rest is summarised as "+N more"
+const MAX_CALLERS = 6;
+// Under a storm of changes the page is rendered at most this often (a frame's style and
+// layout of a thousand tiles costs the same for one change as for a hundred) ...
+const RENDER_EVERY_MS = 100;
+// ... and a render yields to the browser after this long, going on in a task of its own.
+const SLICE_MS = 8;
+
+/** Run `fn` in a task of its own, soon (no timer clamping, unlike setTimeout). */
+const taskChannel = new MessageChannel();
+const tasks = [];
+taskChannel.port1.onmessage = () => tasks.shift()?.();
+function postTask(fn) {
+  tasks.push(fn);
+  taskChannel.port2.postMessage(null);
+} // per queue; the rest is summarised as "+N more"
 const DEFAULT_SERVICE_LEVEL = 60;
 
 function stateLabels() {
@@ -88,6 +104,8 @@ export class WallboardView {
     this.clockEl = doc.getElementById('clock');
     this.lastSecond = -1;
     this.needsLayout = true;
+    this.rendering = false; // a render is under way (posted, or in slices)
+    this.renderedAt = -Infinity; // when the last one finished (performance.now)
     this.maxCalls = 40; // layout.js: as many rows as the calls panel has room for
     /** 'full' | 'compact' | 'cells' | 'summary' (layout.js sets it) */
     this.density = 'full';
@@ -114,19 +132,20 @@ export class WallboardView {
 
   // --- per frame ------------------------------------------------------------
 
-  /** Apply what changed since the last frame; tick timers when the second changed. */
+  /**
+   * Once per animation frame: start a render when something changed (at most every
+   * RENDER_EVERY_MS), fit the layout when asked, pulse the ringing tiles, and tick the
+   * timers when the second changed.
+   */
   frame() {
-    const dirty = this.state.takeDirty();
-    const changed = dirty.all || dirty.operators.size || dirty.queues.size || dirty.counts.size || dirty.channels;
-    if (dirty.all) this.renderAll();
-    else if (changed) this.renderDirty(dirty);
-    if (changed) this.renderTotals();
-    if (this.moved && !this.needsLayout) this.layout?.restyle();
-    this.moved = false;
-    if (this.needsLayout && this.state.loaded) {
-      this.needsLayout = false;
-      this.layout?.fit();
+    const started = performance.now();
+    if (!this.rendering && this.state.hasDirty() && started - this.renderedAt >= RENDER_EVERY_MS) {
+      // Not in this frame's task: the page's style and layout of what the render changes
+      // come in the next frame's, so neither task carries both.
+      this.rendering = true;
+      postTask(() => this.render());
     }
+    if (!this.rendering) this.fitIfAsked();
     const now = this.state.now();
     const ring = Math.floor(now / RING_PHASE_MS) % 2 ? 'on' : 'off';
     if (this.doc.body.dataset.ring !== ring) this.doc.body.dataset.ring = ring;
@@ -134,6 +153,42 @@ export class WallboardView {
     if (second !== this.lastSecond) {
       this.lastSecond = second;
       this.tick(now);
+    }
+  }
+
+  /**
+   * Apply what changed, in slices of at most ~SLICE_MS of main thread: the operators left
+   * when a slice's time is up go back to the dirty set and the next slice (a task of its
+   * own) takes them. The page's version is set only once nothing is left, so it always
+   * means "every change up to here is on screen".
+   */
+  render() {
+    const deadline = performance.now() + SLICE_MS;
+    const dirty = this.state.takeDirty();
+    let finished = true;
+    if (dirty.all) this.renderAll();
+    else finished = this.renderDirty(dirty, deadline);
+    if (!finished) {
+      postTask(() => this.render());
+      return;
+    }
+    this.renderTotals();
+    this.fitIfAsked();
+    // The style and layout of what changed, in a task of their own too: otherwise the next
+    // frame's task does them and the paint (tens of milliseconds at a thousand tiles).
+    postTask(() => {
+      void this.queuesEl.offsetHeight; // reading a size makes the browser lay out now
+      this.rendering = false;
+      this.renderedAt = performance.now();
+    });
+  }
+
+  fitIfAsked() {
+    if (this.moved && !this.needsLayout) this.layout?.restyle();
+    this.moved = false;
+    if (this.needsLayout && this.state.loaded) {
+      this.needsLayout = false;
+      this.layout?.fit();
     }
   }
 
@@ -159,16 +214,30 @@ export class WallboardView {
     this.doc.getElementById('board').setAttribute('aria-busy', 'false');
   }
 
-  renderDirty(dirty) {
+  /** What `dirty` names, until `deadline`; false when operators are left (back in the state's dirty set). */
+  renderDirty(dirty, deadline = Infinity) {
     for (const name of dirty.queues) if (this.shows(name)) this.renderQueue(name);
-    for (const memberId of dirty.operators) this.renderOperator(memberId);
+    let done = 0;
+    for (const memberId of dirty.operators) {
+      // The clock is read every few operators: reading it costs more than one of them.
+      if (done % 16 === 15 && performance.now() > deadline) break;
+      this.renderOperator(memberId);
+      dirty.operators.delete(memberId);
+      done += 1;
+    }
     // A queue Asterisk has no record of lives by its members alone: its section goes with
     // the last of them (renderQueue). Otherwise a member's change moves only the counts.
     for (const name of dirty.counts) {
       if (!dirty.queues.has(name) && !this.state.queues.has(name) && this.shows(name)) this.renderQueue(name);
     }
     this.renderQueueCounts(dirty.counts);
+    if (dirty.operators.size) {
+      for (const memberId of dirty.operators) this.state.dirty.operators.add(memberId);
+      if (dirty.channels) this.state.dirty.channels = true;
+      return false;
+    }
     if (dirty.channels) this.renderCalls();
+    return true;
   }
 
   // --- queues ---------------------------------------------------------------
