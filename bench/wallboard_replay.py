@@ -193,32 +193,28 @@ def _reaches(arrivals: list[tuple[float, str]], version: int) -> bool:
     return to_version is not None and int(to_version) >= version
 
 
-async def _profile(browser: Browser, page: Page, path: Path) -> Any:
-    """Start the CDP sampling profiler and a timeline trace; the coroutine returned stops
-    both and writes the page's top functions and main-thread events to `path`."""
+# The timeline: every main-thread task with its CPU time (`tdur`), which a busy shared
+# machine does not stretch as it does the wall-clock figures.
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
+PROFILE_CATEGORIES = [*TRACE_CATEGORIES, "v8", "blink"]
+
+
+async def _start_profiler(page: Page) -> Any:
+    """Start the CDP sampling profiler; the coroutine returned stops it: the profile."""
     session = await page.context.new_cdp_session(page)
     await session.send("Profiler.enable")
     await session.send("Profiler.setSamplingInterval", {"interval": 200})
-    await browser.start_tracing(page=page, categories=TRACE_CATEGORIES)
     await session.send("Profiler.start")
 
-    async def stop() -> None:
-        profile = (await session.send("Profiler.stop"))["profile"]
-        raw = await browser.stop_tracing()
-        await asyncio.to_thread(path.with_suffix(".trace.json").write_bytes, raw)
-        trace = orjson.loads(raw)
-        lines = ["-- JS self time by function (CDP Profiler)", *top_functions(profile)]
-        lines += ["", "-- main-thread self time by trace event", *top_events(trace)]
-        await asyncio.to_thread(path.write_text, "\n".join(lines) + "\n")
+    async def stop() -> dict[str, Any]:
+        profile: dict[str, Any] = (await session.send("Profiler.stop"))["profile"]
+        return profile
 
     return stop
 
 
-TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "blink"]
-
-
-def top_events(trace: Any, count: int = 25) -> list[str]:
-    """Self time per trace event name on the renderer's main thread, largest first."""
+def _main_thread_spans(trace: Any) -> list[tuple[float, float, float, str]]:
+    """(start µs, wall µs, CPU µs, name) of every complete event on the page's main thread."""
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
     main = {
         (e["pid"], e["tid"])
@@ -227,23 +223,43 @@ def top_events(trace: Any, count: int = 25) -> list[str]:
         and e.get("name") == "thread_name"
         and e.get("args", {}).get("name") == "CrRendererMain"
     }
-    spans = sorted(
-        (e["ts"], -e.get("dur", 0), e["name"], (e["pid"], e["tid"]))
+    return sorted(
+        (e["ts"], e.get("dur", 0), e.get("tdur", e.get("dur", 0)), e["name"])
         for e in events
         if e.get("ph") == "X" and (e["pid"], e["tid"]) in main
     )
+
+
+def task_cpu(trace: Any) -> dict[str, float]:
+    """The main thread's tasks by CPU time: the longest (ms) and the whole (ms)."""
+    longest = busy = 0.0
+    end = 0.0
+    for start, wall, cpu, name in _main_thread_spans(trace):
+        if name in ("RunTask", "ThreadControllerImpl::RunTask") and start >= end:
+            longest = max(longest, cpu)
+            busy += cpu
+            end = start + wall
+    return {
+        "longest_task_cpu_ms": round(longest / 1000, 1),
+        "main_thread_cpu_ms": round(busy / 1000),
+    }
+
+
+def top_events(trace: Any, count: int = 25) -> list[str]:
+    """Self time per trace event name on the renderer's main thread, largest first."""
     self_us: dict[str, float] = {}
-    open_spans: dict[tuple[int, int], list[tuple[float, str]]] = {}
-    for start, minus_dur, name, thread in spans:
-        end = start - minus_dur
-        stack = open_spans.setdefault(thread, [])
-        while stack and stack[-1][0] <= start:
-            stack.pop()
-        if stack:  # nested: its time is not its parent's own
-            parent = stack[-1][1]
-            self_us[parent] = self_us.get(parent, 0.0) - (end - start)
-        self_us[name] = self_us.get(name, 0.0) + (end - start)
-        stack.append((end, name))
+    open_spans: list[tuple[float, str]] = []
+    for start, wall, _, name in sorted(
+        _main_thread_spans(trace), key=lambda span: (span[0], -span[1])
+    ):
+        end = start + wall
+        while open_spans and open_spans[-1][0] <= start:
+            open_spans.pop()
+        if open_spans:  # nested: its time is not its parent's own
+            parent = open_spans[-1][1]
+            self_us[parent] = self_us.get(parent, 0.0) - wall
+        self_us[name] = self_us.get(name, 0.0) + wall
+        open_spans.append((end, name))
     total = sum(self_us.values()) or 1.0
     ranked = sorted(self_us.items(), key=lambda item: -item[1])[:count]
     return [f"{us / 1000:9.1f} ms {100 * us / total:5.1f}%  {name}" for name, us in ranked]
@@ -281,7 +297,10 @@ async def replay(
         " tiles: document.querySelectorAll('.tile').length,"
         " shown: document.querySelectorAll('.queue:not([hidden]) .tile:not(.off-page)').length })"
     )
-    stop_profile = await _profile(browser, page, profile) if profile else None
+    await browser.start_tracing(
+        page=page, categories=PROFILE_CATEGORIES if profile else TRACE_CATEGORIES
+    )
+    stop_profiler = await _start_profiler(page) if profile else None
     await page.evaluate(WATCH_MAIN_THREAD_JS)
     before = await main_thread(page)
     started = time.monotonic()
@@ -298,8 +317,14 @@ async def replay(
         caught_up = False
     settled = time.monotonic()
     after = await main_thread(page)
-    if stop_profile is not None:
-        await stop_profile()
+    cpu_profile = await stop_profiler() if stop_profiler is not None else None
+    raw_trace = await browser.stop_tracing()
+    trace = orjson.loads(raw_trace)
+    if profile is not None and cpu_profile is not None:
+        lines = ["-- JS self time by function (CDP Profiler)", *top_functions(cpu_profile)]
+        lines += ["", "-- main-thread self time by trace event", *top_events(trace)]
+        await asyncio.to_thread(profile.write_text, "\n".join(lines) + "\n")
+        await asyncio.to_thread(profile.with_suffix(".trace.json").write_bytes, raw_trace)
     await page.close()
     tasks = [float(t) for t in after["longTasks"]]
     stream_s = recording.frames[-1][0] if recording.frames else 0.0
@@ -314,6 +339,7 @@ async def replay(
         "longest_task_ms": round(max(tasks, default=0.0), 1),
         "long_task_ms_total": round(sum(tasks), 1),
         "frames_per_s": round((after["frames"] - before["frames"]) / (settled - started), 1),
+        **task_cpu(trace),
         "page_errors": errors,
     }
 
@@ -398,6 +424,8 @@ def describe(figures: dict[str, Any]) -> list[str]:
         + (f"{longest:.0f} ms" if longest else "none over 50 ms")
         + f" (goal < {LONGEST_TASK_MS:.0f} ms)",
         f"long tasks: {figures['long_tasks']} ({figures['long_task_ms_total']:.0f} ms in all)",
+        f"CPU (trace): longest task {figures['longest_task_cpu_ms']:.0f} ms, main thread "
+        f"{figures['main_thread_cpu_ms']:,} ms in all (a shared machine stretches the wall clock)",
         f"frames/s while following: {figures['frames_per_s']:.1f} (goal ≥ {MIN_FRAMES_PER_S:.0f})",
         "caught up with the last version: "
         + (

@@ -61,7 +61,14 @@ function secondsSince(ms, now) {
 }
 
 function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
+  // Its one text node changed in place: the browser keeps its layout object (textContent
+  // would replace the node, a removal and an addition to lay out).
+  const node = el.firstChild;
+  if (node && node.nodeType === Node.TEXT_NODE && !node.nextSibling) {
+    if (node.data !== text) node.data = text;
+  } else if (el.textContent !== text) {
+    el.textContent = text;
+  }
 }
 
 function setAttr(el, name, value) {
@@ -152,7 +159,11 @@ export class WallboardView {
     const second = Math.floor(now / 1000);
     if (second !== this.lastSecond) {
       this.lastSecond = second;
-      this.tick(now);
+      // Every timer on screen: like a render, in a task of its own with its layout.
+      postTask(() => {
+        this.tick(this.state.now());
+        this.layOut();
+      });
     }
   }
 
@@ -168,19 +179,25 @@ export class WallboardView {
     let finished = true;
     if (dirty.all) this.renderAll();
     else finished = this.renderDirty(dirty, deadline);
+    if (finished) {
+      this.renderTotals();
+      this.fitIfAsked();
+    }
+    this.layOut();
     if (!finished) {
       postTask(() => this.render());
       return;
     }
-    this.renderTotals();
-    this.fitIfAsked();
-    // The style and layout of what changed, in a task of their own too: otherwise the next
-    // frame's task does them and the paint (tens of milliseconds at a thousand tiles).
-    postTask(() => {
-      void this.queuesEl.offsetHeight; // reading a size makes the browser lay out now
-      this.rendering = false;
-      this.renderedAt = performance.now();
-    });
+    this.rendering = false;
+    this.renderedAt = performance.now();
+  }
+
+  /**
+   * The style and layout of what changed, now, in the task that changed it: otherwise the
+   * next frame's task does them and the paint too (tens of milliseconds at a thousand tiles).
+   */
+  layOut() {
+    void this.queuesEl.offsetHeight; // reading a size makes the browser lay out now
   }
 
   fitIfAsked() {
