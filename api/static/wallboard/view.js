@@ -1,12 +1,15 @@
 // The page: keyed DOM updates from the live state, one animation frame at a time.
 //
 // Nothing is re-rendered wholesale per event. The state collects what changed
-// (dirty sets); at most once per animation frame, and under a storm of changes
-// at most ten times a second, the view updates only those tiles, queues and the
-// calls list, writing a DOM property only when its value differs, in slices of a
-// few milliseconds so the browser's own frames keep coming (at a thousand tiles
-// the style and layout of one change cost about what a hundred do). Timers are a separate pass that runs when the wall-clock second
-// changes, so a burst of AMI events and ticking clocks never pile up work.
+// (dirty sets); at most once per animation frame, and never for more than a
+// quarter of the main thread (a thousand tiles: about ten times a second under
+// a storm of changes), the view updates only those tiles, queues and the calls
+// list, writing a DOM property only when its value differs, in slices of a few
+// milliseconds with the layout forced in the same task, so that no task of the
+// browser's carries the JS, the layout and the paint at once (at a thousand
+// tiles the style and layout of one change cost about what a hundred do).
+// Timers are a separate pass that runs when the wall-clock second changes, so
+// a burst of AMI events and ticking clocks never pile up work.
 // How dense the tiles are, and which queues are on screen, is layout.js's
 // job: it runs only when tiles come or go or the window changes size.
 
@@ -27,9 +30,12 @@ export const STATE_ICONS = {
 };
 const RING_PHASE_MS = 550; // ringing tiles pulse: on, off, … (wallboard.css, body[data-ring])
 const MAX_CALLERS = 6;
-// Under a storm of changes the page is rendered at most this often (a frame's style and
-// layout of a thousand tiles costs the same for one change as for a hundred) ...
-const RENDER_EVERY_MS = 100;
+// After a render the next waits this many times as long as it took (its JS, style and
+// layout): renders take at most a quarter of the main thread, however many changes come.
+// A small board renders every frame; a thousand tiles' (whose style and layout cost about
+// the same for one change as for a hundred) about ten times a second under a storm ...
+const RENDER_GAP_FACTOR = 3;
+const MAX_RENDER_GAP_MS = 200;
 // ... and a render yields to the browser after this long, going on in a task of its own.
 const SLICE_MS = 8;
 
@@ -113,6 +119,8 @@ export class WallboardView {
     this.needsLayout = true;
     this.rendering = false; // a render is under way (posted, or in slices)
     this.renderedAt = -Infinity; // when the last one finished (performance.now)
+    this.renderCost = 0; // ms of main thread the render under way took so far
+    this.renderGap = 0; // ms from the end of the last render to the next
     this.maxCalls = 40; // layout.js: as many rows as the calls panel has room for
     /** 'full' | 'compact' | 'cells' | 'summary' (layout.js sets it) */
     this.density = 'full';
@@ -146,7 +154,7 @@ export class WallboardView {
    */
   frame() {
     const started = performance.now();
-    if (!this.rendering && this.state.hasDirty() && started - this.renderedAt >= RENDER_EVERY_MS) {
+    if (!this.rendering && this.state.hasDirty() && started - this.renderedAt >= this.renderGap) {
       // Not in this frame's task: the page's style and layout of what the render changes
       // come in the next frame's, so neither task carries both.
       this.rendering = true;
@@ -174,7 +182,8 @@ export class WallboardView {
    * means "every change up to here is on screen".
    */
   render() {
-    const deadline = performance.now() + SLICE_MS;
+    const sliceStarted = performance.now();
+    const deadline = sliceStarted + SLICE_MS;
     const dirty = this.state.takeDirty();
     let finished = true;
     if (dirty.all) this.renderAll();
@@ -184,12 +193,16 @@ export class WallboardView {
       this.fitIfAsked();
     }
     this.layOut();
+    const now = performance.now();
+    this.renderCost += now - sliceStarted;
     if (!finished) {
       postTask(() => this.render());
       return;
     }
     this.rendering = false;
-    this.renderedAt = performance.now();
+    this.renderedAt = now;
+    this.renderGap = Math.min(MAX_RENDER_GAP_MS, RENDER_GAP_FACTOR * this.renderCost);
+    this.renderCost = 0;
   }
 
   /**
