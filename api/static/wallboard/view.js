@@ -29,7 +29,7 @@ export const STATE_ICONS = {
   unknown: '?',
 };
 const RING_PHASE_MS = 550; // ringing tiles pulse: on, off, … (wallboard.css, body[data-ring])
-const MAX_CALLERS = 6;
+const MAX_CALLERS = 6; // per queue; the rest is summarised as "+N more"
 // After a render the next waits this many times as long as it took (its JS, style and
 // layout): renders take at most a quarter of the main thread, however many changes come.
 // A small board renders every frame; a thousand tiles' (whose style and layout cost about
@@ -46,7 +46,7 @@ taskChannel.port1.onmessage = () => tasks.shift()?.();
 function postTask(fn) {
   tasks.push(fn);
   taskChannel.port2.postMessage(null);
-} // per queue; the rest is summarised as "+N more"
+}
 const DEFAULT_SERVICE_LEVEL = 60;
 
 function stateLabels() {
@@ -148,15 +148,15 @@ export class WallboardView {
   // --- per frame ------------------------------------------------------------
 
   /**
-   * Once per animation frame: start a render when something changed (at most every
-   * RENDER_EVERY_MS), fit the layout when asked, pulse the ringing tiles, and tick the
+   * Once per animation frame: start a render when something changed (its gap after the
+   * last one passed), fit the layout when asked, pulse the ringing tiles, and tick the
    * timers when the second changed.
    */
   frame() {
     const started = performance.now();
     if (!this.rendering && this.state.hasDirty() && started - this.renderedAt >= this.renderGap) {
-      // Not in this frame's task: the page's style and layout of what the render changes
-      // come in the next frame's, so neither task carries both.
+      // Not in this frame's task: the render's own task lays out what it changed too
+      // (layOut), which leaves the next frame's task only the paint.
       this.rendering = true;
       postTask(() => this.render());
     }
