@@ -86,6 +86,13 @@ class Recording:
         return sum(text.count('"version":') for _, text in self.frames)
 
     @property
+    def resyncs(self) -> int:
+        """Frames with the whole state instead of changes (the server's fan-out fell behind)."""
+        return sum(
+            orjson.loads(text)["data"]["changes"]["kind"] != "CHANGES" for _, text in self.frames
+        )
+
+    @property
     def size_bytes(self) -> int:
         """The frames' payload bytes."""
         return sum(len(text) for _, text in self.frames)
@@ -373,6 +380,7 @@ async def measure(
         "status_changes": recording.status_changes,
         "versions": recording.last_version - recording.first_version,
         "frames_recorded": len(recording.frames),
+        "resyncs_recorded": recording.resyncs,
         "changes_recorded": recording.changes,
         "recording_kb": round(recording.size_bytes / 1024),
         **figures,
@@ -419,7 +427,8 @@ def describe(figures: dict[str, Any]) -> list[str]:
         f"{figures['pages']} page(s)); status changes: {figures['status_changes']:,} in "
         f"{figures['seconds']:g} s ({figures['changes_per_s']:,.0f}/s) on top of live calls",
         f"recorded: {figures['frames_recorded']:,} frames, {figures['changes_recorded']:,} "
-        f"changes, {figures['recording_kb']:,} KB; replayed without the server",
+        f"changes, {figures['resyncs_recorded']} with the whole state instead, "
+        f"{figures['recording_kb']:,} KB; replayed without the server",
         "longest task: "
         + (f"{longest:.0f} ms" if longest else "none over 50 ms")
         + f" (goal < {LONGEST_TASK_MS:.0f} ms)",
