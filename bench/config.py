@@ -46,6 +46,12 @@ class BenchConfig:
     """... for this long."""
     wallboard_mutations: int = 5
     """setOperatorStatus mutations timed to their tile."""
+    wallboard_replay_operators: int = 1000
+    """Scenario 7b: the wallboard fed from a recording, a call centre of this many operators ..."""
+    wallboard_replay_changes_per_s: float = 1000.0
+    """... with this many status changes a second on top of its own traffic ..."""
+    wallboard_replay_seconds: float = 5.0
+    """... recorded for this long, then replayed to the page without the server."""
     kpi_days: int = 30
     kpi_calls_per_hour: int = 1000
     """Scenario 8: call records generated (a month at 1,000 calls/hour: 720,000) ..."""
@@ -98,6 +104,9 @@ class BenchConfig:
             wallboard_changes_per_s=100.0,
             wallboard_seconds=0.5,
             wallboard_mutations=2,
+            wallboard_replay_operators=20,
+            wallboard_replay_changes_per_s=100.0,
+            wallboard_replay_seconds=0.5,
             kpi_days=1,
             kpi_calls_per_hour=20,
             kpi_connections=2,

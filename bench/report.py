@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bench import burst, kpi_query, replicas, wallboard
+from bench import burst, kpi_query, replicas, wallboard, wallboard_replay
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
@@ -137,6 +137,7 @@ def goals(results: Results) -> list[Goal]:
     out.append(_kpi_goal(results))
     out.append(_replicas_goal(results))
     out.append(_burst_goal(results))
+    out.append(_wallboard_replay_goal(results))
     return out
 
 
@@ -151,6 +152,25 @@ def _burst_goal(results: Results) -> Goal:
         f"{burst.LAG_GOAL_MS:.0f} ms, queue depth ≤ its bound",
         burst.summary(figures),
         burst.met(figures),
+    )
+
+
+def _wallboard_replay_goal(results: Results) -> Goal:
+    figures: dict[str, Any] = results.get("wallboard_replay") or {}
+    default = BenchConfig()
+    operators = results["config"].get(
+        "wallboard_replay_operators", default.wallboard_replay_operators
+    )
+    rate = results["config"].get(
+        "wallboard_replay_changes_per_s", default.wallboard_replay_changes_per_s
+    )
+    return Goal(
+        f"Wallboard alone at {operators:,} operators, {rate:,.0f} status changes/s "
+        "from a recording",
+        f"longest task < {wallboard_replay.LONGEST_TASK_MS:.0f} ms, "
+        f"≥ {wallboard_replay.MIN_FRAMES_PER_S:.0f} frames/s, caught up",
+        wallboard_replay.summary(figures),
+        wallboard_replay.met(figures),
     )
 
 
@@ -399,6 +419,10 @@ def table(results: Results) -> str:
     lines.append("")
     lines.append("Wallboard in Chromium (scenario 7):")
     lines.extend(f"  {line}" for line in wallboard.describe(results.get("wallboard") or {}))
+    lines.append("Wallboard fed from a recording (scenario 7b):")
+    lines.extend(
+        f"  {line}" for line in wallboard_replay.describe(results.get("wallboard_replay") or {})
+    )
     lines.append("")
     lines.append("Goals (at {:,} operators):".format(results["config"]["goal_size"]))
     lines.extend(goal.line() for goal in goals(results))
@@ -420,6 +444,12 @@ def markdown_table(results: Results) -> str:
     lines.append("Wallboard in Chromium (scenario 7):")
     lines.append("")
     lines.extend(f"- {line}" for line in wallboard.describe(results.get("wallboard") or {}))
+    lines.append("")
+    lines.append("Wallboard fed from a recording (scenario 7b):")
+    lines.append("")
+    lines.extend(
+        f"- {line}" for line in wallboard_replay.describe(results.get("wallboard_replay") or {})
+    )
     lines.append("")
     lines.append("| goal | result | target | |")
     lines.append("|---|---|---|---|")

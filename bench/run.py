@@ -8,9 +8,11 @@ Per size: a PostgreSQL database, the simulated Asterisk and the product
 server are set up (`bench.stack`); HTTP (scenarios 1, 2, 4), Redis vs
 PostgreSQL (3) and subscriptions (6) run against them; the ingest (5) runs
 after them, alone with Redis. Then the wallboard in Chromium (7) at 200
-operators, on a stack of its own, the KPI query (8), and API replicas (9):
-three `serve --role api` processes with 1,000 subscribers each, and an AMI
-burst (10): 45,700 messages as fast as TCP allows while the API is timed. Results go to `results.json`, `results.txt`,
+operators, on a stack of its own, and at 1,000 operators fed from a recorded
+changes stream (7b), the KPI query (8), API replicas (9): three `serve --role
+api` processes with 1,000 subscribers each, and an AMI burst (10): 45,700
+messages as fast as TCP allows while the API is timed.
+Results go to `results.json`, `results.txt`,
 `results.md` and `results.png` in the output directory, and the table with
 every goal met or not is printed.
 """
@@ -41,6 +43,7 @@ from bench import (
     replicas,
     subscriptions,
     wallboard,
+    wallboard_replay,
 )
 from bench.config import BenchConfig
 from bench.figures import Results
@@ -137,6 +140,11 @@ async def run(
     progress(records_throughput.report(results["records"]))
     progress(f"== the wallboard in Chromium at {config.wallboard_operators:,} operators")
     results["wallboard"] = await wallboard.measure(config, directory)
+    progress(
+        f"== the wallboard at {config.wallboard_replay_operators:,} operators fed from a "
+        f"recording of {config.wallboard_replay_changes_per_s:,.0f} changes/s"
+    )
+    results["wallboard_replay"] = await wallboard_replay.measure(config, directory)
     progress(
         f"== queueStats(today, interval 900) over {config.kpi_days} days of "
         f"{config.kpi_calls_per_hour:,} calls/hour"
