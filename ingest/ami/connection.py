@@ -23,6 +23,7 @@ from panoramisk import Manager
 from ingest.ami.action_ids import new_action_id
 from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats, SafeAMIProtocol
+from ingest.ami.relevance import DEFAULT_EVENT_CLASSES, RawEventFilter
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
 
@@ -90,9 +91,11 @@ class AmiEndpoint:
     port: int
     username: str
     secret: str
+    events: str = DEFAULT_EVENT_CLASSES
+    """The Login ``Events:`` mask: ``on`` (all), ``off`` or event classes."""
 
     def __repr__(self) -> str:  # never the secret
-        return f"AmiEndpoint({self.host}:{self.port} as {self.username})"
+        return f"AmiEndpoint({self.host}:{self.port} as {self.username}, events {self.events})"
 
 
 class AmiSession:
@@ -150,9 +153,12 @@ class AmiConnection:
         login_timeout: float = 10.0,
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        prefilter: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.stats = stats if stats is not None else ProtocolStats()
+        self.event_filter = RawEventFilter() if prefilter else None
+        """Drops unused events from their raw ``Event:`` line; counts survive reconnects."""
         self._on_event = on_event
         self._on_session = on_session
         self._on_state = on_state
@@ -210,8 +216,11 @@ class AmiConnection:
             username=endpoint.username,
             secret=endpoint.secret,
             loop=loop,
+            events=endpoint.events,
             ping_delay=10**9,
-            protocol_factory=functools.partial(_WatchingProtocol, stats=self.stats),
+            protocol_factory=functools.partial(
+                _WatchingProtocol, stats=self.stats, event_filter=self.event_filter
+            ),
             forgetable_actions=FORGETTABLE_ACTIONS,
         )
         manager.register_event("*", lambda _manager, message: self._on_event(message))

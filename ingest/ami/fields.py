@@ -18,6 +18,7 @@ _INT = re.compile(r"-?[0-9]{1,19}")
 _FLOAT = re.compile(r"-?[0-9]{1,19}(?:\.[0-9]{1,19})?")
 _DURATION = re.compile(r"([0-9]{1,9}):([0-5][0-9]):([0-5][0-9])")
 _FLAGS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
+_MISSING = object()
 # What Asterisk prints when a channel has no caller id.
 NO_CALLER_ID = frozenset({"", "<unknown>"})
 # QueueEntry uses its own placeholder.
@@ -49,13 +50,17 @@ class Fields:
     __slots__ = ("_values", "event")
 
     def __init__(self, message: AmiMessage) -> None:
-        values: dict[str, list[object]] = {}
+        # Lowered name -> its value, or the list of every value when a header is
+        # repeated (or spelled in two letter cases); most headers are one string.
+        values: dict[str, object] = {}
         for lowered, value in _lowered_items(message):
-            bucket = values.setdefault(lowered, [])
-            if isinstance(value, list):
-                bucket.extend(value)
+            if lowered in values:
+                before = values[lowered]
+                bucket = list(before) if isinstance(before, list) else [before]
+                bucket.extend(value if isinstance(value, list) else [value])
+                values[lowered] = bucket
             else:
-                bucket.append(value)
+                values[lowered] = value
         self._values = values
         self.event = ""
         self.event = self.text("Event")
@@ -65,12 +70,19 @@ class Fields:
         return MalformedEvent(self.event, field, problem)
 
     def has(self, name: str) -> bool:
-        return bool(self._values.get(name.lower()))
+        value = self._values.get(name.lower(), _MISSING)
+        return value is not _MISSING and value != []
 
     def raw(self, *names: str) -> str | None:
         """The value of the first of ``names`` present, None if none is."""
         for name in names:
-            values = self._values.get(name.lower())
+            values = self._values.get(name.lower(), _MISSING)
+            if values is _MISSING:
+                continue
+            if values.__class__ is str:
+                return values  # the common case: one string
+            if not isinstance(values, list):
+                values = [values]
             if not values:
                 continue
             first = values[0]

@@ -489,7 +489,12 @@ class EventParser:
 def _kind_of(message: AmiMessage) -> str:
     """The event name to count a message under, without trusting its shape."""
     try:
-        value = next((v for k, v in message.items() if str(k).lower() == "event"), None)
+        store = getattr(message, "_store", None)
+        if isinstance(store, dict):  # a panoramisk Message: its headers by lowered name
+            entry = store.get("event")
+            value = entry[1] if isinstance(entry, tuple) else None
+        else:
+            value = next((v for k, v in message.items() if str(k).lower() == "event"), None)
     except Exception:
         return _NO_EVENT
     if isinstance(value, list):

@@ -55,6 +55,7 @@ from panoramisk import actions
 from panoramisk.message import Message
 
 from ingest.ami.framing import DEFAULT_MAX_MESSAGE_SIZE, AmiFramer, Frame, FramerStats
+from ingest.ami.relevance import RawEventFilter
 
 # Headers that say what a message is and whom it answers: two different values
 # make the message ambiguous, so it is dropped.
@@ -95,6 +96,11 @@ class ProtocolStats:
         return self.framing.messages
 
     @property
+    def events_filtered(self) -> int:
+        """Events dropped unread by the raw ``Event:`` pre-filter (kinds nothing uses)."""
+        return self.framing.filtered
+
+    @property
     def oversized_dropped(self) -> int:
         """Messages dropped for exceeding the size cap."""
         return self.framing.oversized
@@ -108,9 +114,16 @@ class SafeAMIProtocol(asyncio.Protocol):
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         stats: ProtocolStats | None = None,
+        event_filter: RawEventFilter | None = None,
     ) -> None:
         self.stats = stats if stats is not None else ProtocolStats()
-        self._framer = AmiFramer(max_message_size=max_message_size, stats=self.stats.framing)
+        # `event_filter`: drop unused events from their raw `Event:` line (see
+        # `ingest.ami.relevance`); None builds every message.
+        self._framer = AmiFramer(
+            max_message_size=max_message_size,
+            stats=self.stats.framing,
+            event_filter=event_filter,
+        )
         # The attributes panoramisk's Manager reads and sets.
         self.transport: asyncio.WriteTransport | None = None
         self.closed = False

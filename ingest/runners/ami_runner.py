@@ -83,6 +83,7 @@ class IngestStatus:
             "eventsReceived": self.events_received,
             "eventsApplied": self.events_applied,
             "eventsDropped": self.events_dropped,
+            "eventsFiltered": self.protocol.events_filtered,
             "oversizedDropped": self.protocol.oversized_dropped,
             "malformedMessages": self.protocol.malformed,
             "ingestQueueDepth": self.queue_depth,
@@ -146,6 +147,7 @@ class AmiIngest:
         on_redis_recovered: Callable[[], Awaitable[None]] | None = None,
         list_timeout: float = LIST_ACTION_TIMEOUT,
         on_stale: Callable[[], None] | None = None,
+        prefilter: bool = True,
     ) -> None:
         self.status = IngestStatus(
             host=endpoint.host,
@@ -183,6 +185,7 @@ class AmiIngest:
             on_state=self._on_state,
             stats=self.status.protocol,
             ping_interval=ping_interval,
+            prefilter=prefilter,
         )
 
     # --- lifecycle -----------------------------------------------------------
