@@ -52,6 +52,10 @@ from simulator.connection import event_mask
 
 STARTUP_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 300.0
+MESSAGES_GOAL = 50_000
+"""AMI messages/s of the real mix read from TCP into Redis, on one core."""
+RELEVANT_GOAL = 20_000
+"""Events of the kinds we use, a second, among them."""
 
 VARIANTS: tuple[tuple[str, str, bool], ...] = (
     ("events on, pre-filter", "on", True),
@@ -262,6 +266,46 @@ async def measure_all(
 ) -> list[dict[str, Any]]:
     """Every variant, one after the other."""
     return [await run_variant(loops, events, on, redis_url) for _, events, on in variants]
+
+
+async def measure_scenario(
+    loops: int, redis_url: str, ceiling: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Scenario 5b: every variant, and each one's relevant events/s over the EVALSHA
+    ceiling (one event per call, measured by scenario 5)."""
+    variants = await measure_all(loops, redis_url)
+    per_second = (ceiling or {}).get("evalsha_per_s")
+    for figures in variants:
+        figures["ratio_to_ceiling"] = (
+            round(figures["relevant_per_s"] / per_second, 2) if per_second else None
+        )
+    return {"variants": variants, "ceiling": ceiling}
+
+
+def variant(figures: dict[str, Any], events: str, prefilter: bool = True) -> dict[str, Any]:
+    """The measurement of one variant in scenario 5b's figures ({} when not run)."""
+    for measured in figures.get("variants") or ():
+        if measured["events"] == events and measured["prefilter"] == prefilter:
+            return dict(measured)
+    return {}
+
+
+def describe(figures: dict[str, Any]) -> list[str]:
+    """One line per variant, for the report."""
+    lines = []
+    for measured in figures.get("variants") or ():
+        ratio = measured.get("ratio_to_ceiling")
+        lines.append(
+            f"{measured['label']}: {measured['messages_per_s']:,} messages/s read from TCP into"
+            f" Redis, {measured['relevant_per_s']:,} used events/s"
+            f" ({100 * measured['ignored_share']:.0f} % ignored"
+            + (f", {ratio:.2f}× the EVALSHA ceiling" if ratio is not None else "")
+            + f"), ingest CPU {measured['ingest_cpu_percent']} %,"
+            f" {measured['cpu_us_per_message']} CPU µs/message, {measured['messages']:,}"
+            f" messages in {measured['seconds']} s, {measured['batches']} batches,"
+            f" {measured['filtered']:,} dropped by the pre-filter"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

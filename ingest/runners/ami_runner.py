@@ -57,6 +57,7 @@ class IngestStatus:
     last_event_at: int | None = None
     last_error: str | None = None
     events_received: int = 0
+    """Events taken in: read and past the raw pre-filter (see `events_read`)."""
     events_applied: int = 0
     events_dropped: int = 0
     reconnects: int = 0
@@ -69,6 +70,11 @@ class IngestStatus:
     redis_errors: int = 0
     protocol: ProtocolStats = field(default_factory=ProtocolStats)
     sources: SnapshotSources = field(default_factory=SnapshotSources)
+
+    @property
+    def events_read(self) -> int:
+        """Every event read off the socket: taken in, or dropped unread by the pre-filter."""
+        return self.events_received + self.protocol.events_filtered
 
     def as_json(self) -> dict[str, Any]:
         """camelCase, for /healthz and /sync/status."""

@@ -61,7 +61,7 @@ class LiveIngest:
 
         def done() -> bool:
             return (
-                (events is None or status.events_received >= events)
+                (events is None or status.events_read >= events)
                 and status.reconciliations >= reconciliations
                 and self.caught_up()
             )

@@ -164,7 +164,7 @@ async def test_events_alone_reach_expected_json(
         if t == name:
             assert operators[location]["queues"][queue]["membership"] == "realtime"
     # Only the startup snapshot was taken: it built the state, nothing needed correcting.
-    assert (status.events_received, status.events_dropped) == (events, 0)
+    assert (status.events_read, status.events_dropped) == (events, 0)
     assert (status.reconciliations, status.drift_corrections) == (1, 0)
     assert status.reconnects == 0
     assert status.as_json()["snapshotSources"] == sources(privileges)
@@ -180,7 +180,7 @@ async def test_stopped_at_a_queue_status_equals_that_answer(
     async with replayed(name, store, privileges, stop_after=point.events_before) as (sim, live):
         await live.settled(events=events)
         state = await store.snapshot()
-        assert sim.events_sent == live.status.events_received == events
+        assert sim.events_sent == live.status.events_read == events
 
     answer = recorded_snapshot(point)
     got = without_fields(state_view(state, answer), *RECEIVE_CLOCK)
@@ -236,7 +236,7 @@ async def test_dropped_half_way_one_reconciliation_reaches_expected_json(
         assert sim.replay is not None and sim.replay.dropped
 
     assert (status.reconnects, status.reconciliations) == (1, 2)
-    assert status.events_received == events
+    assert status.events_read == events
     # Reconciliation alone: even what no event could tell (Frank RT) is there.
     final = recorded_snapshot(final_queue_status(recorded))
     assert state_view(state, final) == expected_json_view(name)
