@@ -41,6 +41,7 @@ from redis.asyncio import Redis
 
 from bench.ami_mix import mix_stream
 from bench.processes import project_path
+from ingest import gc_tuning
 from ingest.ami.connection import AmiEndpoint
 from ingest.ami.message import AmiMessage
 from ingest.ami.relevance import DEFAULT_EVENT_CLASSES
@@ -321,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    gc_tuning.tune()  # as `serve` does
     figures = asyncio.run(
         measure(args.loops, args.events, prefilter=not args.no_prefilter, redis_url=args.redis_url)
     )

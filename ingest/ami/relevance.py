@@ -65,6 +65,32 @@ EVENT_CLASSES: frozenset[str] = frozenset(
 )
 """Asterisk's event class names (main/manager.c ``perms[]``), for checking a mask."""
 
+ASYNC_ANSWERS: frozenset[str] = frozenset({"OriginateResponse"})
+"""Events that answer an action later, through the event queue (the listen-in's Async
+Originate): `manager.conf` filters must let them through; the raw filter keeps them
+by their ActionID."""
+
+
+def manager_conf_filters() -> list[str]:
+    """The ``eventfilter`` lines of ``manager.conf`` (Asterisk 20.11, 21.6, 22.1 and
+    later) that let through only the events the service uses.
+
+    Include filters by name: Asterisk compares a hash of the name, no regex. Action
+    answers (``QueueStatus`` items and the like) are written to the session
+    directly and are never filtered.
+    """
+    names = sorted(WANTED_EVENTS | ASYNC_ANSWERS, key=str.lower)
+    return [f"eventfilter(action(include),name({name})) =" for name in names]
+
+
+def main() -> int:
+    """Print the manager.conf lines (``python -m ingest.ami.relevance``)."""
+    print(f"; the events Queue Status uses; Login Events: {DEFAULT_EVENT_CLASSES}")
+    for line in manager_conf_filters():
+        print(line)
+    return 0
+
+
 _MAX_KINDS = 256
 _OTHER = b"<other>"
 
@@ -128,3 +154,7 @@ class RawEventFilter:
         """The per-kind counts, names decoded, most frequent first."""
         ordered = sorted(self.dropped.items(), key=lambda item: -item[1])
         return {name.decode("utf-8", "replace"): count for name, count in ordered}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
