@@ -41,6 +41,10 @@ FORGETTABLE_ACTIONS = (
 )
 
 
+_MAX_ROUTES = 1024
+"""Event names whose matching callbacks `_Manager.dispatch` remembers."""
+
+
 class LoginRefused(Exception):
     """Asterisk answered the Login with an error (wrong user or secret)."""
 
@@ -62,6 +66,8 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
     """panoramisk's Manager without its own reconnect loop and pinger."""
 
     def __init__(self, *, on_lost: Callable[[Any], None], **config: Any) -> None:
+        self._routes: dict[str, tuple[list[str], list[Any]]] = {}
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
         super().__init__(**config)
         self._on_lost = on_lost
         self.on_action_message: Callable[[Any], None] | None = None
@@ -70,6 +76,29 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
         if future.cancelled() or future.exception() is not None:
             return  # the opener sees the failure and decides when to retry
         super().connection_made(future)
+
+    def register_event(self, pattern: str, callback: Any = None) -> Any:
+        self._routes.clear()
+        return super().register_event(pattern, callback)
+
+    def dispatch(self, event: Any) -> list[str]:
+        """panoramisk's dispatch, with the patterns matching an event name remembered
+        (it matched every registered pattern's regex against every event)."""
+        event.manager = self
+        name = event.event
+        route = self._routes.get(name)
+        if route is None:
+            patterns = [pattern for pattern, regexp in self.patterns if regexp.match(name)]
+            route = (patterns, [cb for pattern in patterns for cb in self.callbacks[pattern]])
+            if len(self._routes) < _MAX_ROUTES:  # names come from the peer: bounded
+                self._routes[name] = route
+        for callback in route[1]:
+            result = callback(self, event)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                task = asyncio.ensure_future(result, loop=self.loop)
+                self._callback_tasks.add(task)  # held until done, as asyncio asks
+                task.add_done_callback(self._callback_tasks.discard)
+        return route[0]
 
     def ping(self) -> None:
         """Disabled: the session's heartbeat checks the replies."""

@@ -9,7 +9,6 @@ the event and the field. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from ingest.ami.message import AmiMessage
 
@@ -35,50 +34,59 @@ class MalformedEvent(ValueError):
         self.problem = problem
 
 
-def _lowered_items(message: AmiMessage) -> Iterable[tuple[str, object]]:
-    """(lowered name, value) of each header. A panoramisk ``Message`` keeps its headers
-    by lowered name already: read them from there rather than lowering each again."""
-    store = getattr(message, "_store", None)
-    if isinstance(store, dict):
-        return ((lowered, value) for lowered, (_, value) in store.items())
-    return ((str(key).lower(), value) for key, value in message.items())
-
-
 class Fields:
     """Case-insensitive typed access to one message's fields."""
 
-    __slots__ = ("_values", "event")
+    __slots__ = ("_paired", "_values", "event")
 
     def __init__(self, message: AmiMessage) -> None:
-        # Lowered name -> its value, or the list of every value when a header is
-        # repeated (or spelled in two letter cases); most headers are one string.
-        values: dict[str, object] = {}
-        for lowered, value in _lowered_items(message):
-            if lowered in values:
-                before = values[lowered]
-                bucket = list(before) if isinstance(before, list) else [before]
-                bucket.extend(value if isinstance(value, list) else [value])
-                values[lowered] = bucket
-            else:
-                values[lowered] = value
-        self._values = values
+        store = getattr(message, "_store", None)
+        if isinstance(store, dict):
+            # A panoramisk Message keeps lowered name -> (wire name, value) already,
+            # repeated headers merged: read it in place instead of copying it.
+            self._values: dict[str, object] = store
+            self._paired = True
+        else:
+            # Lowered name -> its value, or the list of every value when a header is
+            # repeated (or spelled in two letter cases); most headers are one string.
+            values: dict[str, object] = {}
+            for key, value in message.items():
+                lowered = str(key).lower()
+                if lowered in values:
+                    before = values[lowered]
+                    bucket = list(before) if isinstance(before, list) else [before]
+                    bucket.extend(value if isinstance(value, list) else [value])
+                    values[lowered] = bucket
+                else:
+                    values[lowered] = value
+            self._values = values
+            self._paired = False
         self.event = ""
         self.event = self.text("Event")
+
+    def _get(self, name: str) -> object:
+        value = self._values.get(name.lower(), _MISSING)
+        if self._paired and value is not _MISSING:
+            return value[1]  # type: ignore[index]
+        return value
 
     def error(self, field: str, problem: str) -> MalformedEvent:
         """The error naming this event and `field`, for the caller to raise."""
         return MalformedEvent(self.event, field, problem)
 
     def has(self, name: str) -> bool:
-        value = self._values.get(name.lower(), _MISSING)
+        value = self._get(name)
         return value is not _MISSING and value != []
 
     def raw(self, *names: str) -> str | None:
         """The value of the first of ``names`` present, None if none is."""
+        stored, paired = self._values, self._paired
         for name in names:
-            values = self._values.get(name.lower(), _MISSING)
+            values = stored.get(name.lower(), _MISSING)
             if values is _MISSING:
                 continue
+            if paired:
+                values = values[1]  # type: ignore[index]
             if values.__class__ is str:
                 return values  # the common case: one string
             if not isinstance(values, list):

@@ -205,9 +205,11 @@ class SafeAMIProtocol(asyncio.Protocol):
 
     def handle_message(self, message: Any) -> None:
         """Resolve the action this answers, or dispatch the event (panoramisk's logic)."""
-        response = self.responses.get(message.id)
-        if response is None and message.action_id:
-            response = self.responses.get(message.action_id)
+        response = None
+        if self.responses:  # most of the time no action waits: nothing to look up
+            response = self.responses.get(message.id)
+            if response is None and message.action_id:
+                response = self.responses.get(message.action_id)
         if response is not None and "event" in message and not response.responses:
             response = None  # another session's event carrying the same ActionID
         if response is not None:

@@ -270,3 +270,26 @@ async def test_logs_in_with_the_event_mask_it_is_given(
         assert session.mask == mask
     finally:
         await ingest.stop()
+
+
+async def test_dispatch_remembers_routes_and_forgets_them_when_a_pattern_is_added() -> None:
+    from panoramisk.message import Message
+
+    from ingest.ami.connection import _Manager
+
+    manager = _Manager(on_lost=lambda _: None, loop=asyncio.get_running_loop())
+    seen: list[tuple[str, str]] = []
+    manager.register_event("*", lambda _m, event: seen.append(("*", event.event)))
+    manager.dispatch(Message({"Event": "Hangup"}))
+    manager.dispatch(Message({"Event": "Hangup"}))
+    manager.register_event("Hang*", lambda _m, event: seen.append(("Hang*", event.event)))
+    matched = manager.dispatch(Message({"Event": "Hangup"}))
+    manager.dispatch(Message({"Event": "Newstate"}))
+    assert sorted(matched) == ["*", "Hang*"]
+    assert seen == [
+        ("*", "Hangup"),
+        ("*", "Hangup"),
+        ("*", "Hangup"),
+        ("Hang*", "Hangup"),
+        ("*", "Newstate"),
+    ]
