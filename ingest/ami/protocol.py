@@ -305,6 +305,19 @@ class SafeAMIProtocol(asyncio.Protocol):
 
 def _to_message(frame: Frame) -> Any:
     """The panoramisk ``Message`` of a frame, or None when it is unusable."""
+    headers = frame.headers
+    # Nearly every message: each header once, in one letter case. Built by a
+    # comprehension in the shape panoramisk keeps (lowered key → (key, value)).
+    store: dict[str, tuple[str, Any]] = {key.lower(): (key, raw) for key, raw in headers.items()}
+    if len(store) == len(headers) and list not in set(map(type, headers.values())):
+        if "event" not in store and "response" not in store:
+            return None
+        return _finish_message(store, frame)
+    return _to_message_repeated(frame)
+
+
+def _to_message_repeated(frame: Frame) -> Any:
+    """`_to_message` of a frame with a header repeated (or spelled in two letter cases)."""
     # One pass in the shape panoramisk keeps (lowered key → (key, value)); the rare
     # repeated header is settled after it.
     store: dict[str, tuple[str, Any]] = {}
@@ -332,6 +345,11 @@ def _to_message(frame: Frame) -> Any:
             if any(v != values[0] for v in values):
                 return None
             store[lowered] = (key, values[0])
+    return _finish_message(store, frame)
+
+
+def _finish_message(store: dict[str, tuple[str, Any]], frame: Frame) -> Any:
+    """The message of a settled store: quoted values decoded as panoramisk does."""
     for lowered in _QUOTED_KEYS.intersection(store):
         key, value = store[lowered]
         if isinstance(value, str):
