@@ -34,6 +34,16 @@ class MalformedEvent(ValueError):
         self.problem = problem
 
 
+def header_value(message: AmiMessage, lowered: str) -> object:
+    """The value of the header of this lowered name, None when absent. A panoramisk
+    ``Message`` is read in its own store (lowered name -> (name, value))."""
+    store = getattr(message, "_store", None)
+    if isinstance(store, dict):
+        entry = store.get(lowered)
+        return entry[1] if isinstance(entry, tuple) else None
+    return next((v for k, v in message.items() if str(k).lower() == lowered), None)
+
+
 class Fields:
     """Case-insensitive typed access to one message's fields."""
 

@@ -37,8 +37,8 @@ WANTED_EVENTS: frozenset[str] = TRACKED_EVENTS | ACTION_CONFIRMATIONS
 DEFAULT_EVENT_CLASSES = "system,call,agent"
 """The Login ``Events:`` mask: ``agent`` (app_queue's Queue*/Agent* events), ``call``
 (channels, DeviceStateChange, ChanSpy*, BlindTransfer), ``system`` (FullyBooted,
-Reload, Shutdown). Not ``dialplan`` (Newexten, VarSet), ``security``, ``cdr``, ``cel``,
-``rtcp``…: nothing here reads them."""
+Reload, Shutdown). Not ``dialplan`` (Newexten, VarSet), ``security``, ``cdr``,
+``reporting`` (RTCP) …: nothing here reads them."""
 
 EVENT_CLASSES: frozenset[str] = frozenset(
     {

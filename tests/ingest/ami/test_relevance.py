@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ingest.actions.requests import (
@@ -17,9 +19,11 @@ from ingest.ami.events import AmiEvent
 from ingest.ami.framing import AmiFramer, Frame
 from ingest.ami.parser import TRACKED_EVENTS, parse
 from ingest.ami.relevance import (
+    ASYNC_ANSWERS,
     DEFAULT_EVENT_CLASSES,
     WANTED_EVENTS,
     RawEventFilter,
+    manager_conf_filters,
     normalise_event_mask,
 )
 from ingest.records.builder import _handler_of
@@ -153,3 +157,11 @@ def test_an_event_mask_setting_is_normalised(value: str, normal: str) -> None:
 def test_a_bad_event_mask_is_refused_naming_the_problem(value: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         normalise_event_mask(value)
+
+
+def test_the_readme_shows_the_eventfilter_lines_of_the_allow_list() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    lines = manager_conf_filters()
+    assert len(lines) == len(WANTED_EVENTS | ASYNC_ANSWERS)
+    missing = [line for line in lines if f"\n{line}\n" not in readme]
+    assert missing == [], "README's manager.conf lines differ from the allow-list"
