@@ -160,7 +160,8 @@ def _mix_goals(results: Results) -> list[Goal]:
             f"{measured['messages_per_s']:,} messages/s, {measured['relevant_per_s']:,} used"
             f" events/s ({100 * measured['ignored_share']:.0f} % ignored"
             + (f"; {ratio:.2f}× the EVALSHA ceiling" if ratio is not None else "")
-            + f"), CPU {measured['ingest_cpu_percent']} %"
+            + f"), CPU {measured['ingest_cpu_percent']} %;"
+            f" {measured['messages_per_cpu_second']:,} messages per CPU-second"
         )
         relevant_met = measured["relevant_per_s"] >= ingest_mix.RELEVANT_GOAL
         if events == "on":
