@@ -226,7 +226,7 @@ class AmiFramer:
 
     def _decode(self, buffer: bytearray, start: int, stop: int) -> Frame | None:
         """Turn the bytes of one message (without its empty line) into a frame."""
-        text = bytes(buffer[start:stop]).decode(self.encoding, "replace")
+        text = buffer[start:stop].decode(self.encoding, "replace")  # one copy, not two
         headers: AmiMessageDict = {}
         loose: list[str] = []
         for raw_line in text.split("\n"):
