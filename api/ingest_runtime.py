@@ -50,6 +50,7 @@ def build_ingest(
             port=settings.ami_port if pbx is None else pbx.ami_port,
             username=settings.ami_username if pbx is None else pbx.ami_username,
             secret=(settings.ami_secret if pbx is None else pbx.ami_secret).get_secret_value(),
+            events=settings.ami_events,
         ),
         EventApplier(pipeline.apply, pipeline.apply_snapshot),
         known_queues=known_queues,

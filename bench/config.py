@@ -33,6 +33,9 @@ class BenchConfig:
     """Probes halving the gap between the last rate that kept up and the first that did
     not (the rates grow by half each step: without them the figure is up to a third low)."""
     ceiling_seconds: float = 4.0
+    mix_loops: int = 250
+    """Scenario 5b: loops of the recorded live traffic (1,107 messages each, fresh ids)
+    written as one burst through the real ingest, per variant."""
     subscriber_counts: tuple[int, ...] = (100, 1000)
     change_rates: tuple[float, ...] = (100.0, 500.0)
     subscription_seconds: float = 10.0
@@ -95,6 +98,7 @@ class BenchConfig:
             ingest_first_rate=500.0,
             ingest_max_rate=500.0,
             ceiling_seconds=0.5,
+            mix_loops=2,
             subscriber_counts=(3,),
             change_rates=(20.0,),
             subscription_seconds=0.6,

@@ -187,4 +187,8 @@ class EventPipeline:
 
 def _has_event(message: AmiMessage) -> bool:
     """An event (not an action response): it has an ``Event`` header, any letter case."""
+    # A panoramisk Message answers `in` by its lowered keys, a wire-spelled dict by
+    # "Event": one lookup for nearly every message instead of a scan of its headers.
+    if "Event" in message or "event" in message:
+        return True
     return any(str(key).lower() == "event" for key in message)

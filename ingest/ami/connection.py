@@ -27,6 +27,7 @@ from panoramisk import Manager
 from ingest.ami.action_ids import new_action_id
 from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats, SafeAMIProtocol
+from ingest.ami.relevance import DEFAULT_EVENT_CLASSES, RawEventFilter
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
 
@@ -42,6 +43,10 @@ FORGETTABLE_ACTIONS = (
     "coreshowchannels",
     "devicestatelist",
 )
+
+
+_MAX_ROUTES = 1024
+"""Event names whose matching callbacks `_Manager.dispatch` remembers."""
 
 
 class LoginRefused(Exception):
@@ -65,6 +70,8 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
     """panoramisk's Manager without its own reconnect loop and pinger."""
 
     def __init__(self, *, on_lost: Callable[[Any], None], **config: Any) -> None:
+        self._routes: dict[str, tuple[list[str], list[Any]]] = {}
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
         super().__init__(**config)
         self._on_lost = on_lost
         self.on_action_message: Callable[[Any], None] | None = None
@@ -73,6 +80,29 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
         if future.cancelled() or future.exception() is not None:
             return  # the opener sees the failure and decides when to retry
         super().connection_made(future)
+
+    def register_event(self, pattern: str, callback: Any = None) -> Any:
+        self._routes.clear()
+        return super().register_event(pattern, callback)
+
+    def dispatch(self, event: Any) -> list[str]:
+        """panoramisk's dispatch, with the patterns matching an event name remembered
+        (it matched every registered pattern's regex against every event)."""
+        event.manager = self
+        name = event.event
+        route = self._routes.get(name)
+        if route is None:
+            patterns = [pattern for pattern, regexp in self.patterns if regexp.match(name)]
+            route = (patterns, [cb for pattern in patterns for cb in self.callbacks[pattern]])
+            if len(self._routes) < _MAX_ROUTES:  # names come from the peer: bounded
+                self._routes[name] = route
+        for callback in route[1]:
+            result = callback(self, event)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                task = asyncio.ensure_future(result, loop=self.loop)
+                self._callback_tasks.add(task)  # held until done, as asyncio asks
+                task.add_done_callback(self._callback_tasks.discard)
+        return route[0]
 
     def ping(self) -> None:
         """Disabled: the session's heartbeat checks the replies."""
@@ -94,9 +124,11 @@ class AmiEndpoint:
     port: int
     username: str
     secret: str
+    events: str = DEFAULT_EVENT_CLASSES
+    """The Login ``Events:`` mask: ``on`` (all), ``off`` or event classes."""
 
     def __repr__(self) -> str:  # never the secret
-        return f"AmiEndpoint({self.host}:{self.port} as {self.username})"
+        return f"AmiEndpoint({self.host}:{self.port} as {self.username}, events {self.events})"
 
 
 class AmiSession:
@@ -154,9 +186,12 @@ class AmiConnection:
         login_timeout: float = 10.0,
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        prefilter: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.stats = stats if stats is not None else ProtocolStats()
+        self.event_filter = RawEventFilter() if prefilter else None
+        """Drops unused events from their raw ``Event:`` line; counts survive reconnects."""
         self._on_event = on_event
         self._on_session = on_session
         self._on_state = on_state
@@ -241,8 +276,11 @@ class AmiConnection:
             username=endpoint.username,
             secret=endpoint.secret,
             loop=loop,
+            events=endpoint.events,
             ping_delay=10**9,
-            protocol_factory=functools.partial(_WatchingProtocol, stats=self.stats),
+            protocol_factory=functools.partial(
+                _WatchingProtocol, stats=self.stats, event_filter=self.event_filter
+            ),
             forgetable_actions=FORGETTABLE_ACTIONS,
         )
         manager.register_event("*", lambda _manager, message: self._on_event(message))

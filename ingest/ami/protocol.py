@@ -59,6 +59,7 @@ from panoramisk.message import Message
 
 from ingest.ami.framing import DEFAULT_MAX_MESSAGE_SIZE, AmiFramer, Frame, FramerStats
 from ingest.ami.pacing import ReadPacer
+from ingest.ami.relevance import RawEventFilter
 
 # Headers that say what a message is and whom it answers: two different values
 # make the message ambiguous, so it is dropped.
@@ -101,6 +102,11 @@ class ProtocolStats:
         return self.framing.messages
 
     @property
+    def events_filtered(self) -> int:
+        """Events dropped unread by the raw ``Event:`` pre-filter (kinds nothing uses)."""
+        return self.framing.filtered
+
+    @property
     def oversized_dropped(self) -> int:
         """Messages dropped for exceeding the size cap."""
         return self.framing.oversized
@@ -114,9 +120,16 @@ class SafeAMIProtocol(asyncio.Protocol):
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         stats: ProtocolStats | None = None,
+        event_filter: RawEventFilter | None = None,
     ) -> None:
         self.stats = stats if stats is not None else ProtocolStats()
-        self._framer = AmiFramer(max_message_size=max_message_size, stats=self.stats.framing)
+        # `event_filter`: drop unused events from their raw `Event:` line (see
+        # `ingest.ami.relevance`); None builds every message.
+        self._framer = AmiFramer(
+            max_message_size=max_message_size,
+            stats=self.stats.framing,
+            event_filter=event_filter,
+        )
         # The attributes panoramisk's Manager reads and sets.
         self.transport: asyncio.WriteTransport | None = None
         self.closed = False
@@ -218,9 +231,11 @@ class SafeAMIProtocol(asyncio.Protocol):
 
     def handle_message(self, message: Any) -> None:
         """Resolve the action this answers, or dispatch the event (panoramisk's logic)."""
-        response = self.responses.get(message.id)
-        if response is None and message.action_id:
-            response = self.responses.get(message.action_id)
+        response = None
+        if self.responses:  # most of the time no action waits: nothing to look up
+            response = self.responses.get(message.id)
+            if response is None and message.action_id:
+                response = self.responses.get(message.action_id)
         if response is not None and "event" in message and not response.responses:
             response = None  # another session's event carrying the same ActionID
         if response is not None:
@@ -317,6 +332,19 @@ class SafeAMIProtocol(asyncio.Protocol):
 
 def _to_message(frame: Frame) -> Any:
     """The panoramisk ``Message`` of a frame, or None when it is unusable."""
+    headers = frame.headers
+    # Nearly every message: each header once, in one letter case. Built by a
+    # comprehension in the shape panoramisk keeps (lowered key → (key, value)).
+    store: dict[str, tuple[str, Any]] = {key.lower(): (key, raw) for key, raw in headers.items()}
+    if len(store) == len(headers) and list not in set(map(type, headers.values())):
+        if "event" not in store and "response" not in store:
+            return None
+        return _finish_message(store, frame)
+    return _to_message_repeated(frame)
+
+
+def _to_message_repeated(frame: Frame) -> Any:
+    """`_to_message` of a frame with a header repeated (or spelled in two letter cases)."""
     # One pass in the shape panoramisk keeps (lowered key → (key, value)); the rare
     # repeated header is settled after it.
     store: dict[str, tuple[str, Any]] = {}
@@ -344,6 +372,11 @@ def _to_message(frame: Frame) -> Any:
             if any(v != values[0] for v in values):
                 return None
             store[lowered] = (key, values[0])
+    return _finish_message(store, frame)
+
+
+def _finish_message(store: dict[str, tuple[str, Any]], frame: Frame) -> Any:
+    """The message of a settled store: quoted values decoded as panoramisk does."""
     for lowered in _QUOTED_KEYS.intersection(store):
         key, value = store[lowered]
         if isinstance(value, str):

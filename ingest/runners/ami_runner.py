@@ -112,6 +112,7 @@ class AmiIngest:
         on_redis_recovered: Callable[[], Awaitable[None]] | None = None,
         list_timeout: float = LIST_ACTION_TIMEOUT,
         on_stale: Callable[[], None] | None = None,
+        prefilter: bool = True,
     ) -> None:
         self.status = IngestStatus(
             host=endpoint.host,
@@ -156,6 +157,7 @@ class AmiIngest:
             on_state=self._on_state,
             stats=self.status.protocol,
             ping_interval=ping_interval,
+            prefilter=prefilter,
         )
 
     # --- lifecycle -----------------------------------------------------------
@@ -458,6 +460,7 @@ class AmiIngest:
                 self.request_reconcile("Asterisk reloaded")
 
     async def _log_stats(self) -> None:
+        filtered_before = self.status.protocol.events_filtered
         while True:
             await asyncio.sleep(self._stats_interval)
             event_log.info(
@@ -468,6 +471,21 @@ class AmiIngest:
             )
             self._window_received = 0
             self._window_applied = 0
+            filtered = self.status.protocol.events_filtered
+            event_filter = self.connection.event_filter
+            if filtered > filtered_before and event_filter is not None:
+                kinds = ", ".join(
+                    f"{kind} {count}"
+                    for kind, count in list(event_filter.dropped_by_kind().items())[:5]
+                )
+                event_log.info(
+                    "AMI events of unused kinds dropped unread: %d in the last %d s"
+                    " (most since the start: %s)",
+                    filtered - filtered_before,
+                    int(self._stats_interval),
+                    kinds,
+                )
+            filtered_before = filtered
 
 
 def _int(value: Any) -> int | None:

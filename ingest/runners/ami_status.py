@@ -25,6 +25,7 @@ class IngestStatus:
     last_event_at: int | None = None
     last_error: str | None = None
     events_received: int = 0
+    """Events taken in: read and past the raw pre-filter (see `events_read`)."""
     events_applied: int = 0
     events_dropped: int = 0
     reconnects: int = 0
@@ -48,6 +49,11 @@ class IngestStatus:
     protocol: ProtocolStats = field(default_factory=ProtocolStats)
     sources: SnapshotSources = field(default_factory=SnapshotSources)
 
+    @property
+    def events_read(self) -> int:
+        """Every event read off the socket: taken in, or dropped unread by the pre-filter."""
+        return self.events_received + self.protocol.events_filtered
+
     def as_json(self) -> dict[str, Any]:
         """camelCase, for /healthz and /sync/status."""
         return {
@@ -61,6 +67,7 @@ class IngestStatus:
             "eventsReceived": self.events_received,
             "eventsApplied": self.events_applied,
             "eventsDropped": self.events_dropped,
+            "eventsFiltered": self.protocol.events_filtered,
             "oversizedDropped": self.protocol.oversized_dropped,
             "malformedMessages": self.protocol.malformed,
             "ingestQueueDepth": self.queue_depth,

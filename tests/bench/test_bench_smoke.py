@@ -52,6 +52,15 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
         assert measured["versions_match"] and measured["deliveries"] > 0
         assert measured["p99_ms"] is not None and measured["rss_per_idle_subscriber_kb"] is not None
 
+    mix = results["mix"]  # scenario 5b: the real AMI message mix, three ways
+    assert [v["events"] for v in mix["variants"]] == ["on", "system,call,agent", "on"]
+    for measured in mix["variants"]:
+        assert measured["messages_per_s"] > 0 and measured["relevant_per_s"] > 0, measured
+        assert measured["processed"] == (
+            measured["relevant"] if measured["prefilter"] else measured["messages"]
+        )
+        assert measured["ratio_to_ceiling"] is not None
+
     kpi = results["kpi"]  # scenario 8: queueStats over generated call records
     assert kpi["calls"] == config.kpi_days * 24 * config.kpi_calls_per_hour
     assert kpi["errors"] == 0 and kpi["p99_ms"] >= kpi["p50_ms"] > 0, kpi
