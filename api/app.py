@@ -53,6 +53,7 @@ from api.wallboard import mount_wallboard
 from ingest.db.engine import make_engine
 from ingest.db.repository import DatabaseUnavailable
 from ingest.logs import get_logger, logging_for_pbx
+from ingest.loop_lag import LoopLag, LoopLagCollector
 from ingest.metrics import Metrics
 from ingest.redis_client import make_redis
 from ingest.tasks import cancel_and_wait
@@ -77,6 +78,8 @@ def create_app(
         pbx.name: Metrics() if settings.several_pbxes else metrics for pbx in settings.pbx_configs
     }
     alert_metrics = {name: AlertMetrics(m.registry) for name, m in pbx_metrics.items()}
+    loop_lag = LoopLag()
+    metrics.registry.register(LoopLagCollector(loop_lag))
     exposed = (
         exposition_registry(metrics.registry, {name: m.registry for name, m in pbx_metrics.items()})
         if settings.several_pbxes
@@ -88,6 +91,7 @@ def create_app(
         runtime = _open_runtime(
             settings, policy, metrics, pbx_metrics, redis=redis, engine=engine, role=role
         )
+        runtime.loop_lag = loop_lag
         app.state.runtime = runtime
         if view is not None:
             for pbx in runtime.pbxes.values():
@@ -107,6 +111,7 @@ def create_app(
                 )
                 pbx.broadcaster.attach(pbx.alerts)  # started and stopped with it
         try:
+            runtime.tasks.append(asyncio.create_task(loop_lag.run(), name="loop-lag"))
             runtime.audit.start()
             for pbx in runtime.pbxes.values():
                 with logging_for_pbx(_logged_name(settings, pbx)):  # its tasks inherit it
@@ -368,6 +373,7 @@ def _add_operational_routes(app: FastAPI, registry: CollectorRegistry) -> None:
         if not database_up and details.get("status") == "ok":
             details["status"] = "degraded"
         add_audit(details, runtime.audit.stats())
+        details["eventLoop"] = runtime.loop_lag.as_json()
         if runtime.several:
             sections = {}
             for name, pbx in runtime.pbxes.items():

@@ -250,8 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_import(settings, args.file, pbx=args.pbx, batch=args.batch)
         from api.app import create_app
         from api.server import serve
+        from ingest import gc_tuning
 
-        asyncio.run(serve(create_app(settings, role=args.role), settings))
+        app = create_app(settings, role=args.role)
+        gc_tuning.tune()
+        asyncio.run(serve(app, settings))
     except SettingsError as exc:
         print(f"queue-status {command}: {exc}", file=sys.stderr)
         return 2

@@ -50,11 +50,13 @@ def build_ingest(
             port=settings.ami_port if pbx is None else pbx.ami_port,
             username=settings.ami_username if pbx is None else pbx.ami_username,
             secret=(settings.ami_secret if pbx is None else pbx.ami_secret).get_secret_value(),
+            events=settings.ami_events,
         ),
         EventApplier(pipeline.apply, pipeline.apply_snapshot),
         known_queues=known_queues,
         reconcile_interval=settings.ami_reconcile_interval,
         ping_interval=settings.ami_ping_interval,
+        max_queue=settings.ingest_queue_max,
         on_redis_recovered=resync_after_redis_outage,
         on_stale=on_stale,
     )

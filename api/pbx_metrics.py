@@ -19,8 +19,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-PROCESS_WIDE = ("queue_status_http_", "queue_status_audit_")
-"""Families every process counts once (its HTTP server, its one audit writer)."""
+PROCESS_WIDE = ("queue_status_http_", "queue_status_audit_", "queue_status_event_loop_")
+"""Families every process counts once (its HTTP server, its one audit writer, its one
+event loop)."""
 
 
 def process_wide(name: str) -> bool:

@@ -35,6 +35,7 @@ from ingest.election import IngestElection, LeaderGate
 from ingest.keys import KeySchema
 from ingest.metrics import Metrics
 from ingest.pbxes import PbxConfig
+from ingest.runners.ami_metrics import IngestQueueCollector
 from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
 from ingest.sync import QueueDataSync
@@ -136,6 +137,8 @@ def open_pbx(
         if election is not None
         else None
     )
+    if ingest is not None:
+        metrics.registry.register(IngestQueueCollector(lambda: ingest.status))
     service = QueueStatusService(
         store,
         sync,

@@ -32,6 +32,7 @@ from api.redis_runtime import RedisFollow
 from api.service import QueueStatusService
 from api.settings import Settings
 from ingest.election import IngestElection
+from ingest.loop_lag import LoopLag
 from ingest.redis_sentinel import MasterWatch
 from ingest.runners.ami_runner import AmiIngest
 from ingest.store import StateStore
@@ -56,6 +57,8 @@ class Runtime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     master_watch: MasterWatch | None = None
     """Behind Sentinel, the process's one watch on the master (every PBX follows it)."""
+    loop_lag: LoopLag = field(default_factory=LoopLag)
+    """The event loop's lag (API and ingest share the loop), for /healthz and /metrics."""
 
     def pbx(self, name: str | None = None, *, required: bool = False) -> PbxRuntime:
         """The PBX `name` (None: the default one; with `required` and several PBXes a

@@ -33,6 +33,9 @@ class BenchConfig:
     """Probes halving the gap between the last rate that kept up and the first that did
     not (the rates grow by half each step: without them the figure is up to a third low)."""
     ceiling_seconds: float = 4.0
+    mix_loops: int = 250
+    """Scenario 5b: loops of the recorded live traffic (1,107 messages each, fresh ids)
+    written as one burst through the real ingest, per variant."""
     subscriber_counts: tuple[int, ...] = (100, 1000)
     goal_subscriber_counts: tuple[int, ...] = (5000,)
     """Subscribers measured at the goal size only (one process' worth: issue 17)."""
@@ -48,6 +51,12 @@ class BenchConfig:
     """... for this long."""
     wallboard_mutations: int = 5
     """setOperatorStatus mutations timed to their tile."""
+    wallboard_replay_operators: int = 1000
+    """Scenario 7b: the wallboard fed from a recording, a call centre of this many operators ..."""
+    wallboard_replay_changes_per_s: float = 1000.0
+    """... with this many status changes a second on top of its own traffic ..."""
+    wallboard_replay_seconds: float = 5.0
+    """... recorded for this long, then replayed to the page without the server."""
     kpi_days: int = 30
     kpi_calls_per_hour: int = 1000
     """Scenario 8: call records generated (a month at 1,000 calls/hour: 720,000) ..."""
@@ -63,6 +72,12 @@ class BenchConfig:
     """... while the ingest writes `replica_rate` changes a second for this long ..."""
     replica_operators: int = 100
     """... in a call centre of this many operators (the state is not what is measured)."""
+    burst_messages: int = 45_700
+    """Scenario 10: AMI messages of a busy queue written as fast as TCP takes them ..."""
+    burst_operators: int = 1000
+    """... to a server whose database has this many operators (the API's answers) ..."""
+    burst_baseline_seconds: float = 3.0
+    """... the API timed this long before the burst too (what it takes anyway)."""
     warm_seconds: float = 60.0
     """Model time the simulated call centre runs before the server first reads it."""
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -85,6 +100,7 @@ class BenchConfig:
             ingest_first_rate=500.0,
             ingest_max_rate=500.0,
             ceiling_seconds=0.5,
+            mix_loops=2,
             subscriber_counts=(3,),
             goal_subscriber_counts=(5,),
             change_rates=(20.0,),
@@ -95,6 +111,9 @@ class BenchConfig:
             wallboard_changes_per_s=100.0,
             wallboard_seconds=0.5,
             wallboard_mutations=2,
+            wallboard_replay_operators=20,
+            wallboard_replay_changes_per_s=100.0,
+            wallboard_replay_seconds=0.5,
             kpi_days=1,
             kpi_calls_per_hour=20,
             kpi_connections=2,
@@ -104,6 +123,9 @@ class BenchConfig:
             replica_rate=20.0,
             replica_seconds=0.6,
             replica_operators=6,
+            burst_messages=5000,
+            burst_operators=6,
+            burst_baseline_seconds=0.5,
         )
 
     def with_services(self) -> BenchConfig:

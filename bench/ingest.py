@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from bench.centre import queue_count
 from bench.config import BenchConfig
 from bench.processes import project_path
+from ingest import gc_tuning
 from ingest.ami.parser import EventParser
 from ingest.clock import now_ms
 from ingest.keys import KeySchema
@@ -286,6 +287,7 @@ def main() -> None:
     parser.add_argument("--queues", type=int, required=True)
     parser.add_argument("--redis-url", required=True)
     args = parser.parse_args()
+    gc_tuning.tune()  # as `serve` does
     figures = run(
         args.seconds,
         args.rate,

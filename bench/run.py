@@ -7,9 +7,13 @@
 Per size: a PostgreSQL database, the simulated Asterisk and the product
 server are set up (`bench.stack`); HTTP (scenarios 1, 2, 4), Redis vs
 PostgreSQL (3) and subscriptions (6) run against them; the ingest (5) runs
-after them, alone with Redis. Then the wallboard in Chromium (7) at 200
-operators, on a stack of its own, the KPI query (8), and API replicas (9):
-three `serve --role api` processes with 1,000 subscribers each. Results go to `results.json`, `results.txt`,
+after them, alone with Redis. Then the real AMI message mix (5b: the recorded
+traffic, three ways) through the ingest, the wallboard in Chromium (7) at 200
+operators on a stack of its own, and at 1,000 operators fed from a recorded
+changes stream (7b), the KPI query (8), API replicas (9): three `serve --role
+api` processes with 1,000 subscribers each, and an AMI burst (10): 45,700
+messages as fast as TCP allows while the API is timed. Results go to
+`results.json`, `results.txt`,
 `results.md` and `results.png` in the output directory, and the table with
 every goal met or not is printed.
 """
@@ -31,17 +35,20 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    burst,
     db_vs_redis,
     http,
     ingest,
+    ingest_mix,
     kpi_query,
     records_throughput,
     replicas,
     subscriptions,
     wallboard,
+    wallboard_replay,
 )
 from bench.config import BenchConfig
-from bench.figures import Results
+from bench.figures import Results, figure_at
 from bench.http_load import wrk_available
 from bench.report import table, write
 from bench.stack import running_stack
@@ -126,6 +133,11 @@ async def run(
                 )
         progress("   ingest, and Redis' EVALSHA ceiling")
         figures["ingest"] = await ingest.measure(config, size)
+    progress(f"== the real AMI mix: {config.mix_loops} loops of the recorded traffic, 3 ways")
+    ceiling = figure_at(results, "sizes", config.goal_size, "ingest", "ceiling")
+    results["mix"] = await ingest_mix.measure_scenario(config.mix_loops, config.redis_url, ceiling)
+    for line in ingest_mix.describe(results["mix"]):
+        progress(f"   {line}")
     progress("== call records written per second at 10,000 events/s")
     results["records"] = await records_throughput.measure(
         config.ingest_seconds,
@@ -137,6 +149,11 @@ async def run(
     progress(f"== the wallboard in Chromium at {config.wallboard_operators:,} operators")
     results["wallboard"] = await wallboard.measure(config, directory)
     progress(
+        f"== the wallboard at {config.wallboard_replay_operators:,} operators fed from a "
+        f"recording of {config.wallboard_replay_changes_per_s:,.0f} changes/s"
+    )
+    results["wallboard_replay"] = await wallboard_replay.measure(config, directory)
+    progress(
         f"== queueStats(today, interval 900) over {config.kpi_days} days of "
         f"{config.kpi_calls_per_hour:,} calls/hour"
     )
@@ -147,6 +164,9 @@ async def run(
     )
     results["replicas"] = await replicas.measure(config, directory)
     progress(f"   {replicas.summary(results['replicas'])}")
+    progress(f"== an AMI burst of {config.burst_messages:,} messages while the API is timed")
+    results["burst"] = await burst.measure(config, directory)
+    progress(f"   {burst.summary(results['burst'])}")
     results["seconds"] = round(time.time() - started, 1)
     if workdir is None:
         shutil.rmtree(directory, ignore_errors=True)

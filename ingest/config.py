@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, SecretStr, ValidationInfo, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest import config_checks as checks
+from ingest.ami.relevance import DEFAULT_EVENT_CLASSES, normalise_event_mask
 from ingest.config_checks import SettingProblem
 from ingest.keys import cluster_prefix_problem
 from ingest.pbxes import PbxConfig, parse_pbxes, pbx_configs, per_pbx_environment
@@ -53,6 +54,12 @@ class IngestSettings(BaseSettings):
     ami_secret: SecretStr = SecretStr("")
     ami_reconcile_interval: float = Field(default=60.0, gt=0)
     ami_ping_interval: float = Field(default=10.0, gt=0)
+    # AMI messages read but not yet applied; a full queue stops reading the socket (TCP
+    # then makes Asterisk wait) until it is half empty (`ingest.runners.ami_runner`).
+    ingest_queue_max: int = Field(default=5000, ge=100, le=1_000_000)
+    # The Login `Events:` mask (`ingest.ami.relevance`): the classes of the events we
+    # use, `on` for all (the raw pre-filter still drops the unused ones), `off` none.
+    ami_events: str = DEFAULT_EVENT_CLASSES
     # Several PBXes (`ingest.pbxes`): name=ami-host:port,… — each one a namespace of its
     # own; its AMI user, secret and realtime database from PBX_<NAME>_AMI_USERNAME,
     # PBX_<NAME>_AMI_SECRET, PBX_<NAME>_DATABASE_URL, else the global ones.
@@ -177,6 +184,11 @@ class IngestSettings(BaseSettings):
     def _ami_secret(cls, value: SecretStr) -> SecretStr:
         checks.no_line_breaks(value.get_secret_value())
         return value
+
+    @field_validator("ami_events")
+    @classmethod
+    def _ami_events(cls, value: str) -> str:
+        return normalise_event_mask(value)
 
     @field_validator("pbxes")
     @classmethod

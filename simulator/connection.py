@@ -319,7 +319,11 @@ class Connection(asyncio.Protocol):
     def _replay_login(self, replay: Replay) -> None:
         session = replay.session()
         self.replay = session
-        events = [e for e in session.login_events() if self._host.privileges.may_read(e)]
+        events = [
+            e
+            for e in session.login_events()
+            if self._host.privileges.may_read(e) and wanted(e, self.mask)
+        ]
         if self.wants_events:
             self.send(events, events=len(events))
         self._replay_next()
@@ -362,7 +366,8 @@ class Connection(asyncio.Protocol):
             batch = session.next_batch()
             if not batch:
                 break
-            readable = [e for e in batch if host.privileges.may_read(e)]
+            # As Asterisk: the user's read classes, and the session's Login mask.
+            readable = [e for e in batch if host.privileges.may_read(e) and wanted(e, self.mask)]
             if self.wants_events:
                 self.send(readable, events=len(readable))
         if session.must_drop and not self.closed:

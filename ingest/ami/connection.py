@@ -6,7 +6,11 @@ panoramisk stays the AMI client, with three changes made here:
 - its pinger (which ignores the replies, so a dead peer is never noticed) is
   replaced by a heartbeat that closes the session when a Ping goes unanswered;
 - the protocol reports the first response of a watched action, so a snapshot's
-  place in the event stream is known exactly (see `ingest.runners.ami_runner`).
+  place in the event stream is known exactly (see `ingest.runners.ami_runner`);
+- the consumer can hold the reading (`AmiConnection.hold_reading`): backpressure.
+  A Ping unanswered while reading was held, or while bytes kept arriving,
+  proves nothing about the peer (its answer waits unread behind the events):
+  only silence ends the session.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from panoramisk import Manager
 from ingest.ami.action_ids import new_action_id
 from ingest.ami.message import AmiMessage
 from ingest.ami.protocol import ProtocolStats, SafeAMIProtocol
+from ingest.ami.relevance import DEFAULT_EVENT_CLASSES, RawEventFilter
 from ingest.logs import get_logger
 from ingest.tasks import cancel_and_wait
 
@@ -38,6 +43,10 @@ FORGETTABLE_ACTIONS = (
     "coreshowchannels",
     "devicestatelist",
 )
+
+
+_MAX_ROUTES = 1024
+"""Event names whose matching callbacks `_Manager.dispatch` remembers."""
 
 
 class LoginRefused(Exception):
@@ -61,6 +70,8 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
     """panoramisk's Manager without its own reconnect loop and pinger."""
 
     def __init__(self, *, on_lost: Callable[[Any], None], **config: Any) -> None:
+        self._routes: dict[str, tuple[list[str], list[Any]]] = {}
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
         super().__init__(**config)
         self._on_lost = on_lost
         self.on_action_message: Callable[[Any], None] | None = None
@@ -69,6 +80,29 @@ class _Manager(Manager):  # type: ignore[misc]  # panoramisk is untyped
         if future.cancelled() or future.exception() is not None:
             return  # the opener sees the failure and decides when to retry
         super().connection_made(future)
+
+    def register_event(self, pattern: str, callback: Any = None) -> Any:
+        self._routes.clear()
+        return super().register_event(pattern, callback)
+
+    def dispatch(self, event: Any) -> list[str]:
+        """panoramisk's dispatch, with the patterns matching an event name remembered
+        (it matched every registered pattern's regex against every event)."""
+        event.manager = self
+        name = event.event
+        route = self._routes.get(name)
+        if route is None:
+            patterns = [pattern for pattern, regexp in self.patterns if regexp.match(name)]
+            route = (patterns, [cb for pattern in patterns for cb in self.callbacks[pattern]])
+            if len(self._routes) < _MAX_ROUTES:  # names come from the peer: bounded
+                self._routes[name] = route
+        for callback in route[1]:
+            result = callback(self, event)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                task = asyncio.ensure_future(result, loop=self.loop)
+                self._callback_tasks.add(task)  # held until done, as asyncio asks
+                task.add_done_callback(self._callback_tasks.discard)
+        return route[0]
 
     def ping(self) -> None:
         """Disabled: the session's heartbeat checks the replies."""
@@ -90,9 +124,11 @@ class AmiEndpoint:
     port: int
     username: str
     secret: str
+    events: str = DEFAULT_EVENT_CLASSES
+    """The Login ``Events:`` mask: ``on`` (all), ``off`` or event classes."""
 
     def __repr__(self) -> str:  # never the secret
-        return f"AmiEndpoint({self.host}:{self.port} as {self.username})"
+        return f"AmiEndpoint({self.host}:{self.port} as {self.username}, events {self.events})"
 
 
 class AmiSession:
@@ -150,9 +186,12 @@ class AmiConnection:
         login_timeout: float = 10.0,
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        prefilter: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.stats = stats if stats is not None else ProtocolStats()
+        self.event_filter = RawEventFilter() if prefilter else None
+        """Drops unused events from their raw ``Event:`` line; counts survive reconnects."""
         self._on_event = on_event
         self._on_session = on_session
         self._on_state = on_state
@@ -161,6 +200,33 @@ class AmiConnection:
         self._initial_backoff = initial_backoff
         self._max_backoff = max_backoff
         self.reconnects = 0
+        self._reading_held = False
+        self.reading_holds = 0
+        """Times `hold_reading` took effect (the heartbeat's proof of a pause)."""
+        self._protocol: SafeAMIProtocol | None = None
+
+    def hold_reading(self) -> None:
+        """Stop handling and reading AMI messages (this session and the next ones) until
+        `release_reading`: the socket fills and TCP makes Asterisk wait."""
+        if self._reading_held:
+            return
+        self._reading_held = True
+        self.reading_holds += 1
+        if self._protocol is not None:
+            self._protocol.hold()
+
+    def release_reading(self) -> None:
+        """Handle and read again."""
+        if not self._reading_held:
+            return
+        self._reading_held = False
+        if self._protocol is not None:
+            self._protocol.release()
+
+    @property
+    def reading_held(self) -> bool:
+        """Whether `hold_reading` is in force."""
+        return self._reading_held
 
     async def run(self) -> None:
         """Connect, serve the session, reconnect — until cancelled."""
@@ -210,8 +276,11 @@ class AmiConnection:
             username=endpoint.username,
             secret=endpoint.secret,
             loop=loop,
+            events=endpoint.events,
             ping_delay=10**9,
-            protocol_factory=functools.partial(_WatchingProtocol, stats=self.stats),
+            protocol_factory=functools.partial(
+                _WatchingProtocol, stats=self.stats, event_filter=self.event_filter
+            ),
             forgetable_actions=FORGETTABLE_ACTIONS,
         )
         manager.register_event("*", lambda _manager, message: self._on_event(message))
@@ -233,6 +302,11 @@ class AmiConnection:
             session.close("login refused")
             raise LoginRefused(str(answer.get("Message") or "authentication failed"))
         log.info("AMI connected")
+        protocol = manager.protocol
+        if isinstance(protocol, SafeAMIProtocol):
+            self._protocol = protocol
+            if self._reading_held:
+                protocol.hold()
         self._on_state(True, None)
         return session
 
@@ -244,6 +318,7 @@ class AmiConnection:
         try:
             return await session.closed
         finally:
+            self._protocol = None
             try:
                 await cancel_and_wait(heartbeat, handler)
             finally:
@@ -252,11 +327,19 @@ class AmiConnection:
     async def _heartbeat(self, session: AmiSession) -> None:
         while not session.closed.done():
             await asyncio.sleep(self._ping_interval)
+            holds, received = self.reading_holds, self.stats.bytes_received
             try:
                 await session.send({"Action": "Ping"}, timeout=self._ping_interval)
             except SessionClosed:
                 return
-            except Exception as exc:  # no answer: the peer or the path is dead
+            except Exception as exc:
+                if (
+                    self._reading_held
+                    or self.reading_holds != holds
+                    or self.stats.bytes_received != received
+                ):
+                    continue  # the peer talks, or we stopped listening: its answer may be unread
+                # No answer while we read: the peer or the path is dead.
                 session.close(f"no answer to Ping ({_reason(exc)})")
                 return
 

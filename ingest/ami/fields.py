@@ -9,7 +9,6 @@ the event and the field. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from ingest.ami.message import AmiMessage
 
@@ -18,6 +17,7 @@ _INT = re.compile(r"-?[0-9]{1,19}")
 _FLOAT = re.compile(r"-?[0-9]{1,19}(?:\.[0-9]{1,19})?")
 _DURATION = re.compile(r"([0-9]{1,9}):([0-5][0-9]):([0-5][0-9])")
 _FLAGS = {"1": True, "0": False, "true": True, "false": False, "yes": True, "no": False}
+_MISSING = object()
 # What Asterisk prints when a channel has no caller id.
 NO_CALLER_ID = frozenset({"", "<unknown>"})
 # QueueEntry uses its own placeholder.
@@ -34,43 +34,73 @@ class MalformedEvent(ValueError):
         self.problem = problem
 
 
-def _lowered_items(message: AmiMessage) -> Iterable[tuple[str, object]]:
-    """(lowered name, value) of each header. A panoramisk ``Message`` keeps its headers
-    by lowered name already: read them from there rather than lowering each again."""
+def header_value(message: AmiMessage, lowered: str) -> object:
+    """The value of the header of this lowered name, None when absent. A panoramisk
+    ``Message`` is read in its own store (lowered name -> (name, value))."""
     store = getattr(message, "_store", None)
     if isinstance(store, dict):
-        return ((lowered, value) for lowered, (_, value) in store.items())
-    return ((str(key).lower(), value) for key, value in message.items())
+        entry = store.get(lowered)
+        return entry[1] if isinstance(entry, tuple) else None
+    return next((v for k, v in message.items() if str(k).lower() == lowered), None)
 
 
 class Fields:
     """Case-insensitive typed access to one message's fields."""
 
-    __slots__ = ("_values", "event")
+    __slots__ = ("_paired", "_values", "event")
 
     def __init__(self, message: AmiMessage) -> None:
-        values: dict[str, list[object]] = {}
-        for lowered, value in _lowered_items(message):
-            bucket = values.setdefault(lowered, [])
-            if isinstance(value, list):
-                bucket.extend(value)
-            else:
-                bucket.append(value)
-        self._values = values
+        store = getattr(message, "_store", None)
+        if isinstance(store, dict):
+            # A panoramisk Message keeps lowered name -> (wire name, value) already,
+            # repeated headers merged: read it in place instead of copying it.
+            self._values: dict[str, object] = store
+            self._paired = True
+        else:
+            # Lowered name -> its value, or the list of every value when a header is
+            # repeated (or spelled in two letter cases); most headers are one string.
+            values: dict[str, object] = {}
+            for key, value in message.items():
+                lowered = str(key).lower()
+                if lowered in values:
+                    before = values[lowered]
+                    bucket = list(before) if isinstance(before, list) else [before]
+                    bucket.extend(value if isinstance(value, list) else [value])
+                    values[lowered] = bucket
+                else:
+                    values[lowered] = value
+            self._values = values
+            self._paired = False
         self.event = ""
         self.event = self.text("Event")
+
+    def _get(self, name: str) -> object:
+        value = self._values.get(name.lower(), _MISSING)
+        if self._paired and value is not _MISSING:
+            return value[1]  # type: ignore[index]
+        return value
 
     def error(self, field: str, problem: str) -> MalformedEvent:
         """The error naming this event and `field`, for the caller to raise."""
         return MalformedEvent(self.event, field, problem)
 
     def has(self, name: str) -> bool:
-        return bool(self._values.get(name.lower()))
+        value = self._get(name)
+        return value is not _MISSING and value != []
 
     def raw(self, *names: str) -> str | None:
         """The value of the first of ``names`` present, None if none is."""
+        stored, paired = self._values, self._paired
         for name in names:
-            values = self._values.get(name.lower())
+            values = stored.get(name.lower(), _MISSING)
+            if values is _MISSING:
+                continue
+            if paired:
+                values = values[1]  # type: ignore[index]
+            if values.__class__ is str:
+                return values  # the common case: one string
+            if not isinstance(values, list):
+                values = [values]
             if not values:
                 continue
             first = values[0]

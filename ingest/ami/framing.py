@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ingest.ami.message import AmiMessageDict
+
+if TYPE_CHECKING:
+    from ingest.ami.relevance import RawEventFilter
 
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
 """1 MiB: the biggest real AMI messages (long CoreShowChannel lists are many
@@ -38,6 +42,10 @@ _MESSAGE_END = re.compile(rb"\n\r?\n")
 # The longest partial `_MESSAGE_END` that can hang off the end of a chunk.
 _END_OVERLAP = 2
 _BANNER_PREFIX = b"Asterisk Call Manager/"
+# Asterisk writes the Event header first, in this spelling; a frame in any other
+# shape is decoded in full and left to the parser.
+_EVENT_PREFIX = b"Event: "
+_ACTION_ID = b"ActionID:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,8 @@ class FramerStats:
 
     messages: int = 0
     banners: int = 0
+    filtered: int = 0
+    """Events dropped unread by the raw `Event:` pre-filter (not in `messages`)."""
     oversized: int = 0
     lines_without_colon: int = 0
     bytes_fed: int = 0
@@ -76,12 +86,16 @@ class AmiFramer:
     ``expect_banner=False`` is for a stream picked up after its first line
     (replays, tests); otherwise the first line is the banner when it is not a
     ``Key: Value`` header or starts with ``Asterisk Call Manager/``.
+
+    With an ``event_filter``, an event frame whose ``Event:`` name it does not
+    want (and that carries no ``ActionID``) is dropped before it is decoded.
     """
 
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     encoding: str = "utf-8"
     expect_banner: bool = True
     stats: FramerStats = field(default_factory=FramerStats)
+    event_filter: RawEventFilter | None = None
     _buffer: bytearray = field(default_factory=bytearray, init=False, repr=False)
     # Offset in `_buffer` before which no message end can start.
     _searched: int = field(default=0, init=False, repr=False)
@@ -125,6 +139,8 @@ class AmiFramer:
             end = match.end()
             if end - start > self.max_message_size:
                 self.stats.oversized += 1
+            elif self.event_filter is not None and self._unwanted(buffer, start, match.start()):
+                self.stats.filtered += 1
             else:
                 frame = self._decode(buffer, start, match.start())
                 if frame is not None:
@@ -194,9 +210,23 @@ class AmiFramer:
         self._skipped_tail = b""
         return resume
 
+    def _unwanted(self, buffer: bytearray, start: int, stop: int) -> bool:
+        """Whether the frame is an event the filter drops, read off its first line."""
+        if not buffer.startswith(_EVENT_PREFIX, start, stop):
+            return False
+        line_end = buffer.find(b"\n", start, stop)
+        name = bytes(buffer[start + len(_EVENT_PREFIX) : stop if line_end < 0 else line_end])
+        name = name.rstrip(b"\r ")
+        event_filter = self.event_filter
+        assert event_filter is not None
+        if event_filter.wants(name) or buffer.find(_ACTION_ID, start, stop) >= 0:
+            return False
+        event_filter.count_dropped(name)
+        return True
+
     def _decode(self, buffer: bytearray, start: int, stop: int) -> Frame | None:
         """Turn the bytes of one message (without its empty line) into a frame."""
-        text = bytes(buffer[start:stop]).decode(self.encoding, "replace")
+        text = buffer[start:stop].decode(self.encoding, "replace")  # one copy, not two
         headers: AmiMessageDict = {}
         loose: list[str] = []
         for raw_line in text.split("\n"):

@@ -58,7 +58,7 @@ from ingest.ami.events import (
     Reload,
     Shutdown,
 )
-from ingest.ami.fields import NO_CALLER_ID_QUEUE_ENTRY, Fields, MalformedEvent
+from ingest.ami.fields import NO_CALLER_ID_QUEUE_ENTRY, Fields, MalformedEvent, header_value
 from ingest.ami.message import AmiMessage
 
 # --- field groups -----------------------------------------------------------
@@ -489,7 +489,7 @@ class EventParser:
 def _kind_of(message: AmiMessage) -> str:
     """The event name to count a message under, without trusting its shape."""
     try:
-        value = next((v for k, v in message.items() if str(k).lower() == "event"), None)
+        value = header_value(message, "event")
     except Exception:
         return _NO_EVENT
     if isinstance(value, list):

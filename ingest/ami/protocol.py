@@ -27,6 +27,9 @@ attributes, which ``Manager`` sets after connecting: ``factory``, ``log``,
   whose ActionID equals a pending action of ours is dispatched as the event
   it is, instead of resolving ours.
 
+Reads are taken a step at a time, and not at all on `hold` (backpressure: the
+ingest's queue is full), by `ingest.ami.pacing.ReadPacer`.
+
 Unchanged: responses resolve the action's future (an EventList action gets the
 list of messages up to its ``*Complete`` event), other events go to
 ``Manager.dispatch`` (callbacks registered with ``register_event``), actions
@@ -55,6 +58,8 @@ from panoramisk import actions
 from panoramisk.message import Message
 
 from ingest.ami.framing import DEFAULT_MAX_MESSAGE_SIZE, AmiFramer, Frame, FramerStats
+from ingest.ami.pacing import ReadPacer
+from ingest.ami.relevance import RawEventFilter
 
 # Headers that say what a message is and whom it answers: two different values
 # make the message ambiguous, so it is dropped.
@@ -82,6 +87,8 @@ class ProtocolStats:
     """Counters of the AMI connection; share one object across reconnects."""
 
     framing: FramerStats = field(default_factory=FramerStats)
+    bytes_received: int = 0
+    """Bytes read off the socket (framed or still waiting for a step)."""
     malformed: int = 0
     """Messages dropped as unusable (ambiguous identity, no Event/Response)."""
     handler_errors: int = 0
@@ -93,6 +100,11 @@ class ProtocolStats:
     def messages_received(self) -> int:
         """Complete messages framed (banner excluded)."""
         return self.framing.messages
+
+    @property
+    def events_filtered(self) -> int:
+        """Events dropped unread by the raw ``Event:`` pre-filter (kinds nothing uses)."""
+        return self.framing.filtered
 
     @property
     def oversized_dropped(self) -> int:
@@ -108,9 +120,16 @@ class SafeAMIProtocol(asyncio.Protocol):
         *,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         stats: ProtocolStats | None = None,
+        event_filter: RawEventFilter | None = None,
     ) -> None:
         self.stats = stats if stats is not None else ProtocolStats()
-        self._framer = AmiFramer(max_message_size=max_message_size, stats=self.stats.framing)
+        # `event_filter`: drop unused events from their raw `Event:` line (see
+        # `ingest.ami.relevance`); None builds every message.
+        self._framer = AmiFramer(
+            max_message_size=max_message_size,
+            stats=self.stats.framing,
+            event_filter=event_filter,
+        )
         # The attributes panoramisk's Manager reads and sets.
         self.transport: asyncio.WriteTransport | None = None
         self.closed = False
@@ -121,6 +140,7 @@ class SafeAMIProtocol(asyncio.Protocol):
         self.log = logging.getLogger(__name__)
         self.config: dict[str, Any] = {}
         self.encoding = "utf-8"
+        self._pacer = ReadPacer(self._framer.feed, self._handle_frame)
 
     # --- asyncio.Protocol ---------------------------------------------------
 
@@ -128,28 +148,47 @@ class SafeAMIProtocol(asyncio.Protocol):
         """Start a fresh stream (a reconnect gets a new protocol anyway)."""
         self.transport = cast(asyncio.WriteTransport, transport)
         self.closed = False
+        self._pacer.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        """Frame the bytes and handle each message; never raises."""
+        """Frame the bytes and handle each message (a step at a time); never raises."""
         self._save_stream(data)
-        for frame in self._framer.feed(data):
-            if frame.banner:
-                self._on_banner(frame)
-                continue
-            message = _to_message(frame)
-            if message is None:
-                self.stats.malformed += 1
-                self.log.warning("dropped an unusable AMI message (%s)", _describe(frame))
-                continue
-            try:
-                self.handle_message(message)
-            except Exception:
-                self.stats.handler_errors += 1
-                self.log.exception("handling AMI %s failed", _describe(frame))
+        self.stats.bytes_received += len(data)
+        self._pacer.feed(data)
+
+    def _handle_frame(self, frame: Frame) -> None:
+        if frame.banner:
+            self._on_banner(frame)
+            return
+        message = _to_message(frame)
+        if message is None:
+            self.stats.malformed += 1
+            self.log.warning("dropped an unusable AMI message (%s)", _describe(frame))
+            return
+        try:
+            self.handle_message(message)
+        except Exception:
+            self.stats.handler_errors += 1
+            self.log.exception("handling AMI %s failed", _describe(frame))
+
+    def hold(self) -> None:
+        """Handle and read no more until `release` (backpressure); what was read waits."""
+        self._pacer.hold()
+
+    def release(self) -> None:
+        """Handle what waits, then read again."""
+        self._pacer.release()
+
+    @property
+    def held(self) -> bool:
+        """Whether `hold` is in force."""
+        return self._pacer.held
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Tell the manager (it reconnects) unless we closed on purpose."""
+        """Tell the manager (it reconnects) unless we closed on purpose; what the peer
+        sent before is handled first, held or not."""
         if not self.closed:
+            self._pacer.drain()
             self.close()
             if self.factory is not None:
                 self.factory.connection_lost(exc)
@@ -192,9 +231,11 @@ class SafeAMIProtocol(asyncio.Protocol):
 
     def handle_message(self, message: Any) -> None:
         """Resolve the action this answers, or dispatch the event (panoramisk's logic)."""
-        response = self.responses.get(message.id)
-        if response is None and message.action_id:
-            response = self.responses.get(message.action_id)
+        response = None
+        if self.responses:  # most of the time no action waits: nothing to look up
+            response = self.responses.get(message.id)
+            if response is None and message.action_id:
+                response = self.responses.get(message.action_id)
         if response is not None and "event" in message and not response.responses:
             response = None  # another session's event carrying the same ActionID
         if response is not None:
@@ -231,6 +272,7 @@ class SafeAMIProtocol(asyncio.Protocol):
                 # Never log the action itself: a Login holds the secret.
                 self.log.info("AMI action %s (ActionID %s) will be resent", name, action.id)
                 awaiting.append(action)
+        self._pacer.clear()
         if not self.closed:
             try:
                 if self.transport is not None:
@@ -290,6 +332,19 @@ class SafeAMIProtocol(asyncio.Protocol):
 
 def _to_message(frame: Frame) -> Any:
     """The panoramisk ``Message`` of a frame, or None when it is unusable."""
+    headers = frame.headers
+    # Nearly every message: each header once, in one letter case. Built by a
+    # comprehension in the shape panoramisk keeps (lowered key → (key, value)).
+    store: dict[str, tuple[str, Any]] = {key.lower(): (key, raw) for key, raw in headers.items()}
+    if len(store) == len(headers) and list not in set(map(type, headers.values())):
+        if "event" not in store and "response" not in store:
+            return None
+        return _finish_message(store, frame)
+    return _to_message_repeated(frame)
+
+
+def _to_message_repeated(frame: Frame) -> Any:
+    """`_to_message` of a frame with a header repeated (or spelled in two letter cases)."""
     # One pass in the shape panoramisk keeps (lowered key → (key, value)); the rare
     # repeated header is settled after it.
     store: dict[str, tuple[str, Any]] = {}
@@ -317,6 +372,11 @@ def _to_message(frame: Frame) -> Any:
             if any(v != values[0] for v in values):
                 return None
             store[lowered] = (key, values[0])
+    return _finish_message(store, frame)
+
+
+def _finish_message(store: dict[str, tuple[str, Any]], frame: Frame) -> Any:
+    """The message of a settled store: quoted values decoded as panoramisk does."""
     for lowered in _QUOTED_KEYS.intersection(store):
         key, value = store[lowered]
         if isinstance(value, str):

@@ -248,12 +248,25 @@ local function bind(path, keys)
   return out
 end
 
-local function load(kind, id)
-  local raw = redis.call("GET", prefix .. ENTITY[kind] .. id)
-  if raw then
-    return cjson.decode(raw)
+-- The entities this batch has read or written, by key: the decoded entity, or false when
+-- there is none. Patches to one entity come in runs (a call's channel, an operator's
+-- device): it is decoded once per batch, and written once, at the end (`dirty`), instead
+-- of once per patch. Everything in the script reads entities through `load_key`.
+local entities = {}
+local dirty = {}
+
+local function load_key(key)
+  local cached = entities[key]
+  if cached == nil then
+    local raw = redis.call("GET", key)
+    cached = raw and cjson.decode(raw) or false
+    entities[key] = cached
   end
-  return nil
+  return cached or nil
+end
+
+local function load(kind, id)
+  return load_key(prefix .. ENTITY[kind] .. id)
 end
 
 local function present(value)
@@ -594,7 +607,14 @@ end
 
 local function remove(kind, id)
   local key = prefix .. ENTITY[kind] .. id
+  -- Written in this batch but not stored yet: it existed all the same.
+  local pending = dirty[key] ~= nil
+  dirty[key] = nil
+  entities[key] = false
   local existed = redis.call("DEL", key)
+  if pending then
+    existed = 1
+  end
   redis.call("SREM", prefix .. INDEX[kind], id)
   if STAGED[kind] ~= nil then
     redis.call("HDEL", STAGED[kind], id)
@@ -626,11 +646,7 @@ for _, p in ipairs(patches) do
   else
     local kind, id = p.k, p.i
     local key = prefix .. ENTITY[kind] .. id
-    local raw = redis.call("GET", key)
-    local old = nil
-    if raw then
-      old = cjson.decode(raw)
-    end
+    local old = load_key(key)
     if old ~= nil or p.new ~= false then
       local entity
       if p.rep then
@@ -660,15 +676,20 @@ for _, p in ipairs(patches) do
       if old == nil or not equal(entity, old, true) then
         entity.updatedAt = now
         entity.version = record(kind, "upsert", id, entity)
-        -- cjson escapes every "/" as "\/"; stored without it, the value is what orjson
-        -- would write, so reads can forward it untouched (see canonical_array in store.py).
-        redis.call("SET", key, (string.gsub(encode(entity), "\\/", "/")))
+        -- Never changed again: later patches of the batch start from a copy of it.
+        entities[key] = entity
+        dirty[key] = true
         redis.call("SADD", prefix .. INDEX[kind], id)
       end
     end
   end
 end
 
+for key, _ in pairs(dirty) do
+  -- cjson escapes every "/" as "\/"; stored without it, the value is what orjson
+  -- would write, so reads can forward it untouched (see canonical_array in store.py).
+  redis.call("SET", key, (string.gsub(encode(entities[key]), "\\/", "/")))
+end
 if writer_mark ~= nil then
   redis.call("SET", writer_mark, writer_seq, "EX", 86400)
 end

@@ -11,6 +11,15 @@ marker goes into the queue at that point. Events before the marker are
 applied before the snapshot; events after it (those that arrived while the
 lists were being collected) wait until the snapshot is applied, then follow
 in order — never lost, never applied twice.
+
+The queue is bounded (`queue_max`, INGEST_QUEUE_MAX): when it is full the
+connection stops reading (`AmiConnection.hold_reading`) and TCP makes Asterisk
+wait, until the consumer has drained it to half. Memory stays bounded and the
+ingest reads only as fast as it applies. One exception: while the consumer
+waits at a snapshot's marker for the lists, which come through the same
+socket, reading goes on (else neither could move). Only past `hard_max` — a
+last resort a working Redis never lets happen — are events dropped until the
+next reconciliation.
 """
 
 from __future__ import annotations
@@ -18,10 +27,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -29,70 +38,26 @@ from redis.exceptions import RedisError
 from ingest.actions.waiters import EventWaiters
 from ingest.ami.connection import AmiConnection, AmiEndpoint, AmiSession
 from ingest.ami.message import AmiMessage
-from ingest.ami.protocol import ProtocolStats
 from ingest.ami.sources import LIST_ACTION_TIMEOUT, SnapshotSources
 from ingest.clock import now_ms
 from ingest.logs import get_logger
 from ingest.runners.ami_snapshots import SnapshotCollector, SnapshotPoint
+from ingest.runners.ami_status import DEFAULT_QUEUE_MAX, IngestStatus
 from ingest.store import StaleEpoch
 from ingest.tasks import cancel_and_wait
 
 log = get_logger("AmiService")
 event_log = get_logger("AmiEvents")
 
-BATCH_SIZE = 500
+BATCH_SIZE = 200
+"""Messages applied per EVALSHA: a few ms of parsing and reducing in our loop and of
+Lua in Redis, so neither the API sharing the loop nor its Redis reads wait long."""
+HARD_QUEUE_MAX = 200_000
+"""Beyond it events are dropped until reconciled: only reachable while reading must go
+on for a snapshot's lists and Redis does not take what queues up meanwhile."""
 SNAPSHOT_RETRY_MIN = 1.0
 """Seconds before a failed snapshot is taken again; doubled per failure up to the max."""
 SNAPSHOT_RETRY_MAX = 30.0
-
-
-@dataclass
-class IngestStatus:
-    """What the ingest reports about itself (health, sync status)."""
-
-    host: str
-    port: int
-    connected: bool = False
-    connected_since: int | None = None
-    last_event_at: int | None = None
-    last_error: str | None = None
-    events_received: int = 0
-    events_applied: int = 0
-    events_dropped: int = 0
-    reconnects: int = 0
-    reconciliations: int = 0
-    drift_corrections: int = 0
-    last_reconcile_at: int | None = None
-    last_reconcile_corrections: int = 0
-    stale: bool = True
-    queue_depth: int = 0
-    redis_errors: int = 0
-    protocol: ProtocolStats = field(default_factory=ProtocolStats)
-    sources: SnapshotSources = field(default_factory=SnapshotSources)
-
-    def as_json(self) -> dict[str, Any]:
-        """camelCase, for /healthz and /sync/status."""
-        return {
-            "amiEnabled": True,
-            "amiConnected": self.connected,
-            "amiEndpoint": f"{self.host}:{self.port}",
-            "amiConnectedSince": self.connected_since,
-            "amiLastError": self.last_error,
-            "amiReconnects": self.reconnects,
-            "lastEventAt": self.last_event_at,
-            "eventsReceived": self.events_received,
-            "eventsApplied": self.events_applied,
-            "eventsDropped": self.events_dropped,
-            "oversizedDropped": self.protocol.oversized_dropped,
-            "malformedMessages": self.protocol.malformed,
-            "ingestQueueDepth": self.queue_depth,
-            "reconciliations": self.reconciliations,
-            "driftCorrections": self.drift_corrections,
-            "lastReconcileAt": self.last_reconcile_at,
-            "lastReconcileCorrections": self.last_reconcile_corrections,
-            "snapshotSources": self.sources.as_json(),
-            "stateStale": self.stale,
-        }
 
 
 class ApplyEvents(Protocol):
@@ -141,11 +106,13 @@ class AmiIngest:
         known_queues: Callable[[], Awaitable[set[str]]],
         reconcile_interval: float = 60.0,
         ping_interval: float = 10.0,
-        max_queue: int = 200_000,
+        max_queue: int = DEFAULT_QUEUE_MAX,
+        hard_max: int = HARD_QUEUE_MAX,
         stats_interval: float = 60.0,
         on_redis_recovered: Callable[[], Awaitable[None]] | None = None,
         list_timeout: float = LIST_ACTION_TIMEOUT,
         on_stale: Callable[[], None] | None = None,
+        prefilter: bool = True,
     ) -> None:
         self.status = IngestStatus(
             host=endpoint.host,
@@ -154,7 +121,14 @@ class AmiIngest:
         )
         self._applier = applier
         self._reconcile_interval = reconcile_interval
+        if max_queue < 2:
+            raise ValueError("max_queue must be at least 2")
         self._max_queue = max_queue
+        self._resume_at = max_queue // 2
+        self._hard_max = max(hard_max, max_queue)
+        self.status.queue_max = max_queue
+        # The consumer waits at a snapshot's marker: its lists need the socket read.
+        self._awaiting_lists = False
         self._stats_interval = stats_interval
         self._on_redis_recovered = on_redis_recovered
         self._on_stale = on_stale
@@ -183,6 +157,7 @@ class AmiIngest:
             on_state=self._on_state,
             stats=self.status.protocol,
             ping_interval=ping_interval,
+            prefilter=prefilter,
         )
 
     # --- lifecycle -----------------------------------------------------------
@@ -190,6 +165,7 @@ class AmiIngest:
     def start(self) -> None:
         """Start every task of the ingest."""
         self._fenced = False
+        self._awaiting_lists = False
         self._tasks = [
             asyncio.create_task(self.connection.run(), name="ami-connection"),
             asyncio.create_task(self._consume(), name="ami-consumer"),
@@ -202,6 +178,7 @@ class AmiIngest:
             self._session.close("service stopping")
         await cancel_and_wait(*self._tasks)
         self._tasks = []
+        self._release_reading()  # what was queued stays; the next session reads again
 
     async def halt(self, reason: str) -> None:
         """Stop consuming at once and forget what was not applied (stepping down: the
@@ -257,26 +234,58 @@ class AmiIngest:
     # --- connection callbacks (plain functions: they run inline, in order) ----
 
     def _on_event(self, message: AmiMessage) -> None:
-        self.status.events_received += 1
+        status = self.status
+        status.events_received += 1
         self._window_received += 1
-        self.status.last_event_at = now_ms()
-        if len(self._items) >= self._max_queue:
-            # Bounded memory: drop, and let reconciliation restore the truth.
-            self.status.events_dropped += 1
-            if not self.status.stale:
+        status.last_event_at = now_ms()
+        if len(self._items) >= self._hard_max:
+            # Last resort (see the module's doc): drop, let reconciliation restore the truth.
+            status.events_dropped += 1
+            if not status.stale:
                 log.error(
-                    "Ingest queue full (%d); dropping events until reconciled", self._max_queue
+                    "Ingest queue full (%d); dropping events until reconciled", self._hard_max
                 )
-                self.status.stale = True
+                status.stale = True
                 self._reconcile_wanted.set()
             return
         self._items.append(message)
         self._wakeup.set()
+        self._queued()
+
+    def _queued(self) -> None:
+        """After an append: count the depth; a full queue stops the reading."""
+        depth = len(self._items)
+        status = self.status
+        status.queue_depth = depth
+        if depth > status.queue_depth_max:
+            status.queue_depth_max = depth
+        if depth >= self._max_queue and not self._awaiting_lists:
+            self._hold_reading()
+
+    def _hold_reading(self) -> None:
+        if self.connection.reading_held:
+            return
+        self.connection.hold_reading()
+        status = self.status
+        status.reading_paused = True
+        status.read_pauses += 1
+        status.paused_since = time.monotonic()
+
+    def _release_reading(self) -> None:
+        if not self.connection.reading_held:
+            return
+        status = self.status
+        if status.paused_since is not None:
+            status.read_paused_seconds += time.monotonic() - status.paused_since
+        status.paused_since = None
+        status.reading_paused = False
+        self.connection.release_reading()
 
     def _at_marker(self, point: SnapshotPoint) -> None:
         # The snapshot's exact place in the stream: after everything received so far.
         self._items.append(point)
         self._wakeup.set()
+        self._queued()
 
     def _on_state(self, connected: bool, error: str | None) -> None:
         status = self.status
@@ -320,9 +329,11 @@ class AmiIngest:
         while True:
             if self._fenced:
                 self._items.clear()  # deposed: nothing more is applied until `start`
+                self._release_reading()
             if not self._items:
                 self._wakeup.clear()
                 self.status.queue_depth = 0
+                self._release_reading()
                 await self._wakeup.wait()
                 continue
             head = self._items[0]
@@ -340,11 +351,16 @@ class AmiIngest:
                 assert not isinstance(item, SnapshotPoint)
                 batch.append(item)
             self.status.queue_depth = len(self._items)
+            if len(self._items) <= self._resume_at:
+                self._release_reading()
             self._watch_system_events(batch)
             try:
                 await self._apply_with_retry(batch, (self._writer_id, next(self._batches)))
             except StaleEpoch:
                 self._deposed()
+            # A batch whose Redis answer came at once must not chain into the next one
+            # without letting the API (sharing this loop) in.
+            await asyncio.sleep(0)
 
     def _deposed(self) -> None:
         """A write was refused as stale: apply nothing more, let the election step down."""
@@ -384,11 +400,18 @@ class AmiIngest:
             self.request_reconcile("Redis recovered")
 
     async def _apply_snapshot(self, point: SnapshotPoint) -> None:
+        # The lists come through the socket: read on, whatever the depth, until they are in.
+        self._awaiting_lists = True
+        self._release_reading()
         try:
             collected = await asyncio.wait_for(point.collected, timeout=60)
         except Exception as exc:
             point.fail(exc)
             return  # logged by the collector; the next snapshot will come
+        finally:
+            self._awaiting_lists = False
+            if len(self._items) >= self._max_queue:
+                self._hold_reading()
         while True:
             try:
                 corrections = await self._applier.apply_snapshot(
@@ -437,6 +460,7 @@ class AmiIngest:
                 self.request_reconcile("Asterisk reloaded")
 
     async def _log_stats(self) -> None:
+        filtered_before = self.status.protocol.events_filtered
         while True:
             await asyncio.sleep(self._stats_interval)
             event_log.info(
@@ -447,6 +471,21 @@ class AmiIngest:
             )
             self._window_received = 0
             self._window_applied = 0
+            filtered = self.status.protocol.events_filtered
+            event_filter = self.connection.event_filter
+            if filtered > filtered_before and event_filter is not None:
+                kinds = ", ".join(
+                    f"{kind} {count}"
+                    for kind, count in list(event_filter.dropped_by_kind().items())[:5]
+                )
+                event_log.info(
+                    "AMI events of unused kinds dropped unread: %d in the last %d s"
+                    " (most since the start: %s)",
+                    filtered - filtered_before,
+                    int(self._stats_interval),
+                    kinds,
+                )
+            filtered_before = filtered
 
 
 def _int(value: Any) -> int | None:

@@ -73,6 +73,27 @@ async def test_ami_down_is_degraded_and_the_last_state_is_still_served(
             assert status["eventsReceived"] >= status["eventsApplied"] > 0
             assert status["driftCorrections"] == 0
 
+            # The ingest queue and the event loop, the same figures in /healthz and /metrics.
+            health = (await app.client.get("/healthz")).json()["data"]
+            metrics = (await app.client.get("/metrics")).text
+            ami = health["ami"]
+            assert ami["ingestQueueMax"] == 5000 and ami["ingestReadingPaused"] is False
+            assert ami["ingestQueueDepthMax"] >= ami["ingestQueueDepth"] >= 0
+            assert f"queue_status_ingest_queue_max {ami['ingestQueueMax']:.1f}" in metrics
+            assert f"queue_status_ingest_read_pauses_total {ami['ingestReadPauses']:.1f}" in metrics
+            assert "queue_status_ingest_read_paused_seconds_total" in metrics
+            assert "queue_status_ingest_queue_depth " in metrics
+            assert set(health["eventLoop"]) == {
+                "lagMs",
+                "maxLagMs",
+                "ownMaxLagMs",
+                "maxLagWindowSeconds",
+                "stalls",
+                "stallMs",
+            }
+            assert "queue_status_event_loop_lag_max_seconds" in metrics
+            assert "queue_status_event_loop_stalls_total" in metrics
+
             # Asterisk goes away: degraded, and the last known state is still served.
             await sim.stop()
             down = await poll(app, "/healthz", lambda b: not b["data"]["ami"]["amiConnected"])

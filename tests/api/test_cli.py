@@ -30,3 +30,12 @@ def test_bad_redis_url_is_named(
     err = capsys.readouterr().err
     assert "Invalid setting REDIS_URL" in err
     assert "pw-canary" not in err
+
+
+@pytest.mark.parametrize("value", ["99", "1000001", "many"])
+def test_ingest_queue_bound_out_of_range_is_named(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INGEST_QUEUE_MAX", value)
+    assert main(["serve"]) == 2
+    assert "Invalid setting INGEST_QUEUE_MAX" in capsys.readouterr().err

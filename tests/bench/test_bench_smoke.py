@@ -53,6 +53,15 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
         assert measured["versions_match"] and measured["deliveries"] > 0
         assert measured["p99_ms"] is not None and measured["rss_per_idle_subscriber_kb"] is not None
 
+    mix = results["mix"]  # scenario 5b: the real AMI message mix, three ways
+    assert [v["events"] for v in mix["variants"]] == ["on", "system,call,agent", "on"]
+    for measured in mix["variants"]:
+        assert measured["messages_per_s"] > 0 and measured["relevant_per_s"] > 0, measured
+        assert measured["processed"] == (
+            measured["relevant"] if measured["prefilter"] else measured["messages"]
+        )
+        assert measured["ratio_to_ceiling"] is not None
+
     kpi = results["kpi"]  # scenario 8: queueStats over generated call records
     assert kpi["calls"] == config.kpi_days * 24 * config.kpi_calls_per_hour
     assert kpi["errors"] == 0 and kpi["p99_ms"] >= kpi["p50_ms"] > 0, kpi
@@ -66,6 +75,12 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
     )
     assert replicas["p99_ms"] is not None and replicas["p99_ms"] >= replicas["p50_ms"] > 0
 
+    burst = results["burst"]  # scenario 10: an AMI burst while the API is timed
+    assert burst["messages"] == config.burst_messages and burst["events_dropped"] == 0, burst
+    assert burst["rest_requests"] > 0 and burst["graphql_requests"] > 0, burst
+    assert burst["api_errors"] == 0 and burst["queue_max"] > 0, burst
+    assert burst["rest_p99_ms"] >= burst["rest_p50_ms"] > 0, burst
+
     wallboard = results["wallboard"]
     if chromium_missing() is None:
         assert wallboard["caught_up"] and wallboard["page_errors"] == [], wallboard
@@ -74,10 +89,19 @@ async def test_every_scenario_produces_every_figure(tmp_path: Path) -> None:
         )
         assert wallboard["frames_per_s"] > 0 and wallboard["longest_task_ms"] >= 0
         assert len(wallboard["mutation_ms"]) == config.wallboard_mutations
+        replayed = results["wallboard_replay"]  # scenario 7b: the page fed from a recording
+        assert replayed["caught_up"] and replayed["page_errors"] == [], replayed
+        assert replayed["status_changes"] > 0 and replayed["changes_recorded"] > 0
+        assert replayed["tiles"] > 0 and replayed["frames_per_s"] > 0
         unmeasured = []
     else:  # the browser tests skip then too; the report says why
         assert wallboard["skipped"]
-        unmeasured = ["Wallboard in Chromium", "A status mutation on the wallboard"]
+        assert results["wallboard_replay"]["skipped"]
+        unmeasured = [
+            "Wallboard in Chromium",
+            "A status mutation on the wallboard",
+            "Wallboard alone",
+        ]
     for goal in goals(results):
         wallboard_goal = any(goal.name.startswith(name) for name in unmeasured)
         assert (goal.met is None) is wallboard_goal, table(results)

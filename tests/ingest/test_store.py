@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from ingest.keys import KeySchema
-from ingest.patches import Patch, Retain, delete
+from ingest.patches import Guard, Patch, Retain, delete
 from ingest.store import StateStore, decode_changes
 
 
@@ -197,3 +197,48 @@ def test_key_schema_matches_the_documented_keys(prefix: str) -> None:
     assert k.index("queue") == prefix + "queues:all"
     assert k.channel("SIP/2001-00000001") == prefix + "channel:SIP/2001-00000001"
     assert k.index("channel") == prefix + "channels:all"
+
+
+async def test_patches_to_one_entity_in_a_batch_equal_one_batch_each(
+    store: StateStore, redis_client: Redis, keys: KeySchema
+) -> None:
+    """apply.lua decodes an entity once per batch and writes it at the end: every read in
+    the batch (a guard, the queue's wrap-up, a delete) still sees the earlier patches,
+    and the changes published are those of one patch per batch."""
+    patches = [
+        Patch("queue", "sales", {"wrapupTime": 30}),
+        Patch("channel", "Local/a-1;1", {"state": "ring"}),
+        Patch("channel", "Local/a-1;1", {"state": "up", "callerIdNum": "100"}),
+        Patch(
+            "operator",
+            "SIP/1",
+            {"queues": {"sales": {"lastCall": 1000, "paused": False}}},
+        ),
+        Patch("queue", "sales", {"wrapupTime": 60}),
+        Patch("operator", "SIP/1", {"status": "idle"}),
+        Patch(
+            "channel",
+            "Local/a-1;1",
+            {"guarded": True},
+            only_if=Guard("channel", "Local/a-1;1", ("state",), equals="up"),
+        ),
+        delete("channel", "Local/a-1;1"),
+        Patch("channel", "Local/a-1;1", {"state": "down"}, create=False),
+        Patch("channel", "Local/b-2;1", {"state": "ring"}),
+        delete("channel", "Local/b-2;1"),
+        Patch("channel", "Local/b-2;1", {"state": "again"}),
+        Patch("operator", "SIP/1", {"status": "idle"}),  # changes nothing
+    ]
+    one_by_one = StateStore(redis_client, KeySchema(f"{keys.prefix}single:"))
+    separately = []
+    for patch in patches:
+        separately += await one_by_one.apply([patch], now=5, return_changes=True)
+    together = await store.apply(patches, now=5, return_changes=True)
+
+    assert [(c.version, c.kind, c.op, c.id, c.data) for c in together] == [
+        (c.version, c.kind, c.op, c.id, c.data) for c in separately
+    ]
+    assert await store.snapshot() == await one_by_one.snapshot()
+    operator = await store.get("operator", "SIP/1")
+    # Its second patch read the queue's wrap-up as the batch had changed it (60, not 30).
+    assert operator is not None and operator["queues"]["sales"]["wrapupUntil"] == 1060

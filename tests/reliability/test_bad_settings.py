@@ -143,6 +143,8 @@ CASES = [
     Case("AMI_USERNAME", dotenv="AMI_USERNAME=adm\x00in\n"),
     Case("AMI_RECONCILE_INTERVAL", {"AMI_RECONCILE_INTERVAL": "0"}),
     Case("AMI_PING_INTERVAL", {"AMI_PING_INTERVAL": "-1"}),
+    Case("AMI_EVENTS", {"AMI_EVENTS": "call,agnet"}),
+    Case("AMI_EVENTS", {"AMI_EVENTS": ","}),
     Case("API_TOKENS", {"API_TOKENS": f"wizard:{CANARY}"}),
     Case("API_TOKENS", {"API_TOKENS": "admin"}),
     Case("API_TOKENS", {"API_TOKENS": f"admin:{CANARY},supervisor:{CANARY}"}),

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 import pytest
 
 from ingest.ami.message import AmiMessageDict
+from simulator.connection import wanted
 from simulator.replay import (
     NO_SNAPSHOT,
     Replay,
@@ -265,3 +266,22 @@ def test_every_trace_loads_with_a_login_preamble(name: str) -> None:
     assert trace.preamble == 2
     assert [e["Event"] for e in trace.events[:2]] == ["FullyBooted", "SuccessfulAuth"]
     assert trace.event_lines[0] == 2
+
+
+async def test_a_replay_sends_only_the_classes_of_the_login_mask() -> None:
+    trace = load_trace("b_single_call")
+    mask = frozenset({"system", "call", "agent"})
+    expected = [e for e in trace.events if wanted(e, mask)]
+    assert 0 < len(expected) < len(trace.events), "the trace has dialplan events to leave out"
+    async with replaying("b_single_call", ReplayOptions(await_snapshots=())) as session:
+        reader, writer = await asyncio.open_connection("127.0.0.1", session.sim.port)
+        client = Client(reader, writer)
+        session.clients.append(client)
+        await reader.readline()
+        await client.send(
+            {"Action": "Login", "Username": "admin", "Secret": "pw", "Events": ",".join(mask)}
+        )
+        assert (await client.read())["Response"] == "Success"
+        assert await client.read_events(len(expected)) == expected
+        assert await client.quiet()
+        assert session.sim.events_sent == len(expected)

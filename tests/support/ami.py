@@ -14,11 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.ami.connection import AmiEndpoint
+from ingest.ami.message import AmiMessage
+from ingest.ami.relevance import DEFAULT_EVENT_CLASSES
 from ingest.pipeline import EventPipeline
-from ingest.runners.ami_runner import AmiIngest, EventApplier, IngestStatus
+from ingest.runners.ami_runner import AmiIngest, EventApplier
+from ingest.runners.ami_status import IngestStatus
 from ingest.store import StateStore
 
 SECRET = "sim-secret"
+_INGEST_MASK = frozenset(DEFAULT_EVENT_CLASSES.split(","))
+
+
+def sent_to_ingest(event: AmiMessage) -> bool:
+    """Whether Asterisk (and the simulator) sends `event` to the ingest's session: one of
+    its ``Privilege`` classes is in the Login ``Events:`` mask (`AMI_EVENTS` default)."""
+    privilege = event.get("Privilege")
+    classes = {c for c in str(privilege or "").split(",") if c and c != "all"}
+    return not classes or bool(classes & _INGEST_MASK)
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
@@ -61,7 +73,7 @@ class LiveIngest:
 
         def done() -> bool:
             return (
-                (events is None or status.events_received >= events)
+                (events is None or status.events_read >= events)
                 and status.reconciliations >= reconciliations
                 and self.caught_up()
             )

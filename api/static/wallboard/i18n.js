@@ -9,6 +9,9 @@ let messages = {};
 let locale = 'en';
 let numbers = new Intl.NumberFormat('en');
 let twoDigits = new Intl.NumberFormat('en', { minimumIntegerDigits: 2, useGrouping: false });
+// One formatter per language: making one is far dearer than formatting with it.
+const PERCENT = { style: 'percent', maximumFractionDigits: 0 };
+let percents = new Intl.NumberFormat('en', PERCENT);
 
 /** `?lang=` if given, else the first of the browser's languages we have, else English. */
 export function pickLanguage(requested, preferred = navigator.languages ?? [navigator.language]) {
@@ -28,6 +31,7 @@ export async function loadLanguage(lang) {
   locale = lang;
   numbers = new Intl.NumberFormat(lang);
   twoDigits = new Intl.NumberFormat(lang, { minimumIntegerDigits: 2, useGrouping: false });
+  percents = new Intl.NumberFormat(lang, PERCENT);
   document.documentElement.lang = lang;
 }
 
@@ -70,7 +74,7 @@ export function duration(seconds) {
 
 /** 67 → "67%" / "67 %". */
 export function percent(value) {
-  return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 0 }).format(value / 100);
+  return percents.format(value / 100);
 }
 
 /** The wall clock, in the locale's way. */

@@ -6,7 +6,9 @@
 // queues gets no changes of the others, so its versions have holes, but each
 // batch's `fromVersion` is the previous batch's `toVersion`). Anything else
 // means a change was missed: `apply` says so and the owner re-reads the snapshot. What changed is
-// collected in dirty sets, so the view touches only those parts of the page.
+// collected in dirty sets, so the view touches only those parts of the page: a queue's own
+// record (`queues`: its header and callers) apart from its member counts (`counts`), which
+// every change of one of its operators moves.
 
 export class LiveState {
   constructor() {
@@ -15,7 +17,7 @@ export class LiveState {
     /** @type {Map<string, any>} */ this.channels = new Map();
     this.version = -1; // no state yet
     this.clockOffsetMs = 0; // server clock minus ours: timers must not depend on the TV's clock
-    this.dirty = { all: true, operators: new Set(), queues: new Set(), channels: false };
+    this.dirty = { all: true, operators: new Set(), queues: new Set(), counts: new Set(), channels: false };
   }
 
   get loaded() {
@@ -70,14 +72,15 @@ export class LiveState {
         this.dirty.operators.add(change.id);
         // Queue member counts are derived from operators: mark the queues it
         // was and is in.
-        for (const m of before?.queues ?? []) this.dirty.queues.add(m.queueName);
-        for (const m of change.operator?.queues ?? []) this.dirty.queues.add(m.queueName);
+        for (const m of before?.queues ?? []) this.dirty.counts.add(m.queueName);
+        for (const m of change.operator?.queues ?? []) this.dirty.counts.add(m.queueName);
         break;
       }
       case 'QUEUE':
         if (deleted) this.queues.delete(change.id);
         else this.queues.set(change.id, change.queue);
         this.dirty.queues.add(change.id);
+        this.dirty.counts.add(change.id);
         break;
       case 'CHANNEL':
         if (deleted) this.channels.delete(change.id);
@@ -89,10 +92,16 @@ export class LiveState {
     }
   }
 
+  /** Whether anything changed since the last takeDirty. */
+  hasDirty() {
+    const d = this.dirty;
+    return d.all || d.channels || d.operators.size > 0 || d.queues.size > 0 || d.counts.size > 0;
+  }
+
   /** The dirty sets so far, cleared. */
   takeDirty() {
     const dirty = this.dirty;
-    this.dirty = { all: false, operators: new Set(), queues: new Set(), channels: false };
+    this.dirty = { all: false, operators: new Set(), queues: new Set(), counts: new Set(), channels: false };
     return dirty;
   }
 }
@@ -140,18 +149,33 @@ export function tileState(operator, membership, now) {
   return { key: 'unknown', since, paused, reason };
 }
 
-/** Member counts of one queue, as the server derives them (api/service.py member_counts). */
-export function memberCounts(queueName, operators) {
-  const counts = { total: 0, available: 0, inCall: 0, ringing: 0, paused: 0, unavailable: 0 };
+/** Member counts of every queue, as the server derives them (api/service.py member_counts):
+ * queue name → counts, in one pass over the operators (not one per queue). */
+export function memberCountsByQueue(operators) {
+  const byQueue = new Map();
   for (const op of operators) {
-    const membership = op.queues.find((m) => m.queueName === queueName);
-    if (!membership) continue;
-    counts.total += 1;
-    if (membership.paused) counts.paused += 1;
-    else if (op.status === 'IDLE') counts.available += 1;
-    if (op.status === 'IN_CALL' || op.status === 'BUSY' || op.status === 'ON_HOLD') counts.inCall += 1;
-    else if (op.status === 'RINGING') counts.ringing += 1;
-    else if (op.status === 'UNAVAILABLE' || op.status === 'INVALID') counts.unavailable += 1;
+    for (const membership of op.queues) {
+      let counts = byQueue.get(membership.queueName);
+      if (!counts) {
+        counts = emptyCounts();
+        byQueue.set(membership.queueName, counts);
+      }
+      counts.total += 1;
+      if (membership.paused) counts.paused += 1;
+      else if (op.status === 'IDLE') counts.available += 1;
+      if (op.status === 'IN_CALL' || op.status === 'BUSY' || op.status === 'ON_HOLD') counts.inCall += 1;
+      else if (op.status === 'RINGING') counts.ringing += 1;
+      else if (op.status === 'UNAVAILABLE' || op.status === 'INVALID') counts.unavailable += 1;
+    }
   }
-  return counts;
+  return byQueue;
+}
+
+/** Member counts of one queue (none: every figure 0). */
+export function memberCounts(queueName, operators) {
+  return memberCountsByQueue(operators).get(queueName) ?? emptyCounts();
+}
+
+export function emptyCounts() {
+  return { total: 0, available: 0, inCall: 0, ringing: 0, paused: 0, unavailable: 0 };
 }

@@ -15,11 +15,20 @@ const BUCKET_SECONDS = 900;
 const SVG = 'http://www.w3.org/2000/svg';
 const CHART_WIDTH = 96;
 const CHART_HEIGHT = 24;
+const NO_ROWS = Object.freeze([]);
 
 export const TODAY_QUERY = `query WallboardToday($interval: Int, $pbx: String) {
   today: queueStats(pbx: $pbx) { queue completed abandoned answered serviceLevel serviceLevelSeconds }
   buckets: queueStats(interval: $interval, pbx: $pbx) { queue from offered answered abandoned }
 }`;
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function setTitle(el, title) {
+  if (el.title !== title) el.title = title;
+}
 
 /** Polyline points of `values` scaled to the chart, one point per bucket. */
 function points(values, top) {
@@ -90,23 +99,26 @@ export class TodayStats {
     if (!row) {
       // Today's figures of an earlier read may be on screen: put Asterisk's back.
       this.view.renderAsteriskCounters(section, name);
-      section.stats.completed.title = this.available === false ? t('stats.asteriskNoRecords') : t('stats.asterisk');
-      section.stats.abandoned.title = section.stats.completed.title;
+      setTitle(section.stats.completed, this.available === false ? t('stats.asteriskNoRecords') : t('stats.asterisk'));
+      setTitle(section.stats.abandoned, section.stats.completed.title);
       section.el.querySelector('svg.today-chart')?.remove();
       return;
     }
-    section.stats.completed.textContent = number(row.completed);
-    section.stats.abandoned.textContent = number(row.abandoned);
-    section.stats.completed.title = t('stats.todayRecords');
-    section.stats.abandoned.title = t('stats.todayRecords');
-    section.stats.sl.textContent = row.serviceLevel == null ? '–' : percent(Math.round(row.serviceLevel));
-    section.stats.sl.title = row.serviceLevelSeconds == null
+    setText(section.stats.completed, number(row.completed));
+    setText(section.stats.abandoned, number(row.abandoned));
+    setTitle(section.stats.completed, t('stats.todayRecords'));
+    setTitle(section.stats.abandoned, t('stats.todayRecords'));
+    setText(section.stats.sl, row.serviceLevel == null ? '–' : percent(Math.round(row.serviceLevel)));
+    setTitle(section.stats.sl, row.serviceLevelSeconds == null
       ? t('stats.slUnknown')
-      : t('stats.slToday', { seconds: number(row.serviceLevelSeconds) });
-    this.chart(section, this.buckets.get(name) ?? []);
+      : t('stats.slToday', { seconds: number(row.serviceLevelSeconds) }));
+    this.chart(section, this.buckets.get(name) ?? NO_ROWS);
   }
 
   chart(section, rows) {
+    // The same read's rows are on the chart already (a live change re-decorates the header).
+    if (section.chartRows === rows && section.el.querySelector('svg.today-chart')) return;
+    section.chartRows = rows;
     let svg = section.el.querySelector('svg.today-chart');
     if (!svg) {
       svg = this.doc.createElementNS(SVG, 'svg');

@@ -1,16 +1,21 @@
 // The page: keyed DOM updates from the live state, one animation frame at a time.
 //
 // Nothing is re-rendered wholesale per event. The state collects what changed
-// (dirty sets); once per animation frame the view updates only those tiles,
-// queues and the calls list, writing a DOM property only when its value
-// differs. Timers are a separate pass that runs when the wall-clock second
-// changes, so a burst of AMI events and ticking clocks never pile up work.
+// (dirty sets); at most once per animation frame, and never for more than a
+// quarter of the main thread (a thousand tiles: about ten times a second under
+// a storm of changes), the view updates only those tiles, queues and the calls
+// list, writing a DOM property only when its value differs, in slices of a few
+// milliseconds with the layout forced in the same task, so that no task of the
+// browser's carries the JS, the layout and the paint at once (at a thousand
+// tiles the style and layout of one change cost about what a hundred do).
+// Timers are a separate pass that runs when the wall-clock second changes, so
+// a burst of AMI events and ticking clocks never pile up work.
 // How dense the tiles are, and which queues are on screen, is layout.js's
 // job: it runs only when tiles come or go or the window changes size.
 
 import { clock, duration, number, percent, t } from './i18n.js';
 import { extension, queueComparator, tileComparator } from './sorting.js';
-import { memberCounts, tileState } from './state.js';
+import { emptyCounts, memberCountsByQueue, tileState } from './state.js';
 
 /** One glyph per state, beside its label: a state is never told by its colour alone. */
 export const STATE_ICONS = {
@@ -23,7 +28,25 @@ export const STATE_ICONS = {
   unavailable: '✕',
   unknown: '?',
 };
+const RING_PHASE_MS = 550; // ringing tiles pulse: on, off, … (wallboard.css, body[data-ring])
 const MAX_CALLERS = 6; // per queue; the rest is summarised as "+N more"
+// After a render the next waits this many times as long as it took (its JS, style and
+// layout): renders take at most a quarter of the main thread, however many changes come.
+// A small board renders every frame; a thousand tiles' (whose style and layout cost about
+// the same for one change as for a hundred) about ten times a second under a storm ...
+const RENDER_GAP_FACTOR = 3;
+const MAX_RENDER_GAP_MS = 200;
+// ... and a render yields to the browser after this long, going on in a task of its own.
+const SLICE_MS = 8;
+
+/** Run `fn` in a task of its own, soon (no timer clamping, unlike setTimeout). */
+const taskChannel = new MessageChannel();
+const tasks = [];
+taskChannel.port1.onmessage = () => tasks.shift()?.();
+function postTask(fn) {
+  tasks.push(fn);
+  taskChannel.port2.postMessage(null);
+}
 const DEFAULT_SERVICE_LEVEL = 60;
 
 function stateLabels() {
@@ -44,7 +67,14 @@ function secondsSince(ms, now) {
 }
 
 function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
+  // Its one text node changed in place: the browser keeps its layout object (textContent
+  // would replace the node, a removal and an addition to lay out).
+  const node = el.firstChild;
+  if (node && node.nodeType === Node.TEXT_NODE && !node.nextSibling) {
+    if (node.data !== text) node.data = text;
+  } else if (el.textContent !== text) {
+    el.textContent = text;
+  }
 }
 
 function setAttr(el, name, value) {
@@ -87,6 +117,10 @@ export class WallboardView {
     this.clockEl = doc.getElementById('clock');
     this.lastSecond = -1;
     this.needsLayout = true;
+    this.rendering = false; // a render is under way (posted, or in slices)
+    this.renderedAt = -Infinity; // when the last one finished (performance.now)
+    this.renderCost = 0; // ms of main thread the render under way took so far
+    this.renderGap = 0; // ms from the end of the last render to the next
     this.maxCalls = 40; // layout.js: as many rows as the calls panel has room for
     /** 'full' | 'compact' | 'cells' | 'summary' (layout.js sets it) */
     this.density = 'full';
@@ -113,24 +147,78 @@ export class WallboardView {
 
   // --- per frame ------------------------------------------------------------
 
-  /** Apply what changed since the last frame; tick timers when the second changed. */
+  /**
+   * Once per animation frame: start a render when something changed (its gap after the
+   * last one passed), fit the layout when asked, pulse the ringing tiles, and tick the
+   * timers when the second changed.
+   */
   frame() {
+    const started = performance.now();
+    if (!this.rendering && this.state.hasDirty() && started - this.renderedAt >= this.renderGap) {
+      // Not in this frame's task: the render's own task lays out what it changed too
+      // (layOut), which leaves the next frame's task only the paint.
+      this.rendering = true;
+      postTask(() => this.render());
+    }
+    if (!this.rendering) this.fitIfAsked();
+    const now = this.state.now();
+    const ring = Math.floor(now / RING_PHASE_MS) % 2 ? 'on' : 'off';
+    if (this.doc.body.dataset.ring !== ring) this.doc.body.dataset.ring = ring;
+    const second = Math.floor(now / 1000);
+    if (second !== this.lastSecond) {
+      this.lastSecond = second;
+      // Every timer on screen: like a render, in a task of its own with its layout.
+      postTask(() => {
+        this.tick(this.state.now());
+        this.layOut();
+      });
+    }
+  }
+
+  /**
+   * Apply what changed, in slices of at most ~SLICE_MS of main thread: the operators left
+   * when a slice's time is up go back to the dirty set and the next slice (a task of its
+   * own) takes them. The page's version is set only once nothing is left, so it always
+   * means "every change up to here is on screen".
+   */
+  render() {
+    const sliceStarted = performance.now();
+    const deadline = sliceStarted + SLICE_MS;
     const dirty = this.state.takeDirty();
-    const changed = dirty.all || dirty.operators.size || dirty.queues.size || dirty.channels;
+    let finished = true;
     if (dirty.all) this.renderAll();
-    else if (changed) this.renderDirty(dirty);
-    if (changed) this.renderTotals();
+    else finished = this.renderDirty(dirty, deadline);
+    if (finished) {
+      this.renderTotals();
+      this.fitIfAsked();
+    }
+    this.layOut();
+    const now = performance.now();
+    this.renderCost += now - sliceStarted;
+    if (!finished) {
+      postTask(() => this.render());
+      return;
+    }
+    this.rendering = false;
+    this.renderedAt = now;
+    this.renderGap = Math.min(MAX_RENDER_GAP_MS, RENDER_GAP_FACTOR * this.renderCost);
+    this.renderCost = 0;
+  }
+
+  /**
+   * The style and layout of what changed, now, in the task that changed it: otherwise the
+   * next frame's task does them and the paint too (tens of milliseconds at a thousand tiles).
+   */
+  layOut() {
+    void this.queuesEl.offsetHeight; // reading a size makes the browser lay out now
+  }
+
+  fitIfAsked() {
     if (this.moved && !this.needsLayout) this.layout?.restyle();
     this.moved = false;
     if (this.needsLayout && this.state.loaded) {
       this.needsLayout = false;
       this.layout?.fit();
-    }
-    const now = this.state.now();
-    const second = Math.floor(now / 1000);
-    if (second !== this.lastSecond) {
-      this.lastSecond = second;
-      this.tick(now);
     }
   }
 
@@ -146,7 +234,7 @@ export class WallboardView {
       if (!this.state.operators.has(memberId)) this.renderOperator(memberId);
     }
     for (const memberId of this.state.operators.keys()) this.renderOperator(memberId);
-    for (const name of wanted) this.renderQueueCounts(name);
+    this.renderQueueCounts(wanted);
     this.renderCalls();
     const empty = this.doc.getElementById('empty-board');
     empty.hidden = wanted.size > 0;
@@ -156,11 +244,30 @@ export class WallboardView {
     this.doc.getElementById('board').setAttribute('aria-busy', 'false');
   }
 
-  renderDirty(dirty) {
+  /** What `dirty` names, until `deadline`; false when operators are left (back in the state's dirty set). */
+  renderDirty(dirty, deadline = Infinity) {
     for (const name of dirty.queues) if (this.shows(name)) this.renderQueue(name);
-    for (const memberId of dirty.operators) this.renderOperator(memberId);
-    for (const name of dirty.queues) this.renderQueueCounts(name);
+    let done = 0;
+    for (const memberId of dirty.operators) {
+      // The clock is read every few operators: reading it costs more than one of them.
+      if (done % 16 === 15 && performance.now() > deadline) break;
+      this.renderOperator(memberId);
+      dirty.operators.delete(memberId);
+      done += 1;
+    }
+    // A queue Asterisk has no record of lives by its members alone: its section goes with
+    // the last of them (renderQueue). Otherwise a member's change moves only the counts.
+    for (const name of dirty.counts) {
+      if (!dirty.queues.has(name) && !this.state.queues.has(name) && this.shows(name)) this.renderQueue(name);
+    }
+    this.renderQueueCounts(dirty.counts);
+    if (dirty.operators.size) {
+      for (const memberId of dirty.operators) this.state.dirty.operators.add(memberId);
+      if (dirty.channels) this.state.dirty.channels = true;
+      return false;
+    }
     if (dirty.channels) this.renderCalls();
+    return true;
   }
 
   // --- queues ---------------------------------------------------------------
@@ -229,17 +336,24 @@ export class WallboardView {
 
   renderQueue(name) {
     const queue = this.state.queues.get(name);
-    const hasMembers = [...this.state.operators.values()].some((op) => op.queues.some((m) => m.queueName === name));
-    if (!queue && !hasMembers) {
+    if (!queue && !this.hasMembers(name)) {
       this.removeSection(name);
       return;
     }
     const section = this.section(name);
     const q = queue ?? { name, callers: [] };
     section.serviceLevel = q.serviceLevel || DEFAULT_SERVICE_LEVEL;
-    this.renderAsteriskCounters(section, name);
-    this.onQueueRendered?.(section, name); // stats.js: today's figures from the call records
+    // stats.js: today's figures from the call records, or Asterisk's counters without them.
+    if (this.onQueueRendered) this.onQueueRendered(section, name);
+    else this.renderAsteriskCounters(section, name);
     this.renderCallers(section, q.callers ?? []);
+  }
+
+  hasMembers(queueName) {
+    for (const op of this.state.operators.values()) {
+      if (op.queues.some((m) => m.queueName === queueName)) return true;
+    }
+    return false;
   }
 
   /** Asterisk's own Completed / Abandoned / Service level (reset by its reloads and restarts). */
@@ -251,7 +365,8 @@ export class WallboardView {
     // Asterisk reports 0% before its first call: no calls yet is no figure, not a failure.
     const noCalls = !(q.completed || q.abandoned);
     setText(section.stats.sl, perf == null || noCalls ? '–' : percent(Math.round(perf)));
-    section.stats.sl.title = t('queue.answeredWithin', { seconds: number(section.serviceLevel) });
+    const title = t('queue.answeredWithin', { seconds: number(section.serviceLevel) });
+    if (section.stats.sl.title !== title) section.stats.sl.title = title;
   }
 
   renderCallers(section, callers) {
@@ -300,15 +415,20 @@ export class WallboardView {
     }
   }
 
-  renderQueueCounts(name) {
-    const section = this.sections.get(name);
-    if (!section) return;
-    const counts = memberCounts(name, this.state.operators.values());
-    setText(section.stats.available, `${number(counts.available)}/${number(counts.total)}`);
-    setText(section.stats.ringing, number(counts.ringing));
-    setText(section.stats.inCall, number(counts.inCall));
-    setText(section.stats.paused, number(counts.paused));
-    setText(section.stats.unavailable, number(counts.unavailable));
+  /** The member counts in the headers of `names` (counted for every queue at once). */
+  renderQueueCounts(names) {
+    if (!names.size) return;
+    const byQueue = memberCountsByQueue(this.state.operators.values());
+    for (const name of names) {
+      const section = this.sections.get(name);
+      if (!section) continue;
+      const counts = byQueue.get(name) ?? emptyCounts();
+      setText(section.stats.available, `${number(counts.available)}/${number(counts.total)}`);
+      setText(section.stats.ringing, number(counts.ringing));
+      setText(section.stats.inCall, number(counts.inCall));
+      setText(section.stats.paused, number(counts.paused));
+      setText(section.stats.unavailable, number(counts.unavailable));
+    }
   }
 
   // --- operators ------------------------------------------------------------

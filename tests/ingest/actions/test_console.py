@@ -166,7 +166,7 @@ async def test_without_events_the_outcome_is_pending_and_nothing_is_written(
 
     # The event comes late: the store follows Asterisk then.
     simulator.resume_events()
-    await until(lambda: live.status.events_received >= simulator.events_sent)
+    await until(lambda: live.status.events_read >= simulator.events_sent)
     await until(live.caught_up)
     member = await membership(store, ALICE, "sales")
     assert member is not None and member["paused"] is True
@@ -289,7 +289,7 @@ async def test_reconcile_queue_keeps_its_place_among_events(store: StateStore) -
         corrections = await running.ingest.reconcile_queue("sales", timeout=5.0)
 
         assert corrections >= 1  # the snapshot's penalty 3
-        await until(lambda: running.status.events_received >= sim.events_sent)
+        await until(lambda: running.status.events_read >= sim.events_sent)
         await until(running.caught_up)
         alice = await membership(store, ALICE, "sales")
         assert alice is not None and alice["penalty"] == 9, "the later event is not undone"

@@ -242,3 +242,54 @@ def test_our_action_ids_are_unique_to_this_process() -> None:
     assert PROCESS_TOKEN in first and len(PROCESS_TOKEN) == 16
     assert not is_ours("action/3f1c2d9e-0000-4000-8000-000000000000/1/1")
     assert not is_ours("qs-snapshot-1")
+
+
+@pytest.mark.parametrize(
+    ("events", "mask"),
+    [
+        (None, frozenset({"system", "call", "agent"})),  # the default: AMI_EVENTS
+        ("on", None),  # every class
+    ],
+)
+async def test_logs_in_with_the_event_mask_it_is_given(
+    simulator: AmiSimulator, events: str | None, mask: frozenset[str] | None
+) -> None:
+    recorder = Recorder()
+    endpoint = AmiEndpoint("127.0.0.1", simulator.port, "admin", "sim-secret")
+    if events is not None:
+        endpoint = AmiEndpoint("127.0.0.1", simulator.port, "admin", "sim-secret", events)
+    ingest = AmiIngest(
+        endpoint,
+        EventApplier(recorder.apply_events, recorder.apply_snapshot),
+        known_queues=_no_queues,
+    )
+    ingest.start()
+    try:
+        await _until(lambda: recorder.snapshots() == 1)
+        [session] = simulator._connections  # the session Asterisk keeps for our login
+        assert session.mask == mask
+    finally:
+        await ingest.stop()
+
+
+async def test_dispatch_remembers_routes_and_forgets_them_when_a_pattern_is_added() -> None:
+    from panoramisk.message import Message
+
+    from ingest.ami.connection import _Manager
+
+    manager = _Manager(on_lost=lambda _: None, loop=asyncio.get_running_loop())
+    seen: list[tuple[str, str]] = []
+    manager.register_event("*", lambda _m, event: seen.append(("*", event.event)))
+    manager.dispatch(Message({"Event": "Hangup"}))
+    manager.dispatch(Message({"Event": "Hangup"}))
+    manager.register_event("Hang*", lambda _m, event: seen.append(("Hang*", event.event)))
+    matched = manager.dispatch(Message({"Event": "Hangup"}))
+    manager.dispatch(Message({"Event": "Newstate"}))
+    assert sorted(matched) == ["*", "Hang*"]
+    assert seen == [
+        ("*", "Hangup"),
+        ("*", "Hangup"),
+        ("*", "Hangup"),
+        ("Hang*", "Hangup"),
+        ("*", "Newstate"),
+    ]

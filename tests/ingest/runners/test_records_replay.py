@@ -31,7 +31,7 @@ from ingest.records.tap import RecordsTap
 from ingest.store import StateStore
 from ingest.traces import trace_names
 from simulator import AmiSimulator, Replay, ReplayOptions, Trace
-from tests.support.ami import SECRET, running_ingest, until
+from tests.support.ami import SECRET, running_ingest, sent_to_ingest, until
 from tests.support.traces import load_expected
 
 STARTUP_ACTIONS = ("QueueStatus", "CoreShowChannels", "DeviceStateList")
@@ -96,7 +96,7 @@ async def test_records_count_what_the_trace_says(
             AmiSimulator(secret=SECRET, replay=replay) as sim,
             running_ingest(store, sim.port, pipeline=EventPipeline(store, records=tap)) as live,
         ):
-            await live.settled(events=len(trace.events))
+            await live.settled(events=sum(map(sent_to_ingest, trace.events)))
         # Every call of the trace ended: nothing is left open to close later.
         assert tap.builder.open_calls() == []
         await until(lambda: tap.unsent == 0, what="the records buffered")

@@ -35,6 +35,7 @@ drop test checks it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -59,7 +60,7 @@ from simulator import (
     final_queue_status,
     queue_status_points,
 )
-from tests.support.ami import SECRET, LiveIngest, running_ingest
+from tests.support.ami import SECRET, LiveIngest, running_ingest, sent_to_ingest, until
 from tests.support.expected import (
     NO_EVENT_TELLS,
     REALTIME,
@@ -108,8 +109,13 @@ def _streaming_traces() -> list[str]:
 
 
 def delivered(name: str, events: int, privileges: Privileges) -> int:
-    """How many of the trace's first `events` events a user with `privileges` gets."""
-    return sum(1 for event in trace(name).events[:events] if privileges.may_read(event))
+    """How many of the trace's first `events` events a user with `privileges` gets,
+    logged in with the ingest's event mask."""
+    return sum(
+        1
+        for event in trace(name).events[:events]
+        if privileges.may_read(event) and sent_to_ingest(event)
+    )
 
 
 def sources(privileges: Privileges) -> dict[str, str]:
@@ -164,7 +170,7 @@ async def test_events_alone_reach_expected_json(
         if t == name:
             assert operators[location]["queues"][queue]["membership"] == "realtime"
     # Only the startup snapshot was taken: it built the state, nothing needed correcting.
-    assert (status.events_received, status.events_dropped) == (events, 0)
+    assert (status.events_read, status.events_dropped) == (events, 0)
     assert (status.reconciliations, status.drift_corrections) == (1, 0)
     assert status.reconnects == 0
     assert status.as_json()["snapshotSources"] == sources(privileges)
@@ -180,7 +186,7 @@ async def test_stopped_at_a_queue_status_equals_that_answer(
     async with replayed(name, store, privileges, stop_after=point.events_before) as (sim, live):
         await live.settled(events=events)
         state = await store.snapshot()
-        assert sim.events_sent == live.status.events_received == events
+        assert sim.events_sent == live.status.events_read == events
 
     answer = recorded_snapshot(point)
     got = without_fields(state_view(state, answer), *RECEIVE_CLOCK)
@@ -211,7 +217,9 @@ async def _corrections_due(
         }
 
     await reference.apply_snapshot(answers(final=False))
-    events_got = [e for e in trace(name).events[:events] if privileges.may_read(e)]
+    events_got = [
+        e for e in trace(name).events[:events] if privileges.may_read(e) and sent_to_ingest(e)
+    ]
     await reference.apply(events_got)
     end = answers(final=True)
     snapshot = AsteriskSnapshot.from_messages(
@@ -236,7 +244,7 @@ async def test_dropped_half_way_one_reconciliation_reaches_expected_json(
         assert sim.replay is not None and sim.replay.dropped
 
     assert (status.reconnects, status.reconciliations) == (1, 2)
-    assert status.events_received == events
+    assert status.events_read == events
     # Reconciliation alone: even what no event could tell (Frank RT) is there.
     final = recorded_snapshot(final_queue_status(recorded))
     assert state_view(state, final) == expected_json_view(name)
@@ -248,3 +256,27 @@ async def test_dropped_half_way_one_reconciliation_reaches_expected_json(
     drift = await _corrections_due(name, half, privileges, redis_client, reference)
     assert drift > 0
     assert status.drift_corrections == status.last_reconcile_corrections == drift
+
+
+async def test_the_stats_log_counts_the_events_dropped_unread(
+    store: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="queue_status.AmiEvents")
+    name = "b_single_call"
+    replay = Replay(trace(name), ReplayOptions(await_snapshots=STARTUP_ACTIONS))
+    async with (
+        AmiSimulator(secret=SECRET, replay=replay) as sim,
+        running_ingest(store, sim.port, stats_interval=0.5) as live,
+    ):
+        await live.settled(events=delivered(name, len(trace(name).events), Privileges()))
+        dropped = live.status.protocol.events_filtered
+
+        def lines() -> list[str]:
+            return [r.getMessage() for r in caplog.records if "dropped unread" in r.getMessage()]
+
+        def counted() -> int:  # each line counts its own interval
+            return sum(int(line.split(": ")[1].split()[0]) for line in lines())
+
+        await until(lambda: counted() == dropped, 5.0, "stats lines counting every drop")
+    assert dropped > 0, "the call's Dial*/Bridge* events (class call) are not used"
+    assert "DialBegin" in lines()[-1]
