@@ -33,12 +33,12 @@ from redis.asyncio import Redis
 
 from bench.centre import build_model, create_database, drop_database, make_layout
 from bench.config import BenchConfig
+from bench.latency import analyse
 from bench.processes import Child, box_busy_seconds, free_port, start_child, wait_http
 from bench.stack import server_env
 from bench.subscriptions import (
     Markers,
     Subscribers,
-    analyse,
     barrier,
     drive,
     start_subscribers,

@@ -13,8 +13,8 @@ from bench import (
     burst,
     ingest_mix,
     kpi_query,
+    latency,
     replicas,
-    subscriptions,
     wallboard,
     wallboard_replay,
 )
@@ -142,7 +142,7 @@ def goals(results: Results) -> list[Goal]:
         )
     else:
         out.append(Goal("Subscriptions", "", "—", None))
-    out.append(_many_subscribers_goal(results, size, wanted_rate))
+    out.append(Goal(*latency.many_subscribers_goal(results, size, wanted_rate)))
     out.extend(_wallboard_goals(results))
     out.append(_records_goal(results))
     out.append(_kpi_goal(results))
@@ -219,23 +219,6 @@ def _mix_goals(results: Results) -> list[Goal]:
             met = relevant_met
         out.append(Goal(name, target, value, met and measured["events_dropped"] == 0))
     return out
-
-
-def _many_subscribers_goal(results: Results, size: int, rate: float) -> Goal:
-    """Issue 17: one process' worth of wallboards (5,000) at the highest rate."""
-    counts = results["config"].get("goal_subscriber_counts") or ()
-    goal = (
-        f"p99 < {subscriptions.MANY_P99_GOAL_MS:.0f} ms, 0 lost, "
-        f"< {subscriptions.MANY_RSS_GOAL_KB:.0f} KB per idle subscriber"
-    )
-    if not counts:
-        return Goal("Subscribers on one process", goal, "—", None)
-    subscribers = max(counts)
-    name = f"{subscribers:,} wallboard subscribers on one process at {rate:.0f} changes/s"
-    run = subscription_run(results, size, subscribers, rate)
-    if not run:
-        return Goal(name, goal, "—", None)
-    return Goal(name, goal, subscriptions.many_summary(run), subscriptions.many_met(run))
 
 
 def _replicas_goal(results: Results) -> Goal:
