@@ -146,7 +146,7 @@ def create_app(
     # have is 405, not the neighbouring `{member_id:path}` route's answer.
     app.add_middleware(ActionPathMethods)
     _install_error_handlers(app)
-    view = _mount_api(app, settings) if serves_api(role) else None
+    view = _mount_api(app, settings, metrics) if serves_api(role) else None
     _add_operational_routes(app, exposed)
     if serves_api(role):
         mount_wallboard(app)
@@ -154,14 +154,14 @@ def create_app(
     return app
 
 
-def _mount_api(app: FastAPI, settings: Settings) -> GraphQLView:
+def _mount_api(app: FastAPI, settings: Settings, metrics: Metrics) -> GraphQLView:
     """REST and GraphQL (not on an `ingest`-only process)."""
     app.include_router(rest_router)
     app.include_router(audit_router)
     app.include_router(alerts_router)
     app.include_router(stats_router)
     app.include_router(actions_router)
-    return mount_graphql(app, settings)
+    return mount_graphql(app, settings, metrics.registry)
 
 
 def _install_front_guards(app: FastAPI, settings: Settings, policy: AccessPolicy) -> None:
