@@ -17,6 +17,7 @@ was computed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,7 @@ class CachedAnswers:
         self.own: BaseRoute | None = None
         """This route in the app (set when it is registered)."""
         self._next: dict[str, BaseRoute] = {}
+        self._flights: dict[Hashable, asyncio.Future[Answer | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer from the cache when an exact answer is kept, else through Strawberry."""
@@ -122,7 +124,7 @@ class CachedAnswers:
             scope["route"] = self.own  # counted at /metrics as /graphql, hit or not
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = _Executor(self._after(scope))
+        executor = _Executor(self._after(scope))
         body, complete = await _body(receive) if scope["method"] == "POST" else (b"", True)
         if not complete:
             return  # the client went away while sending
@@ -131,56 +133,70 @@ class CachedAnswers:
             scope["method"], scope["headers"], scope.get("query_string", b""), body
         )
         if operation is None:
-            await route.handle(scope, replay, send)
+            await executor.handle(scope, replay, send)
             return
         seen, document = self.rule.known(operation.query, operation.operation_name)
-        if seen and document is None:  # never cacheable: nothing to look up or keep
-            await route.handle(scope, replay, send)
-            return
-        key: Hashable | None = None
-        reading = None
-        if document is not None:
-            reading = await self._reading(scope, document, operation)
-            if reading is not None:
-                key = (
-                    operation.query,
-                    operation.operation_name,
-                    operation.canonical_variables(),
-                    reading[0],
-                    reading[1].at,
-                )
-                answer = self.cache.get(key)
-                if answer is not None:
-                    await _send(send, answer)
-                    return
-            self.cache.missed()
-        answer = await _answered(route, scope, replay, send)
-        if answer is None or not _without_errors(answer):
-            return
         if document is None:
-            self.rule.classify(operation.query, operation.operation_name)
+            answer = await _answered(executor, scope, replay, send)
+            if not seen and answer is not None and _without_errors(answer):
+                # A valid document, seen for the first time: is it cacheable?
+                self.rule.classify(operation.query, operation.operation_name)
             return
-        if key is not None and reading is not None and await self._unchanged(reading[1]):
-            self.cache.put(key, answer)
+        found = await self._key(scope, document, operation)
+        if found is None:  # refused, another PBX's error, a mirror behind: as always
+            self.cache.missed()
+            await executor.handle(scope, replay, send)
+            return
+        key, reading = found
+        kept = self.cache.get(key)
+        if kept is None:
+            kept = await self._computed_elsewhere(key)
+        if kept is not None:
+            await _send(send, kept)
+            return
+        await self._compute(key, reading, executor, scope, replay, send)
 
-    def _after(self, scope: Scope) -> BaseRoute:
-        """The app's route that would have served this request without this one:
-        Strawberry's (the first later route that matches; remembered per method)."""
-        method = scope["method"]
-        found = self._next.get(method)
-        if found is None:
-            routes = list(scope["app"].router.routes)
-            later = routes[routes.index(self.own) + 1 :]
-            found = next(r for r in later if r.matches(scope)[0] is Match.FULL)
-            self._next[method] = found
-        return found
+    async def _computed_elsewhere(self, key: Hashable) -> Answer | None:
+        """The answer of a request computing the same key right now, once it is kept
+        (concurrent misses compute once); None: there is none, or it was not kept."""
+        flight = self._flights.get(key)
+        if flight is None:
+            return None
+        shared = await asyncio.shield(flight)
+        if shared is not None:
+            self.cache.shared()
+        return shared
 
-    async def _reading(
+    async def _compute(
+        self,
+        key: Hashable,
+        reading: _Reading,
+        executor: _Executor,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """Let Strawberry answer, and keep the answer when it is exact: without errors,
+        and the store did not move while it was computed."""
+        self.cache.missed()
+        flight: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
+        kept: Answer | None = None
+        try:
+            answer = await _answered(executor, scope, receive, send)
+            if answer is not None and _without_errors(answer) and await _unchanged(reading):
+                self.cache.put(key, answer)
+                kept = answer
+        finally:
+            del self._flights[key]
+            flight.set_result(kept)
+
+    async def _key(
         self, scope: Scope, document: CacheableDocument, operation: Operation
     ) -> tuple[Hashable, _Reading] | None:
-        """The caller's scope and the state of each PBX the document reads, when all are
-        servable from the cache (the policy lets it read, each mirror is at the store's
-        version); None: leave the request to Strawberry."""
+        """The request's cache key and the state of the PBXes it reads, when an answer
+        may be served or kept: the policy lets it read, each mirror is at the store's
+        version. None: leave the request to Strawberry."""
         names = document.pbxes(operation.variables)
         if names is None:
             return None
@@ -196,13 +212,32 @@ class CachedAnswers:
         at = await _at(pbxes)
         if at is None:
             return None
-        return scope_identity(grant), _Reading(pbxes, at)
+        key = (
+            operation.query,
+            operation.operation_name,
+            operation.canonical_variables(),
+            scope_identity(grant),
+            at,
+        )
+        return key, _Reading(pbxes, at)
 
-    @staticmethod
-    async def _unchanged(reading: _Reading) -> bool:
-        """Whether every PBX read is still where it was before the answer was computed
-        (then the answer is the state at that version, whatever the executor read)."""
-        return await _at(reading.pbxes) == reading.at
+    def _after(self, scope: Scope) -> BaseRoute:
+        """The app's route that would have served this request without this one:
+        Strawberry's (the first later route that matches; remembered per method)."""
+        method = scope["method"]
+        found = self._next.get(method)
+        if found is None:
+            routes = list(scope["app"].router.routes)
+            later = routes[routes.index(self.own) + 1 :]
+            found = next(r for r in later if r.matches(scope)[0] is Match.FULL)
+            self._next[method] = found
+        return found
+
+
+async def _unchanged(reading: _Reading) -> bool:
+    """Whether every PBX read is still where it was before the answer was computed
+    (then the answer is the state at that version, whatever the executor read)."""
+    return await _at(reading.pbxes) == reading.at
 
 
 async def _at(pbxes: tuple[PbxRuntime, ...]) -> tuple[tuple[str, int, int], ...] | None:

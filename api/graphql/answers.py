@@ -281,6 +281,12 @@ class AnswerCache:
                 self._metrics.hits.inc()
         return found
 
+    def shared(self) -> None:
+        """Count a hit on an answer another request was computing when this one came."""
+        self.hits += 1
+        if self._metrics is not None:
+            self._metrics.hits.inc()
+
     def missed(self) -> None:
         """Count a cacheable query the executor had to answer."""
         self.misses += 1
