@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from api.alerts.metrics import AlertMetrics
 from api.alerts.wiring import build_alert_engine
@@ -32,6 +33,7 @@ from api.graphql.view import GRAPHQL_PATH, GraphQLView, attach_fanout, mount_gra
 from api.head import HeadAsGet
 from api.health import add_audit, database_ping
 from api.host_guard import HostAllowList, HostGuard
+from api.hot_reads import HotReads
 from api.leadership_runtime import Role, serves_api
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
@@ -42,6 +44,7 @@ from api.redis_runtime import RedisFollow, RedisLossMetrics, master_watch
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
+from api.rest import stored_bytes_routes
 from api.rest_actions import router as actions_router
 from api.rest_alerts import router as alerts_router
 from api.rest_audit import router as audit_router
@@ -125,7 +128,7 @@ def create_app(
                 view.fanouts = {}
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
 
-    app = FastAPI(
+    app = QueueStatusApp(
         title="Queue Status",
         version="0.1.0",
         description="Live operators, queues and calls of an Asterisk call centre.",
@@ -151,7 +154,23 @@ def create_app(
     if serves_api(role):
         mount_wallboard(app)
     _install_front_guards(app, settings, policy)
+    if serves_api(role):
+        hosts = HostAllowList(settings.trusted_hosts)
+        app.front = lambda stack: HotReads(
+            stack, reads=stored_bytes_routes(), hosts=hosts, metrics=metrics
+        )
     return app
+
+
+class QueueStatusApp(FastAPI):
+    """FastAPI with a layer in front of its whole middleware stack (`api.hot_reads`)."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The stack Starlette builds, behind `front` when there is one."""
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
 
 
 def _mount_api(app: FastAPI, settings: Settings, metrics: Metrics) -> GraphQLView:
