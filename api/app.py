@@ -156,8 +156,15 @@ def create_app(
     _install_front_guards(app, settings, policy)
     if serves_api(role):
         hosts = HostAllowList(settings.trusted_hosts)
+        answers = None if view is None else view.answers
         app.front = lambda stack: HotReads(
-            stack, reads=stored_bytes_routes(), hosts=hosts, metrics=metrics
+            stack,
+            reads=stored_bytes_routes(),
+            answers=answers,
+            graphql_path=GRAPHQL_PATH,
+            hosts=hosts,
+            max_body=settings.max_body_bytes,
+            metrics=metrics,
         )
     return app
 

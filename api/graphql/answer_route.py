@@ -125,10 +125,10 @@ class CachedAnswers:
 
     async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         executor = _Executor(self._after(scope))
-        body, complete = await _body(receive) if scope["method"] == "POST" else (b"", True)
+        body, complete = await read_body(receive) if scope["method"] == "POST" else (b"", True)
         if not complete:
             return  # the client went away while sending
-        replay = _replay(body, receive)
+        replay = replaying(body, receive)
         operation = operation_of(
             scope["method"], scope["headers"], scope.get("query_string", b""), body
         )
@@ -221,6 +221,21 @@ class CachedAnswers:
         )
         return key, _Reading(pbxes, at)
 
+    async def lookup(self, scope: Scope, body: bytes) -> Answer | None:
+        """The kept answer of a POST with this body, if there is one now (`api.hot_reads`
+        asks before the middleware stack; anything else is this route's to answer)."""
+        try:
+            operation = operation_of("POST", scope["headers"], b"", body)
+            if operation is None:
+                return None
+            document = self.rule.known(operation.query, operation.operation_name)[1]
+            if document is None:
+                return None
+            found = await self._key(scope, document, operation)
+            return None if found is None else self.cache.get(found[0])
+        except Exception:  # whatever it is, the route answers it as always
+            return None
+
     def _after(self, scope: Scope) -> BaseRoute:
         """The app's route that would have served this request without this one:
         Strawberry's (the first later route that matches; remembered per method)."""
@@ -259,7 +274,7 @@ async def _at(pbxes: tuple[PbxRuntime, ...]) -> tuple[tuple[str, int, int], ...]
     return tuple(found)
 
 
-async def _body(receive: Receive) -> tuple[bytes, bool]:
+async def read_body(receive: Receive) -> tuple[bytes, bool]:
     """The whole request body (the request guard capped it); False: the client left."""
     chunks = []
     while True:
@@ -271,7 +286,7 @@ async def _body(receive: Receive) -> tuple[bytes, bool]:
             return b"".join(chunks), True
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replaying(body: bytes, receive: Receive) -> Receive:
     """A `receive` that gives the body read here once, then listens to the client."""
     pending = True
 

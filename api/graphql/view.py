@@ -71,6 +71,8 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
     """Which subscriptions the fan-out serves as groups (set by `mount_graphql`)."""
     fanouts: dict[str, Fanout] = {}  # replaced per instance, never mutated here
     """Each PBX's fan-out while the app runs (set by `attach_fanout`)."""
+    answers: CachedAnswers | None = None
+    """The answer cache's route in front of this one (None: GRAPHQL_ANSWER_CACHE=0)."""
 
     def encode_json(self, data: object) -> bytes:
         """orjson: HTTP answers go out as the bytes it produces."""
@@ -150,7 +152,7 @@ def mount_graphql(
     )
     if settings.graphql_subscription_fanout:
         view.subscription_planner = SubscriptionPlanner(schema, options)
-    _add_answer_route(app, settings, options, schema, registry)
+    view.answers = _add_answer_route(app, settings, options, schema, registry)
     app.include_router(view, prefix=GRAPHQL_PATH)
     app.add_middleware(
         WebSocketLimits,
@@ -168,11 +170,11 @@ def _add_answer_route(
     options: GraphQLOptions,
     schema: QueueStatusSchema,
     registry: CollectorRegistry | None,
-) -> None:
+) -> CachedAnswers | None:
     """The answer cache's route, registered ahead of Strawberry's (none when
     GRAPHQL_ANSWER_CACHE is 0)."""
     if settings.graphql_answer_cache <= 0:
-        return
+        return None
     cache = AnswerCache(
         max_entries=settings.graphql_answer_cache,
         max_bytes=settings.graphql_answer_cache_bytes,
@@ -184,3 +186,4 @@ def _add_answer_route(
     endpoint: Any = route
     app.add_route(GRAPHQL_PATH, endpoint, methods=["GET", "POST"], include_in_schema=False)
     route.own = app.router.routes[-1]
+    return route

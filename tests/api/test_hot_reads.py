@@ -107,3 +107,34 @@ async def test_refusals_and_scopes_are_the_stacks(guarded: LiveServer) -> None:
         await guarded.http.get(f"{BASE}/operators", headers={"Authorization": "Bearer s-sales"})
     ).json()
     assert {op["memberId"] for op in scoped["data"]} == {"PJSIP/1001", "PJSIP/1002"}
+
+
+GRAPHQL = {"query": "{ operators { memberId status queues { queueName paused } } }"}
+
+
+async def test_a_kept_graphql_answer_is_the_stacks_answer(current: LiveServer) -> None:
+    answers = [await current.http.post("/graphql", json=GRAPHQL) for _ in range(3)]
+    hits = _front(current)._answers
+    assert hits is not None and hits.cache.hits == 1  # the third, answered here
+    async with _through_the_stack(current) as stack:
+        slow = await stack.post("/graphql", json=GRAPHQL)
+    assert hits.cache.hits == 2  # the stack's route served it from the cache too
+    assert answers[2].content == answers[0].content == slow.content
+    assert _headers(answers[2]) == _headers(slow) == _headers(answers[0])
+    # With an Origin the stack answers (CORS), from the same kept answer.
+    cross = await current.http.post(
+        "/graphql", json=GRAPHQL, headers={"Origin": "http://localhost:4200"}
+    )
+    assert cross.content == slow.content and hits.cache.hits == 3
+    assert cross.headers["access-control-allow-origin"] == "http://localhost:4200"
+
+
+async def test_graphql_refusals_are_the_stacks(guarded: LiveServer) -> None:
+    for _ in range(3):
+        await guarded.http.post("/graphql", json=GRAPHQL, headers={"Authorization": "Bearer v-all"})
+    async with _through_the_stack(guarded) as stack:
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Bearer s-sales"}):
+            hot = await guarded.http.post("/graphql", json=GRAPHQL, headers=headers)
+            slow = await stack.post("/graphql", json=GRAPHQL, headers=headers)
+            assert (hot.status_code, hot.content) == (slow.status_code, slow.content)
+            assert _headers(hot) == _headers(slow)
