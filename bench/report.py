@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,35 +12,8 @@ from bench import kpi_query, replicas, wallboard
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
-
-
-@dataclass(frozen=True, slots=True)
-class Goal:
-    """One goal of the issue, evaluated on this run's figures."""
-
-    name: str
-    target: str
-    value: str
-    met: bool | None  # None: not measured
-    informational: bool = False
-    """A figure shown beside the goals, with no goal of its own."""
-
-    def line(self) -> str:
-        """`[met] name: value (target)`."""
-        if self.informational:
-            return f"[{'figure':>12}] {self.name}: {self.value}  ({self.target})"
-        mark = {True: "met", False: "NOT MET", None: "not measured"}[self.met]
-        return f"[{mark:>12}] {self.name}: {self.value}  (goal: {self.target})"
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "name": self.name,
-            "target": self.target,
-            "value": self.value,
-            "met": self.met,
-            "informational": self.informational,
-        }
+from bench.goal import Goal
+from bench.http_goals import graphql_goals, rest_small_goal
 
 
 def goals(results: Results) -> list[Goal]:
@@ -69,8 +41,8 @@ def goals(results: Results) -> list[Goal]:
         )
     )
 
-    out.append(_rest_small_goal(results, top))
-    out.extend(_graphql_goals(results, size, top))
+    out.append(rest_small_goal(results, top))
+    out.extend(graphql_goals(results, size, top))
 
     database = figure_at(results, "sizes", size, "db_vs_redis")
     db_ratio = database.get("ratio") if database else None
@@ -138,80 +110,6 @@ def goals(results: Results) -> list[Goal]:
     out.append(_kpi_goal(results))
     out.append(_replicas_goal(results))
     return out
-
-
-def _rest_small_goal(results: Results, top: int) -> Goal:
-    """REST at the smallest size vs the limit: framework overhead on a small body."""
-    size = min(int(key) for key in results["sizes"])
-    rest = figure_at(results, "sizes", size, "http", "rest_operators", f"c{top}", "rps")
-    limit = figure_at(results, "sizes", size, "http", "limit_operators", f"c{top}", "rps")
-    ratio = rest / limit if rest and limit else None
-    return Goal(
-        f"REST operators at {size} operators vs the limit ({top} connections)",
-        f"≥ {REST_SMALL_GOAL:.2f}× the limit's req/s",
-        "—" if ratio is None else f"{ratio:.2f}× ({rest:,.0f} vs {limit:,.0f} req/s)",
-        None if ratio is None else ratio >= REST_SMALL_GOAL,
-    )
-
-
-REST_SMALL_GOAL = 0.8
-GRAPHQL_GOALS = (
-    # (name, figure, REST figure compared with, most times REST's time per request)
-    ("6 fields", "graphql_6", "rest_operators", 1.5),
-    ("all fields with memberships", "graphql_all", "rest_operators", 2.0),
-    (
-        "wallboard queues (never cached: wait times) vs REST /queues",
-        "graphql_queues",
-        "rest_queues",
-        5.0,
-    ),
-)
-
-
-def _graphql_goals(results: Results, size: int, top: int) -> list[Goal]:
-    """GraphQL's time per request against REST's, per number of connections, and the
-    6-field query under churn (no goal: how often the answer cache still serves)."""
-    out = []
-    for label, name, rest_name, most in GRAPHQL_GOALS:
-        for connections in sorted({top, 1}, reverse=True):
-            key = f"c{connections}"
-            graphql = figure_at(results, "sizes", size, "http", name, key, "ms_per_request")
-            rest = figure_at(results, "sizes", size, "http", rest_name, key, "ms_per_request")
-            times = graphql / rest if graphql and rest else None
-            out.append(
-                Goal(
-                    f"GraphQL {size} operators, {label}: time per request vs REST "
-                    f"({connections} connection{'s' if connections > 1 else ''})",
-                    f"≤ {most:g}× REST",
-                    "—" if times is None else f"{times:.2f}× ({graphql:.2f} vs {rest:.2f} ms)",
-                    None if times is None else times <= most,
-                )
-            )
-    out.append(_churn_figure(results, size, top))
-    return out
-
-
-def _churn_figure(results: Results, size: int, top: int) -> Goal:
-    changing = figure_at(results, "sizes", size, "http", "graphql_6_changing") or {}
-    graphql = figure_at(changing, f"c{top}", "ms_per_request")
-    rest = figure_at(
-        results, "sizes", size, "http", "rest_operators_changing", f"c{top}", "ms_per_request"
-    )
-    counts = changing.get("answer_cache") or {}
-    served = counts.get("hits", 0) + counts.get("misses", 0)
-    rate = results["config"]["churn_rate"]
-    value = "—"
-    if graphql and rest:
-        value = f"{graphql / rest:.2f}× REST's time per request ({graphql:.2f} vs {rest:.2f} ms)"
-        if served:
-            value += f", {counts['hits'] / served:.0%} answered from the cache"
-    return Goal(
-        f"GraphQL {size} operators × 6 fields at {rate:.0f} changes/s ({top} connections)",
-        "no goal: shown for the answer cache under churn",
-        value,
-        None,
-        informational=True,
-    )
 
 
 def _replicas_goal(results: Results) -> Goal:
