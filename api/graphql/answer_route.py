@@ -149,23 +149,21 @@ class CachedAnswers:
             return
         key, reading = found
         kept = self.cache.get(key)
-        if kept is None:
-            kept = await self._computed_elsewhere(key)
         if kept is not None:
             await _send(send, kept)
             return
-        await self._compute(key, reading, executor, scope, replay, send)
-
-    async def _computed_elsewhere(self, key: Hashable) -> Answer | None:
-        """The answer of a request computing the same key right now, once it is kept
-        (concurrent misses compute once); None: there is none, or it was not kept."""
         flight = self._flights.get(key)
-        if flight is None:
-            return None
-        shared = await asyncio.shield(flight)
-        if shared is not None:
-            self.cache.shared()
-        return shared
+        if flight is not None:  # the same key is being computed: its answer, if kept
+            kept = await asyncio.shield(flight)
+            if kept is not None:
+                self.cache.shared()
+                await _send(send, kept)
+                return
+        self.cache.missed()
+        if key in self._flights:  # another one computes it: this one only answers
+            await executor.handle(scope, replay, send)
+            return
+        await self._compute(key, reading, executor, scope, replay, send)
 
     async def _compute(
         self,
@@ -177,8 +175,8 @@ class CachedAnswers:
         send: Send,
     ) -> None:
         """Let Strawberry answer, and keep the answer when it is exact: without errors,
-        and the store did not move while it was computed."""
-        self.cache.missed()
+        and the store did not move while it was computed. Requests with the same key
+        that come meanwhile wait for it (concurrent misses compute once)."""
         flight: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
         kept: Answer | None = None

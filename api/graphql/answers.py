@@ -21,7 +21,8 @@ call-record KPIs, alerts, the audit log, health, PBXes, `access`,
 introspection, nested lookups, mutations, subscriptions — is answered as
 always and never kept. Only answers without errors are kept.
 
-Bounded in entries and bytes, least recently used dropped first; hits,
+Bounded in entries and bytes (the answers' bodies; a key adds its document,
+which GRAPHQL_MAX_TOKENS bounds), least recently used dropped first; hits,
 misses, evictions, entries and bytes are exported at /metrics.
 """
 

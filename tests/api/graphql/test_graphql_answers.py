@@ -8,6 +8,7 @@ version, for the caller's scope only.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 import pytest
 from graphql import parse
 
+import api.graphql.answer_route
 from api.graphql.answer_route import CachedAnswers
 from api.graphql.answers import Answer, AnswerCache, cacheable
 from api.graphql.schema import schema
@@ -173,6 +175,36 @@ async def test_errors_are_never_kept(seeded: LiveServer) -> None:
         answer = (await _post(seeded, missing)).json()
         assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert (answers.cache.hits, len(answers.cache)) == (0, 0)
+
+
+async def test_concurrent_misses_of_one_key_all_get_the_answer(seeded: LiveServer) -> None:
+    answers = _answers(seeded)
+    first = await _post(seeded, OPERATORS)  # classified
+    for round_ in range(3):  # the store moves between rounds: every round misses first
+        await seeded.store.apply([Patch("operator", "PJSIP/1003", {"penalty": round_})])
+        await _current(seeded)
+        before = answers.cache.hits + answers.cache.misses
+        replies = await asyncio.gather(*(_post(seeded, OPERATORS) for _ in range(20)))
+        assert {reply.status_code for reply in replies} == {200}
+        assert len({reply.content for reply in replies}) == 1
+        assert replies[0].content != b"" and first.status_code == 200
+        assert answers.cache.hits + answers.cache.misses == before + 20
+        assert not answers._flights  # every computation finished and let go of its key
+
+
+async def test_answers_the_store_moved_under_are_not_kept_nor_shared(
+    seeded: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def moved(_: object) -> bool:
+        return False  # as if a change landed while each answer was computed
+
+    monkeypatch.setattr(api.graphql.answer_route, "_unchanged", moved)
+    answers = _answers(seeded)
+    await _post(seeded, OPERATORS)  # classified
+    replies = await asyncio.gather(*(_post(seeded, OPERATORS) for _ in range(20)))
+    assert {reply.status_code for reply in replies} == {200}
+    assert len({reply.content for reply in replies}) == 1
+    assert (answers.cache.hits, len(answers.cache), answers._flights) == (0, 0, {})
 
 
 # --- scope --------------------------------------------------------------------------------
