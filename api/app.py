@@ -193,7 +193,8 @@ def _mount_api(app: FastAPI, settings: Settings, metrics: Metrics) -> GraphQLVie
 def _install_front_guards(app: FastAPI, settings: Settings, policy: AccessPolicy) -> None:
     """The outermost middlewares, in the order a request meets them: the `Host` check
     (DNS rebinding), HEAD as GET, then the body cap and credentials before the body.
-    Added last, so they run before everything else (GraphQL's WebSocket limits too)."""
+    Added last, so they run before everything else (GraphQL's WebSocket limits too);
+    only `api.hot_reads` is in front of them, and it answers nothing they would judge."""
     app.add_middleware(
         RequestGuard,
         max_body=settings.max_body_bytes,
