@@ -24,6 +24,7 @@ from api.graphql.schema import schema
 from ingest.patches import Patch
 from tests.api.graphql.test_graphql_compiled import WRITTEN, _suite_queries
 from tests.api.live_server import JsonObject, LiveServer, Serve, seed, wait_for
+from tests.api.test_two_pbxes import ADMIN, EAST_VIEWER, TwoPbxes, two  # noqa: F401  # the fixture
 
 TOKENS = "supervisor:s-sales:sales:1009,supervisor:s-sales-2:sales,admin:a-all"
 OPERATORS = "{ operators { memberId status queues { queueName paused } } }"
@@ -289,3 +290,29 @@ async def test_the_cache_is_counted_at_metrics(seeded: LiveServer) -> None:
     assert values["queue_status_graphql_answer_cache_entries"] == 1
     assert values["queue_status_graphql_answer_cache_bytes"] > 0
     assert 'route="/graphql"' in text
+
+
+async def test_each_pbx_keeps_its_own_answers(two: TwoPbxes) -> None:  # noqa: F811
+    by_variable = "query($p: String!) { operators(pbx: $p) { memberId } }"
+    seen: dict[str, set[str]] = {}
+    for pbx in ("east", "west", "east", "west", "east", "west"):
+        answer = await two.client.post(
+            "/graphql",
+            json={"query": by_variable, "variables": {"p": pbx}},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        members = {op["memberId"] for op in answer.json()["data"]["operators"]}
+        assert seen.setdefault(pbx, members) == members
+        rest = (await two.get("/operators", pbx=pbx)).json()["data"]
+        assert members == {op["memberId"] for op in rest}
+    assert seen["east"] != seen["west"]
+    metrics = (await two.client.get("/metrics")).text
+    hits = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("queue_status_graphql_answer_cache_hits")
+    )
+    assert float(hits.split(" ")[-1]) >= 2  # the third east and west requests were kept ones
+    for _ in range(3):  # a token of the other PBX never gets the kept west answer
+        refused = await two.graphql('{ operators(pbx: "west") { memberId } }', EAST_VIEWER)
+        assert refused["errors"][0]["extensions"]["code"] == "NOT_FOUND"
