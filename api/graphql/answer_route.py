@@ -31,6 +31,7 @@ from api.auth import Action, Grant
 from api.graphql.answers import Answer, AnswerCache, AnswerRule, CacheableDocument
 from api.pbx_runtime import PbxRuntime
 from api.runtime import runtime_of
+from api.service import PINNED
 
 _FIELDS = frozenset({"query", "operationName", "variables"})
 
@@ -163,29 +164,47 @@ class CachedAnswers:
         if key in self._flights:  # another one computes it: this one only answers
             await executor.handle(scope, replay, send)
             return
-        await self._compute(key, reading, executor, scope, replay, send)
+        await self._compute(key, reading, document, executor, scope, replay, send)
 
     async def _compute(
         self,
         key: Hashable,
         reading: _Reading,
+        document: CacheableDocument,
         executor: _Executor,
         scope: Scope,
         receive: Receive,
         send: Send,
     ) -> None:
         """Let Strawberry answer, and keep the answer when it is exact: without errors,
-        and the store did not move while it was computed. Requests with the same key
-        that come meanwhile wait for it (concurrent misses compute once)."""
+        and computed at the version of the key. Requests with the same key that come
+        meanwhile wait for it (concurrent misses compute once).
+
+        The PBXes' mirrors are pinned at that version (`api.service.PINNED`): the
+        collection reads take them without a round trip, so a document of collections
+        is computed without yielding to the event loop, and it is exact when the
+        mirrors are still there afterwards, however fast the store moves. A document
+        with `operator` or `queue` (read from Redis) is exact when the store did not
+        move meanwhile (one more round trip)."""
         flight: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
         kept: Answer | None = None
+        pinned = PINNED.set(
+            tuple((pbx.mirror, at[2]) for pbx, at in zip(reading.pbxes, reading.at, strict=True))
+        )
         try:
             answer = await _answered(executor, scope, receive, send)
-            if answer is not None and _without_errors(answer) and await _unchanged(reading):
-                self.cache.put(key, answer)
-                kept = answer
+            if answer is not None and _without_errors(answer):
+                exact = (
+                    _mirrors_still_at(reading)
+                    if document.mirror_only
+                    else await _unchanged(reading)
+                )
+                if exact:
+                    self.cache.put(key, answer)
+                    kept = answer
         finally:
+            PINNED.reset(pinned)
             del self._flights[key]
             flight.set_result(kept)
 
@@ -245,6 +264,14 @@ class CachedAnswers:
             found = next(r for r in later if r.matches(scope)[0] is Match.FULL)
             self._next[method] = found
         return found
+
+
+def _mirrors_still_at(reading: _Reading) -> bool:
+    """Whether every PBX's mirror is still at the load and version of the key."""
+    return all(
+        pbx.mirror.loads == loads and pbx.mirror.version == version
+        for pbx, (_, loads, version) in zip(reading.pbxes, reading.at, strict=True)
+    )
 
 
 async def _unchanged(reading: _Reading) -> bool:

@@ -59,6 +59,9 @@ STORE_ROOTS = frozenset({"operators", "operator", "channels", "queues", "queue",
 token's scope. Any other root field (KPIs and records from PostgreSQL, alerts, audit,
 health, PBXes, access, introspection) makes a document uncacheable."""
 
+MIRROR_ROOTS = frozenset({"operators", "channels", "queues", "snapshot"})
+"""The store roots the domain service answers from a current live mirror."""
+
 CLOCK_FIELDS = frozenset(
     {
         ("Caller", "waitSeconds"),
@@ -77,6 +80,13 @@ class CacheableDocument:
     schema: GraphQLSchema
     operation: OperationDefinitionNode
     roots: tuple[FieldNode, ...]
+
+    @property
+    def mirror_only(self) -> bool:
+        """Whether every root field reads its PBX's mirror when it is current (the
+        collections; `operator` and `queue` read Redis): pinned at a version
+        (`api.service.PINNED`), such a document is computed from that version alone."""
+        return all(root.name.value in MIRROR_ROOTS for root in self.roots)
 
     def pbxes(self, variables: dict[str, Any] | None) -> tuple[str | None, ...] | None:
         """The `pbx` argument of each root field (None: the default PBX) with these

@@ -18,6 +18,7 @@ import pytest
 from graphql import parse
 
 import api.graphql.answer_route
+import api.service
 from api.graphql.answer_route import CachedAnswers
 from api.graphql.answers import Answer, AnswerCache, cacheable
 from api.graphql.schema import schema
@@ -193,19 +194,54 @@ async def test_concurrent_misses_of_one_key_all_get_the_answer(seeded: LiveServe
         assert not answers._flights  # every computation finished and let go of its key
 
 
-async def test_answers_the_store_moved_under_are_not_kept_nor_shared(
+async def test_answers_the_state_moved_under_are_not_kept_nor_shared(
     seeded: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def moved(_: object) -> bool:
+    async def store_moved(_: object) -> bool:
         return False  # as if a change landed while each answer was computed
 
-    monkeypatch.setattr(api.graphql.answer_route, "_unchanged", moved)
+    monkeypatch.setattr(api.graphql.answer_route, "_unchanged", store_moved)
+    monkeypatch.setattr(api.graphql.answer_route, "_mirrors_still_at", lambda _: False)
     answers = _answers(seeded)
     await _post(seeded, OPERATORS)  # classified
     replies = await asyncio.gather(*(_post(seeded, OPERATORS) for _ in range(20)))
     assert {reply.status_code for reply in replies} == {200}
     assert len({reply.content for reply in replies}) == 1
     assert (answers.cache.hits, len(answers.cache), answers._flights) == (0, 0, {})
+
+
+async def test_collections_are_computed_at_the_pinned_version(
+    seeded: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A document of collections is read from the mirrors pinned at the key's version:
+    kept while they are still there, whatever the store did meanwhile; one with
+    `operator` (read from Redis) needs the store unmoved."""
+
+    async def store_moved(_: object) -> bool:
+        return False
+
+    monkeypatch.setattr(api.graphql.answer_route, "_unchanged", store_moved)
+    answers = _answers(seeded)
+    single = '{ operator(memberId: "PJSIP/1001") { memberId } }'
+    for query in (OPERATORS, single):
+        await _post(seeded, query)  # classified
+    round_trips = 0
+    redis = api.service.QueueStatusService._redis
+
+    def counted(self: api.service.QueueStatusService) -> Any:
+        nonlocal round_trips
+        round_trips += 1
+        return redis(self)
+
+    monkeypatch.setattr(api.service.QueueStatusService, "_redis", counted)
+    await _post(seeded, OPERATORS)
+    assert round_trips == 0  # computed from the pinned mirror, no version read
+    await _post(seeded, single)
+    assert round_trips == 1  # the operator, from Redis
+    assert len(answers.cache) == 1  # the collections' answer; not the operator's
+    hits = answers.cache.hits
+    await _post(seeded, OPERATORS)
+    assert answers.cache.hits == hits + 1
 
 
 # --- scope --------------------------------------------------------------------------------
