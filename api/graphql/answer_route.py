@@ -11,8 +11,8 @@ written — no Strawberry, no graphql-core. Anything else (not kept yet, not
 cacheable, malformed, refused by the policy, a mirror behind the store,
 Redis down) goes to Strawberry's route with the body as it came, so its
 answers, errors and status codes stay the one source of truth; a cacheable
-query's answer is kept on the way out when the store did not move while it
-was computed.
+query's answer is kept on the way out when it is exact at the key's version
+(`CachedAnswers._compute`).
 """
 
 from __future__ import annotations
