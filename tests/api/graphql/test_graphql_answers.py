@@ -22,6 +22,7 @@ import api.service
 from api.graphql.answer_route import CachedAnswers
 from api.graphql.answers import Answer, AnswerCache, cacheable
 from api.graphql.schema import schema
+from api.settings import SettingsError, load_settings
 from ingest.patches import Patch
 from tests.api.graphql.test_graphql_compiled import WRITTEN, _suite_queries
 from tests.api.live_server import JsonObject, LiveServer, Serve, seed, wait_for
@@ -116,6 +117,14 @@ def test_the_cache_is_bounded_in_entries_and_bytes() -> None:
     assert (len(cache), cache.bytes, cache.evictions) == (1, 8, 3)
     cache.put("huge", Answer(200, (), b"x" * 11))  # larger than the whole budget: not kept
     assert cache.get("huge") is None and cache.get("big") is not None
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"), [("graphql_answer_cache", -1), ("graphql_answer_cache_bytes", -5)]
+)
+def test_the_cache_settings_are_checked(setting: str, value: int) -> None:
+    with pytest.raises(SettingsError, match=setting.upper()):
+        load_settings(**{setting: value})
 
 
 # --- exactness ----------------------------------------------------------------------------
