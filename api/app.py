@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from api.alerts.metrics import AlertMetrics
 from api.alerts.wiring import build_alert_engine
@@ -32,6 +33,7 @@ from api.graphql.view import GRAPHQL_PATH, GraphQLView, attach_fanout, mount_gra
 from api.head import HeadAsGet
 from api.health import add_audit, database_ping
 from api.host_guard import HostAllowList, HostGuard
+from api.hot_reads import HotReads
 from api.leadership_runtime import Role, serves_api
 from api.middleware import CrossOriginWriteGuard, MetricsMiddleware, RepeatedQueryGuard
 from api.openapi import install_openapi
@@ -42,6 +44,7 @@ from api.redis_runtime import RedisFollow, RedisLossMetrics, master_watch
 from api.request_guard import RequestGuard
 from api.responses import OrjsonResponse, error_body
 from api.rest import router as rest_router
+from api.rest import stored_bytes_routes
 from api.rest_actions import router as actions_router
 from api.rest_alerts import router as alerts_router
 from api.rest_audit import router as audit_router
@@ -130,7 +133,7 @@ def create_app(
                 view.fanouts = {}
             await _close_runtime(runtime, own_redis=redis is None, own_engine=engine is None)
 
-    app = FastAPI(
+    app = QueueStatusApp(
         title="Queue Status",
         version="0.1.0",
         description="Live operators, queues and calls of an Asterisk call centre.",
@@ -151,28 +154,52 @@ def create_app(
     # have is 405, not the neighbouring `{member_id:path}` route's answer.
     app.add_middleware(ActionPathMethods)
     _install_error_handlers(app)
-    view = _mount_api(app, settings) if serves_api(role) else None
+    view = _mount_api(app, settings, metrics) if serves_api(role) else None
     _add_operational_routes(app, exposed)
     if serves_api(role):
         mount_wallboard(app)
     _install_front_guards(app, settings, policy)
+    if serves_api(role):
+        hosts = HostAllowList(settings.trusted_hosts)
+        answers = None if view is None else view.answers
+        app.front = lambda stack: HotReads(
+            stack,
+            reads=stored_bytes_routes(),
+            answers=answers,
+            graphql_path=GRAPHQL_PATH,
+            hosts=hosts,
+            max_body=settings.max_body_bytes,
+            metrics=metrics,
+        )
     return app
 
 
-def _mount_api(app: FastAPI, settings: Settings) -> GraphQLView:
+class QueueStatusApp(FastAPI):
+    """FastAPI with a layer in front of its whole middleware stack (`api.hot_reads`)."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The stack Starlette builds, behind `front` when there is one."""
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
+
+
+def _mount_api(app: FastAPI, settings: Settings, metrics: Metrics) -> GraphQLView:
     """REST and GraphQL (not on an `ingest`-only process)."""
     app.include_router(rest_router)
     app.include_router(audit_router)
     app.include_router(alerts_router)
     app.include_router(stats_router)
     app.include_router(actions_router)
-    return mount_graphql(app, settings)
+    return mount_graphql(app, settings, metrics.registry)
 
 
 def _install_front_guards(app: FastAPI, settings: Settings, policy: AccessPolicy) -> None:
     """The outermost middlewares, in the order a request meets them: the `Host` check
     (DNS rebinding), HEAD as GET, then the body cap and credentials before the body.
-    Added last, so they run before everything else (GraphQL's WebSocket limits too)."""
+    Added last, so they run before everything else (GraphQL's WebSocket limits too);
+    only `api.hot_reads` is in front of them, and it answers nothing they would judge."""
     app.add_middleware(
         RequestGuard,
         max_body=settings.max_body_bytes,

@@ -128,6 +128,9 @@ class LiveState:
         self._clock = clock
         self._version = 0
         self.loaded = False
+        self.loads = 0
+        """How many times the mirror was (re)loaded: a reload may reach a version number
+        seen before with other data (Redis lost its state), which version alone would hide."""
         self._operators: dict[str, JsonObject] = {}
         self._queues: dict[str, JsonObject] = {}
         self._channels: dict[str, JsonObject] = {}
@@ -158,6 +161,7 @@ class LiveState:
         self._version = snapshot.version
         self._encoded = {}  # a reload may keep the version with other entities
         self.loaded = True
+        self.loads += 1
 
     def operators(self) -> list[JsonObject]:
         """Every operator, sorted by memberId."""

@@ -5,7 +5,7 @@ Without PBXES the process has one registry (`ingest.metrics.Metrics`) and
 election, records, console, alerts) count into a registry of their own, and
 `PbxSeries` exposes them from the process registry as one family per name
 with a `pbx` label on every sample. The process-wide series (HTTP requests,
-the audit writer) stay in the process registry, unlabelled: a family the
+the audit writer, the GraphQL answer cache) stay in the process registry, unlabelled: a family the
 PBX registries also define (every `Metrics` has them) is taken from the
 process registry only, and a per-PBX family from the PBX registries only.
 """
@@ -19,9 +19,14 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
-PROCESS_WIDE = ("queue_status_http_", "queue_status_audit_", "queue_status_event_loop_")
+PROCESS_WIDE = (
+    "queue_status_http_",
+    "queue_status_audit_",
+    "queue_status_event_loop_",
+    "queue_status_graphql_answer_cache_",
+)
 """Families every process counts once (its HTTP server, its one audit writer, its one
-event loop)."""
+event loop, its GraphQL answer cache)."""
 
 
 def process_wide(name: str) -> bool:

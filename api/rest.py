@@ -99,16 +99,23 @@ class StoredBytes:
             raise RuntimeError("StoredBytes is not bound to its route")
         # The documented route is the one requests are counted under (/metrics).
         scope["route"] = route
-        if scope["method"] != "GET" or scope["query_string"]:
+        body = await self.plain_body(scope, Headers(scope=scope).get("authorization"))
+        if body is None:
             await route.handle(scope, receive, send)
             return
-        pbx = runtime_of(scope["app"]).default  # no `?pbx=`: the default PBX
-        grant = pbx.policy.check(Action.READ, Headers(scope=scope).get("authorization"))
-        if grant.queues is not None:
-            await route.handle(scope, receive, send)
-            return
-        body = await self._read(pbx.service, pbx.mirror)
         await RawJsonResponse(body)(scope, receive, send)
+
+    async def plain_body(self, scope: Scope, authorization: str | None) -> bytes | None:
+        """The answer to a plain GET (no query string) of an unscoped caller, already
+        encoded; None: the documented route answers. Raises what the route would
+        (policy refusals, Redis down)."""
+        if scope["method"] != "GET" or scope["query_string"]:
+            return None
+        pbx = runtime_of(scope["app"]).default  # no `?pbx=`: the default PBX
+        grant = pbx.policy.check(Action.READ, authorization)
+        if grant.queues is not None:
+            return None
+        return await self._read(pbx.service, pbx.mirror)
 
 
 def _stored_bytes(
@@ -118,6 +125,15 @@ def _stored_bytes(
     # A Route whose endpoint is not a function is an ASGI app (typed for functions only).
     endpoint: Any = StoredBytes(read)
     router.add_route(PREFIX + path, endpoint, methods=["GET"], include_in_schema=False)
+
+
+def stored_bytes_routes() -> dict[str, StoredBytes]:
+    """The bare routes by path (`api.hot_reads` answers them ahead of the middlewares)."""
+    return {
+        route.path: route.endpoint
+        for route in router.routes
+        if isinstance(route, Route) and isinstance(route.endpoint, StoredBytes)
+    }
 
 
 def _bind_stored_bytes() -> None:

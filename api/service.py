@@ -10,6 +10,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 import orjson
@@ -48,6 +49,12 @@ class IngestReporter(Protocol):
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready status: amiConnected, lastEventAt, counters, drift."""
         ...
+
+
+PINNED: ContextVar[tuple[tuple[Replica, int], ...]] = ContextVar("pinned", default=())
+"""Replicas the current computation saw at the store's version, with that version: a
+computation that reads them without yielding to the event loop (none can move then)
+reads one consistent state, that version's (the GraphQL answer cache's misses)."""
 
 
 class Replica(Protocol):
@@ -127,9 +134,15 @@ class QueueStatusService:
             raise Unavailable("Redis is unavailable; retry shortly") from None
 
     async def current(self, replica: Replica | None) -> Replica | None:
-        """`replica` when it is at the store's version (see `Replica`), else None."""
+        """`replica` when it is at the store's version (see `Replica`), else None.
+
+        A replica pinned at its version (`PINNED`) while still at it is taken without the
+        round trip: the caller saw it at the store's version just before."""
         if replica is None or not replica.loaded:
             return None
+        for pinned, version in PINNED.get():
+            if pinned is replica and replica.version == version:
+                return replica
         async with self._redis():
             version = await self.store.version()
         return replica if replica.version == version else None

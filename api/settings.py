@@ -195,6 +195,10 @@ class Settings(IngestSettings):
     graphql_max_aliases: int = Field(default=30, ge=0)
     # Parsed and validated documents kept in memory (LRU, per process).
     graphql_cache_size: int = Field(default=256, ge=1, le=100_000)
+    # Query answers kept per (document, variables, scope, store version): entries (0: off)
+    # and bytes (`api.graphql.answers`).
+    graphql_answer_cache: int = Field(default=1000, ge=0, le=1_000_000)
+    graphql_answer_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # WebSockets: open connections per process and per client address.
     graphql_ws_max_connections: int = Field(default=1000, ge=1)
     graphql_ws_max_connections_per_client: int = Field(default=20, ge=1)

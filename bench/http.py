@@ -3,8 +3,20 @@
 Per number of connections, each round measures every target once in a fixed
 order (REST operators, the ceiling's operators, the bare app with the
 product's store read, GraphQL with six fields and with all fields, REST
-snapshot, the ceiling's snapshot), so a figure and the ceiling it is compared
-with are measured seconds apart; the median of the rounds is reported. The ceiling app serves the very bytes the product
+queues and GraphQL's wallboard queues, REST snapshot, the ceiling's
+snapshot), so a figure and the ceiling it is compared with are measured
+seconds apart; the median of the rounds is reported.
+
+GraphQL's operator queries are answered from the answer cache once kept
+(the store does not move while they are measured). The query that cannot be
+cached is `GRAPHQL_QUEUES`, the wallboard's queue panel: every queue with its
+waiting callers and their wait times, which move with the clock
+(`api.graphql.answers.CLOCK_FIELDS`), so each request is executed; it is
+compared with REST's `/queues`, the same data. Under churn (the simulator
+driving changes) REST and GraphQL 6 fields are measured again, with the
+share of GraphQL requests the cache answered (a change makes every kept
+answer stale: the first request at a new version computes it, the requests
+that arrive meanwhile wait for it). The ceiling app serves the very bytes the product
 answered (stored under a key of the run's own prefix), so both send the same
 payload. CPU per request is read from /proc for the serving process and for
 Redis over each measurement.
@@ -41,6 +53,13 @@ GRAPHQL_ALL = (
     f"queues {{ {_MEMBERSHIP} }} }} }}"
 )
 """Every field of an operator, its queue memberships included."""
+GRAPHQL_QUEUES = (
+    "query WallboardQueues { queues { name strategy callsWaiting longestWaitSeconds "
+    "holdTime talkTime completed abandoned serviceLevel serviceLevelPerf "
+    "members { total available inCall paused unavailable } "
+    "callers { position uniqueId callerIdNum callerIdName channel joinedAt waitSeconds } } }"
+)
+"""The wallboard's queue panel: wait times move with the clock, so it is never cached."""
 
 
 def redis_pid() -> int | None:
@@ -90,6 +109,22 @@ async def _measure(
         else 1000 * (cpu_seconds(redis) - redis_before) / requests
     )
     return result, server_ms, redis_ms
+
+
+_CACHE_METRICS = {
+    "hits": "queue_status_graphql_answer_cache_hits_total",
+    "misses": "queue_status_graphql_answer_cache_misses_total",
+}
+
+
+async def answer_cache_counts(stack: Stack) -> dict[str, float]:
+    """The server's answer cache hits and misses so far (from /metrics)."""
+    text = (await stack.get("/metrics")).decode()
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        values[name] = value
+    return {key: float(values.get(metric) or 0) for key, metric in _CACHE_METRICS.items()}
 
 
 def _summary(samples: list[tuple[LoadResult, float, float | None]]) -> dict[str, Any]:
@@ -148,10 +183,12 @@ async def measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
         await wait_http(limit, f"{limit_url}/operators")
         graphql_6 = orjson.dumps({"query": GRAPHQL_6})
         graphql_all = orjson.dumps({"query": GRAPHQL_ALL})
+        graphql_queues = orjson.dumps({"query": GRAPHQL_QUEUES})
         # Each query once before measuring: parsed, validated, compiled.
         six = await stack.post_json("/graphql", graphql_6)
         everything = await stack.post_json("/graphql", graphql_all)
-        for answer in (six, everything):
+        queues = await stack.post_json("/graphql", graphql_queues)
+        for answer in (six, everything, queues):
             if "errors" in orjson.loads(answer):
                 raise RuntimeError(f"the GraphQL query failed: {answer[:500]!r}")
         targets: list[tuple[str, str, bytes | None, Child]] = [
@@ -160,6 +197,8 @@ async def measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
             ("bare_store_operators", f"{limit_url}/store/operators", None, limit),
             ("graphql_6", f"{stack.url}/graphql", graphql_6, stack.server),
             ("graphql_all", f"{stack.url}/graphql", graphql_all, stack.server),
+            ("rest_queues", f"{stack.url}{REST}/queues", None, stack.server),
+            ("graphql_queues", f"{stack.url}/graphql", graphql_queues, stack.server),
             ("rest_snapshot", f"{stack.url}{REST}/snapshot", None, stack.server),
             ("limit_snapshot", f"{limit_url}/snapshot", None, limit),
         ]
@@ -175,24 +214,41 @@ async def measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
                     )
             for name in samples:
                 figures[name][f"c{connections}"] = _summary(samples[name])
-        # REST while the simulator drives changes: the mirror moves on all the time, a
-        # read uses it only when it is at Redis' version, else reads Redis.
+        # REST and GraphQL while the simulator drives changes: the mirror moves on all
+        # the time, a read uses it only when it is at Redis' version, else reads Redis;
+        # a kept GraphQL answer is served only at its version.
         top = max(config.connections)
         markers = Markers(stack)
         changes = asyncio.create_task(
-            drive(stack, markers, config.churn_rate, config.http_seconds * config.http_rounds + 1)
+            drive(
+                stack, markers, config.churn_rate, 2 * config.http_seconds * config.http_rounds + 1
+            )
         )
+        rest_churn: list[tuple[LoadResult, float, float | None]] = []
+        graphql_churn: list[tuple[LoadResult, float, float | None]] = []
+        cache_before = await answer_cache_counts(stack)
         try:
-            churn = [
-                await _measure(
-                    f"{stack.url}{REST}/operators", None, top, config, stack.server, redis
+            for _ in range(config.http_rounds):
+                rest_churn.append(
+                    await _measure(
+                        f"{stack.url}{REST}/operators", None, top, config, stack.server, redis
+                    )
                 )
-                for _ in range(config.http_rounds)
-            ]
+                graphql_churn.append(
+                    await _measure(
+                        f"{stack.url}/graphql", graphql_6, top, config, stack.server, redis
+                    )
+                )
         finally:
             await changes
-        figures["rest_operators_changing"] = {f"c{top}": _summary(churn)}
+        cache_after = await answer_cache_counts(stack)
+        figures["rest_operators_changing"] = {f"c{top}": _summary(rest_churn)}
         figures["rest_operators_changing"]["changes_per_s"] = config.churn_rate
+        figures["graphql_6_changing"] = {f"c{top}": _summary(graphql_churn)}
+        figures["graphql_6_changing"]["changes_per_s"] = config.churn_rate
+        figures["graphql_6_changing"]["answer_cache"] = {
+            name: cache_after[name] - cache_before[name] for name in cache_after
+        }
     finally:
         await limit.stop()
         await stack.redis.delete(limit_operators, limit_snapshot)
@@ -201,5 +257,6 @@ async def measure(stack: Stack, config: BenchConfig) -> dict[str, Any]:
         "snapshot_bytes": len(snapshot_body),
         "graphql_6_bytes": len(six),
         "graphql_all_bytes": len(everything),
+        "graphql_queues_bytes": len(queues),
     }
     return figures

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,9 @@ from bench import (
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
-
-
-@dataclass(frozen=True, slots=True)
-class Goal:
-    """One goal of the issue, evaluated on this run's figures."""
-
-    name: str
-    target: str
-    value: str
-    met: bool | None  # None: not measured
-
-    def line(self) -> str:
-        """`[met] name: value (target)`."""
-        mark = {True: "met", False: "NOT MET", None: "not measured"}[self.met]
-        return f"[{mark:>12}] {self.name}: {self.value}  (goal: {self.target})"
-
-    def as_json(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {"name": self.name, "target": self.target, "value": self.value, "met": self.met}
+from bench.goal import Goal
+from bench.http_goals import graphql_goals, rest_small_goal
+from bench.ingest_goals import burst_goal, mix_goals
 
 
 def goals(results: Results) -> list[Goal]:
@@ -67,17 +50,8 @@ def goals(results: Results) -> list[Goal]:
         )
     )
 
-    graphql = figure_at(results, "sizes", size, "http", "graphql_6", "c1", "ms_per_request")
-    rest_ms = figure_at(results, "sizes", size, "http", "rest_operators", "c1", "ms_per_request")
-    times = graphql / rest_ms if graphql and rest_ms else None
-    out.append(
-        Goal(
-            f"GraphQL {size} operators × 6 fields vs REST, time per request (1 connection)",
-            "≤ 5× REST",
-            "—" if times is None else f"{times:.2f}× ({graphql:.2f} vs {rest_ms:.2f} ms)",
-            None if times is None else times <= 5,
-        )
-    )
+    out.append(rest_small_goal(results, top))
+    out.extend(graphql_goals(results, size, top))
 
     database = figure_at(results, "sizes", size, "db_vs_redis")
     db_ratio = database.get("ratio") if database else None
@@ -115,7 +89,7 @@ def goals(results: Results) -> list[Goal]:
     else:
         out.append(Goal(f"Ingest at {size} operators", "", "—", None))
 
-    out.extend(_mix_goals(results))
+    out.extend(mix_goals(results))
 
     wanted_subscribers = max(results["config"]["subscriber_counts"])
     wanted_rate = max(results["config"]["change_rates"])
@@ -147,23 +121,9 @@ def goals(results: Results) -> list[Goal]:
     out.append(_records_goal(results))
     out.append(_kpi_goal(results))
     out.append(_replicas_goal(results))
-    out.append(_burst_goal(results))
+    out.append(burst_goal(results))
     out.append(_wallboard_replay_goal(results))
     return out
-
-
-def _burst_goal(results: Results) -> Goal:
-    figures: dict[str, Any] = results.get("burst") or {}
-    messages = figures.get("messages", BenchConfig().burst_messages)
-    operators = figures.get("operators", BenchConfig().burst_operators)
-    return Goal(
-        f"An AMI burst of {messages:,} messages as fast as TCP allows, API timed meanwhile "
-        f"({operators:,} operators, scenario 10)",
-        f"API p99 < {burst.P99_GOAL_MS:.0f} ms (REST and GraphQL), event-loop lag < "
-        f"{burst.LAG_GOAL_MS:.0f} ms, queue depth ≤ its bound",
-        burst.summary(figures),
-        burst.met(figures),
-    )
 
 
 def _wallboard_replay_goal(results: Results) -> Goal:
@@ -183,42 +143,6 @@ def _wallboard_replay_goal(results: Results) -> Goal:
         wallboard_replay.summary(figures),
         wallboard_replay.met(figures),
     )
-
-
-def _mix_goals(results: Results) -> list[Goal]:
-    """Scenario 5b: the real message mix, everything sent (the pre-filter drops what we
-    do not use) and with the Login Events mask (Asterisk sends only our classes)."""
-    figures: dict[str, Any] = results.get("mix") or {}
-    out = []
-    for events, label in (
-        ("on", "Events: on"),
-        (ingest_mix.VARIANTS[1][1], f"Events: {ingest_mix.VARIANTS[1][1]}"),
-    ):
-        measured = ingest_mix.variant(figures, events)
-        name = f"Real AMI mix through the ingest, one core, {label}"
-        if not measured:
-            out.append(Goal(name, "", "—", None))
-            continue
-        ratio = measured.get("ratio_to_ceiling")
-        value = (
-            f"{measured['messages_per_s']:,} messages/s, {measured['relevant_per_s']:,} used"
-            f" events/s ({100 * measured['ignored_share']:.0f} % ignored"
-            + (f"; {ratio:.2f}× the EVALSHA ceiling" if ratio is not None else "")
-            + f"), CPU {measured['ingest_cpu_percent']} %;"
-            f" {measured['messages_per_cpu_second']:,} messages per CPU-second"
-        )
-        relevant_met = measured["relevant_per_s"] >= ingest_mix.RELEVANT_GOAL
-        if events == "on":
-            target = (
-                f"≥ {ingest_mix.MESSAGES_GOAL:,} messages/s with"
-                f" ≥ {ingest_mix.RELEVANT_GOAL:,} used events/s"
-            )
-            met = relevant_met and measured["messages_per_s"] >= ingest_mix.MESSAGES_GOAL
-        else:
-            target = f"≥ {ingest_mix.RELEVANT_GOAL:,} used events/s"
-            met = relevant_met
-        out.append(Goal(name, target, value, met and measured["events_dropped"] == 0))
-    return out
 
 
 def _replicas_goal(results: Results) -> Goal:
@@ -477,6 +401,9 @@ def table(results: Results) -> str:
     lines.append("Real AMI message mix through the ingest (scenario 5b):")
     lines.extend(f"  {line}" for line in ingest_mix.describe(results.get("mix") or {}))
     lines.append("")
+    if results.get("burst"):
+        lines.append(burst.report(results["burst"]))
+        lines.append("")
     lines.append("Goals (at {:,} operators):".format(results["config"]["goal_size"]))
     lines.extend(goal.line() for goal in goals(results))
     return "\n".join(lines)
@@ -511,6 +438,8 @@ def markdown_table(results: Results) -> str:
     lines.append("|---|---|---|---|")
     for goal in goals(results):
         mark = {True: "met", False: "**not met**", None: "not measured"}[goal.met]
+        if goal.informational:
+            mark = "figure"
         lines.append(f"| {goal.name} | {goal.value} | {goal.target} | {mark} |")
     return "\n".join(lines)
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
@@ -32,13 +34,15 @@ from strawberry.types.unset import UnsetType
 
 from api.auth import Action
 from api.errors import ApiError
+from api.graphql.answer_route import CachedAnswers
+from api.graphql.answers import AnswerCache, AnswerMetrics, AnswerRule
 from api.graphql.connections import WebSocketLimits
 from api.graphql.context import GraphQLContext
 from api.graphql.fanout import Fanout
 from api.graphql.limits import GraphQLOptions
 from api.graphql.planner import SubscriptionPlanner
 from api.graphql.protocols import LegacyWSHandler, TransportWSHandler
-from api.graphql.schema import build_schema
+from api.graphql.schema import QueueStatusSchema, build_schema
 from api.live import LiveBroadcaster, LiveState
 from api.runtime import runtime_of
 from api.settings import Settings
@@ -67,6 +71,8 @@ class GraphQLView(GraphQLRouter[GraphQLContext, None]):
     """Which subscriptions the fan-out serves as groups (set by `mount_graphql`)."""
     fanouts: dict[str, Fanout] = {}  # replaced per instance, never mutated here
     """Each PBX's fan-out while the app runs (set by `attach_fanout`)."""
+    answers: CachedAnswers | None = None
+    """The answer cache's route in front of this one (None: GRAPHQL_ANSWER_CACHE=0)."""
 
     def encode_json(self, data: object) -> bytes:
         """orjson: HTTP answers go out as the bytes it produces."""
@@ -122,8 +128,12 @@ def attach_fanout(
     return fanout
 
 
-def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
-    """Add /graphql (HTTP and WebSocket) and the WebSocket connection limits to `app`."""
+def mount_graphql(
+    app: FastAPI, settings: Settings, registry: CollectorRegistry | None = None
+) -> GraphQLView:
+    """Add /graphql (HTTP and WebSocket) and the WebSocket connection limits to `app`;
+    with GRAPHQL_ANSWER_CACHE, the answer cache in front of it (its metrics in
+    `registry`)."""
     protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
     if settings.graphql_legacy_protocol:
         protocols.append(GRAPHQL_WS_PROTOCOL)
@@ -142,6 +152,7 @@ def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
     )
     if settings.graphql_subscription_fanout:
         view.subscription_planner = SubscriptionPlanner(schema, options)
+    view.answers = _add_answer_route(app, settings, options, schema, registry)
     app.include_router(view, prefix=GRAPHQL_PATH)
     app.add_middleware(
         WebSocketLimits,
@@ -151,3 +162,28 @@ def mount_graphql(app: FastAPI, settings: Settings) -> GraphQLView:
         subprotocols=protocols,
     )
     return view
+
+
+def _add_answer_route(
+    app: FastAPI,
+    settings: Settings,
+    options: GraphQLOptions,
+    schema: QueueStatusSchema,
+    registry: CollectorRegistry | None,
+) -> CachedAnswers | None:
+    """The answer cache's route, registered ahead of Strawberry's (none when
+    GRAPHQL_ANSWER_CACHE is 0)."""
+    if settings.graphql_answer_cache <= 0:
+        return None
+    cache = AnswerCache(
+        max_entries=settings.graphql_answer_cache,
+        max_bytes=settings.graphql_answer_cache_bytes,
+        metrics=None if registry is None else AnswerMetrics(registry),
+    )
+    rule = AnswerRule(schema._schema, max_tokens=options.max_tokens, size=options.cache_size)
+    route = CachedAnswers(cache, rule)
+    # A Route whose endpoint is not a function is an ASGI app (typed for functions only).
+    endpoint: Any = route
+    app.add_route(GRAPHQL_PATH, endpoint, methods=["GET", "POST"], include_in_schema=False)
+    route.own = app.router.routes[-1]
+    return route
