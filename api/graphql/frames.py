@@ -3,8 +3,9 @@
 A thousand members of a group send the same message, and most of them under the
 same operation id (clients number their first subscription "1"). Going through
 ASGI for each — a coroutine, uvicorn's `send`, the websockets library building a
-`Frame`, serializing it into a `BytesIO`, joining its output — cost about as much
-again as the write itself. So the fan-out builds each message's frame once per
+`Frame`, serializing it into a `BytesIO`, joining its output — cost ~4.5 µs of
+Python per socket and message; a direct write of ready-made bytes ~1.3 µs (then
+the kernel's send, ~5–10 µs on loopback). So the fan-out builds each message's frame once per
 operation id (`SharedFrames`), byte for byte what uvicorn would have written
 (an unmasked, final text frame, RFC 6455 §5.2: no extension is negotiated, as
 per-message deflate is off), and a member whose socket allows it writes those

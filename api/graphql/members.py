@@ -8,9 +8,9 @@ high-water mark gets a task that writes the same bytes once it can, behind
 which that member's later frames queue. Otherwise the send goes through the
 server: a send to a healthy socket completes at once (the transport takes the
 bytes); it is started inline, and only a send that has to wait for a slow
-socket becomes a task, behind which that member's later messages queue. A member with more than its limit of
-messages queued refuses more (`deliver` is False): the fan-out cuts it off with
-SUBSCRIBER_TOO_SLOW. An idle member is one small object — no task, no
+socket becomes a task, behind which that member's later messages queue. A
+member with more than its limit of messages queued refuses more (`deliver` is
+False): the fan-out cuts it off with SUBSCRIBER_TOO_SLOW. An idle member is one small object — no task, no
 generator, no queue.
 """
 
