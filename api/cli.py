@@ -250,11 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_import(settings, args.file, pbx=args.pbx, batch=args.batch)
         from api.app import create_app
         from api.server import serve
-        from ingest import gc_tuning
 
-        app = create_app(settings, role=args.role)
-        gc_tuning.tune()
-        asyncio.run(serve(app, settings))
+        asyncio.run(serve(create_app(settings, role=args.role), settings))
     except SettingsError as exc:
         print(f"queue-status {command}: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.settings import Settings, SettingsError
 from api.websocket_protocol import LeanWebSocketProtocol
+from ingest import gc_tuning
 from ingest.logs import configure_logging
 
 
@@ -108,7 +109,8 @@ async def serve(
 
 
 async def _freeze_heap_once_started(server: uvicorn.Server) -> None:
-    """Once started, move everything alive to the collector's permanent generation.
+    """Once started, move everything alive to the collector's permanent generation
+    (and space out young collections: `ingest.gc_tuning`).
 
     The modules, the schema, the app and what the start-up loaded live as long as the
     process. Left to the collector, each full collection walks them all again: tens of
@@ -118,4 +120,4 @@ async def _freeze_heap_once_started(server: uvicorn.Server) -> None:
     while not server.started:
         await asyncio.sleep(0.05)
     gc.collect()
-    gc.freeze()
+    gc_tuning.tune()

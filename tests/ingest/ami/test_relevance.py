@@ -165,3 +165,13 @@ def test_the_readme_shows_the_eventfilter_lines_of_the_allow_list() -> None:
     assert len(lines) == len(WANTED_EVENTS | ASYNC_ANSWERS)
     missing = [line for line in lines if f"\n{line}\n" not in readme]
     assert missing == [], "README's manager.conf lines differ from the allow-list"
+
+
+def test_the_compose_asterisk_sends_only_the_events_of_the_allow_list() -> None:
+    conf = Path(__file__).resolve().parents[3] / "docker" / "asterisk" / "manager.conf"
+    filters = [
+        line
+        for line in conf.read_text(encoding="utf-8").splitlines()
+        if line.startswith("eventfilter")
+    ]
+    assert filters == manager_conf_filters()
