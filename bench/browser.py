@@ -96,3 +96,9 @@ async def main_thread(page: Page) -> dict[str, Any]:
     """What `WATCH_MAIN_THREAD_JS` saw so far: ``longTasks`` (ms each) and ``frames``."""
     stats: dict[str, Any] = await page.evaluate(MAIN_THREAD_JS)
     return stats
+
+
+def longest_task_text(milliseconds: float) -> str:
+    """The longest long task as the report shows it: the browser reports only tasks over
+    50 ms, so none is "none over 50 ms", not "0 ms"."""
+    return f"{milliseconds:.0f} ms" if milliseconds else "none over 50 ms"

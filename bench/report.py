@@ -17,6 +17,7 @@ from bench import (
     wallboard,
     wallboard_replay,
 )
+from bench.browser import longest_task_text
 from bench.chart import chart
 from bench.config import BenchConfig
 from bench.figures import Results, figure_at, subscription_run
@@ -204,7 +205,8 @@ def _wallboard_goals(results: Results) -> list[Goal]:
     else:
         catch_up = figures["catch_up_ms"]
         value = (
-            f"longest task {figures['longest_task_ms']:.0f} ms, {figures['long_tasks']} long "
+            f"longest task {longest_task_text(figures['longest_task_ms'])}, "
+            f"{figures['long_tasks']} long "
             f"tasks, {figures['frames_per_s']:.1f} frames/s, "
             + (
                 f"caught up {catch_up:.0f} ms after the last change"

@@ -40,7 +40,14 @@ import websockets
 from playwright.async_api import Browser, Page, Request, Route, ViewportSize, WebSocket
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from bench.browser import WATCH_MAIN_THREAD_JS, chromium, chromium_missing, main_thread, wait_live
+from bench.browser import (
+    WATCH_MAIN_THREAD_JS,
+    chromium,
+    chromium_missing,
+    longest_task_text,
+    main_thread,
+    wait_live,
+)
 from bench.config import BenchConfig
 from bench.replay_page import ORIGIN, load_frames, serve_recording, start_replay
 from bench.stack import Stack, running_stack
@@ -404,7 +411,8 @@ def summary(figures: dict[str, Any]) -> str:
     if "longest_task_ms" not in figures:
         return str(figures.get("skipped", "—"))
     return (
-        f"longest task {figures['longest_task_ms']:.0f} ms, {figures['long_tasks']} long tasks, "
+        f"longest task {longest_task_text(figures['longest_task_ms'])}, "
+        f"{figures['long_tasks']} long tasks, "
         f"{figures['frames_per_s']:.1f} frames/s, "
         + (
             f"caught up {figures['catch_up_ms']:.0f} ms after the last frame"
@@ -429,9 +437,7 @@ def describe(figures: dict[str, Any]) -> list[str]:
         f"recorded: {figures['frames_recorded']:,} frames, {figures['changes_recorded']:,} "
         f"changes, {figures['resyncs_recorded']} with the whole state instead, "
         f"{figures['recording_kb']:,} KB; replayed without the server",
-        "longest task: "
-        + (f"{longest:.0f} ms" if longest else "none over 50 ms")
-        + f" (goal < {LONGEST_TASK_MS:.0f} ms)",
+        "longest task: " + longest_task_text(longest) + f" (goal < {LONGEST_TASK_MS:.0f} ms)",
         f"long tasks: {figures['long_tasks']} ({figures['long_task_ms_total']:.0f} ms in all)",
         f"CPU (trace): longest task {figures['longest_task_cpu_ms']:.0f} ms, main thread "
         f"{figures['main_thread_cpu_ms']:,} ms in all (a shared machine stretches the wall clock)",
