@@ -432,10 +432,15 @@ def markdown_table(results: Results) -> str:
     lines.extend(
         f"- {line}" for line in wallboard_replay.describe(results.get("wallboard_replay") or {})
     )
+    lines.append("")
     lines.append("Real AMI message mix through the ingest (scenario 5b):")
     lines.append("")
     lines.extend(f"- {line}" for line in ingest_mix.describe(results.get("mix") or {}))
     lines.append("")
+    if results.get("burst"):
+        lines.extend(["An AMI burst while the API is timed (scenario 10):", "", "```text"])
+        lines.append(burst.report(results["burst"]))
+        lines.extend(["```", ""])
     lines.append("| goal | result | target | |")
     lines.append("|---|---|---|---|")
     for goal in goals(results):
