@@ -16,13 +16,12 @@ every process of the machine) once the last byte is written; ``"stop"`` ends it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.burst_stream import burst_chunks
+from bench.piped_process import PipedProcess
 
 _LISTS = ("queuestatus", "queuesummary", "coreshowchannels", "devicestatelist")
 STARTUP_TIMEOUT = 60.0
@@ -120,45 +119,24 @@ def _receive(conn: Connection) -> Any:
         return "stop"
 
 
-class BurstPeer:
+class BurstPeer(PipedProcess):
     """The parent's handle on the peer's process."""
 
     def __init__(self, messages: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_peer_process, args=(child, messages), name="burst-peer", daemon=True
-        )
-        self.process.start()
-        child.close()
+        super().__init__(_peer_process, (messages,), "burst-peer")
         self.port = 0
         self.messages = 0
 
-    async def _receive(self, timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(timeout):
-            return await loop.run_in_executor(None, self._conn.recv)
-
     async def ready(self) -> int:
         """The port it listens on, once it does."""
-        kind, port, messages = await self._receive(STARTUP_TIMEOUT)
+        kind, port, messages = await self.receive(STARTUP_TIMEOUT)
         assert kind == "ready"
         self.port, self.messages = int(port), int(messages)
         return self.port
 
     async def burst(self, timeout: float = 600.0) -> tuple[float, float, int]:
         """Write the burst; (started, finished, bytes) once its last byte is in the socket."""
-        self._conn.send("go")
-        kind, started, finished, written = await self._receive(timeout)
+        self.send("go")
+        kind, started, finished, written = await self.receive(timeout)
         assert kind == "sent"
         return float(started), float(finished), int(written)
-
-    async def stop(self) -> None:
-        """End the process (politely first)."""
-        with contextlib.suppress(OSError):
-            self._conn.send("stop")
-        await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self._conn.close()

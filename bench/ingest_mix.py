@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -40,6 +38,7 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.ami_mix import mix_stream
+from bench.piped_process import PipedProcess
 from bench.processes import project_path
 from ingest import gc_tuning
 from ingest.ami.connection import AmiEndpoint
@@ -101,46 +100,11 @@ async def _serve_feeder(conn: Connection, loops: int, events: str) -> None:
     await serve(feeder, lambda port: conn.send(("ready", port)), stopped)
 
 
-class _Feeder:
+class _Feeder(PipedProcess):
     """The parent's handle on the feeder process."""
 
     def __init__(self, loops: int, events: str) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_feeder_process, args=(child, loops, events), name="ami-mix-feeder", daemon=True
-        )
-        self.process.start()
-        child.close()
-
-    async def receive(self, timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = self._conn.fileno()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, wake)
-        try:
-            async with asyncio.timeout(timeout):
-                await readable
-        finally:
-            loop.remove_reader(fd)
-        return self._conn.recv()
-
-    def send(self, what: str) -> None:
-        self._conn.send(what)
-
-    async def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._conn.send("stop")
-        await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self._conn.close()
+        super().__init__(_feeder_process, (loops, events), "ami-mix-feeder")
 
 
 # --- the measurement ------------------------------------------------------------------

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import secrets
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench.piped_process import PipedProcess
 from ingest.ami.connection import AmiEndpoint
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
@@ -108,61 +108,26 @@ async def _serve_simulator(
             await task
 
 
-class _Simulator:
+class _Simulator(PipedProcess):
     """The parent's handle on the simulator's process."""
 
     def __init__(self, rate: float, operators: int, queues: int, seed: int) -> None:
         self.secret = secrets.token_urlsafe(16)
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self.process = context.Process(
-            target=_simulator_process,
-            args=(child, rate, operators, queues, seed, self.secret),
-            name="ami-simulator",
-            daemon=True,
+        super().__init__(
+            _simulator_process, (rate, operators, queues, seed, self.secret), "ami-simulator"
         )
-        self.process.start()
-        child.close()
-
-    async def _receive(self, timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = self._conn.fileno()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, wake)
-        try:
-            async with asyncio.timeout(timeout):
-                await readable
-        finally:
-            loop.remove_reader(fd)
-        return self._conn.recv()
 
     async def ready(self) -> int:
         """The port it listens on, once it does."""
-        kind, port = await self._receive(STARTUP_TIMEOUT)
+        kind, port = await self.receive(STARTUP_TIMEOUT)
         assert kind == "ready"
         return int(port)
 
     async def mark(self, what: str = "mark") -> tuple[float, int, float, int]:
         """(monotonic time, events sent, its CPU seconds, slow-reader disconnects) now."""
-        self._conn.send(what)
-        answer: tuple[float, int, float, int] = await self._receive(10.0)
+        self.send(what)
+        answer: tuple[float, int, float, int] = await self.receive(10.0)
         return answer
-
-    async def stop(self) -> None:
-        """End the process (politely first)."""
-        if self.process.is_alive():
-            with contextlib.suppress(Exception):
-                await self.mark("stop")
-            await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self._conn.close()
 
 
 # --- the measurement -----------------------------------------------------------------
