@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from bench.http_client import read_response
+
 Sample = list[float]
 
 
@@ -53,14 +55,7 @@ async def _connection(
             while not stop.is_set():
                 sent_at = time.monotonic()
                 writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                status, _, _ = await read_response(reader)
                 samples.append([sent_at, time.monotonic() - sent_at, status])
                 if pause > 0:
                     await asyncio.sleep(pause)

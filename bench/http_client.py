@@ -29,16 +29,9 @@ async def _connection(
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head.split(b" ", 2)[1])
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
+            status, head_length, length = await read_response(reader)
             latencies.append(time.perf_counter() - started)
-            counters["bytes"] += len(head) + length
+            counters["bytes"] += head_length + length
             if status >= 400:
                 counters["bad_status"] += 1
     except (OSError, asyncio.IncompleteReadError):
@@ -108,3 +101,16 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, int]:
+    """Read one HTTP/1.1 response with a Content-Length: (status, head bytes, body bytes)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status, len(head), length
