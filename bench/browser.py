@@ -102,3 +102,18 @@ def longest_task_text(milliseconds: float) -> str:
     """The longest long task as the report shows it: the browser reports only tasks over
     50 ms, so none is "none over 50 ms", not "0 ms"."""
     return f"{milliseconds:.0f} ms" if milliseconds else "none over 50 ms"
+
+
+def keeps_up(
+    figures: dict[str, Any], longest_task_ms: float, min_frames_per_s: float
+) -> bool | None:
+    """A page followed the storm: the last version shown, no page error, no task as long as
+    `longest_task_ms`, at least `min_frames_per_s`; None when it was not measured."""
+    if "longest_task_ms" not in figures:
+        return None
+    return bool(
+        figures["caught_up"]
+        and not figures["page_errors"]
+        and figures["longest_task_ms"] < longest_task_ms
+        and figures["frames_per_s"] >= min_frames_per_s
+    )

@@ -35,6 +35,7 @@ from bench.browser import (
     WATCH_MAIN_THREAD_JS,
     chromium,
     chromium_missing,
+    keeps_up,
     longest_task_text,
     main_thread,
     page_version,
@@ -183,14 +184,7 @@ async def measure(config: BenchConfig, workdir: Path) -> dict[str, Any]:
 
 def following_met(figures: dict[str, Any]) -> bool | None:
     """The no-stutter goal, or None when not measured."""
-    if "longest_task_ms" not in figures:
-        return None
-    return (
-        figures["caught_up"]
-        and not figures["page_errors"]
-        and figures["longest_task_ms"] < LONGEST_TASK_MS
-        and figures["frames_per_s"] >= MIN_FRAMES_PER_S
-    )
+    return keeps_up(figures, LONGEST_TASK_MS, MIN_FRAMES_PER_S)
 
 
 def mutation_met(figures: dict[str, Any]) -> bool | None:

@@ -44,6 +44,7 @@ from bench.browser import (
     WATCH_MAIN_THREAD_JS,
     chromium,
     chromium_missing,
+    keeps_up,
     longest_task_text,
     main_thread,
     wait_live,
@@ -396,14 +397,7 @@ async def measure(
 
 def met(figures: dict[str, Any]) -> bool | None:
     """The page keeps up: no long task, enough frames, the last version shown; None if not run."""
-    if "longest_task_ms" not in figures:
-        return None
-    return (
-        figures["caught_up"]
-        and not figures["page_errors"]
-        and figures["longest_task_ms"] < LONGEST_TASK_MS
-        and figures["frames_per_s"] >= MIN_FRAMES_PER_S
-    )
+    return keeps_up(figures, LONGEST_TASK_MS, MIN_FRAMES_PER_S)
 
 
 def summary(figures: dict[str, Any]) -> str:
