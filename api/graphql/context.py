@@ -28,6 +28,7 @@ from api.errors import BadInput, Unavailable
 from api.graphql.loaders import Loaders, make_loaders
 from api.live import LiveBroadcaster, LiveState
 from api.service import QueueStatusService
+from ingest.logs import log_on_behalf_of
 from ingest.pbxes import DEFAULT_PBX
 
 
@@ -46,9 +47,12 @@ class GraphQLContext(BaseContext):
         pause_reasons: Sequence[str] = (),
         pbxes: PbxResolver | None = None,
         name: str = DEFAULT_PBX,
+        names_pbx_in_logs: bool = False,
     ) -> None:
         super().__init__()
         self.name = name
+        self._names_pbx_in_logs = names_pbx_in_logs
+        """With several PBXes a mutation's log lines name its PBX (`acting_at`)."""
         """The PBX this context reads (the default one for the operation's own context)."""
         self.service = service
         self.policy = policy
@@ -93,6 +97,17 @@ class GraphQLContext(BaseContext):
                 target.policy.grant(self.authorization)
                 known = self._child(target)
             child = known
+        return child
+
+    def acting_at(self, pbx: str | None, info: Info | None = None) -> GraphQLContext:
+        """`at`, for a mutation: with several PBXes the lines it logs from here on (a
+        resync, an action on Asterisk) name its PBX, as REST's `?pbx=` does. Mutations
+        run one after another in the operation's task, each naming its own."""
+        if self._parent is not None:
+            return self._parent.acting_at(pbx, info)
+        child = self.at(pbx, info)
+        if self._names_pbx_in_logs:
+            log_on_behalf_of(child.name)
         return child
 
     def nested(self, info: Info) -> GraphQLContext:

@@ -56,7 +56,7 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> Operator:
         """`service.set_operator_status`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         grant = ctx.grant(Action.SET_STATUS)
         return Operator.from_json(await ctx.service.set_operator_status(input.command(), grant))
 
@@ -66,7 +66,7 @@ class Mutation:
     )
     async def resync(self, info: Info, pbx: PbxArgument = None) -> SyncReport:
         """`service.resync`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         report = await ctx.allow(Action.ADMIN).resync()
         return SyncReport.from_json(report.as_json())
 
@@ -76,7 +76,7 @@ class Mutation:
     )
     async def clear(self, info: Info, pbx: PbxArgument = None) -> ClearResult:
         """`service.clear`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return ClearResult.from_json(await ctx.allow(Action.ADMIN).clear())
 
     @resolver.mutation(
@@ -93,7 +93,7 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.pause`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return await console.pause_operator(ctx, input)
 
     @resolver.mutation(
@@ -109,7 +109,7 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.pause`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return await console.unpause_operator(ctx, input)
 
     @resolver.mutation(
@@ -126,7 +126,7 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.add_member`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return await console.add_queue_member(ctx, input)
 
     @resolver.mutation(
@@ -143,7 +143,7 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.remove_member`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return await console.remove_queue_member(ctx, input)
 
     @resolver.mutation(
@@ -159,7 +159,7 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.set_penalty`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return await console.set_member_penalty(ctx, input)
 
     @resolver.mutation(
@@ -177,5 +177,5 @@ class Mutation:
         pbx: PbxArgument = None,
     ) -> ActionResult:
         """`SupervisorConsole.listen`."""
-        ctx = info.context.at(pbx, info)
+        ctx = info.context.acting_at(pbx, info)
         return await console.listen_to_operator(ctx, input)

@@ -109,6 +109,7 @@ async def get_context(connection: HTTPConnection) -> GraphQLContext:
         pause_reasons=runtime.settings.pause_reasons,
         pbxes=functools.partial(runtime.pbx, required=True),
         name=default.name,
+        names_pbx_in_logs=runtime.several,
     )
 
 

@@ -402,6 +402,12 @@ async def test_log_lines_on_behalf_of_a_pbx_name_it(log_file: Path, two: TwoPbxe
         f"{BASE}/sync/resync", params={"pbx": "west"}, headers=_auth(ADMIN)
     )
     assert resynced.status_code == 200, resynced.text
+    over_graphql = await two.client.post(
+        "/graphql",
+        json={"query": 'mutation { resync(pbx: "east") { queues } }'},
+        headers=_auth(ADMIN),
+    )
+    assert over_graphql.json().get("errors") is None, over_graphql.text
     lines = (await asyncio.to_thread(log_file.read_text, encoding="utf-8")).splitlines()
     for pbx in ("east", "west"):
         for expected in (
@@ -414,6 +420,8 @@ async def test_log_lines_on_behalf_of_a_pbx_name_it(log_file: Path, two: TwoPbxe
             assert any(expected in line for line in lines), (expected, lines)
     west_syncs = [line for line in lines if "[west] Starting queue data synchronization" in line]
     assert len(west_syncs) >= 2, "the resync of ?pbx=west names west"
+    east_syncs = [line for line in lines if "[east] Starting queue data synchronization" in line]
+    assert len(east_syncs) >= 2, "the resync mutation on east names east"
     unnamed = [
         line
         for line in lines
