@@ -40,6 +40,10 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = route.path if isinstance(route, Route) else "unmatched"
+            if not template:
+                # A router's own "" route included under a prefix (Strawberry's /graphql):
+                # the request's path is that prefix, not a free-form one.
+                template = str(scope.get("path") or "unmatched")
             self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
             self.metrics.http_latency.labels(template).observe(time.perf_counter() - started)
 

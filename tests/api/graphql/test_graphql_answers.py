@@ -314,6 +314,10 @@ async def test_refusals_are_the_same_with_and_without_the_cache(serve: Serve) ->
             await seed(server.store)
             await _current(server)
             seen.append(await _refusals(server))
+            metrics = (await server.http.get("/metrics")).text
+            # Counted under the route with the cache on or off (never an empty label).
+            assert 'method="POST",route="/graphql",status="200"} ' in metrics
+            assert 'route=""' not in metrics
     assert seen[0] == seen[1]
     statuses = [status for status, _ in seen[0]]
     assert statuses == [200, 200, 200, 403, 400, 413, 200]
