@@ -16,6 +16,19 @@ from urllib.parse import urlsplit
 import orjson
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, int]:
+    """Read one HTTP/1.1 response with a Content-Length: (status, head bytes, body bytes)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status, len(head), length
+
+
 async def _connection(
     host: str,
     port: int,
@@ -101,16 +114,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, int]:
-    """Read one HTTP/1.1 response with a Content-Length: (status, head bytes, body bytes)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return status, len(head), length
