@@ -79,9 +79,16 @@ BENCH_STAMP := $(VENV)/.bench-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 $(BENCH_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	rm -f $(VENV)/.bench-* && touch $@
-bench: $(BENCH_STAMP) services
+bench: $(BENCH_STAMP) services bench-deps browser-deps
 	@command -v wrk >/dev/null || echo "wrk not installed: using the asyncio load client"
 	$(BIN)/python -m bench
+
+## Debian's wrk for the HTTP load (as root; else the bench uses its asyncio client)
+.PHONY: bench-deps
+bench-deps:
+	@if command -v wrk >/dev/null; then echo "wrk: $$(command -v wrk)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	else echo "bench-deps: wrk missing; as root run: apt-get install wrk"; fi
 
 ## Scenario 9 alone (`make bench` runs it too): 3 `serve --role api` replicas × 1,000
 ## wallboard subscribers each while one `serve --role ingest` writes 500 changes/s

@@ -57,23 +57,23 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent
 
 
 def _machine() -> dict[str, Any]:
-    def version(*command: str) -> str | None:
+    def version(*command: str, any_status: bool = False) -> str | None:
         try:
             done = subprocess.run(  # noqa: S603 - fixed commands (versions)
                 command, capture_output=True, text=True, timeout=5, check=False
             )
         except OSError:
             return None
-        return (
-            (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else None
-        )
+        printed = (done.stdout or done.stderr).strip().splitlines()
+        return printed[0] if printed and (done.returncode == 0 or any_status) else None
 
     return {
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "redis": version("redis-server", "--version"),
-        "wrk": version("wrk", "--version") if wrk_available() else None,
+        # wrk prints its version and exits with 1.
+        "wrk": version("wrk", "--version", any_status=True) if wrk_available() else None,
         "redis_benchmark": shutil.which("redis-benchmark") is not None,
     }
 
