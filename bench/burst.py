@@ -50,6 +50,7 @@ from bench.processes import (
     start_child,
     wait_http,
 )
+from bench.redis_keys import delete_prefix
 from bench.stack import REST, server_env
 
 P99_GOAL_MS = 50.0
@@ -395,9 +396,7 @@ async def measure(config: BenchConfig, workdir: Path) -> dict[str, Any]:
             await server.stop()
         await peer.stop()
         redis = Redis.from_url(config.redis_url)
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=5000)]
-        for start in range(0, len(keys), 5000):
-            await redis.delete(*keys[start : start + 5000])
+        await delete_prefix(redis, prefix)
         await redis.aclose()
         await drop_database(config.pg_admin_url, database_url)
 

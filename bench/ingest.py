@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 from bench.centre import queue_count
 from bench.config import BenchConfig
 from bench.processes import project_path
+from bench.redis_keys import delete_prefix
 from ingest import gc_tuning
 from ingest.ami.parser import EventParser
 from ingest.clock import now_ms
@@ -260,9 +261,7 @@ async def evalsha_ceiling(redis_url: str, operators: int, seconds: float) -> dic
             "versions": changed,
         }
     finally:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=5000)]
-        for start in range(0, len(keys), 5000):
-            await redis.delete(*keys[start : start + 5000])
+        await delete_prefix(redis, prefix)
         await redis.aclose()
 
 

@@ -40,6 +40,7 @@ from redis.asyncio import Redis
 from bench.ami_mix import mix_stream
 from bench.piped_process import PipedProcess
 from bench.processes import project_path
+from bench.redis_keys import delete_prefix
 from ingest import gc_tuning
 from ingest.ami.connection import AmiEndpoint
 from ingest.ami.message import AmiMessage
@@ -200,9 +201,7 @@ async def measure(
         if ingest is not None:
             await ingest.stop()
         await feeder.stop()
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=5000)]
-        for start in range(0, len(keys), 5000):
-            await redis.delete(*keys[start : start + 5000])
+        await delete_prefix(redis, prefix)
         await redis.aclose()
 
 

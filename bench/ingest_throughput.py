@@ -33,6 +33,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench.piped_process import PipedProcess
+from bench.redis_keys import delete_prefix
 from ingest.ami.connection import AmiEndpoint
 from ingest.keys import KeySchema
 from ingest.pipeline import EventPipeline
@@ -131,13 +132,6 @@ class _Simulator(PipedProcess):
 
 
 # --- the measurement -----------------------------------------------------------------
-
-
-async def _clean(redis: Redis, prefix: str) -> int:
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
-    if keys:
-        await redis.delete(*keys)
-    return len(keys)
 
 
 async def measure(
@@ -245,7 +239,7 @@ async def measure(
         if ingest is not None:
             await ingest.stop()
         await simulator.stop()
-        await _clean(redis, prefix)
+        await delete_prefix(redis, prefix)
         await redis.aclose()
 
 

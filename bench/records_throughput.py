@@ -24,7 +24,8 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from bench.ingest_throughput import STARTUP_TIMEOUT, _clean, _Simulator
+from bench.ingest_throughput import STARTUP_TIMEOUT, _Simulator
+from bench.redis_keys import delete_prefix
 from ingest.ami.connection import AmiEndpoint
 from ingest.db.engine import make_engine
 from ingest.db.migrate import migrate
@@ -132,7 +133,7 @@ async def measure(
         await drainer.stop()
         await simulator.stop()
         await engine.dispose()
-        await _clean(redis, prefix)
+        await delete_prefix(redis, prefix)
         await redis.aclose()
         await _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

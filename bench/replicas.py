@@ -35,6 +35,7 @@ from bench.centre import build_model, create_database, drop_database, make_layou
 from bench.config import BenchConfig
 from bench.latency import analyse
 from bench.processes import Child, box_busy_seconds, free_port, start_child, wait_http
+from bench.redis_keys import delete_prefix
 from bench.stack import server_env
 from bench.subscriptions import (
     Markers,
@@ -164,9 +165,7 @@ async def measure(config: BenchConfig, workdir: Path) -> dict[str, Any]:
         for child in reversed(children):
             await child.stop()
         await simulator.stop()
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=5000)]
-        for start in range(0, len(keys), 5000):
-            await redis.delete(*keys[start : start + 5000])
+        await delete_prefix(redis, prefix)
         await redis.aclose()
         await drop_database(config.pg_admin_url, database_url)
     count = config.replica_count

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from bench.centre import Layout, build_model, create_database, drop_database, make_layout
 from bench.processes import Child, free_port, start_child, wait_http
+from bench.redis_keys import delete_prefix
 from ingest.keys import KeySchema
 from ingest.store import StateStore
 from simulator import AmiSimulator, CallCentre
@@ -174,9 +175,7 @@ async def running_stack(
         if current is not None:
             await current.stop()
         await simulator.stop()
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=5000)]
-        for start in range(0, len(keys), 5000):
-            await redis.delete(*keys[start : start + 5000])
+        await delete_prefix(redis, prefix)
         await redis.aclose()
         await drop_database(pg_admin_url, database_url)
 
