@@ -28,6 +28,27 @@ from websockets.protocol import State
 T = TypeVar("T")
 
 
+async def _park(waiters: list[asyncio.Future[None]]) -> None:
+    """Wait among `waiters` until `_wake` (a cancelled wait leaves the list)."""
+    waiter = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    except BaseException:
+        if waiter in waiters:
+            waiters.remove(waiter)
+        raise
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    """Wake every task parked in `waiters`, and empty it."""
+    woken = waiters[:]
+    waiters.clear()
+    for waiter in woken:
+        if not waiter.done():
+            waiter.set_result(None)
+
+
 class Inbox(Generic[T]):
     """What uvicorn uses of `asyncio.Queue`: an unbounded FIFO, without its deques."""
 
@@ -40,10 +61,7 @@ class Inbox(Generic[T]):
     def put_nowait(self, item: T) -> None:
         """Add an item, waking whoever waits."""
         self._items.append(item)
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        _wake(self._waiters)
 
     def empty(self) -> bool:
         """Nothing waits to be read."""
@@ -56,14 +74,7 @@ class Inbox(Generic[T]):
     async def get(self) -> T:
         """The oldest item, once there is one."""
         while not self._items:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            except BaseException:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                raise
+            await _park(self._waiters)
         return self._items.pop(0)
 
 
@@ -83,10 +94,7 @@ class Flag:
     def set(self) -> None:
         """Set, waking whoever waits."""
         self._is_set = True
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        _wake(self._waiters)
 
     def clear(self) -> None:
         """Not set."""
@@ -94,16 +102,8 @@ class Flag:
 
     async def wait(self) -> None:
         """Until set (at once when it is)."""
-        if self._is_set:
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-            raise
+        if not self._is_set:
+            await _park(self._waiters)
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
